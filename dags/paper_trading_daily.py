@@ -1,0 +1,110 @@
+"""
+### paper_trading_daily
+
+One run per XNYS trading day: wait until every strategy of `config/strategy_manifest.yaml` has
+published rows for the trade date, then consolidate them into the day's target weights (M1).
+
+| task | does | writes |
+|---|---|---|
+| `trade_date` | the run's exchange date (`run_date` param, else the New York date of the logical date / `run_after`); skips the run if it is not an XNYS session | XCom: the date |
+| `wait_for_signals` | sensor (reschedule mode): every manifest file exists, is readable and has rows for the date | `logs/wait_for_signals_YYYYMMDD.log` |
+| `signal_bus` | M1: select or blend the strategies, long-only, sum to 1 | `data/intermediate/targets_consolidated_YYYYMMDD.parquet` |
+
+Params: `mode` (`dry` | `real`, default `dry`), `run_date` (YYYY-MM-DD, default: from the run),
+`signal_mode` / `pick` / `blend` (override `signal_bus` of `config/config.yaml`).
+Every task can be cleared and re-run: outputs are rewritten atomically, never appended.
+This file only wires: the logic is in `include/paper_trading`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+from xnys_timetable import XNYSSessionTimetable
+
+DAG_ID = "paper_trading_daily"
+SENSOR_POKE_INTERVAL = timedelta(minutes=5)
+SENSOR_TIMEOUT = timedelta(hours=6)
+
+
+def _root() -> str:
+    """The project root: $PAPER_TRADING_ROOT, else the folder above dags/."""
+    return os.environ.get("PAPER_TRADING_ROOT") or str(Path(__file__).resolve().parents[1])
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=XNYSSessionTimetable(at="08:30"),
+    start_date=pendulum.datetime(2025, 1, 1, tz="America/New_York"),
+    catchup=False,
+    max_active_runs=1,
+    max_consecutive_failed_dag_runs=5,
+    default_args={
+        "owner": "paper-trading",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=10),
+    },
+    params={
+        "mode": Param("dry", enum=["dry", "real"], description="dry: plan only; real: send orders"),
+        "run_date": Param(None, type=["null", "string"], format="date",
+                          description="trade date (YYYY-MM-DD); empty: the run's New York date"),
+        "signal_mode": Param(None, type=["null", "string"], enum=[None, "select", "blend"],
+                             description="M1 mode; empty: signal_bus.mode of config.yaml"),
+        "pick": Param(None, type=["null", "string"], description="strategy id for signal_mode=select"),
+        "blend": Param(None, type=["null", "string"], description="ID=WEIGHT,... for signal_mode=blend"),
+    },
+    tags=["paper-trading", "alpaca", "rebalance"],
+    doc_md=__doc__,
+)
+def paper_trading_daily():
+    @task.short_circuit
+    def trade_date() -> str | bool:
+        """The trade date (ISO) if it is an XNYS session; otherwise skip the rest of the run."""
+        from paper_trading.trading_calendar import is_session, resolve_trade_date
+
+        ctx = get_current_context()
+        day = resolve_trade_date(ctx["params"].get("run_date"), ctx.get("logical_date"), ctx["dag_run"].run_after)
+        if not is_session(day):
+            print(f"{day} is not an XNYS session: nothing to trade")
+            return False
+        return day.isoformat()
+
+    @task.sensor(poke_interval=SENSOR_POKE_INTERVAL, timeout=SENSOR_TIMEOUT, mode="reschedule", retries=2)
+    def wait_for_signals(day: str):
+        """Every strategy file exists, is readable and has rows for the trade date."""
+        from airflow.sdk import PokeReturnValue
+
+        from paper_trading.steps import signals_ready
+        from paper_trading.trading_calendar import parse_date
+
+        ready, statuses = signals_ready(parse_date(day), root=_root(), run_id=get_current_context()["run_id"])
+        return PokeReturnValue(is_done=ready, xcom_value={s.strategy_id: s.reason for s in statuses})
+
+    @task
+    def signal_bus(day: str) -> dict:
+        """M1: consolidated target weights for the trade date."""
+        from paper_trading.steps import signal_bus as run
+        from paper_trading.trading_calendar import parse_date
+
+        ctx = get_current_context()
+        params = ctx["params"]
+        return run(
+            parse_date(day),
+            root=_root(),
+            run_id=ctx["run_id"],
+            mode=params.get("signal_mode"),
+            pick=params.get("pick"),
+            blend=params.get("blend"),
+        )
+
+    day = trade_date()
+    wait_for_signals(day) >> signal_bus(day)
+
+
+paper_trading_daily()

@@ -1,0 +1,253 @@
+"""Validated configuration: `config/config.yaml` and `config/strategy_manifest.yaml`.
+
+Both files are parsed with `yaml.safe_load` and validated with pydantic models that forbid unknown
+keys, so a typo fails loudly instead of silently falling back to a default. A bad file raises
+`ConfigError` with one line: the file, the field (e.g. `strategies[1].path`) and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
+
+from .errors import ConfigError
+from .paths import display_path, project_root, resolve_inside
+
+#: Columns every signal file must have after its column mapping.
+REQUIRED_SIGNAL_COLUMNS = ("trade_date", "asset_id", "target_weight")
+#: Columns a signal file may have; `asof` defaults to the file's mtime.
+OPTIONAL_SIGNAL_COLUMNS = ("strategy_id", "asof", "confidence", "predicted_return")
+STANDARD_SIGNAL_COLUMNS = REQUIRED_SIGNAL_COLUMNS + OPTIONAL_SIGNAL_COLUMNS
+
+_FORMAT_BY_SUFFIX = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".parquet": "parquet", ".pq": "parquet"}
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StrategySpec(_Strict):
+    """One strategy of the manifest: where its file is and how its columns map to ours."""
+
+    id: str = Field(description="strategy id used by --pick / --blend")
+    path: str = Field(description="file path relative to the project root")
+    format: Literal["csv", "xlsx", "parquet"] | None = None
+    column_mapping: dict[str, str] = Field(default_factory=dict)
+    sep: str = Field(",", min_length=1, max_length=1, description="CSV delimiter")
+    sheet: str | int = Field(0, description="XLSX sheet name or index")
+    publishes_every_day: bool = Field(
+        True,
+        description=(
+            "True: the file must have rows for every trade date (the sensor waits for them). "
+            "False: the strategy publishes only when it rebalances; the latest rows on or before "
+            "the trade date are carried forward and the sensor only checks the file is there."
+        ),
+    )
+    _abs_path: Path = PrivateAttr()
+
+    @property
+    def abs_path(self) -> Path:
+        """The file's absolute path, resolved against the project root during validation."""
+        return self._abs_path
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_simple(cls, v: str) -> str:
+        if not _ID_PATTERN.match(v):
+            raise ValueError("must be 1-32 characters of letters, digits, '_', '-' or '.'")
+        return v
+
+    @field_validator("column_mapping")
+    @classmethod
+    def _mapping_targets_are_standard(cls, v: dict[str, str]) -> dict[str, str]:
+        for src, dst in v.items():
+            if dst not in STANDARD_SIGNAL_COLUMNS:
+                raise ValueError(
+                    f"maps {src!r} to {dst!r}; expected one of {', '.join(STANDARD_SIGNAL_COLUMNS)}"
+                )
+        targets = list(v.values())
+        dupes = sorted({t for t in targets if targets.count(t) > 1})
+        if dupes:
+            raise ValueError(f"maps several columns to {', '.join(dupes)}")
+        return v
+
+    @model_validator(mode="after")
+    def _resolve(self, info: ValidationInfo) -> "StrategySpec":
+        root = Path((info.context or {}).get("root") or project_root())
+        try:
+            abs_path = resolve_inside(root, self.path)
+        except ValueError as exc:
+            raise ValueError(f"path {exc}") from None
+        fmt = self.format or _FORMAT_BY_SUFFIX.get(abs_path.suffix.lower())
+        if fmt is None:
+            raise ValueError(
+                f"format is not given and cannot be told from {abs_path.name!r}; expected csv, xlsx or parquet"
+            )
+        self._abs_path = abs_path
+        object.__setattr__(self, "format", fmt)
+        return self
+
+    def source_for(self, standard: str) -> str:
+        """The file's column name that holds the standard column `standard`."""
+        for src, dst in self.column_mapping.items():
+            if dst == standard:
+                return src
+        return standard
+
+
+class Manifest(_Strict):
+    strategies: list[StrategySpec] = Field(min_length=1)
+
+    @field_validator("strategies")
+    @classmethod
+    def _unique_ids(cls, v: list[StrategySpec]) -> list[StrategySpec]:
+        ids = [s.id for s in v]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"strategy ids must be unique; repeated: {', '.join(dupes)}")
+        return v
+
+
+def parse_blend(text: str) -> dict[str, float]:
+    """Parse `drl=0.6,equal=0.4` into a dict; raise ValueError naming the bad part."""
+    out: dict[str, float] = {}
+    for part in [p.strip() for p in text.split(",") if p.strip()]:
+        sid, sep, value = part.partition("=")
+        if not sep or not sid.strip():
+            raise ValueError(f"expected ID=WEIGHT, got {part!r}")
+        try:
+            out[sid.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"weight of {sid.strip()!r} must be a number, got {value!r}") from None
+    if not out:
+        raise ValueError("expected at least one ID=WEIGHT")
+    return out
+
+
+def check_blend_weights(blend: dict[str, float]) -> dict[str, float]:
+    """Blend weights are positive, finite and sum to 1 (within 1e-6); never silently rescaled."""
+    for sid, w in blend.items():
+        if not math.isfinite(w) or w <= 0:
+            raise ValueError(f"weight of {sid!r} must be a positive number, got {w}")
+    total = math.fsum(blend.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"weights must sum to 1, got {total:.6g} ({', '.join(f'{k}={v:g}' for k, v in blend.items())})")
+    return blend
+
+
+class SignalBusConfig(_Strict):
+    """Defaults for M1; the CLI flags and the DAG params override them."""
+
+    manifest: str = "config/strategy_manifest.yaml"
+    mode: Literal["select", "blend"] = "select"
+    pick: str | None = None
+    blend: dict[str, float] | None = None
+    blend_missing: Literal["error", "renormalize"] = Field(
+        "error",
+        description=(
+            "blend mode, a strategy without rows for the date: 'error' stops the run; "
+            "'renormalize' blends the others with their weights rescaled to sum to 1"
+        ),
+    )
+    output_dir: str = "data/intermediate"
+    cache_dir: str = "data/cache/signals"
+
+    @field_validator("blend")
+    @classmethod
+    def _blend_ok(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        return None if v is None else check_blend_weights(v)
+
+    @model_validator(mode="after")
+    def _mode_has_its_argument(self) -> "SignalBusConfig":
+        if self.mode == "select" and not self.pick:
+            raise ValueError("mode 'select' needs 'pick' (a strategy id)")
+        if self.mode == "blend" and not self.blend:
+            raise ValueError("mode 'blend' needs 'blend' (strategy id: weight)")
+        return self
+
+
+class PathsConfig(_Strict):
+    logs: str = "logs"
+    mapping: str = "data/mapping/instrument_map.csv"
+    outputs: str = "data/outputs"
+
+
+class AppConfig(_Strict):
+    signal_bus: SignalBusConfig
+    paths: PathsConfig = PathsConfig()
+
+
+def _loc(loc: tuple[Any, ...], data: Any) -> str:
+    """`('strategies', 1, 'path')` -> `strategies[1].path` (with the strategy id when known)."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(node, dict) and "id" in node:
+                out += f"(id={node['id']})"
+        else:
+            out += ("." if out else "") + str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out
+
+
+def _one_line(path: Path, exc: ValidationError, data: Any, root: Path) -> str:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    where = _loc(tuple(first["loc"]), data) or "(top level)"
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "missing":
+        msg = "is required"
+    elif first["type"] == "extra_forbidden":
+        msg = "is not a known field"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"{display_path(path, root)}: {where}: {msg}{more}"
+
+
+def _read_yaml(path: Path, root: Path) -> Any:
+    shown = display_path(path, root)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{shown}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot read file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{shown}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{shown}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_manifest(path: str | Path, root: str | Path | None = None) -> list[StrategySpec]:
+    """Read and validate the strategy manifest; paths are resolved against the project root."""
+    root = Path(root).resolve() if root else project_root()
+    path = Path(path) if Path(path).is_absolute() else root / path
+    data = _read_yaml(path, root)
+    try:
+        return Manifest.model_validate(data, context={"root": root}).strategies
+    except ValidationError as exc:
+        raise ConfigError(_one_line(path, exc, data, root)) from None
+
+
+def load_config(path: str | Path, root: str | Path | None = None) -> AppConfig:
+    """Read and validate `config.yaml`."""
+    root = Path(root).resolve() if root else project_root()
+    path = Path(path) if Path(path).is_absolute() else root / path
+    data = _read_yaml(path, root)
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(path, exc, data, root)) from None
