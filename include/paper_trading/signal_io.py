@@ -13,7 +13,8 @@ Signal files keep their whole history and grow every day, while a run needs one 
 Values are normalized here, on arrow arrays: `trade_date` from ISO dates, `YYYYMMDD` strings or
 integers, datetimes and Excel date cells (or serial numbers); `asset_id` (a gvkey) to a 6-digit
 zero-padded string even when a reader saw a number (`1690` -> `001690`). Every row keeps its
-`source_row` (the CSV line, the sheet row, or the 1-based Parquet row) so an error can name it.
+`source_row` so an error can name it: the line number for CSV (the header is line 1), the row
+number a spreadsheet shows for XLSX, the 1-based row for Parquet.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import pyarrow.parquet as pq
 from .atomic import atomic_path, write_text_atomic
 from .config import OPTIONAL_SIGNAL_COLUMNS, REQUIRED_SIGNAL_COLUMNS, StrategySpec
 from .errors import InputError
-from .paths import display_path
 
 #: Bump when the cached layout or the normalization rules change: old cache entries are ignored.
 CACHE_VERSION = 1
@@ -105,10 +105,7 @@ def file_sha256(path: Path, memo_dir: Path | None = None) -> str:
 
 
 def _row_error(spec: StrategySpec, row: int, column: str, message: str) -> InputError:
-    where = "line" if spec.format == "csv" else "row"
-    return InputError(
-        f"{display_path(spec.abs_path)} (strategy {spec.id}) {where} {row}: {column} {message}"
-    )
+    return InputError(f"{spec.path} (strategy {spec.id}) row {row}: {column} {message}")
 
 
 def _first_bad(bad: np.ndarray) -> int:
@@ -160,6 +157,11 @@ def normalize_dates(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarr
                 break
             alt = pc.cast(pc.strptime(text, format=fmt, unit="s", error_is_null=True), pa.date32())
             out = pc.if_else(missing, alt, out)
+        digits = pc.and_(pc.is_null(out), pc.match_substring_regex(text, pattern=r"^\d{1,5}$"))
+        if pc.any(digits).as_py():  # an Excel serial day exported as text
+            serial = pc.if_else(digits, text, pa.scalar("0")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+            as_dates = pa.array(_ints_to_dates(serial), type=pa.date32(), from_pandas=True)
+            out = pc.if_else(digits, as_dates, out)
     else:
         out = pa.nulls(len(arr), pa.date32())
     failed = valid_in & np.asarray(out.is_null().to_numpy(zero_copy_only=False), dtype=bool)
@@ -266,7 +268,7 @@ def standardize(
 
 def _check_file(spec: StrategySpec) -> None:
     path = spec.abs_path
-    shown = display_path(path)
+    shown = spec.path
     if not path.exists():
         raise InputError(f"{shown} (strategy {spec.id}): file not found")
     if not path.is_file():
@@ -285,7 +287,7 @@ def _missing_columns_error(spec: StrategySpec, present: list[str]) -> InputError
         return None
     wanted = ", ".join(f"{spec.source_for(c)!r}" + (f" (-> {c})" if spec.source_for(c) != c else "") for c in missing)
     return InputError(
-        f"{display_path(spec.abs_path)} (strategy {spec.id}): missing column(s) {wanted} "
+        f"{spec.path} (strategy {spec.id}): missing column(s) {wanted} "
         f"after column_mapping; the file has {', '.join(repr(c) for c in present) or 'no columns'}"
     )
 
@@ -303,7 +305,7 @@ def _csv_header(spec: StrategySpec) -> list[str]:
         with open(spec.abs_path, newline="", encoding="utf-8-sig") as fh:
             return [c.strip() for c in next(csv.reader(fh, delimiter=spec.sep), [])]
     except UnicodeDecodeError:
-        raise InputError(f"{display_path(spec.abs_path)} (strategy {spec.id}): not a UTF-8 text CSV file") from None
+        raise InputError(f"{spec.path} (strategy {spec.id}): not a UTF-8 text CSV file") from None
 
 
 def _cache_name(spec: StrategySpec, sha: str) -> str:
@@ -323,42 +325,46 @@ def _convert_csv(spec: StrategySpec, dest: Path) -> None:
     for col in wanted:
         std = spec.column_mapping.get(col, col)
         types[col] = pa.float64() if std in _FLOAT_COLUMNS else pa.string()
-    reader = pa_csv.open_csv(
-        spec.abs_path,
-        read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding="utf8"),
-        parse_options=pa_csv.ParseOptions(delimiter=spec.sep),
-        convert_options=pa_csv.ConvertOptions(
-            include_columns=wanted, column_types=types, strings_can_be_null=True
-        ),
-    )
-    first_line = 2  # line 1 is the header
-    with pq.ParquetWriter(dest, _cached_schema(spec, wanted), compression="zstd") as writer:
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
-            except pa.ArrowInvalid:
-                # The fast typed reader does not say which row is bad: find it with a slow scan.
-                raise _locate_bad_csv_value(spec, wanted) from None
-            rows = np.arange(first_line, first_line + batch.num_rows, dtype="int64")
-            first_line += batch.num_rows
-            writer.write_table(standardize(spec, pa.Table.from_batches([batch]), rows), row_group_size=ROW_GROUP_ROWS)
+    try:
+        reader = pa_csv.open_csv(
+            spec.abs_path,
+            read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding="utf8"),
+            parse_options=pa_csv.ParseOptions(delimiter=spec.sep),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=wanted, column_types=types, strings_can_be_null=True
+            ),
+        )
+        first_line = 2  # line 1 is the header
+        with pq.ParquetWriter(dest, _cached_schema(spec, wanted), compression="zstd") as writer:
+            for batch in reader:
+                rows = np.arange(first_line, first_line + batch.num_rows, dtype="int64")
+                first_line += batch.num_rows
+                table = standardize(spec, pa.Table.from_batches([batch]), rows)
+                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+    except pa.ArrowInvalid as exc:
+        # The fast typed reader does not say which row is bad: find it with a slow scan.
+        raise _locate_bad_csv_value(spec, wanted, str(exc)) from None
 
 
-def _locate_bad_csv_value(spec: StrategySpec, wanted: list[str]) -> InputError:
+def _locate_bad_csv_value(spec: StrategySpec, wanted: list[str], arrow_message: str) -> InputError:
     numeric = [c for c in wanted if spec.column_mapping.get(c, c) in _FLOAT_COLUMNS]
     line = 2
-    for chunk in pd.read_csv(spec.abs_path, sep=spec.sep, usecols=numeric, dtype=str, chunksize=500_000,
-                             keep_default_na=True, encoding="utf-8-sig"):
-        for col in numeric:
-            raw = chunk[col]
-            bad = raw.notna() & pd.to_numeric(raw, errors="coerce").isna()
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                return _row_error(spec, line + i, spec.column_mapping.get(col, col), f"expected a number, got {raw.iloc[i]!r}")
-        line += len(chunk)
-    return InputError(f"{display_path(spec.abs_path)} (strategy {spec.id}): cannot be parsed as CSV")
+    try:
+        chunks = pd.read_csv(spec.abs_path, sep=spec.sep, usecols=numeric, dtype=str, chunksize=500_000,
+                             encoding="utf-8-sig")
+        for chunk in chunks:
+            for col in numeric:
+                raw = chunk[col]
+                bad = raw.notna() & pd.to_numeric(raw, errors="coerce").isna()
+                if bad.any():
+                    i = int(np.flatnonzero(bad.to_numpy())[0])
+                    std = spec.column_mapping.get(col, col)
+                    return _row_error(spec, line + i, std, f"expected a number, got {raw.iloc[i]!r}")
+            line += len(chunk)
+    except (pd.errors.ParserError, ValueError, UnicodeDecodeError):
+        pass  # malformed beyond a bad number: report what arrow said
+    reason = arrow_message.splitlines()[0] if arrow_message else "unknown reason"
+    return InputError(f"{spec.path} (strategy {spec.id}): cannot be parsed as CSV ({reason})")
 
 
 def _cached_schema(spec: StrategySpec, wanted: list[str]) -> pa.Schema:
@@ -383,10 +389,10 @@ def _convert_xlsx(spec: StrategySpec, dest: Path) -> None:
     try:
         frame = pd.read_excel(spec.abs_path, sheet_name=spec.sheet, dtype=object, engine="openpyxl")
     except ValueError as exc:  # unknown sheet, not a zip/xlsx, ...
-        raise InputError(f"{display_path(spec.abs_path)} (strategy {spec.id}): cannot read as XLSX ({exc})") from None
+        raise InputError(f"{spec.path} (strategy {spec.id}): cannot read as XLSX ({exc})") from None
     except Exception as exc:  # openpyxl raises zipfile/KeyError/... on corrupt files
         raise InputError(
-            f"{display_path(spec.abs_path)} (strategy {spec.id}): cannot read as XLSX ({type(exc).__name__})"
+            f"{spec.path} (strategy {spec.id}): cannot read as XLSX ({type(exc).__name__})"
         ) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if err := _missing_columns_error(spec, list(frame.columns)):
@@ -429,7 +435,7 @@ class _ParquetSource:
             self.pf = pq.ParquetFile(path)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(
-                f"{display_path(spec.abs_path)} (strategy {spec.id}): cannot read as Parquet ({exc})"
+                f"{spec.path} (strategy {spec.id}): cannot read as Parquet ({exc})"
             ) from None
         names = self.pf.schema_arrow.names
         if not standardized:
@@ -541,13 +547,13 @@ def read_strategy_rows(
     frame = table.to_pandas(types_mapper=None)
     if "strategy_id" in frame.columns:
         frame = frame[frame["strategy_id"].astype("object").fillna(spec.id) == spec.id]
-    frame = frame.assign(strategy_id=spec.id, source_file=display_path(spec.abs_path))
+    frame = frame.assign(strategy_id=spec.id, source_file=spec.path)
     # A file without an asof column published everything at its modification time.
     mtime = pd.Timestamp(_mtime_utc(spec.abs_path))
     asof = frame["asof"] if "asof" in frame.columns else pd.Series(pd.NaT, index=frame.index)
     frame["asof"] = pd.to_datetime(asof, utc=True).fillna(mtime)
     used = day if len(frame) else None
-    return frame.reset_index(drop=True), SourceFile(spec.id, display_path(spec.abs_path), sha, used)
+    return frame.reset_index(drop=True), SourceFile(spec.id, spec.path, sha, used)
 
 
 def latest_date(spec: StrategySpec, cache_dir: Path, on_or_before: dt.date | None = None) -> dt.date | None:

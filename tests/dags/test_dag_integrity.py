@@ -1,0 +1,61 @@
+"""The DAG file parses cleanly, wires what DESIGN §7 says, and stays light to parse."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "paper_trading_daily.py"
+HEAVY = {"pandas", "pyarrow", "numpy", "paper_trading", "alpaca", "exchange_calendars", "sqlalchemy", "requests"}
+
+
+def test_dagbag_has_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert "paper_trading_daily" in dagbag.dags
+
+
+def test_task_ids_and_edges(dag):
+    assert set(dag.task_ids) == {"trade_date", "wait_for_signals", "signal_bus"}
+    assert dag.get_task("trade_date").downstream_task_ids == {"wait_for_signals", "signal_bus"}
+    assert dag.get_task("wait_for_signals").downstream_task_ids == {"signal_bus"}
+    assert dag.get_task("signal_bus").downstream_task_ids == set()
+
+
+def test_tags_docs_and_one_run_at_a_time(dag):
+    assert {"paper-trading", "alpaca"} <= set(dag.tags)
+    assert dag.doc_md and "signal_bus" in dag.doc_md
+    assert dag.max_active_runs == 1
+    assert dag.catchup is False
+
+
+def test_every_task_retries_at_least_twice(dag):
+    assert dag.default_args["retries"] >= 2
+    assert all(task.retries >= 2 for task in dag.tasks)
+
+
+def test_params_mode_defaults_to_dry_and_run_date_is_optional(dag):
+    assert dag.params["mode"] == "dry"
+    assert dag.params.get_param("mode").schema["enum"] == ["dry", "real"]
+    assert dag.params["run_date"] is None
+
+
+def test_sensor_waits_in_reschedule_mode_with_a_timeout(dag):
+    sensor = dag.get_task("wait_for_signals")
+    assert sensor.mode == "reschedule"
+    assert 0 < sensor.timeout <= 24 * 3600
+    assert sensor.poke_interval >= 60
+
+
+def test_schedule_is_the_xnys_session_timetable(dag):
+    assert type(dag.timetable).__name__ == "XNYSSessionTimetable"
+
+
+def test_dag_file_has_no_heavy_top_level_imports():
+    tree = ast.parse(DAG_FILE.read_text())
+    top = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            top |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            top.add(node.module.split(".")[0])
+    assert not (top & HEAVY), top & HEAVY

@@ -1,0 +1,107 @@
+"""config.yaml and strategy_manifest.yaml are validated on load, with one clear line per problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from paper_trading.config import load_config, load_manifest
+from paper_trading.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _write(root: Path, name: str, text: str) -> Path:
+    path = root / "config" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_shipped_config_and_manifest_are_valid():
+    config = load_config(REPO / "config" / "config.yaml", REPO)
+    specs = load_manifest(REPO / config.signal_bus.manifest, REPO)
+    assert [s.id for s in specs] == ["drl", "equal", "ml"]
+    assert [s.format for s in specs] == ["csv", "xlsx", "parquet"]
+    assert all(s.abs_path.is_file() for s in specs)
+
+
+def test_manifest_missing_field_names_file_strategy_and_field(tmp_path):
+    _write(tmp_path, "m.yaml", "strategies:\n  - id: drl\n    format: csv\n")
+    with pytest.raises(ConfigError) as err:
+        load_manifest("config/m.yaml", tmp_path)
+    assert str(err.value) == "config/m.yaml: strategies[0](id=drl).path: is required"
+
+
+def test_manifest_unknown_field_is_rejected(tmp_path):
+    _write(tmp_path, "m.yaml", "strategies:\n  - id: drl\n    path: a.csv\n    colum_mapping: {}\n")
+    with pytest.raises(ConfigError, match=r"strategies\[0\]\(id=drl\)\.colum_mapping: is not a known field"):
+        load_manifest("config/m.yaml", tmp_path)
+
+
+@pytest.mark.parametrize("path", ["../outside.csv", "data/../../outside.csv"])
+def test_manifest_path_must_stay_inside_the_project(tmp_path, path):
+    _write(tmp_path, "m.yaml", f"strategies:\n  - id: drl\n    path: {path}\n")
+    with pytest.raises(ConfigError, match="must stay inside the project root"):
+        load_manifest("config/m.yaml", tmp_path)
+
+
+def test_manifest_absolute_path_is_rejected(tmp_path):
+    _write(tmp_path, "m.yaml", "strategies:\n  - id: drl\n    path: /etc/passwd\n    format: csv\n")
+    with pytest.raises(ConfigError, match="must be a path relative to the project root"):
+        load_manifest("config/m.yaml", tmp_path)
+
+
+def test_manifest_format_is_inferred_from_the_suffix_or_must_be_given(tmp_path):
+    _write(tmp_path, "m.yaml", "strategies:\n  - id: a\n    path: x.parquet\n  - id: b\n    path: y.dat\n")
+    with pytest.raises(ConfigError, match=r"strategies\[1\]\(id=b\): format is not given and cannot be told"):
+        load_manifest("config/m.yaml", tmp_path)
+
+
+def test_manifest_column_mapping_must_target_standard_columns(tmp_path):
+    _write(tmp_path, "m.yaml", "strategies:\n  - id: a\n    path: x.csv\n    column_mapping: {w: weight}\n")
+    with pytest.raises(ConfigError, match="maps 'w' to 'weight'; expected one of trade_date, asset_id, target_weight"):
+        load_manifest("config/m.yaml", tmp_path)
+
+
+def test_manifest_ids_must_be_unique(tmp_path):
+    _write(tmp_path, "m.yaml", "strategies:\n  - {id: a, path: x.csv}\n  - {id: a, path: y.csv}\n")
+    with pytest.raises(ConfigError, match="strategy ids must be unique; repeated: a"):
+        load_manifest("config/m.yaml", tmp_path)
+
+
+def test_manifest_yaml_syntax_error_names_the_line(tmp_path):
+    _write(tmp_path, "m.yaml", "strategies:\n  - id: a\n    path: [x.csv\n")
+    with pytest.raises(ConfigError, match=r"config/m.yaml: line \d+ not valid YAML"):
+        load_manifest("config/m.yaml", tmp_path)
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    _write(tmp_path, "m.yaml", "strategies: !!python/object/apply:os.system ['touch pwned']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_manifest("config/m.yaml", tmp_path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_missing_manifest_file(tmp_path):
+    with pytest.raises(ConfigError, match="config/nope.yaml: file not found"):
+        load_manifest("config/nope.yaml", tmp_path)
+
+
+def test_config_blend_weights_must_sum_to_one(tmp_path):
+    _write(tmp_path, "c.yaml", "signal_bus:\n  mode: blend\n  blend: {drl: 0.6, equal: 0.6}\n")
+    with pytest.raises(ConfigError, match=r"config/c.yaml: signal_bus.blend: weights must sum to 1, got 1.2"):
+        load_config("config/c.yaml", tmp_path)
+
+
+def test_config_select_needs_a_pick(tmp_path):
+    _write(tmp_path, "c.yaml", "signal_bus:\n  mode: select\n")
+    with pytest.raises(ConfigError, match="config/c.yaml: signal_bus: mode 'select' needs 'pick'"):
+        load_config("config/c.yaml", tmp_path)
+
+
+def test_config_wrong_type_names_the_field(tmp_path):
+    _write(tmp_path, "c.yaml", "signal_bus:\n  mode: sometimes\n  pick: drl\n")
+    with pytest.raises(ConfigError, match=r"config/c.yaml: signal_bus.mode: Input should be 'select' or 'blend'"):
+        load_config("config/c.yaml", tmp_path)
