@@ -21,7 +21,7 @@ export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := True
 
 DEMO_DATE ?= 2025-12-31
 
-.PHONY: setup demo test bench lock sample-data clean
+.PHONY: setup demo test bench lock sample-data clean airflow
 
 setup: $(STAMP)
 
@@ -39,7 +39,8 @@ $(AIRFLOW_HOME)/airflow.db: $(STAMP)
 demo: $(AIRFLOW_HOME)/airflow.db
 	@echo "==> running DAG paper_trading_daily for $(DEMO_DATE) (embedded Airflow, SQLite)"
 	$(BIN)/airflow dags test paper_trading_daily -c '{"run_date": "$(DEMO_DATE)", "mode": "dry"}'
-	@$(BIN)/python -m paper_trading.demo_summary --date $(DEMO_DATE)
+	@echo "==> outputs of $(DEMO_DATE):"
+	@$(BIN)/python -m paper_trading artifacts --date $(DEMO_DATE)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -56,3 +57,8 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME) logs data/intermediate data/outputs data/reports data/cache
+
+# The Airflow UI (api-server, scheduler, dag-processor, triggerer) on the embedded home.
+# `airflow standalone` prints the admin password it generates.
+airflow: $(AIRFLOW_HOME)/airflow.db
+	$(BIN)/airflow standalone

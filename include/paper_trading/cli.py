@@ -11,11 +11,14 @@ import argparse
 import sys
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import steps
+from .artifacts import list_artifacts
 from .config import parse_blend
 from .errors import PaperTradingError
 from .logging_setup import redact
+from .paths import project_root
 from .trading_calendar import parse_date
 
 EXIT_INPUT = 2
@@ -100,6 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", required=True, type=_date, help="trade date, YYYY-MM-DD or YYYYMMDD")
     p.add_argument("--manifest", help="strategy manifest (default: signal_bus.manifest of the config)")
     _common(p)
+
+    p = sub.add_parser(
+        "artifacts",
+        help="list what the run of a trade date wrote (targets, logs), with a summary of each",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent(
+            """\
+            List the artifacts of --date under the project root.
+
+            reads:   data/intermediate/*_YYYYMMDD.*, logs/*_YYYYMMDD.log
+            writes:  nothing
+            exit:    0 if the day's targets exist, 2 otherwise
+            """
+        ),
+    )
+    p.add_argument("--date", required=True, type=_date, help="trade date, YYYY-MM-DD or YYYYMMDD")
+    _common(p)
     return parser
 
 
@@ -121,6 +141,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             for s in statuses:
                 print(f"{'ready  ' if s.ready else 'waiting'}  {s.strategy_id:<12} {s.path}: {s.reason}")
             return 0 if ready else EXIT_NOT_READY
+        if args.step == "artifacts":
+            root = Path(args.root).resolve() if args.root else project_root()
+            found = list_artifacts(root, args.date)
+            for a in found:
+                print(f"{a.label:<11} {a.path}\n{'':<11} {a.summary}")
+            if not any(a.label == "M1 targets" for a in found):
+                print(f"error: no targets for {args.date} under {root}", file=sys.stderr)
+                return EXIT_INPUT
+            return 0
     except PaperTradingError as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_INPUT

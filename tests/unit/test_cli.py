@@ -76,3 +76,13 @@ def test_signals_ready_exit_codes(project):
     waiting = cli("signals-ready", "--date", "2026-01-02", cwd=project)
     assert waiting.returncode == 3
     assert "waiting  drl" in waiting.stdout and "no rows for 2026-01-02 yet (latest: 2025-12-31)" in waiting.stdout
+
+
+def test_artifacts_lists_the_days_targets_and_logs(project):
+    assert cli("signal-bus", "--date", "2025-12-31", "--mode", "select", "--pick", "ml", cwd=project).returncode == 0
+    result = cli("artifacts", "--date", "2025-12-31", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "targets_consolidated_20251231.parquet" in result.stdout
+    assert "weights sum to 1.000000000000, ml (select)" in result.stdout
+    assert "signal_bus_20251231.log" in result.stdout
+    assert cli("artifacts", "--date", "2025-12-30", cwd=project).returncode == 2
