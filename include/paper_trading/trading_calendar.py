@@ -75,13 +75,9 @@ def sessions_between(start: dt.date, end: dt.date) -> list[dt.date]:
 
 def previous_session(day: dt.date) -> dt.date:
     """The last XNYS session strictly before `day`."""
-    return xnys().date_to_session(pd.Timestamp(day), direction="previous").date() if not is_session(day) else (
-        xnys().previous_session(pd.Timestamp(day)).date()
-    )
+    return xnys().date_to_session(pd.Timestamp(day - dt.timedelta(days=1)), direction="previous").date()
 
 
 def next_session(day: dt.date) -> dt.date:
     """The first XNYS session strictly after `day`."""
-    return xnys().date_to_session(pd.Timestamp(day), direction="next").date() if not is_session(day) else (
-        xnys().next_session(pd.Timestamp(day)).date()
-    )
+    return xnys().date_to_session(pd.Timestamp(day + dt.timedelta(days=1)), direction="next").date()
