@@ -12,6 +12,8 @@ same rows. What it writes, under DIR (default: this folder):
                                      `confidence`, `predicted_return`; about one day in ten is
                                      published twice (a revision 90 minutes after the first)
 - mapping/instrument_map.csv         `gvkey,symbol,sector,name` for the 30 names
+- market/daily_bars.csv              daily OHLCV bars of the 30 names and SPY (a geometric random
+                                     walk from early-2024 price levels), for the broker simulator
 """
 
 from __future__ import annotations
@@ -60,6 +62,15 @@ UNIVERSE = [
     ("157855", "CRM", "Information Technology", "Salesforce Inc."),
     ("147579", "NFLX", "Communication Services", "Netflix Inc."),
 ]
+
+
+# Approximate early-2024 prices: levels only, so orders and buying power look realistic.
+START_PRICES = {
+    "AAPL": 185, "MSFT": 370, "AMZN": 150, "GOOGL": 140, "META": 345, "NVDA": 48, "JPM": 170, "JNJ": 158,
+    "XOM": 100, "PG": 147, "V": 260, "UNH": 520, "HD": 350, "MA": 425, "KO": 59, "PEP": 168, "MRK": 108,
+    "PFE": 29, "CVX": 150, "WMT": 55, "DIS": 91, "CSCO": 50, "ORCL": 105, "INTC": 48, "BAC": 33, "T": 17,
+    "VZ": 38, "ADBE": 600, "CRM": 260, "NFLX": 490, "SPY": 472,
+}
 
 
 def sessions(start: str = START, end: str = END) -> list[dt.date]:
@@ -112,18 +123,37 @@ def _ml(days: list[dt.date], rng: np.random.Generator) -> pd.DataFrame:
     return frame
 
 
+def _bars(days: list[dt.date], rng: np.random.Generator) -> pd.DataFrame:
+    """Daily OHLCV per symbol: open gaps from the previous close, intraday move, wicks beyond both."""
+    rows = []
+    for symbol, start in START_PRICES.items():
+        sigma = 0.009 if symbol == "SPY" else rng.uniform(0.012, 0.024)
+        close = float(start)
+        for day in days:
+            open_ = close * float(np.exp(rng.normal(0, sigma / 3)))
+            close = open_ * float(np.exp(rng.normal(0.0003, sigma)))
+            high = max(open_, close) * (1 + abs(float(rng.normal(0, sigma / 2))))
+            low = min(open_, close) * (1 - abs(float(rng.normal(0, sigma / 2))))
+            volume = int(rng.integers(2_000_000, 60_000_000))
+            o, h, l, c = (round(x, 2) for x in (open_, high, low, close))
+            h, l = max(h, o, c), min(l, o, c)
+            rows.append((symbol, day.isoformat(), o, h, l, c, volume, volume // 120, round((o + h + l + c) / 4, 4)))
+    return pd.DataFrame(rows, columns=["symbol", "date", "open", "high", "low", "close", "volume", "trade_count", "vwap"])
+
+
 def generate(out: Path) -> dict[str, Path]:
     """Write every sample file under `out`; return their paths."""
     rng = np.random.default_rng(SEED)
     days = sessions()
-    raw, mapping = out / "raw_signals", out / "mapping"
-    raw.mkdir(parents=True, exist_ok=True)
-    mapping.mkdir(parents=True, exist_ok=True)
+    raw, mapping, market = out / "raw_signals", out / "mapping", out / "market"
+    for folder in (raw, mapping, market):
+        folder.mkdir(parents=True, exist_ok=True)
     paths = {
         "drl": raw / "drl_weight.csv",
         "equal": raw / "equally_weighted.xlsx",
         "ml": raw / "ml_alpha.parquet",
         "instrument_map": mapping / "instrument_map.csv",
+        "bars": market / "daily_bars.csv",
     }
     _drl(days, rng).to_csv(paths["drl"], index=False, lineterminator="\n")
     _equal(days).to_excel(paths["equal"], index=False, sheet_name="weights", engine="openpyxl")
@@ -131,6 +161,7 @@ def generate(out: Path) -> dict[str, Path]:
     pd.DataFrame(UNIVERSE, columns=["gvkey", "symbol", "sector", "name"]).to_csv(
         paths["instrument_map"], index=False, lineterminator="\n"
     )
+    _bars(days, np.random.default_rng(SEED + 1)).to_csv(paths["bars"], index=False, lineterminator="\n")
     return paths
 
 

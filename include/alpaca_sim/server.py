@@ -1,0 +1,127 @@
+"""Running the simulator: the `serve` command, and `SimServer`, which starts it as a child process.
+
+The child process matters: the simulator then has its own interpreter (and core), exactly as a
+remote broker would, and a test or a demo can stop and restart it to check durability.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SimServer:
+    """A simulator child process on 127.0.0.1; use as a context manager or start()/stop()."""
+
+    def __init__(self, db: str | Path, bars: str | Path | None = None, port: int | None = None,
+                 key: str | None = None, secret: str | None = None, clock: str | None = None,
+                 log: str | Path | None = None) -> None:
+        self.db, self.bars, self.clock = Path(db), bars, clock
+        self.port = port or free_port()
+        self.key = key or f"PK{secrets.token_hex(8).upper()}"
+        self.secret = secret or secrets.token_urlsafe(30)
+        self.log = Path(log) if log else self.db.with_suffix(".log")
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"APCA-API-KEY-ID": self.key, "APCA-API-SECRET-KEY": self.secret}
+
+    def start(self, timeout: float = 30.0) -> "SimServer":
+        args = [sys.executable, "-m", "alpaca_sim", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                "--db", str(self.db)]
+        if self.bars:
+            args += ["--bars", str(self.bars)]
+        if self.clock:
+            args += ["--clock", self.clock]
+        env = {**os.environ, "ALPACA_SIM_KEY": self.key, "ALPACA_SIM_SECRET": self.secret}
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"alpaca_sim exited with {self.proc.returncode}; see {self.log}")
+            try:
+                if requests.get(f"{self.url}/sim/health", headers=self.headers, timeout=1).ok:
+                    return self
+            except requests.RequestException:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"alpaca_sim did not answer on {self.url} within {timeout}s; see {self.log}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def admin(self, method: str, path: str, json: dict | None = None) -> requests.Response:
+        """Call a /sim admin endpoint; raise on an error status."""
+        response = requests.request(method, f"{self.url}{path}", json=json, headers=self.headers, timeout=30)
+        response.raise_for_status()
+        return response
+
+    def __enter__(self) -> "SimServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def serve(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m alpaca_sim serve",
+        description="Serve the Alpaca-compatible paper broker (Trading API v2 + Market Data API v2) on one port.",
+        epilog="Credentials: --key/--secret, else $ALPACA_SIM_KEY/$ALPACA_SIM_SECRET, else "
+               "$APCA_API_KEY_ID/$APCA_API_SECRET_KEY. Prefer the environment: arguments show in `ps`.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, loopback only)")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--db", required=True, help="SQLite file holding the account, orders, positions, clock")
+    parser.add_argument("--bars", help="daily bars (CSV or Parquet: symbol,date,open,high,low,close,volume[,trade_count,vwap])")
+    parser.add_argument("--key", help="API key id clients must send")
+    parser.add_argument("--secret", help="API secret clients must send")
+    parser.add_argument("--clock", help="set the simulated clock (ISO 8601) at start")
+    args = parser.parse_args(argv)
+    key = args.key or os.environ.get("ALPACA_SIM_KEY") or os.environ.get("APCA_API_KEY_ID")
+    secret = args.secret or os.environ.get("ALPACA_SIM_SECRET") or os.environ.get("APCA_API_SECRET_KEY")
+    if not key or not secret:
+        parser.error("no credentials: give --key/--secret or set ALPACA_SIM_KEY/ALPACA_SIM_SECRET")
+
+    import uvicorn
+
+    from .app import create_app
+    from .engine import Engine, parse_time
+    from .market import load_bars_file
+    from .store import Store
+
+    bars = load_bars_file(args.bars) if args.bars else None
+    clock = parse_time(args.clock) if args.clock else None
+    engine = Engine(Store(args.db), bars=bars, clock=clock)
+    app = create_app(engine, key, secret)
+    print(f"alpaca_sim on http://{args.host}:{args.port} db={args.db} clock={engine.now():%Y-%m-%dT%H:%M:%SZ}",
+          flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)

@@ -1,0 +1,140 @@
+"""Durable state of the simulator in one SQLite file.
+
+Every mutation of a request happens in one transaction (`with store.tx():`), so a crash or a
+restart never leaves half an order: a restarted server continues with the same account, orders,
+positions, activities and clock. Orders and activities are stored as JSON documents (the API
+shape) beside the few columns that queries filter on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bars (
+    symbol TEXT NOT NULL, date TEXT NOT NULL, o TEXT, h TEXT, l TEXT, c TEXT, v INTEGER, n INTEGER, vw TEXT,
+    PRIMARY KEY (symbol, date));
+CREATE TABLE IF NOT EXISTS assets (symbol TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    client_order_id TEXT NOT NULL UNIQUE,
+    parent_id TEXT,
+    symbol TEXT NOT NULL,
+    status TEXT NOT NULL,
+    open INTEGER NOT NULL,
+    submitted_at TEXT NOT NULL,
+    doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS orders_open ON orders (open, symbol);
+CREATE INDEX IF NOT EXISTS orders_parent ON orders (parent_id);
+CREATE TABLE IF NOT EXISTS positions (symbol TEXT PRIMARY KEY, qty TEXT NOT NULL, cost_basis TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS activities (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    activity_type TEXT NOT NULL,
+    at TEXT NOT NULL,
+    doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS equity_history (date TEXT PRIMARY KEY, equity TEXT NOT NULL);
+"""
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.executescript(SCHEMA)
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; nested uses join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.conn
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    # ------------------------------------------------------------------------------------ meta
+
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row["value"])
+
+    def put(self, key: str, value: Any) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value)),
+        )
+
+    # ---------------------------------------------------------------------------------- orders
+
+    def insert_order(self, doc: dict, parent_id: str | None, is_open: bool) -> None:
+        self.conn.execute(
+            "INSERT INTO orders (id, client_order_id, parent_id, symbol, status, open, submitted_at, doc) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (doc["id"], doc["client_order_id"], parent_id, doc["symbol"], doc["status"], int(is_open),
+             doc["submitted_at"], json.dumps(doc)),
+        )
+
+    def update_order(self, doc: dict, is_open: bool) -> None:
+        self.conn.execute(
+            "UPDATE orders SET status = ?, open = ?, doc = ? WHERE id = ?",
+            (doc["status"], int(is_open), json.dumps(doc), doc["id"]),
+        )
+
+    def order_rows(self, where: str = "1=1", params: tuple = (), order: str = "seq") -> list[sqlite3.Row]:
+        return self.conn.execute(f"SELECT * FROM orders WHERE {where} ORDER BY {order}", params).fetchall()
+
+    # -------------------------------------------------------------------------------- positions
+
+    def positions(self) -> dict[str, tuple[str, str]]:
+        return {r["symbol"]: (r["qty"], r["cost_basis"]) for r in self.conn.execute("SELECT * FROM positions ORDER BY symbol")}
+
+    def set_position(self, symbol: str, qty: str, cost_basis: str) -> None:
+        if qty in ("0", "0.0") or float(qty) == 0:
+            self.conn.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
+        else:
+            self.conn.execute(
+                "INSERT INTO positions (symbol, qty, cost_basis) VALUES (?, ?, ?) "
+                "ON CONFLICT(symbol) DO UPDATE SET qty = excluded.qty, cost_basis = excluded.cost_basis",
+                (symbol, qty, cost_basis),
+            )
+
+    # ------------------------------------------------------------------------------- activities
+
+    def add_activity(self, doc: dict, at: str) -> None:
+        self.conn.execute(
+            "INSERT INTO activities (id, activity_type, at, doc) VALUES (?, ?, ?, ?)",
+            (doc["id"], doc["activity_type"], at, json.dumps(doc)),
+        )
+
+    def reset_trading_state(self) -> None:
+        for table in ("orders", "positions", "activities", "equity_history"):
+            self.conn.execute(f"DELETE FROM {table}")
+
+    def close(self) -> None:
+        self.conn.close()
