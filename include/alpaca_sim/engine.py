@@ -419,7 +419,7 @@ class Engine:
             "limit_price": fmt(req["limit_price"]), "stop_price": fmt(req["stop_price"]),
             "status": "new" if open_now else "accepted", "extended_hours": bool(req["extended_hours"]),
             "legs": None, "trail_percent": None, "trail_price": None, "hwm": None,
-            "expires_at": iso(trade_session.close) if req["time_in_force"] == "day" else None,
+            "expires_at": iso(_expiry(trade_session, req["time_in_force"])),
             "_sim": {"parent": parent, "leg": leg, "active": leg is None, "session": trade_session.date.isoformat(),
                      "filled_value": "0", "fills": 0, "triggered": False},
         }
@@ -717,7 +717,7 @@ class Engine:
             remaining = dec(doc["qty"]) - dec(doc["filled_qty"])
             qty = remaining
             settings = self.settings()
-            rng = random.Random(f"{settings.seed}:{doc['id']}:{sim['fills']}")
+            rng = random.Random(f"{settings.seed}:{doc['client_order_id']}:{sim['fills']}")
             if sim["leg"] is None and rng.random() < settings.partial_fill_probability:
                 part = remaining * Decimal(str(rng.uniform(0.1, 0.9)))
                 part = part.to_integral_value(ROUND_DOWN) if _is_whole(dec(doc["qty"])) else part.quantize(QTY_QUANTUM, ROUND_DOWN)
@@ -775,11 +775,11 @@ class Engine:
         }, iso(t))
 
     def _close_session(self, s: Session) -> None:
-        """At the close: DAY orders expire (an expiring entry keeps its legs for what filled); the
-        day's equity is recorded for the portfolio history."""
+        """At the close: orders whose time is up expire (DAY today; GTC after 90 days); an expiring
+        entry keeps its legs for what filled; the day's equity is recorded for the portfolio history."""
         for row in self.store.order_rows("open = 1"):
             doc = json.loads(row["doc"])
-            if doc["time_in_force"] != "day" or dt.date.fromisoformat(doc["_sim"]["session"]) > s.date:
+            if parse_time(doc["expires_at"]) > s.close:
                 continue
             if doc["status"] not in OPEN_STATUSES:
                 continue
@@ -804,10 +804,11 @@ class Engine:
         with self.store.tx():
             now = self.now()
             amount = dec(net_amount)
-            doc = {"id": _activity_id(now), "activity_type": activity_type, "activity_sub_type": None,
-                   "date": ny_date(now).isoformat(), "created_at": iso(now), "net_amount": fmt(amount),
-                   "symbol": symbol, "qty": qty, "per_share_amount": per_share_amount, "status": "executed",
-                   "currency": "USD", "description": description}
+            doc = {"id": _activity_id(now), "activity_type": activity_type, "date": ny_date(now).isoformat(),
+                   "created_at": iso(now), "net_amount": fmt(amount), "status": "executed", "currency": "USD"}
+            # like Alpaca, fields that do not apply to the activity type are absent, not null
+            doc |= {k: v for k, v in (("symbol", symbol), ("qty", qty), ("per_share_amount", per_share_amount),
+                                      ("description", description)) if v}
             self.store.add_activity(doc, iso(now))
             self._set_cash(self._cash() + amount)
             return doc
@@ -874,6 +875,15 @@ def _order_session(now: dt.datetime) -> Session:
         return s
     nxt = next_open(now)
     return session(ny_date(nxt))
+
+
+def _expiry(trade_session: Session, tif: str) -> dt.datetime:
+    """DAY orders expire at their session's close; GTC orders, like Alpaca's, after 90 days."""
+    if tif == "day":
+        return trade_session.close
+    from .sessions import session_on_or_before
+
+    return session_on_or_before(trade_session.date + dt.timedelta(days=90)).close
 
 
 def _activity_id(t: dt.datetime) -> str:
