@@ -1,0 +1,511 @@
+"""The broker boundary (DESIGN §4): one small interface, one implementation over alpaca-py.
+
+Nothing else in the library knows about HTTP or Alpaca. What this adapter adds to alpaca-py, and
+why:
+
+- **A timeout on every request.** alpaca-py sends requests with no timeout, so a stalled server
+  blocks a task forever; an HTTP adapter with a default timeout is mounted on both clients.
+- **Retries only where they are safe.** alpaca-py retries every request on 429/504 by itself,
+  POST /v2/orders included — after an accepted-then-504 submit that re-send is a duplicate order
+  (or a 422). Its own retries are switched off. Reads (GETs) are retried with exponential backoff
+  on 429, 5xx, timeouts and dropped connections; a submit is never retried.
+- **An ambiguous submit is its own exception.** A timeout, a dropped connection or a 5xx after
+  POST /v2/orders means the order may exist: `AmbiguousSubmitError`, to be resolved by looking
+  the client_order_id up, never by sending again. A 4xx is a definite `OrderRejected`.
+- **Client-side pacing** below Alpaca's 200 requests/minute, so a large rebalance does not
+  trip 429s in the first place.
+- **No secret anywhere**: not in a repr, a log line or an exception message (both keys are
+  registered with the log redactor).
+- **Prices that are reported, not guessed**: latest trade from snapshots, else the latest daily
+  bar; symbols with neither are returned as missing.
+- **Live trading needs two switches**: the live endpoint and `allow_live=True`.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+from zoneinfo import ZoneInfo
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+from .errors import PaperTradingError
+from .logging_setup import get_logger, register_secret
+
+log = get_logger("broker")
+
+PAPER_URL = "https://paper-api.alpaca.markets"
+LIVE_URL = "https://api.alpaca.markets"
+DATA_URL = "https://data.alpaca.markets"
+T = TypeVar("T")
+_NY = ZoneInfo("America/New_York")
+
+
+# ------------------------------------------------------------------------------------ errors
+
+
+class BrokerError(PaperTradingError):
+    """The broker could not be reached or answered with an error."""
+
+    def __init__(self, message: str, status: int | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+class OrderRejected(BrokerError):
+    """The broker definitely refused the order (4xx): nothing was created."""
+
+
+class AmbiguousSubmitError(BrokerError):
+    """The submit's outcome is unknown (timeout, dropped connection, 5xx): the order may exist.
+
+    Resolve it by looking up `client_order_id`; never by sending the order again.
+    """
+
+    def __init__(self, message: str, client_order_id: str, status: int | None = None) -> None:
+        super().__init__(message, status)
+        self.client_order_id = client_order_id
+
+
+# ------------------------------------------------------------------------------------ values
+
+
+@dataclass(frozen=True)
+class Account:
+    equity: Decimal
+    cash: Decimal
+    buying_power: Decimal
+    status: str
+    trading_blocked: bool
+    account_blocked: bool
+    trade_suspended_by_user: bool
+
+
+@dataclass(frozen=True)
+class Position:
+    symbol: str
+    qty: Decimal
+    avg_entry_price: Decimal
+    market_value: Decimal | None
+    current_price: Decimal | None
+    qty_available: Decimal | None
+
+
+@dataclass(frozen=True)
+class Clock:
+    timestamp: dt.datetime
+    is_open: bool
+    next_open: dt.datetime
+    next_close: dt.datetime
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    date: dt.date
+    open: dt.datetime  # New York wall time, naive (as Alpaca and alpaca-py give it)
+    close: dt.datetime
+
+
+@dataclass(frozen=True)
+class Price:
+    symbol: str
+    price: Decimal
+    source: str  # "trade" (snapshot's latest trade) or "bar" (latest daily bar's close)
+    at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    symbol: str
+    side: str  # buy | sell
+    client_order_id: str
+    qty: Decimal | None = None
+    notional: Decimal | None = None
+    order_type: str = "market"  # market | limit
+    limit_price: Decimal | None = None
+    time_in_force: str = "day"
+    take_profit: Decimal | None = None  # bracket: take-profit limit price
+    stop_loss: Decimal | None = None  # bracket: stop-loss stop price
+    stop_loss_limit: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class OrderInfo:
+    id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    order_type: str
+    order_class: str
+    status: str
+    qty: Decimal | None
+    notional: Decimal | None
+    filled_qty: Decimal
+    filled_avg_price: Decimal | None
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    submitted_at: dt.datetime | None
+    filled_at: dt.datetime | None
+    legs: tuple[OrderInfo, ...] = field(default=())
+
+
+class Broker(Protocol):
+    """What the rest of the library may ask of a broker."""
+
+    def account(self) -> Account: ...
+    def positions(self) -> list[Position]: ...
+    def clock(self) -> Clock: ...
+    def calendar(self, start: dt.date, end: dt.date) -> list[CalendarDay]: ...
+    def latest_prices(self, symbols: Iterable[str]) -> tuple[dict[str, Price], list[str]]: ...
+    def daily_closes(self, symbols: Iterable[str], start: dt.date, end: dt.date) -> dict[str, list[tuple[dt.date, Decimal]]]: ...
+    def submit_order(self, order: OrderRequest) -> OrderInfo: ...
+    def get_order_by_client_id(self, client_order_id: str) -> OrderInfo | None: ...
+    def get_order(self, order_id: str) -> OrderInfo: ...
+    def list_orders(self, status: str = "all", after: dt.datetime | None = None, symbols: list[str] | None = None) -> list[OrderInfo]: ...
+    def cancel_order(self, order_id: str) -> None: ...
+    def activities(self, activity_types: list[str] | None = None, after: dt.datetime | None = None) -> list[dict]: ...
+
+
+# ------------------------------------------------------------------------------ HTTP plumbing
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """Gives every request of a session a timeout unless the caller set one."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(max_retries=0)
+        self.timeout = timeout
+
+    def send(self, request, **kwargs):  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().send(request, **kwargs)
+
+
+class _Pacer:
+    """At most `per_minute` requests in any 60 s window; bursts below it are not slowed."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, sleep=time.sleep) -> None:
+        self.per_minute, self.clock, self.sleep = per_minute, clock, sleep
+        self.sent: collections.deque[float] = collections.deque()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self.lock:
+            now = self.clock()
+            while self.sent and now - self.sent[0] >= 60:
+                self.sent.popleft()
+            if len(self.sent) >= self.per_minute:
+                pause = 60 - (now - self.sent[0])
+                log.warning("pacing: %d requests in the last minute, waiting %.1f s", len(self.sent), pause)
+                self.sleep(pause)
+                self.sent.popleft()
+            self.sent.append(self.clock())
+
+
+def _status_of(exc: BaseException) -> int | None:
+    return getattr(exc, "status_code", None)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth retrying for a read: rate limited, server-side failure, timeout, dropped connection."""
+    if isinstance(exc, (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        return True
+    status = _status_of(exc)
+    return status is not None and (status == 429 or status >= 500)
+
+
+def _error_text(exc: BaseException) -> tuple[str, int | None]:
+    """Alpaca's message and code, whatever the body looks like (JSON, text, empty)."""
+    raw = str(exc)
+    try:
+        body = json.loads(raw)
+        return str(body.get("message", raw)), body.get("code")
+    except (ValueError, AttributeError):
+        return (raw.strip() or "(empty body)")[:300], None
+
+
+def _base(url: str | None) -> str | None:
+    if not url:
+        return None
+    url = url.rstrip("/")
+    return url[: -len("/v2")] if url.endswith("/v2") else url
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None or value == "" else Decimal(str(value))
+
+
+# ------------------------------------------------------------------------------------ adapter
+
+
+class AlpacaBroker:
+    """`Broker` over alpaca-py's TradingClient and StockHistoricalDataClient."""
+
+    def __init__(
+        self,
+        api_key: str,
+        secret_key: str,
+        trading_url: str | None = None,
+        data_url: str | None = None,
+        *,
+        allow_live: bool = False,
+        timeout: float = 10.0,
+        read_attempts: int = 4,
+        backoff_seconds: float = 0.5,
+        requests_per_minute: int = 190,
+        data_feed: str | None = None,
+    ) -> None:
+        from alpaca.data.historical import StockHistoricalDataClient
+        from alpaca.trading.client import TradingClient
+
+        if not api_key or not secret_key:
+            raise BrokerError("Alpaca credentials are missing: set APCA_API_KEY_ID and APCA_API_SECRET_KEY "
+                              "or configure the Airflow connection")
+        register_secret(api_key)
+        register_secret(secret_key)
+        self.trading_url = _base(trading_url) or PAPER_URL
+        self.data_url = _base(data_url) or DATA_URL
+        self.live = self.trading_url == LIVE_URL
+        if self.live and not allow_live:
+            raise BrokerError(f"{LIVE_URL} is the live (real money) endpoint; it needs allow_live: true in the config")
+        self.data_feed = data_feed
+        self._trading = TradingClient(api_key, secret_key, paper=not self.live, url_override=self.trading_url)
+        self._data = StockHistoricalDataClient(api_key, secret_key, url_override=self.data_url)
+        for client in (self._trading, self._data):
+            client._retry = 0  # alpaca-py would re-send POST /v2/orders on 429/504: never blindly
+            client._session.mount("http://", _TimeoutAdapter(timeout))
+            client._session.mount("https://", _TimeoutAdapter(timeout))
+        self._pacer = _Pacer(requests_per_minute)
+        self._read_retry = retry(
+            retry=retry_if_exception(_transient),
+            stop=stop_after_attempt(read_attempts),
+            wait=wait_exponential(multiplier=backoff_seconds, max=30),
+            reraise=True,
+            before_sleep=lambda state: log.warning(
+                "broker read failed (%s); retry %d of %d", _describe(state.outcome.exception()),
+                state.attempt_number, read_attempts - 1),
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> AlpacaBroker:
+        """Credentials and URLs from APCA_API_KEY_ID, APCA_API_SECRET_KEY, APCA_API_BASE_URL, APCA_API_DATA_URL."""
+        env = os.environ if env is None else env
+        return cls(env.get("APCA_API_KEY_ID", ""), env.get("APCA_API_SECRET_KEY", ""),
+                   env.get("APCA_API_BASE_URL"), env.get("APCA_API_DATA_URL"), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"AlpacaBroker(trading_url={self.trading_url!r}, data_url={self.data_url!r}, live={self.live})"
+
+    # -------------------------------------------------------------------------------- reads
+
+    def _read(self, what: str, call: Callable[[], T]) -> T:
+        def paced() -> T:
+            self._pacer.wait()
+            return call()
+
+        try:
+            return self._read_retry(paced)()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one clear BrokerError
+            if isinstance(exc, BrokerError):
+                raise
+            message, code = _error_text(exc) if _status_of(exc) else (_describe(exc), None)
+            raise BrokerError(f"broker: {what} failed: {message}", _status_of(exc), code) from None
+
+    def account(self) -> Account:
+        a = self._read("GET /v2/account", self._trading.get_account)
+        return Account(Decimal(a.equity), Decimal(a.cash), Decimal(a.buying_power), str(a.status.value),
+                       bool(a.trading_blocked), bool(a.account_blocked), bool(a.trade_suspended_by_user))
+
+    def positions(self) -> list[Position]:
+        rows = self._read("GET /v2/positions", self._trading.get_all_positions)
+        return [Position(p.symbol, Decimal(p.qty), Decimal(p.avg_entry_price), _dec(p.market_value),
+                         _dec(p.current_price), _dec(p.qty_available)) for p in rows]
+
+    def clock(self) -> Clock:
+        c = self._read("GET /v2/clock", self._trading.get_clock)
+        return Clock(c.timestamp, bool(c.is_open), c.next_open, c.next_close)
+
+    def calendar(self, start: dt.date, end: dt.date) -> list[CalendarDay]:
+        from alpaca.trading.requests import GetCalendarRequest
+
+        days = self._read("GET /v2/calendar", lambda: self._trading.get_calendar(GetCalendarRequest(start=start, end=end)))
+        return [CalendarDay(d.date, d.open, d.close) for d in days]
+
+    def latest_prices(self, symbols: Iterable[str]) -> tuple[dict[str, Price], list[str]]:
+        """Latest trade per symbol from snapshots, else the latest daily bar's close; the rest missing."""
+        from alpaca.data.requests import StockLatestBarRequest, StockSnapshotRequest
+
+        wanted = sorted(set(symbols))
+        if not wanted:
+            return {}, []
+        feed = {"feed": self.data_feed} if self.data_feed else {}
+        snaps = self._read("GET /v2/stocks/snapshots",
+                           lambda: self._data.get_stock_snapshot(StockSnapshotRequest(symbol_or_symbols=wanted, **feed)))
+        prices: dict[str, Price] = {}
+        for sym in wanted:
+            snap = snaps.get(sym)
+            trade = getattr(snap, "latest_trade", None)
+            if trade is not None and trade.price and trade.price > 0:
+                prices[sym] = Price(sym, Decimal(str(trade.price)), "trade", trade.timestamp)
+        rest = [s for s in wanted if s not in prices]
+        if rest:
+            bars = self._read("GET /v2/stocks/bars/latest",
+                              lambda: self._data.get_stock_latest_bar(StockLatestBarRequest(symbol_or_symbols=rest, **feed)))
+            for sym in rest:
+                bar = bars.get(sym)
+                if bar is not None and bar.close and bar.close > 0:
+                    prices[sym] = Price(sym, Decimal(str(bar.close)), "bar", bar.timestamp)
+        missing = [s for s in wanted if s not in prices]
+        if missing:
+            log.warning("no price for %d symbol(s): %s", len(missing), ", ".join(missing))
+        return prices, missing
+
+    def daily_closes(self, symbols: Iterable[str], start: dt.date, end: dt.date) -> dict[str, list[tuple[dt.date, Decimal]]]:
+        """Daily closes per symbol (for volatility gates and analytics)."""
+        from alpaca.data.requests import StockBarsRequest
+        from alpaca.data.timeframe import TimeFrame
+
+        wanted = sorted(set(symbols))
+        request = StockBarsRequest(symbol_or_symbols=wanted, timeframe=TimeFrame.Day,
+                                   start=dt.datetime.combine(start, dt.time(0)), end=dt.datetime.combine(end, dt.time(23, 59)),
+                                   **({"feed": self.data_feed} if self.data_feed else {}))
+        bars = self._read("GET /v2/stocks/bars", lambda: self._data.get_stock_bars(request))
+        return {sym: [(b.timestamp.astimezone(_NY).date(), Decimal(str(b.close))) for b in bars.data.get(sym, [])]
+                for sym in wanted}
+
+    def get_order(self, order_id: str) -> OrderInfo:
+        from alpaca.trading.requests import GetOrderByIdRequest
+
+        return _order(self._read(f"GET /v2/orders/{order_id}",
+                                 lambda: self._trading.get_order_by_id(order_id, GetOrderByIdRequest(nested=True))))
+
+    def get_order_by_client_id(self, client_order_id: str) -> OrderInfo | None:
+        """The order with this client_order_id, or None if the broker has none (404)."""
+        from alpaca.common.exceptions import APIError
+
+        def call():
+            try:
+                return self._trading.get_order_by_client_id(client_order_id)
+            except APIError as exc:
+                if exc.status_code == 404:
+                    return None
+                raise
+
+        found = self._read(f"GET /v2/orders:by_client_order_id {client_order_id}", call)
+        return None if found is None else _order(found)
+
+    def list_orders(self, status: str = "all", after: dt.datetime | None = None,
+                    symbols: list[str] | None = None) -> list[OrderInfo]:
+        """Orders (newest first, nested legs), paging past Alpaca's 500-per-request limit."""
+        from alpaca.trading.enums import QueryOrderStatus
+        from alpaca.trading.requests import GetOrdersRequest
+
+        out: list[OrderInfo] = []
+        until = None
+        while True:
+            request = GetOrdersRequest(status=QueryOrderStatus(status), limit=500, nested=True, after=after,
+                                       until=until, symbols=symbols, direction="desc")
+            page = self._read("GET /v2/orders", lambda: self._trading.get_orders(request))
+            out += [_order(o) for o in page]
+            if len(page) < 500:
+                return out
+            until = page[-1].submitted_at
+
+    def activities(self, activity_types: list[str] | None = None, after: dt.datetime | None = None) -> list[dict]:
+        """Account activities (raw dicts; alpaca-py has no model for them), oldest first, all pages."""
+        out: list[dict] = []
+        token = None
+        while True:
+            params: dict[str, Any] = {"direction": "asc", "page_size": 100}
+            if activity_types:
+                params["activity_types"] = ",".join(activity_types)
+            if after is not None:
+                params["after"] = after.isoformat()
+            if token:
+                params["page_token"] = token
+            page = self._read("GET /v2/account/activities", lambda: self._trading.get("/account/activities", params))
+            out += page
+            if len(page) < 100:
+                return out
+            token = page[-1]["id"]
+
+    # ------------------------------------------------------------------------------- writes
+
+    def submit_order(self, order: OrderRequest) -> OrderInfo:
+        """POST /v2/orders exactly once. 4xx -> OrderRejected; unknown outcome -> AmbiguousSubmitError."""
+        request = _order_request(order)
+        self._pacer.wait()
+        try:
+            placed = self._trading.submit_order(request)
+        except Exception as exc:  # noqa: BLE001 - classify every failure
+            status = _status_of(exc)
+            if status is not None and status < 500 and status != 408:
+                message, code = _error_text(exc)
+                raise OrderRejected(f"broker rejected {order.side} {order.symbol} ({order.client_order_id}): "
+                                    f"{message}", status, code) from None
+            reason = _error_text(exc)[0] if status is not None else _describe(exc)
+            raise AmbiguousSubmitError(
+                f"submit of {order.client_order_id} has an unknown outcome ({reason}); look it up before any retry",
+                order.client_order_id, status) from None
+        return _order(placed)
+
+    def cancel_order(self, order_id: str) -> None:
+        """DELETE /v2/orders/{id}; idempotent in effect, so it is retried like a read."""
+        self._read(f"DELETE /v2/orders/{order_id}", lambda: self._trading.cancel_order_by_id(order_id))
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        return "connection failed or was dropped"
+    status = _status_of(exc)
+    if status is not None:
+        return f"HTTP {status}: {_error_text(exc)[0]}"
+    return type(exc).__name__
+
+
+def _order_request(o: OrderRequest):
+    from alpaca.trading.enums import OrderClass, OrderSide, TimeInForce
+    from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest, StopLossRequest, TakeProfitRequest
+
+    common: dict[str, Any] = {
+        "symbol": o.symbol, "side": OrderSide(o.side), "time_in_force": TimeInForce(o.time_in_force),
+        "client_order_id": o.client_order_id,
+    }
+    if o.qty is not None:
+        common["qty"] = float(o.qty)
+    if o.notional is not None:
+        common["notional"] = float(o.notional)
+    if o.take_profit is not None or o.stop_loss is not None:
+        common["order_class"] = OrderClass.BRACKET
+        common["take_profit"] = TakeProfitRequest(limit_price=float(o.take_profit))
+        common["stop_loss"] = StopLossRequest(
+            stop_price=float(o.stop_loss), **({"limit_price": float(o.stop_loss_limit)} if o.stop_loss_limit else {}))
+    if o.order_type == "limit":
+        return LimitOrderRequest(limit_price=float(o.limit_price), **common)
+    return MarketOrderRequest(**common)
+
+
+def _order(o) -> OrderInfo:
+    return OrderInfo(
+        id=str(o.id), client_order_id=o.client_order_id, symbol=o.symbol, side=o.side.value if o.side else "",
+        order_type=(o.type or o.order_type).value if (o.type or o.order_type) else "",
+        order_class=o.order_class.value if o.order_class else "simple", status=o.status.value,
+        qty=_dec(o.qty), notional=_dec(o.notional), filled_qty=_dec(o.filled_qty) or Decimal(0),
+        filled_avg_price=_dec(o.filled_avg_price), limit_price=_dec(o.limit_price), stop_price=_dec(o.stop_price),
+        submitted_at=o.submitted_at, filled_at=o.filled_at, legs=tuple(_order(leg) for leg in (o.legs or ())),
+    )

@@ -1,0 +1,162 @@
+"""paper_trading.broker over real alpaca-py and real HTTP against the simulator."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+
+import pytest
+
+from paper_trading.broker import (
+    AlpacaBroker,
+    AmbiguousSubmitError,
+    BrokerError,
+    OrderRejected,
+    OrderRequest,
+    _Pacer,
+)
+
+
+@pytest.fixture
+def broker(sim) -> AlpacaBroker:
+    return AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, timeout=2.0, backoff_seconds=0.01)
+
+
+def buy(cid: str, qty: int = 3, **kw) -> OrderRequest:
+    return OrderRequest(symbol="AAPL", side="buy", qty=Decimal(qty), client_order_id=cid, **kw)
+
+
+def test_reads_account_positions_clock_calendar(broker):
+    account = broker.account()
+    assert account.cash == Decimal(100000) and not account.trading_blocked
+    assert broker.positions() == []
+    assert broker.clock().is_open
+    days = broker.calendar(dt.date(2025, 12, 29), dt.date(2026, 1, 2))
+    assert [d.date.day for d in days] == [29, 30, 31, 2]
+
+
+def test_submit_then_find_by_client_order_id(broker):
+    placed = broker.submit_order(buy("pt-20251230-AAPL-buy-0"))
+    found = broker.get_order_by_client_id("pt-20251230-AAPL-buy-0")
+    assert found.id == placed.id and found.status == "filled" and found.filled_qty == 3
+    assert broker.get_order_by_client_id("pt-unknown") is None
+    assert [p.symbol for p in broker.positions()] == ["AAPL"]
+
+
+def test_bracket_submit_has_both_legs(broker):
+    price = broker.latest_prices(["MSFT"])[0]["MSFT"].price
+    placed = broker.submit_order(OrderRequest(symbol="MSFT", side="buy", qty=Decimal(2), client_order_id="b1",
+                                              time_in_force="gtc", take_profit=(price * Decimal("1.05")).quantize(Decimal("0.01")),
+                                              stop_loss=(price * Decimal("0.97")).quantize(Decimal("0.01"))))
+    assert placed.order_class == "bracket"
+    assert sorted(leg.order_type for leg in broker.get_order(placed.id).legs) == ["limit", "stop"]
+
+
+@pytest.mark.parametrize("fault", [{"status": 504}, {"status": 500}, {"drop": True}])
+def test_ambiguous_submit_is_reported_and_never_resent(broker, sim, fault):
+    sim.admin("POST", "/sim/faults", {"kind": "ambiguous", "method": "POST", "path": "/v2/orders", "times": 1, **fault})
+    with pytest.raises(AmbiguousSubmitError) as err:
+        broker.submit_order(buy("pt-amb"))
+    assert err.value.client_order_id == "pt-amb"
+    assert "look it up before any retry" in str(err.value)
+    assert broker.get_order_by_client_id("pt-amb") is not None
+    assert len(broker.list_orders()) == 1  # exactly one order: nothing was re-sent
+
+
+def test_submit_timeout_is_ambiguous(sim):
+    broker = AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, timeout=0.5)
+    sim.admin("POST", "/sim/faults", {"kind": "hang", "method": "POST", "path": "/v2/orders", "seconds": 2, "times": 1})
+    with pytest.raises(AmbiguousSubmitError, match="timed out"):
+        broker.submit_order(buy("pt-slow"))
+
+
+def test_definite_rejections_are_not_ambiguous(broker, sim):
+    broker.submit_order(buy("pt-dup"))
+    with pytest.raises(OrderRejected) as err:
+        broker.submit_order(buy("pt-dup"))
+    assert err.value.status == 422 and err.value.code == 40010001
+    assert "client_order_id must be unique" in str(err.value)
+    sim.admin("POST", "/sim/faults", {"kind": "error", "method": "POST", "path": "/v2/orders", "status": 429, "times": 1})
+    with pytest.raises(OrderRejected) as limited:
+        broker.submit_order(buy("pt-429"))
+    assert limited.value.status == 429 and broker.get_order_by_client_id("pt-429") is None
+
+
+def test_reads_are_retried_on_transient_failures(broker, sim):
+    sim.admin("POST", "/sim/faults", {"kind": "error", "method": "GET", "path": "/v2/account", "status": 503,
+                                      "body": "text", "times": 2})
+    assert broker.account().cash == Decimal(100000)
+    assert [r["fired"] for r in sim.admin("GET", "/sim/faults").json()] == [2]
+
+
+def test_a_read_that_keeps_failing_raises_one_clear_error(broker, sim):
+    sim.admin("POST", "/sim/faults", {"kind": "error", "method": "GET", "path": "/v2/positions", "status": 500})
+    with pytest.raises(BrokerError) as err:
+        broker.positions()
+    assert str(err.value) == "broker: GET /v2/positions failed: internal server error occurred"
+    assert err.value.status == 500
+
+
+def test_a_hanging_read_times_out_and_is_retried(sim):
+    broker = AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, timeout=0.5, backoff_seconds=0.01)
+    sim.admin("POST", "/sim/faults", {"kind": "hang", "method": "GET", "path": "/v2/clock", "seconds": 2, "times": 1})
+    assert broker.clock().is_open
+
+
+def test_prices_from_snapshots_and_missing_symbols_reported(broker):
+    prices, missing = broker.latest_prices(["AAPL", "SPY", "NOPE"])
+    assert set(prices) == {"AAPL", "SPY"} and missing == ["NOPE"]
+    assert prices["AAPL"].source == "trade" and prices["AAPL"].price > 0
+
+
+def test_prices_fall_back_to_the_latest_daily_bar(broker, monkeypatch):
+    monkeypatch.setattr(broker._data, "get_stock_snapshot", lambda request: {})  # a snapshot without trades
+    prices, missing = broker.latest_prices(["AAPL"])
+    assert prices["AAPL"].source == "bar" and missing == []
+
+
+def test_daily_closes(broker):
+    closes = broker.daily_closes(["AAPL"], dt.date(2025, 12, 1), dt.date(2025, 12, 29))
+    assert len(closes["AAPL"]) == 20 and closes["AAPL"][-1][0] == dt.date(2025, 12, 29)
+
+
+def test_activities_are_paged_to_the_end(broker, sim):
+    for i in range(130):
+        sim.admin("POST", "/sim/activities", {"activity_type": "CSD", "net_amount": "1"})
+    assert len(broker.activities(["CSD"])) == 130
+
+
+def test_no_secret_in_repr_errors_or_logs(sim, caplog):
+    broker = AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, timeout=1.0, read_attempts=1)
+    sim.admin("POST", "/sim/faults", {"kind": "error", "path": "/v2/account", "status": 500})
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(BrokerError) as err:
+            broker.account()
+    for text in (repr(broker), str(err.value), caplog.text):
+        assert sim.secret not in text and sim.key not in text
+    wrong = AlpacaBroker(sim.key, "not-the-secret", sim.url, sim.url, read_attempts=1)
+    with pytest.raises(BrokerError) as denied:
+        wrong.account()
+    assert "not-the-secret" not in str(denied.value) and denied.value.status == 403
+
+
+def test_credentials_and_live_endpoint_guards():
+    with pytest.raises(BrokerError, match="credentials are missing"):
+        AlpacaBroker.from_env({})
+    with pytest.raises(BrokerError, match="needs allow_live: true"):
+        AlpacaBroker("key-id-123", "secret-456", "https://api.alpaca.markets/v2")
+    paper = AlpacaBroker.from_env({"APCA_API_KEY_ID": "key-id-123", "APCA_API_SECRET_KEY": "secret-456"})
+    assert paper.trading_url == "https://paper-api.alpaca.markets" and not paper.live
+
+
+def test_pacer_waits_only_when_the_minute_is_full():
+    now = [0.0]
+    slept = []
+    pacer = _Pacer(3, clock=lambda: now[0], sleep=lambda s: (slept.append(s), now.__setitem__(0, now[0] + s)))
+    for _ in range(3):
+        pacer.wait()
+        now[0] += 1
+    assert slept == []
+    pacer.wait()
+    assert slept == [57.0]
