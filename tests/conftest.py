@@ -11,6 +11,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+BARS = REPO / "data" / "market" / "daily_bars.csv"
+#: Tuesday 2025-12-30, 10:00 in New York: the market is open.
+OPEN_CLOCK = "2025-12-30T15:00:00Z"
+SIM_SETTINGS = {"spread_bps": 2.0, "partial_fill_probability": 0.0, "market_buy_collar": 0.025, "seed": 0,
+                "rate_limit_per_minute": 100000}
 
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="pt-airflow-home-")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
@@ -27,3 +32,23 @@ def project(tmp_path: Path) -> Path:
     shutil.copytree(REPO / "data" / "raw_signals", root / "data" / "raw_signals")
     shutil.copytree(REPO / "data" / "mapping", root / "data" / "mapping")
     return root
+
+
+@pytest.fixture(scope="session")
+def sim_server(tmp_path_factory):
+    """The Alpaca simulator, one process per test session, on a free loopback port."""
+    from alpaca_sim.server import SimServer
+
+    server = SimServer(tmp_path_factory.mktemp("sim") / "sim.db", bars=BARS, clock=OPEN_CLOCK)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sim(sim_server):
+    """The simulator, reset for this test: $100,000 cash, no orders, the clock at OPEN_CLOCK, default
+    settings (the rate limit raised so tests never wait on it; its own test lowers it)."""
+    sim_server.admin("POST", "/sim/reset", {"cash": "100000", "clock": OPEN_CLOCK})
+    sim_server.admin("POST", "/sim/config", SIM_SETTINGS)
+    return sim_server

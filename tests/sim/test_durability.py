@@ -8,7 +8,7 @@ from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 from alpaca_sim.server import SimServer
 
-from .conftest import BARS, OPEN_CLOCK
+from ..conftest import BARS, OPEN_CLOCK
 
 
 def test_a_restarted_server_continues_where_it_stopped(tmp_path):

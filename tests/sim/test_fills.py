@@ -19,7 +19,7 @@ from alpaca.trading.requests import (
 
 @lru_cache(maxsize=1)
 def _bars() -> pd.DataFrame:
-    from .conftest import BARS
+    from ..conftest import BARS
 
     return pd.read_csv(BARS)
 
