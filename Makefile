@@ -37,8 +37,9 @@ $(AIRFLOW_HOME)/airflow.db: $(STAMP)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
 
 demo: $(AIRFLOW_HOME)/airflow.db
-	@echo "==> running DAG paper_trading_daily for $(DEMO_DATE) (embedded Airflow, SQLite)"
-	$(BIN)/airflow dags test paper_trading_daily -c '{"run_date": "$(DEMO_DATE)", "mode": "dry"}'
+	@echo "==> running DAG paper_trading_daily for $(DEMO_DATE) (embedded Airflow, SQLite, local Alpaca simulator)"
+	$(BIN)/python -m alpaca_sim run --bars data/market/daily_bars.csv --clock $(DEMO_DATE)T09:45:00-05:00 -- \
+		$(BIN)/airflow dags test paper_trading_daily -c '{"run_date": "$(DEMO_DATE)", "mode": "dry"}'
 	@echo "==> outputs of $(DEMO_DATE):"
 	@$(BIN)/python -m paper_trading artifacts --date $(DEMO_DATE)
 

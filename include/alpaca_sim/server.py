@@ -125,3 +125,31 @@ def serve(argv: list[str] | None = None) -> None:
     print(f"alpaca_sim on http://{args.host}:{args.port} db={args.db} clock={engine.now():%Y-%m-%dT%H:%M:%SZ}",
           flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """`python -m alpaca_sim run [options] -- COMMAND ...`: COMMAND against a fresh local broker.
+
+    Starts the simulator, runs COMMAND with APCA_API_KEY_ID, APCA_API_SECRET_KEY,
+    APCA_API_BASE_URL and APCA_API_DATA_URL pointing at it, stops the simulator, and exits with
+    COMMAND's status. The demo uses it so that nothing can reach the real Alpaca.
+    """
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog="python -m alpaca_sim run",
+                                     description=run.__doc__.split("\n\n")[1].replace("\n    ", " "))
+    parser.add_argument("--db", help="SQLite file (default: a fresh temporary one)")
+    parser.add_argument("--bars", help="daily bars file (CSV or Parquet)")
+    parser.add_argument("--clock", help="simulated clock at start (ISO 8601)")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no command given (put it after --)")
+    with tempfile.TemporaryDirectory(prefix="alpaca-sim-") as tmp:
+        db = Path(args.db) if args.db else Path(tmp) / "sim.db"
+        with SimServer(db, bars=args.bars, clock=args.clock, log=Path(tmp) / "sim.log") as sim:
+            print(f"alpaca_sim: local paper broker on {sim.url} (clock {args.clock or 'from its database'})", flush=True)
+            env = {**os.environ, "APCA_API_KEY_ID": sim.key, "APCA_API_SECRET_KEY": sim.secret,
+                   "APCA_API_BASE_URL": sim.url, "APCA_API_DATA_URL": sim.url}
+            return subprocess.call(command, env=env)

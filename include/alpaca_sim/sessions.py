@@ -49,11 +49,13 @@ def session(day: dt.date) -> Session | None:
     return Session(day, cal.session_open(ts).to_pydatetime(), cal.session_close(ts).to_pydatetime())
 
 
+@lru_cache(maxsize=8192)
 def session_on_or_after(day: dt.date) -> Session:
     ts = _calendar().date_to_session(pd.Timestamp(day), direction="next")
     return session(ts.date())
 
 
+@lru_cache(maxsize=8192)
 def session_on_or_before(day: dt.date) -> Session:
     ts = _calendar().date_to_session(pd.Timestamp(day), direction="previous")
     return session(ts.date())
