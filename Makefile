@@ -48,6 +48,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_signal_bus.py
+	$(BIN)/python bench/bench_broker_sim.py
 
 sample-data: $(STAMP)
 	$(BIN)/python data/make_sample_data.py
