@@ -1,0 +1,495 @@
+"""Benchmark of M1 (`python -m paper_trading signal-bus`) against a naive pandas baseline.
+
+One command (`make bench`, or `python bench/bench_signal_bus.py`) does everything: generate the
+large case if needed (bench/make_large_signals.py), then time, in the same run and each in its own
+fresh process, every way of getting one trade date's blended targets out of 5 strategies x 20 years
+x 3,000 assets, check that they all give the same answer, print a table and write it into
+bench/README.md (between the results markers).
+
+How each run is measured: `subprocess.Popen` + `os.wait4`, so the wall time is what a user waits
+for (interpreter start and imports included) and the peak memory is that child's own `ru_maxrss`.
+This process imports nothing but the standard library until every timed run is over: Linux
+starts a child's `ru_maxrss` at the parent's high-water mark (the mark of the address space the
+child is forked or vforked from survives `exec`), so a parent that had loaded pandas or a table would
+inflate every measurement. pyarrow is imported only afterwards, to check the outputs. Each
+variant gets one untimed warm-up run, and the children use a bytecode cache under bench/data (see
+`child_env`) so that start-up is what a normal installation pays.
+
+Usage: python bench/bench_signal_bus.py [--quick] [--no-readme | --write-readme] [--date YYYY-MM-DD]
+       [--repeats 5] [--baseline-repeats 2] [--cold-repeats 3] [--warmups 1] [--no-bytecode-cache]
+       [--strategies N --years N --assets N] [--data-root DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+README = BENCH_DIR / "README.md"
+RESULTS_START = "<!-- results:start -->"
+RESULTS_END = "<!-- results:end -->"
+#: M1's cache directory under the root when the root has no config/config.yaml (the generated one has none).
+CACHE_REL = Path("data/cache/signals")
+BASELINE_KEY = "baseline_csv"
+SUM_TOLERANCE = 1e-9
+MATCH_TOLERANCE = 1e-12
+
+
+class BenchError(RuntimeError):
+    """A run failed or the outputs disagree: the numbers would mean nothing."""
+
+
+@dataclass(frozen=True)
+class Size:
+    strategies: int
+    years: int
+    assets: int
+
+
+FULL = Size(strategies=5, years=20, assets=3000)
+QUICK = Size(strategies=3, years=1, assets=50)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A variant's goal: at least `speedup` x faster than the CSV baseline, and under `max_rss_mb`."""
+
+    speedup: float
+    max_rss_mb: float | None = None
+
+    def describe(self) -> str:
+        text = f"≥ {self.speedup:g}× faster"
+        return text + (f", < {self.max_rss_mb:g} MB" if self.max_rss_mb else "")
+
+    def met(self, speedup: float, rss_mb: float) -> bool:
+        return speedup >= self.speedup and (self.max_rss_mb is None or rss_mb < self.max_rss_mb)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of producing the day's targets, run `repeats` times in fresh processes."""
+
+    key: str
+    label: str
+    command: list[str]
+    repeats: int
+    output: Path | None = None
+    target: Target | None = None
+    prepare: Callable[[], None] | None = None  # before each run, untimed (cold: empty the cache)
+    startup: str | None = None  # key of the variant that measures this one's start-up alone
+
+
+@dataclass
+class Measurement:
+    variant: Variant
+    walls: list[float] = field(default_factory=list)
+    rss_kib: list[int] = field(default_factory=list)
+
+    @property
+    def wall(self) -> float:
+        """The median wall time: robust to one run disturbed by the machine."""
+        return statistics.median(self.walls)
+
+    @property
+    def rss_mb(self) -> float:
+        """The largest peak RSS over the runs (MB = 10^6 bytes; ru_maxrss is in KiB on Linux)."""
+        return max(self.rss_kib) * 1024 / 1e6
+
+
+# ------------------------------------------------------------------------------------ running
+
+
+def child_env(bytecode_cache: Path | None) -> dict[str, str]:
+    """The children's environment: ours (OPENBLAS_* and all), plus a bytecode cache if asked.
+
+    With PYTHONDONTWRITEBYTECODE set and no .pyc files in the virtualenv (uv installs without
+    compiling by default), every process compiles pandas, pyarrow and pydantic from source: ~0.8 s
+    of start-up that no normal installation pays. PYTHONPYCACHEPREFIX keeps the compiled files under
+    bench/data, so neither the repository nor the virtualenv is touched.
+    """
+    env = dict(os.environ)
+    if bytecode_cache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(bytecode_cache)
+    return env
+
+
+def run_timed(command: list[str], log_path: Path, env: dict[str, str]) -> tuple[float, int]:
+    """Run `command` to completion; return (wall seconds, the child's peak RSS in KiB).
+
+    os.wait4 reaps the child itself, so its rusage is the child's alone (not the sum over every
+    child, as RUSAGE_CHILDREN would give). Output goes to `log_path`, shown when the run fails.
+    """
+    with open(log_path, "wb") as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped already: tell Popen
+    if proc.returncode != 0:
+        tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+        raise BenchError(f"exit {proc.returncode}: {' '.join(command)}\n  " + "\n  ".join(tail))
+    return wall, usage.ru_maxrss
+
+
+def measure(variant: Variant, log_dir: Path, env: dict[str, str], warmups: int) -> Measurement:
+    """Run one variant `warmups` times untimed, then `repeats` times timed, printing each run.
+
+    The warm-up runs fill the bytecode cache and load the shared libraries once, so that the
+    first timed run is not the only one paying for them.
+    """
+    result = Measurement(variant)
+    runs = [("warm-up", "warmup")] * warmups + [
+        (f"run {n}/{variant.repeats}", f"run{n}") for n in range(1, variant.repeats + 1)
+    ]
+    for shown, log_name in runs:
+        if variant.prepare:
+            variant.prepare()
+        if variant.output:
+            variant.output.unlink(missing_ok=True)  # so the check sees this run's output
+        wall, rss = run_timed(variant.command, log_dir / f"{variant.key}-{log_name}.log", env)
+        if log_name != "warmup":
+            result.walls.append(wall)
+            result.rss_kib.append(rss)
+        print(f"  {variant.key:<16} {shown:<9}: {wall:7.2f} s  {rss * 1024 / 1e6:7.0f} MB", flush=True)
+    return result
+
+
+def warm_page_cache(paths: list[Path]) -> None:
+    """Read every input once so all variants start with the files in the OS page cache.
+
+    Otherwise whichever variant runs first would also pay for the disk; dropping the page cache
+    instead (the truly cold case) needs root. A fixed buffer keeps this process's RSS small.
+    """
+    buf = bytearray(8 << 20)
+    for path in paths:
+        with open(path, "rb", buffering=0) as fh:
+            while fh.readinto(buf):
+                pass
+
+
+def ensure_data(root: Path, size: Size) -> dict:
+    """Generate the case (in a child process, to keep this one small) unless its stamp matches."""
+    command = [sys.executable, str(BENCH_DIR / "make_large_signals.py"), "--out", str(root),
+               "--strategies", str(size.strategies), "--years", str(size.years), "--assets", str(size.assets)]
+    subprocess.run(command, check=True)
+    return json.loads((root / "stamp.json").read_text(encoding="utf-8"))
+
+
+# ----------------------------------------------------------------------------------- variants
+
+
+def build_variants(root: Path, stamp: dict, day: str, args: argparse.Namespace) -> list[Variant]:
+    """The variants, in the order they must run (cold CSV fills the cache the warm one reads)."""
+    py = sys.executable
+    ids: list[str] = stamp["strategy_ids"]
+    blend = ",".join(f"{sid}={1 / len(ids)!r}" for sid in ids)
+    out_dir = root / "bench_out"
+    out_dir.mkdir(exist_ok=True)
+    cache_dir = root / CACHE_REL
+
+    def m1(manifest: str, key: str) -> list[str]:
+        return [py, "-m", "paper_trading", "signal-bus", "--root", str(root), "--manifest", manifest,
+                "--date", day, "--mode", "blend", "--blend", blend, "--out", str(out_dir / f"{key}.parquet"),
+                "--run-id", f"bench-{key}"]
+
+    def naive(ext: str) -> list[str]:
+        files = [str(root / "signals" / f"{sid}.{ext}") for sid in ids]
+        return [py, str(BENCH_DIR / "naive_signal_bus.py"), "--date", day,
+                "--out", str(out_dir / f"naive_{ext}.parquet"), *files]
+
+    fast = Target(speedup=20, max_rss_mb=300)
+    return [
+        Variant("startup_naive", "reference: naive script start-up only (`--help`: Python + pandas import)",
+                [py, str(BENCH_DIR / "naive_signal_bus.py"), "--help"], args.repeats),
+        Variant("startup_m1", "reference: M1 start-up only (`signal-bus --help`: Python + imports)",
+                [py, "-m", "paper_trading", "signal-bus", "--help"], args.repeats),
+        Variant(BASELINE_KEY, "**baseline**: pandas `read_csv` of every CSV, filter, blend", naive("csv"),
+                args.baseline_repeats, out_dir / "naive_csv.parquet", startup="startup_naive"),
+        Variant("naive_parquet", "reference: pandas `read_parquet` of every Parquet, filter, blend",
+                naive("parquet"), args.repeats, out_dir / "naive_parquet.parquet", startup="startup_naive"),
+        Variant("m1_parquet_new", "M1, Parquet input, changed file (sha256 computed, as on each new day)",
+                m1("manifests/parquet.yaml", "m1_parquet_new"), args.repeats, out_dir / "m1_parquet_new.parquet",
+                fast, prepare=lambda: (cache_dir / "hashes.json").unlink(missing_ok=True), startup="startup_m1"),
+        Variant("m1_parquet", "M1, Parquet input, re-run (sha256 memoized)",
+                m1("manifests/parquet.yaml", "m1_parquet"), args.repeats, out_dir / "m1_parquet.parquet", fast,
+                startup="startup_m1"),
+        Variant("m1_csv_cold", "M1, CSV input, cold (empty cache: hash + convert)",
+                m1("manifests/csv.yaml", "m1_csv_cold"), args.cold_repeats, out_dir / "m1_csv_cold.parquet",
+                Target(speedup=2), prepare=lambda: shutil.rmtree(cache_dir, ignore_errors=True),
+                startup="startup_m1"),
+        Variant("m1_csv_warm", "M1, CSV input, warm (cache from the cold run)",
+                m1("manifests/csv.yaml", "m1_csv_warm"), args.repeats, out_dir / "m1_csv_warm.parquet", fast,
+                startup="startup_m1"),
+    ]
+
+
+# ---------------------------------------------------------------------------------- correctness
+
+
+def verify(measurements: list[Measurement], day: str, n_assets: int) -> list[str]:
+    """Every output covers the whole universe once, sums to 1, and all agree with M1 on Parquet.
+
+    Raises BenchError on the first disagreement; returns the checks made, for the README.
+    Imports pyarrow here, after the timed runs (see the module docstring).
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    outputs = {m.variant.key: m.variant.output for m in measurements if m.variant.output}
+    tables = {}
+    for key, path in outputs.items():
+        if not path.exists():
+            raise BenchError(f"{key}: no output at {path}")
+        table = pq.read_table(path).sort_by("asset_id")
+        ids = table["asset_id"].to_pylist()
+        total = pc.sum(table["target_weight"]).as_py()
+        if len(ids) != n_assets or len(set(ids)) != len(ids):
+            raise BenchError(f"{key}: {len(ids)} rows for {len(set(ids))} assets; expected {n_assets} once each")
+        if abs(total - 1.0) > SUM_TOLERANCE:
+            raise BenchError(f"{key}: weights sum to {total!r}; expected 1 within {SUM_TOLERANCE}")
+        if key.startswith("m1_") and set(table["trade_date"].cast("string").to_pylist()) != {day}:
+            raise BenchError(f"{key}: trade_date is not {day} on every row")
+        tables[key] = table
+    reference = tables["m1_parquet"]
+    ref_weights = reference["target_weight"].to_numpy()
+    for key, table in tables.items():
+        if table["asset_id"].to_pylist() != reference["asset_id"].to_pylist():
+            raise BenchError(f"{key}: assets differ from m1_parquet's")
+        diff = float(np.max(np.abs(table["target_weight"].to_numpy() - ref_weights)))
+        if diff > MATCH_TOLERANCE:
+            raise BenchError(f"{key}: weights differ from m1_parquet's by up to {diff:.3g}")
+    return [
+        f"every output has {n_assets} assets, each once, and weights summing to 1 (± {SUM_TOLERANCE:g})",
+        f"the M1 outputs carry trade_date {day} on every row",
+        f"{', '.join(k for k in tables if k != 'm1_parquet')} match `m1_parquet` asset for asset "
+        f"(max |Δweight| ≤ {MATCH_TOLERANCE:g})",
+    ]
+
+
+# ------------------------------------------------------------------------------------ reporting
+
+
+def results_table(measurements: list[Measurement], quick: bool) -> str:
+    """The markdown table: median wall time, peak RSS, speed-up vs the CSV baseline, target status."""
+    baseline = next(m for m in measurements if m.variant.key == BASELINE_KEY).wall
+    lines = [
+        "| variant | runs | wall time (s, median) | min–max (s) | peak RSS (MB) | speed-up vs CSV baseline "
+        "| target | met? |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for m in measurements:
+        speedup = baseline / m.wall
+        target, status = "—", "—"
+        if m.variant.target:
+            target = m.variant.target.describe()
+            status = "✅ met" if m.variant.target.met(speedup, m.rss_mb) else "❌ not met"
+            if quick:
+                status += " (quick: not meaningful)"
+        lines.append(
+            f"| {m.variant.label} | {len(m.walls)} | {m.wall:.2f} | {min(m.walls):.2f}–{max(m.walls):.2f} "
+            f"| {m.rss_mb:.0f} | {_ratio(baseline, m.wall)} | {target} | {status} |"
+        )
+    return "\n".join(lines)
+
+
+def _ratio(a: float, b: float) -> str:
+    """`a / b` as `12.3×` (one decimal always: a rounded 19.96 must not read as a met 20×)."""
+    return f"{a / b:.1f}×"
+
+
+def work_table(measurements: list[Measurement]) -> str:
+    """Wall time split into start-up (interpreter + imports, measured with `--help`) and work.
+
+    The fresh-process wall time is what a user of the CLI waits for, but when the work takes a
+    fraction of a second the imports dominate it; this table shows how fast the reading itself is.
+    """
+    by_key = {m.variant.key: m for m in measurements}
+    base = by_key[BASELINE_KEY]
+    base_work = base.wall - by_key[base.variant.startup].wall
+    lines = [
+        "| variant | wall time (s) | start-up (s) | work = wall − start-up (s) | work speed-up vs baseline work |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for m in measurements:
+        if not m.variant.startup:
+            continue
+        startup = by_key[m.variant.startup].wall
+        work = m.wall - startup
+        speedup = _ratio(base_work, work) if min(work, base_work) > 0.01 else "n/a (within noise)"
+        lines.append(f"| {m.variant.label} | {m.wall:.2f} | {startup:.2f} | {work:.2f} | {speedup} |")
+    return "\n".join(lines)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _ram_gb() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) * 1024 / 1e9:.1f} GB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def machine_info() -> list[tuple[str, str]]:
+    """What the numbers depend on; versions via importlib.metadata, so nothing heavy is imported."""
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return [
+        ("date", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+        ("CPU", _cpu_model()),
+        ("cores", f"{os.cpu_count()} (usable: {len(os.sched_getaffinity(0))})"),
+        ("RAM", _ram_gb()),
+        ("OS", f"{platform.system()} {platform.release()}"),
+        ("Python", platform.python_version()),
+        ("pandas / pyarrow / numpy", f"{version('pandas')} / {version('pyarrow')} / {version('numpy')}"),
+    ]
+
+
+def data_info(root: Path, stamp: dict, day: str) -> list[tuple[str, str]]:
+    sizes = stamp["sizes"]
+    csv_gb = sum(v for k, v in sizes.items() if k.endswith(".csv")) / 1e9
+    pq_gb = sum(v for k, v in sizes.items() if k.endswith(".parquet")) / 1e9
+    p = stamp["params"]
+    return [
+        ("case", f"{p['strategies']} strategies × {stamp['sessions']} XNYS sessions "
+                 f"({stamp['first_session']}..{stamp['last_session']}) × {p['assets']} assets "
+                 f"= {stamp['rows_per_strategy']:,} rows per strategy"),
+        ("files", f"CSV {csv_gb:.2f} GB in total, Parquet {pq_gb:.2f} GB in total (seed {p['seed']})"),
+        ("trade date", day),
+    ]
+
+
+def run_info(args: argparse.Namespace, bytecode_cache: Path | None) -> tuple[str, str]:
+    cache = (f"bytecode cache in {bytecode_cache.relative_to(BENCH_DIR.parent)} (PYTHONPYCACHEPREFIX)"
+             if bytecode_cache else "environment as is (no bytecode cache if PYTHONDONTWRITEBYTECODE is set)")
+    return ("runs", f"{args.warmups} untimed warm-up run(s) per variant, then the runs counted below; {cache}")
+
+
+def results_section(measurements: list[Measurement], checks: list[str], info: list[tuple[str, str]],
+                    quick: bool) -> str:
+    """The README's generated part: machine and data, the table, the checks."""
+    rows = "\n".join(f"- **{k}**: {v}" for k, v in info)
+    checked = "\n".join(f"- {c}" for c in checks)
+    note = "\n\n> Quick mode: tiny data, so start-up dominates and the targets say nothing.\n" if quick else ""
+    return (
+        f"{RESULTS_START}\n"
+        "<!-- generated by bench/bench_signal_bus.py; edits between these markers are overwritten -->\n\n"
+        f"{rows}\n\n{results_table(measurements, quick)}\n{note}\n"
+        f"Where the time goes (medians):\n\n{work_table(measurements)}\n\n"
+        f"Correctness checks (all passed):\n\n{checked}\n{RESULTS_END}"
+    )
+
+
+def update_readme(path: Path, section: str) -> None:
+    """Replace the text between the results markers (append a results section if there is none)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    start, end = text.find(RESULTS_START), text.find(RESULTS_END)
+    if start != -1 and end > start:
+        text = text[:start] + section + text[end + len(RESULTS_END):]
+    else:
+        text = text.rstrip("\n") + "\n\n## M1 signal bus: results\n\n" + section + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    p.add_argument("--quick", action="store_true",
+                   help=f"tiny case ({QUICK.strategies}×{QUICK.years}y×{QUICK.assets}), 1 run each, "
+                        "README untouched unless --write-readme")
+    readme = p.add_mutually_exclusive_group()
+    readme.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
+    readme.add_argument("--write-readme", action="store_true", help="update bench/README.md even with --quick")
+    p.add_argument("--data-root", type=Path, help="data root (default: bench/data/large, or bench/data/quick)")
+    p.add_argument("--strategies", type=int)
+    p.add_argument("--years", type=int)
+    p.add_argument("--assets", type=int)
+    p.add_argument("--date", help="trade date (default: the first session on or after June 15 of the middle year)")
+    p.add_argument("--repeats", type=int, help="runs of each fast variant (default 5; quick 1)")
+    p.add_argument("--baseline-repeats", type=int, help="runs of the CSV baseline (default 2; quick 1)")
+    p.add_argument("--cold-repeats", type=int, help="runs of M1 on CSV with an empty cache (default 3; quick 1)")
+    p.add_argument("--warmups", type=int, help="untimed runs before each variant's timed ones (default 1; quick 0)")
+    p.add_argument("--no-bytecode-cache", action="store_true",
+                   help="run the children in this environment as is (see child_env: with "
+                        "PYTHONDONTWRITEBYTECODE, every process recompiles its imports)")
+    args = p.parse_args(argv)
+    base = QUICK if args.quick else FULL
+    args.size = Size(args.strategies or base.strategies, args.years or base.years, args.assets or base.assets)
+    args.data_root = (args.data_root or BENCH_DIR / "data" / ("quick" if args.quick else "large")).resolve()
+    for name, full, quick, least in (("repeats", 5, 1, 1), ("baseline_repeats", 2, 1, 1),
+                                     ("cold_repeats", 3, 1, 1), ("warmups", 1, 0, 0)):
+        value = getattr(args, name)
+        setattr(args, name, value if value is not None else (quick if args.quick else full))
+        if getattr(args, name) < least:
+            p.error(f"--{name.replace('_', '-')} must be at least {least}")
+    args.readme = not args.no_readme and (args.write_readme or not args.quick)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    root: Path = args.data_root
+    stamp = ensure_data(root, args.size)
+    day = args.date or stamp["default_trade_date"]
+    inputs = [root / rel for rel in stamp["sizes"] if rel.startswith("signals/")]
+    print(f"warming the page cache ({len(inputs)} files) ...", flush=True)
+    warm_page_cache(inputs)
+    log_dir = root / "bench_logs"
+    log_dir.mkdir(exist_ok=True)
+    variants = build_variants(root, stamp, day, args)
+    bytecode_cache = None if args.no_bytecode_cache else BENCH_DIR / "data" / "pycache"
+    env = child_env(bytecode_cache)
+    print(f"timing {len(variants)} variants for {day} (logs in {log_dir}) ...", flush=True)
+    try:
+        measurements = [measure(v, log_dir, env, args.warmups) for v in variants]
+        checks = verify(measurements, day, stamp["params"]["assets"])
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    info = machine_info() + data_info(root, stamp, day) + [run_info(args, bytecode_cache)]
+    print()
+    print("\n".join(f"{k}: {v}" for k, v in info))
+    print()
+    print(results_table(measurements, args.quick))
+    print()
+    print(work_table(measurements))
+    print("\ncorrectness: " + "; ".join(checks))
+    if args.readme:
+        update_readme(README, results_section(measurements, checks, info, args.quick))
+        print(f"\nwrote the results into {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
