@@ -29,7 +29,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@echo "==> setting up $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements.txt -c constraints.txt -e .
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -r requirements.txt -c constraints.txt -e .
 	@touch $@
 
 $(AIRFLOW_HOME)/airflow.db: $(STAMP)

@@ -16,6 +16,9 @@ Validation follows Alpaca's rules and error bodies (notes §2.8): buying power (
 valued at the ask plus a collar), shares available (open sells and bracket legs hold shares),
 duplicate client_order_id, bracket prices against the base price, sub-penny prices, fractional
 orders only simple DAY on fractionable assets, potential wash trades, account flags.
+
+Partial fills draw from a generator seeded with (seed, client_order_id, fill number), so the same
+orders give the same fills run after run.
 """
 
 from __future__ import annotations
@@ -380,19 +383,17 @@ class Engine:
             parent = self._new_order(req, now, parent=None)
             legs = []
             if req["order_class"] == "bracket":
-                for leg, price_key in (("take_profit", "limit_price"), ("stop_loss", "stop_price")):
-                    spec = req[leg]
+                for leg, spec in (("take_profit", req["take_profit"]), ("stop_loss", req["stop_loss"])):
+                    stop_type = "stop_limit" if spec.get("limit_price") else "stop"
                     leg_doc = self._new_order({
                         "symbol": req["symbol"], "qty": req["qty"], "notional": None, "side": "sell",
-                        "type": "limit" if leg == "take_profit" else ("stop_limit" if spec.get("limit_price") else "stop"),
+                        "type": "limit" if leg == "take_profit" else stop_type,
                         "time_in_force": req["time_in_force"], "order_class": "bracket",
-                        "limit_price": spec.get("limit_price") if leg == "take_profit" else spec.get("limit_price"),
-                        "stop_price": spec.get("stop_price") if leg == "stop_loss" else None,
+                        "limit_price": spec.get("limit_price"), "stop_price": spec.get("stop_price"),
                         "client_order_id": str(uuid.uuid4()), "extended_hours": False,
                     }, now, parent=parent["id"], leg=leg)
                     leg_doc["status"] = "held"
                     legs.append(leg_doc)
-                    _ = price_key
             self.store.insert_order(parent, None, True)
             for leg_doc in legs:
                 self.store.insert_order(leg_doc, parent["id"], True)
@@ -661,6 +662,7 @@ class Engine:
         # stop-losses first: when both legs trigger in one step, assume the worse outcome
         rows = sorted(rows, key=lambda r: (json.loads(r["doc"])["_sim"].get("leg") != "stop_loss", r["seq"]))
         for row in rows:
+            # re-read: a fill earlier in this loop may have cancelled this order (the other leg)
             doc = json.loads(self.store.order_rows("id = ?", (row["id"],))[0]["doc"])
             sim = doc["_sim"]
             if doc["status"] not in OPEN_STATUSES or not sim["active"]:
