@@ -585,12 +585,9 @@ class Engine:
     def list_orders(self, status: str = "open", limit: int = 50, after: dt.datetime | None = None,
                     until: dt.datetime | None = None, direction: str = "desc", nested: bool = False,
                     symbols: list[str] | None = None, side: str | None = None) -> list[dict]:
-        if status not in ("open", "closed", "all"):
-            raise SimError(422, 40010000, "status must be open, closed or all")
-        if direction not in ("asc", "desc"):
-            raise SimError(422, 40010000, "direction must be asc or desc")
-        if not 1 <= limit <= 500:
-            raise SimError(422, 40010000, "limit must be between 1 and 500")
+        _check_query(status in ("open", "closed", "all"), "status must be open, closed or all")
+        _check_query(direction in ("asc", "desc"), "direction must be asc or desc")
+        _check_query(1 <= limit <= 500, "limit must be between 1 and 500")
         where, params = ["1=1"], []
         if status == "open":
             where.append("open = 1 AND status != 'held'")
@@ -818,12 +815,9 @@ class Engine:
     def activities(self, types: list[str] | None = None, category: str | None = None, date: dt.date | None = None,
                    after: dt.datetime | None = None, until: dt.datetime | None = None, direction: str = "desc",
                    page_size: int = 100, page_token: str | None = None) -> list[dict]:
-        if types and category:
-            raise SimError(422, 40010000, "activity_types and category cannot be combined")
-        if direction not in ("asc", "desc"):
-            raise SimError(422, 40010000, "direction must be asc or desc")
-        if not 1 <= page_size <= 100:
-            raise SimError(422, 40010000, "page_size must be between 1 and 100")
+        _check_query(not (types and category), "activity_types and category cannot be combined")
+        _check_query(direction in ("asc", "desc"), "direction must be asc or desc")
+        _check_query(1 <= page_size <= 100, "page_size must be between 1 and 100")
         where, params = ["1=1"], []
         if types:
             where.append(f"activity_type IN ({','.join('?' * len(types))})")
@@ -868,6 +862,12 @@ class Engine:
         return {"timestamp": stamps, "equity": equity, "profit_loss": [round(e - base, 4) for e in equity],
                 "profit_loss_pct": [round((e - base) / base, 6) if base else 0.0 for e in equity],
                 "base_value": base, "timeframe": "1D"}
+
+
+def _check_query(ok: bool, message: str) -> None:
+    """A bad query parameter: 422 with Alpaca's generic invalid-request code."""
+    if not ok:
+        raise SimError(422, 40010000, message)
 
 
 def _order_session(now: dt.datetime) -> Session:

@@ -121,3 +121,22 @@ def test_market_data(data):
 def test_single_symbol_snapshot_route(data, trading):
     snap = trading.get("/stocks/AAPL/snapshot")  # same host; alpaca-py has no method for this route
     assert snap["latestTrade"]["p"] > 0 and snap["dailyBar"]["o"] > 0
+
+
+def test_bars_pages_count_the_limit_across_symbols(trading):
+    params = {"symbols": "SPY,AAPL", "timeframe": "1Day", "start": "2025-12-01", "end": "2025-12-12", "limit": 7}
+    pages, token = [], None
+    while True:
+        page = trading.get("/stocks/bars", {**params, **({"page_token": token} if token else {})})
+        pages.append(page)
+        token = page["next_page_token"]
+        if token is None:
+            break
+    sizes = [sum(len(v) for v in p["bars"].values()) for p in pages]
+    assert sizes == [7, 7, 6]  # 2 symbols x 10 sessions, sorted by symbol then time
+    assert list(pages[0]["bars"]) == ["AAPL"] and list(pages[1]["bars"]) == ["AAPL", "SPY"]
+
+
+def test_no_bar_after_the_simulated_clock(trading):
+    bars = trading.get("/stocks/bars", {"symbols": "AAPL", "timeframe": "1Day", "start": "2025-12-29"})["bars"]["AAPL"]
+    assert [b["t"][:10] for b in bars] == ["2025-12-29", "2025-12-30"]  # today's bar is partial
