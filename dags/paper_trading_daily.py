@@ -2,13 +2,19 @@
 ### paper_trading_daily
 
 One run per XNYS trading day: wait until every strategy of `config/strategy_manifest.yaml` has
-published rows for the trade date, then consolidate them into the day's target weights (M1).
+published rows for the trade date, consolidate them into the day's target weights (M1), plan
+the rebalance (M2) and pass every order through the pre-trade risk gate.
 
 | task | does | writes |
 |---|---|---|
 | `trade_date` | the run's exchange date (`run_date` param, else the New York date of the logical date / `run_after`); skips the run if it is not an XNYS session | XCom: the date |
 | `wait_for_signals` | sensor (reschedule mode): every manifest file exists, is readable and has rows for the date | `logs/wait_for_signals_YYYYMMDD.log` |
 | `signal_bus` | M1: select or blend the strategies, long-only, sum to 1 | `data/intermediate/targets_consolidated_YYYYMMDD.parquet` |
+| `plan` | M2: targets + broker equity, positions, prices -> plan and orders | `data/outputs/rebalance_plan_YYYYMMDD.csv`, `planned_orders_YYYYMMDD.csv` |
+| `risk_gate` | approve or reject every order; pre-flight (kill switch, account flags, market open in real mode) | `data/outputs/risk_report_YYYYMMDD.csv`, `approved_orders_YYYYMMDD.csv` |
+
+The broker is reached with the Airflow Connection `alpaca` (login = key id, password = secret,
+host = trading URL, extra `data_url`) if it exists, else with the `APCA_*` environment variables.
 
 Params: `mode` (`dry` | `real`, default `dry`), `run_date` (YYYY-MM-DD, default: from the run),
 `signal_mode` / `pick` / `blend` (override `signal_bus` of `config/config.yaml`).
@@ -29,6 +35,7 @@ from xnys_timetable import XNYSSessionTimetable
 DAG_ID = "paper_trading_daily"
 SENSOR_POKE_INTERVAL = timedelta(minutes=5)
 SENSOR_TIMEOUT = timedelta(hours=6)
+BROKER_CONN_ID = "alpaca"
 
 
 def _root() -> str:
@@ -103,8 +110,46 @@ def paper_trading_daily():
             blend=params.get("blend"),
         )
 
+    @task
+    def plan(day: str, targets: dict) -> dict:
+        """M2: the rebalance plan and share orders."""
+        from paper_trading.steps import plan as run
+        from paper_trading.trading_calendar import parse_date
+
+        ctx = get_current_context()
+        return run(parse_date(day), root=_root(), run_id=ctx["run_id"], targets=targets["targets_path"],
+                   broker=_broker())
+
+    @task
+    def risk_gate(day: str, planned: dict) -> dict:
+        """The pre-trade risk gate: approved and rejected orders, with reasons."""
+        from paper_trading.steps import risk as run
+        from paper_trading.trading_calendar import parse_date
+
+        ctx = get_current_context()
+        return run(parse_date(day), mode=ctx["params"]["mode"], root=_root(), run_id=ctx["run_id"],
+                   orders=planned["orders_path"], broker=_broker())
+
     day = trade_date()
-    wait_for_signals(day) >> signal_bus(day)
+    targets = signal_bus(day)
+    wait_for_signals(day) >> targets
+    risk_gate(day, plan(day, targets))
+
+
+def _broker():
+    """The broker from the Airflow Connection `alpaca` if there is one, else from APCA_* variables."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from paper_trading.steps import broker_for
+
+    try:
+        conn = Connection.get(BROKER_CONN_ID)
+    except AirflowNotFoundException:
+        return broker_for(_root())
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+    return broker_for(_root(), key=conn.login, secret=conn.password, trading_url=conn.host or None,
+                      data_url=extra.get("data_url"))
 
 
 paper_trading_daily()

@@ -105,6 +105,63 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser(
+        "plan",
+        help="M2: turn the day's target weights into a rebalance plan and share orders",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent(
+            """\
+            M2 - the rebalance planner.
+
+            reads:   data/intermediate/targets_consolidated_YYYYMMDD.parquet (or --targets),
+                     data/mapping/instrument_map.csv, and from the broker (APCA_* environment):
+                     equity, cash, positions, latest prices - or, offline, --equity with
+                     --prices CSV (symbol,price) or --fill-price, and --positions CSV (symbol,qty)
+            writes:  data/outputs/rebalance_plan_YYYYMMDD.csv (per symbol: current and target
+                     qty/value/weight, delta, action, reason), data/outputs/planned_orders_YYYYMMDD.csv
+                     (symbol, side, qty, ref_price, notional, order_type, time_in_force, tp_price,
+                     sl_price, reason; sells first), data/outputs/plan_summary_YYYYMMDD.json,
+                     logs/plan_YYYYMMDD.log
+            """
+        ),
+        epilog="offline example (no Alpaca):\n"
+        "  python -m paper_trading plan --date 2025-12-31 --equity 10000 --fill-price 100 --debug",
+    )
+    p.add_argument("--date", required=True, type=_date, help="trade date, YYYY-MM-DD or YYYYMMDD")
+    p.add_argument("--targets", help="targets Parquet (default: M1's output for --date)")
+    p.add_argument("--equity", type=float, help="offline: account equity (no broker is contacted)")
+    p.add_argument("--cash", type=float, help="offline: cash (default: equity minus the positions' value)")
+    p.add_argument("--prices", help="CSV symbol,price (price_source=file; offline or online)")
+    p.add_argument("--positions", help="offline: CSV symbol,qty of the current holdings")
+    p.add_argument("--fill-price", type=float, help="offline: one price for every symbol")
+    _common(p)
+
+    p = sub.add_parser(
+        "risk",
+        help="the pre-trade risk gate: approve or reject every planned order",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent(
+            """\
+            The pre-trade risk gate. It approves or rejects; it never changes a quantity.
+
+            reads:   data/outputs/planned_orders_YYYYMMDD.csv (or --orders), config risk:, and from
+                     the broker: account and flags, positions, latest prices, in real mode the
+                     clock and calendar, daily bars for the volatility gate - or, offline (dry
+                     mode), the plan summary and --prices / --fill-price
+            writes:  data/outputs/risk_report_YYYYMMDD.csv (every order, verdict, reasons),
+                     data/outputs/approved_orders_YYYYMMDD.csv (what execution may send),
+                     logs/risk_YYYYMMDD.log, logs/alerts.log (when a pre-flight check stops the run)
+            """
+        ),
+    )
+    p.add_argument("--date", required=True, type=_date, help="trade date, YYYY-MM-DD or YYYYMMDD")
+    p.add_argument("--mode", choices=["dry", "real"], default="dry",
+                   help="real also requires the market to be open now (default: dry)")
+    p.add_argument("--orders", help="planned orders CSV (default: M2's output for --date)")
+    p.add_argument("--prices", help="offline: CSV symbol,price as the latest prices")
+    p.add_argument("--fill-price", type=float, help="offline: one latest price for every symbol")
+    _common(p)
+
+    p = sub.add_parser(
         "artifacts",
         help="list what the run of a trade date wrote (targets, logs), with a summary of each",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -141,6 +198,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             for s in statuses:
                 print(f"{'ready  ' if s.ready else 'waiting'}  {s.strategy_id:<12} {s.path}: {s.reason}")
             return 0 if ready else EXIT_NOT_READY
+        if args.step == "plan":
+            summary = steps.plan(
+                args.date, root=args.root, config_path=args.config_path, run_id=args.run_id, targets=args.targets,
+                equity=args.equity, cash=args.cash, prices=args.prices, positions=args.positions,
+                fill_price=args.fill_price, debug=args.debug,
+            )
+            print(summary["orders_path"])
+            return 0
+        if args.step == "risk":
+            summary = steps.risk(
+                args.date, mode=args.mode, root=args.root, config_path=args.config_path, run_id=args.run_id,
+                orders=args.orders, prices=args.prices, fill_price=args.fill_price, debug=args.debug,
+            )
+            print(summary["approved_path"])
+            return 0
         if args.step == "artifacts":
             root = Path(args.root).resolve() if args.root else project_root()
             found = list_artifacts(root, args.date)

@@ -178,9 +178,68 @@ class PathsConfig(_Strict):
     outputs: str = "data/outputs"
 
 
+class RebalanceConfig(_Strict):
+    """M2 sizing (see rebalance.py)."""
+
+    cash_buffer_pct: float = Field(0.02, ge=0, lt=1, description="investable = equity × (1 − this)")
+    min_trade_value: float = Field(1.0, ge=0, description="skip trades worth less (USD) ...")
+    min_trade_pct: float = Field(0.001, ge=0, lt=1, description="... or less than this share of equity")
+    fractional: bool = Field(False, description="fractional shares (then simple market DAY orders, no brackets)")
+    price_source: Literal["broker", "file"] = "broker"
+    prices_file: str | None = Field(None, description="CSV symbol,price for price_source=file")
+
+
+class BracketConfig(_Strict):
+    """Take-profit / stop-loss of bracket buys, as a share of the reference price."""
+
+    take_profit_pct: float = Field(0.05, gt=0)
+    stop_loss_pct: float = Field(0.03, gt=0, lt=1)
+    time_in_force: Literal["day", "gtc"] = Field("gtc", description="day: the legs expire at the close too")
+
+
+class VolatilityConfig(_Strict):
+    max_annualized: float | None = Field(None, gt=0, description="reject buys above this realized volatility; none: off")
+    lookback_days: int = Field(20, ge=5, le=260)
+    scope: Literal["symbol", "market"] = "symbol"
+    market_symbol: str = "SPY"
+
+
+class RiskConfig(_Strict):
+    """The pre-trade gate (see risk.py)."""
+
+    max_share_per_order: float = Field(10_000, gt=0)
+    max_notional_per_order: float = Field(100_000, gt=0)
+    price_tolerance_pct: float = Field(0.02, ge=0, lt=1)
+    reject_if_price_missing: bool = True
+    max_total_notional: float = Field(1_000_000, gt=0)
+    min_cash_buffer_pct: float = Field(0.01, ge=0, lt=1)
+    max_turnover_pct: float = Field(2.0, gt=0)
+    max_weight_per_name: float = Field(0.25, gt=0, le=1)
+    blacklist: list[str] = Field(default_factory=list)
+    volatility: VolatilityConfig = VolatilityConfig()
+    reject_batch_on_any: bool = False
+    kill_switch: bool = Field(False, description="true: no order passes the gate")
+    kill_switch_file: str = Field("config/KILL_SWITCH", description="if this file exists, no order passes")
+
+
+class BrokerConfig(_Strict):
+    """Where the broker is. Credentials never go here: environment or Airflow Connection only."""
+
+    trading_url: str | None = Field(None, description="default: $APCA_API_BASE_URL, else Alpaca paper")
+    data_url: str | None = Field(None, description="default: $APCA_API_DATA_URL, else Alpaca data")
+    allow_live: bool = Field(False, description="the live endpoint also needs this switch")
+    timeout_s: float = Field(10.0, gt=0)
+    requests_per_minute: int = Field(190, ge=1)
+    data_feed: str | None = None
+
+
 class AppConfig(_Strict):
     signal_bus: SignalBusConfig
     paths: PathsConfig = PathsConfig()
+    rebalance: RebalanceConfig = RebalanceConfig()
+    bracket: BracketConfig = BracketConfig()
+    risk: RiskConfig = RiskConfig()
+    broker: BrokerConfig = BrokerConfig()
 
 
 def _loc(loc: tuple[Any, ...], data: Any) -> str:

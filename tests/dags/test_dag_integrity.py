@@ -15,10 +15,12 @@ def test_dagbag_has_no_import_errors(dagbag):
 
 
 def test_task_ids_and_edges(dag):
-    assert set(dag.task_ids) == {"trade_date", "wait_for_signals", "signal_bus"}
-    assert dag.get_task("trade_date").downstream_task_ids == {"wait_for_signals", "signal_bus"}
+    assert set(dag.task_ids) == {"trade_date", "wait_for_signals", "signal_bus", "plan", "risk_gate"}
+    assert dag.get_task("trade_date").downstream_task_ids == {"wait_for_signals", "signal_bus", "plan", "risk_gate"}
     assert dag.get_task("wait_for_signals").downstream_task_ids == {"signal_bus"}
-    assert dag.get_task("signal_bus").downstream_task_ids == set()
+    assert dag.get_task("signal_bus").downstream_task_ids == {"plan"}
+    assert dag.get_task("plan").downstream_task_ids == {"risk_gate"}
+    assert dag.get_task("risk_gate").downstream_task_ids == set()
 
 
 def test_tags_docs_and_one_run_at_a_time(dag):
