@@ -162,13 +162,18 @@ def _check_brackets(report: pd.DataFrame, last: np.ndarray, reject) -> None:
     sl = report["sl_price"].to_numpy(dtype="float64")
     base = np.where(np.isnan(last), report["ref_price"].to_numpy(dtype="float64"), last)
     tick = price_tick(base)
-    on_tick = lambda p: np.isclose(np.round(p / price_tick(p)) * price_tick(p), p, atol=1e-9)  # noqa: E731
     reject(bracket & (np.isnan(tp) | np.isnan(sl)), "bracket_invalid (missing take-profit or stop-loss)")
     reject(bracket & (tp < base + tick - 1e-9), lambda i: f"bracket_invalid (take-profit {tp[i]:g} < base {base[i]:g} + tick)")
     reject(bracket & (sl > base - tick + 1e-9), lambda i: f"bracket_invalid (stop-loss {sl[i]:g} > base {base[i]:g} − tick)")
     reject(bracket & (sl <= 0), "bracket_invalid (stop-loss must be positive)")
-    reject(bracket & ~(on_tick(np.nan_to_num(tp, nan=0.01)) & on_tick(np.nan_to_num(sl, nan=0.01))),
+    reject(bracket & ~(_on_tick(np.nan_to_num(tp, nan=0.01)) & _on_tick(np.nan_to_num(sl, nan=0.01))),
            "bracket_invalid (sub-penny price)")
+
+
+def _on_tick(price: np.ndarray) -> np.ndarray:
+    """True where a price is a whole number of Alpaca ticks (no sub-penny prices)."""
+    tick = price_tick(price)
+    return np.isclose(np.round(price / tick) * tick, price, rtol=0, atol=1e-9)
 
 
 def _check_volatility(report: pd.DataFrame, buy: np.ndarray, ctx: GateContext, settings: RiskSettings, reject) -> None:

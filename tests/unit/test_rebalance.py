@@ -1,0 +1,161 @@
+"""M2 — the rebalance planner, behaviour by behaviour, and its invariants over random inputs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paper_trading.rebalance import PlanSettings, bracket_prices, plan_rebalance
+
+MAPPING = pd.DataFrame({"gvkey": ["000001", "000002", "000003", "000004"], "symbol": ["AAA", "BBB", "CCC", "DDD"]})
+
+
+def targets(**weights: float) -> pd.DataFrame:
+    ids = {"AAA": "000001", "BBB": "000002", "CCC": "000003", "DDD": "000004", "ZZZ": "999999"}
+    return pd.DataFrame({"asset_id": [ids[s] for s in weights], "target_weight": list(weights.values())})
+
+
+def plan(t, prices, positions=None, equity=10_000.0, cash=None, **kw):
+    positions = positions or {}
+    cash = equity - sum(q * prices.get(s, 0) for s, q in positions.items()) if cash is None else cash
+    return plan_rebalance(t, MAPPING, prices, positions, equity, cash, PlanSettings(**kw))
+
+
+def row(result, symbol):
+    return result.plan.set_index("symbol").loc[symbol]
+
+
+def test_new_positions_are_bracket_buys_of_whole_shares_rounded_down():
+    result = plan(targets(AAA=0.5, BBB=0.5), {"AAA": 30.0, "BBB": 70.0}, cash_buffer_pct=0.02)
+    orders = result.orders.set_index("symbol")
+    assert orders.loc["AAA", "qty"] == math.floor(0.5 * 9800 / 30) == 163
+    assert orders.loc["BBB", "qty"] == 70
+    assert set(orders["order_type"]) == {"bracket"} and set(orders["reason"]) == {"new_position"}
+    assert orders.loc["AAA", "tp_price"] == 31.5 and orders.loc["AAA", "sl_price"] == 29.1
+
+
+def test_bracket_prices_follow_alpacas_ticks():
+    tp, sl = bracket_prices(np.array([187.333, 0.5123, 1.0]), 0.05, 0.03)
+    assert list(tp) == [196.7, 0.5380, 1.05]  # up to the cent, 4 decimals under $1
+    assert list(sl) == [181.71, 0.4969, 0.97]
+    tp, sl = bracket_prices(np.array([10.0]), 0.0001, 0.0001)  # tiny percentages still clear the base by a tick
+    assert tp[0] == 10.01 and sl[0] == 9.99
+
+
+def test_positions_not_in_the_targets_are_liquidated_even_when_small():
+    result = plan(targets(AAA=1.0), {"AAA": 10.0, "BBB": 5.0}, positions={"BBB": 1}, min_trade_value=100)
+    bbb = row(result, "BBB")
+    assert bbb["action"] == "sell" and bbb["reason"] == "exit" and bbb["delta_qty"] == -1
+    assert result.orders.set_index("symbol").loc["BBB", "order_type"] == "market"
+
+
+def test_reductions_are_market_sells():
+    result = plan(targets(AAA=0.2, BBB=0.8), {"AAA": 10.0, "BBB": 10.0}, positions={"AAA": 500})
+    aaa = result.orders.set_index("symbol").loc["AAA"]
+    assert aaa["side"] == "sell" and aaa["order_type"] == "market" and aaa["reason"] == "reduce"
+    assert aaa["qty"] == 500 - math.floor(0.2 * 9800 / 10)
+
+
+def test_trades_below_the_minimum_are_skipped_with_a_reason():
+    # 10 shares held, target 10.5 shares' worth: a 0-share delta after rounding is a hold;
+    # one more share ($10) is below 0.1 % of $100k = $100.
+    result = plan(targets(AAA=0.5, BBB=0.5), {"AAA": 10.0, "BBB": 100.0},
+                  positions={"AAA": 4899}, equity=100_000, min_trade_pct=0.001)
+    assert row(result, "AAA")["reason"] == "below_min_trade" and row(result, "AAA")["action"] == "skip"
+    assert "AAA" not in set(result.orders["symbol"])
+
+
+def test_sells_come_before_buys():
+    result = plan(targets(AAA=0.1, BBB=0.9), {"AAA": 10.0, "BBB": 10.0, "CCC": 10.0},
+                  positions={"AAA": 500, "CCC": 100})
+    assert list(result.orders["side"]) == ["sell", "sell", "buy"]
+
+
+def test_unmapped_assets_are_listed_not_dropped():
+    result = plan(targets(AAA=0.6, ZZZ=0.4), {"AAA": 10.0})
+    unmapped = result.plan[result.plan["reason"] == "unmapped"]
+    assert unmapped["asset_id"].tolist() == ["999999"] and unmapped["action"].tolist() == ["skip"]
+
+
+def test_a_symbol_without_a_price_is_skipped_with_a_reason():
+    result = plan(targets(AAA=0.5, BBB=0.5), {"AAA": 10.0})
+    assert row(result, "BBB")["reason"] == "no_price" and "BBB" not in set(result.orders["symbol"])
+
+
+def test_fractional_shares_are_simple_market_day_orders():
+    result = plan(targets(AAA=1.0), {"AAA": 3.0}, fractional=True, cash_buffer_pct=0.0)
+    order = result.orders.iloc[0]
+    assert order["qty"] == pytest.approx(10_000 / 3, abs=1e-9) and order["qty"] != math.floor(order["qty"])
+    assert order["order_type"] == "market" and order["time_in_force"] == "day" and np.isnan(order["tp_price"])
+
+
+def test_buys_are_cut_back_when_cash_is_short():
+    # The account says there is less cash than equity implies (e.g. pending fees): buys must fit.
+    result = plan(targets(AAA=0.5, BBB=0.5), {"AAA": 10.0, "BBB": 10.0}, cash=3_000.0)
+    assert result.cash_after >= 0.02 * 10_000 - 1e-9
+    assert set(result.plan.set_index("symbol").loc[["AAA", "BBB"], "reason"]) == {"cash_limited"}
+    assert (result.orders["qty"] * result.orders["ref_price"]).sum() <= 3_000 - 200 + 1e-9
+
+
+def test_non_positive_equity_is_an_error():
+    with pytest.raises(ValueError, match="equity must be a positive number"):
+        plan(targets(AAA=1.0), {"AAA": 10.0}, equity=0.0)
+
+
+# ------------------------------------------------------------------------------------ invariants
+
+SYMBOLS = ["AAA", "BBB", "CCC", "DDD"]
+
+
+@st.composite
+def scenarios(draw):
+    chosen = draw(st.lists(st.sampled_from(SYMBOLS), min_size=1, max_size=4, unique=True))
+    raw = [draw(st.floats(0.01, 1.0)) for _ in chosen]
+    weights = {s: w / sum(raw) for s, w in zip(chosen, raw)}
+    prices = {s: draw(st.floats(0.5, 2_000.0)) for s in SYMBOLS}
+    positions = {s: float(draw(st.integers(0, 300))) for s in SYMBOLS if draw(st.booleans())}
+    equity_extra = draw(st.floats(0.0, 200_000.0))
+    fractional = draw(st.booleans())
+    return weights, prices, positions, equity_extra, fractional
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios())
+def test_plan_invariants(scenario):
+    weights, prices, positions, extra_cash, fractional = scenario
+    equity = extra_cash + sum(q * prices[s] for s, q in positions.items())
+    if equity <= 1:
+        return
+    buffer = 0.02
+    result = plan(targets(**weights), prices, positions, equity=equity, cash=extra_cash, cash_buffer_pct=buffer,
+                  fractional=fractional, min_trade_pct=0.001, min_trade_value=1.0)
+    orders = result.orders
+    after = dict(positions)
+    for o in orders.itertuples():
+        after[o.symbol] = after.get(o.symbol, 0.0) + (o.qty if o.side == "buy" else -o.qty)
+    # no short position after the trades
+    assert all(q >= -1e-9 for q in after.values())
+    # buys never need more cash than there is: with any buy, cash after >= the buffer
+    if (orders["side"] == "buy").any():
+        assert result.cash_after >= buffer * equity - 1e-6
+    # no order under the minimum, except liquidations of positions that left the targets
+    minimum = max(1.0, 0.001 * equity)
+    for o in orders.itertuples():
+        if o.reason != "exit" or o.symbol in weights:
+            assert o.qty * o.ref_price >= minimum - 1e-9
+    # each traded or held name ends within one share's value of its target, unless skipped with a reason
+    plan_rows = result.plan.set_index("symbol")
+    investable = equity * (1 - buffer)
+    for symbol, w in weights.items():
+        r = plan_rows.loc[symbol]
+        if r["reason"] in ("below_min_trade", "cash_limited", "no_price"):
+            continue
+        post_value = after.get(symbol, 0.0) * prices[symbol]
+        assert abs(post_value - w * investable) <= prices[symbol] + 1e-6
+    # every asset of the targets appears in the plan
+    assert set(targets(**weights)["asset_id"]) <= set(result.plan["asset_id"])
