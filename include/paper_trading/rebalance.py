@@ -112,15 +112,22 @@ def plan_rebalance(
         mapping[["gvkey", "symbol"]].rename(columns={"gvkey": "asset_id"}), on="asset_id", how="left")
     unmapped = mapped[mapped["symbol"].isna()]
     mapped = mapped[mapped["symbol"].notna()]
-    by_symbol = mapped.groupby("symbol", sort=True).agg(
-        target_weight=("target_weight", "sum"), asset_id=("asset_id", lambda ids: ",".join(sorted(ids))))
+    # Two gvkeys of one symbol (a share-class quirk) add up; the usual one-to-one case stays vectorized.
+    shared = mapped["symbol"].duplicated(keep=False)
+    asset_ids = mapped.loc[~shared].set_index("symbol")["asset_id"]
+    if shared.any():
+        joined = mapped.loc[shared].groupby("symbol")["asset_id"].agg(lambda ids: ",".join(sorted(ids)))
+        asset_ids = pd.concat([asset_ids, joined])
+    by_symbol = pd.DataFrame({"target_weight": mapped.groupby("symbol", sort=True)["target_weight"].sum()})
+    by_symbol["asset_id"] = asset_ids.reindex(by_symbol.index)
 
     symbols = by_symbol.index.union(positions.index)
     frame = pd.DataFrame(index=symbols)
     frame.index.name = "symbol"
     frame["asset_id"] = by_symbol["asset_id"].reindex(symbols).fillna("")
-    frame["target_weight"] = by_symbol["target_weight"].reindex(symbols).fillna(0.0)
-    frame["in_targets"] = frame.index.isin(by_symbol.index)
+    weight = by_symbol["target_weight"].reindex(symbols)
+    frame["in_targets"] = weight.notna().to_numpy()  # (faster than Index.isin on arrow strings)
+    frame["target_weight"] = weight.fillna(0.0)
     frame["current_qty"] = positions.reindex(symbols).fillna(0.0)
     frame["ref_price"] = prices.reindex(symbols)
     priced = frame["ref_price"].notna() & (frame["ref_price"] > 0)
