@@ -49,6 +49,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_signal_bus.py
 	$(BIN)/python bench/bench_broker_sim.py
+	$(BIN)/python bench/bench_plan.py
 
 sample-data: $(STAMP)
 	$(BIN)/python data/make_sample_data.py
