@@ -29,6 +29,32 @@ def _targets_summary(path: Path) -> str:
     )
 
 
+def _plan_summary(path: Path) -> str:
+    import pandas as pd
+
+    plan = pd.read_csv(path)
+    counts = plan["action"].value_counts()
+    return ", ".join(f"{n} {action}" for action, n in counts.items())
+
+
+def _orders_summary(path: Path) -> str:
+    import pandas as pd
+
+    orders = pd.read_csv(path)
+    if orders.empty:
+        return "no orders"
+    notional = (orders["qty"] * orders["ref_price"]).sum()
+    return f"{(orders['side'] == 'sell').sum()} sells, {(orders['side'] == 'buy').sum()} buys, notional {notional:,.2f}"
+
+
+def _risk_summary(path: Path) -> str:
+    import pandas as pd
+
+    report = pd.read_csv(path)
+    counts = report["verdict"].value_counts()
+    return f"{counts.get('approved', 0)} approved, {counts.get('rejected', 0)} rejected"
+
+
 def list_artifacts(root: Path, trade_date: dt.date) -> list[Artifact]:
     """The artifacts of `trade_date` that exist under `root`, in pipeline order."""
     stamp = f"{trade_date:%Y%m%d}"
@@ -36,6 +62,15 @@ def list_artifacts(root: Path, trade_date: dt.date) -> list[Artifact]:
     targets = root / "data" / "intermediate" / f"targets_consolidated_{stamp}.parquet"
     if targets.exists():
         found.append(Artifact("M1 targets", targets, _targets_summary(targets)))
+    outputs = root / "data" / "outputs"
+    for label, name, summarize in (
+        ("M2 plan", f"rebalance_plan_{stamp}.csv", _plan_summary),
+        ("M2 orders", f"planned_orders_{stamp}.csv", _orders_summary),
+        ("risk report", f"risk_report_{stamp}.csv", _risk_summary),
+        ("approved", f"approved_orders_{stamp}.csv", _orders_summary),
+    ):
+        if (outputs / name).exists():
+            found.append(Artifact(label, outputs / name, summarize(outputs / name)))
     for log in sorted((root / "logs").glob(f"*_{stamp}.log")):
         lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
         found.append(Artifact("log", log, f"{len(lines)} lines"))
