@@ -598,12 +598,7 @@ class Engine:
         if symbols:
             where.append(f"symbol IN ({','.join('?' * len(symbols))})")
             params += [s.upper() for s in symbols]
-        if after is not None:
-            where.append("submitted_at > ?")
-            params.append(iso(after))
-        if until is not None:
-            where.append("submitted_at < ?")
-            params.append(iso(until))
+        _time_range(where, params, "submitted_at", after, until)
         rows = self.store.order_rows(" AND ".join(where), tuple(params),
                                      order=f"submitted_at {direction.upper()}, seq {direction.upper()}")
         out = []
@@ -831,12 +826,7 @@ class Engine:
         if date is not None:
             where.append("substr(at, 1, 10) = ?")
             params.append(date.isoformat())
-        if after is not None:
-            where.append("at > ?")
-            params.append(iso(after))
-        if until is not None:
-            where.append("at < ?")
-            params.append(iso(until))
+        _time_range(where, params, "at", after, until)
         if page_token:
             row = self.store.conn.execute("SELECT seq FROM activities WHERE id = ?", (page_token,)).fetchone()
             if row is None:
@@ -862,6 +852,17 @@ class Engine:
         return {"timestamp": stamps, "equity": equity, "profit_loss": [round(e - base, 4) for e in equity],
                 "profit_loss_pct": [round((e - base) / base, 6) if base else 0.0 for e in equity],
                 "base_value": base, "timeframe": "1D"}
+
+
+def _time_range(where: list[str], params: list, column: str, after: dt.datetime | None,
+                until: dt.datetime | None) -> None:
+    """Alpaca's `after` / `until` filters (both exclusive) on an ISO timestamp column."""
+    if after is not None:
+        where.append(f"{column} > ?")
+        params.append(iso(after))
+    if until is not None:
+        where.append(f"{column} < ?")
+        params.append(iso(until))
 
 
 def _check_query(ok: bool, message: str) -> None:

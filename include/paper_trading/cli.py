@@ -47,6 +47,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--debug", action="store_true", help="verbose logs; tracebacks on unexpected errors")
 
 
+def _step(sub, name: str, help: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    """A step's parser: its help, what it reads and writes, and the trade date every step takes."""
+    p = sub.add_parser(name, help=help, description=textwrap.dedent(description), epilog=epilog,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--date", required=True, type=_date, help="trade date, YYYY-MM-DD or YYYYMMDD")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m paper_trading",
@@ -56,12 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="step", metavar="STEP", required=True)
 
-    p = sub.add_parser(
+    p = _step(
+        sub,
         "signal-bus",
-        help="M1: consolidate the strategies' target weights for one trade date",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=textwrap.dedent(
-            """\
+        "M1: consolidate the strategies' target weights for one trade date",
+        """\
             M1 - the signal bus.
 
             reads:   the manifest (config/strategy_manifest.yaml) and the strategy files it lists
@@ -71,12 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
                      source_hashes; one row per asset, long-only, weights sum to 1
                      logs/signal_bus_YYYYMMDD.log
             caches:  data/cache/signals/ (CSV/XLSX converted once per file content)
-            """
-        ),
+            """,
         epilog="examples:\n  python -m paper_trading signal-bus --date 2025-03-03 --mode select --pick drl\n"
         "  python -m paper_trading signal-bus --date 2025-03-03 --mode blend --blend drl=0.6,equal=0.4",
     )
-    p.add_argument("--date", required=True, type=_date, help="trade date, YYYY-MM-DD or YYYYMMDD")
     p.add_argument("--manifest", help="strategy manifest (default: signal_bus.manifest of the config)")
     p.add_argument("--mode", choices=["select", "blend"], help="select one strategy or blend several")
     p.add_argument("--pick", help="strategy id for --mode select")
@@ -86,30 +91,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output Parquet path (default: data/intermediate/targets_consolidated_YYYYMMDD.parquet)")
     _common(p)
 
-    p = sub.add_parser(
+    p = _step(
+        sub,
         "signals-ready",
-        help="check that every strategy has published rows for a trade date (the DAG sensor's check)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=textwrap.dedent(
-            """\
+        "check that every strategy has published rows for a trade date (the DAG sensor's check)",
+        """\
             Is every strategy file of the manifest ready for --date?
 
             reads:   the manifest and the strategy files (rows of --date only)
             writes:  nothing but logs/wait_for_signals_YYYYMMDD.log
             exit:    0 all ready, 3 some not ready (the reasons are printed)
-            """
-        ),
+            """,
     )
-    p.add_argument("--date", required=True, type=_date, help="trade date, YYYY-MM-DD or YYYYMMDD")
     p.add_argument("--manifest", help="strategy manifest (default: signal_bus.manifest of the config)")
     _common(p)
 
-    p = sub.add_parser(
+    p = _step(
+        sub,
         "plan",
-        help="M2: turn the day's target weights into a rebalance plan and share orders",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=textwrap.dedent(
-            """\
+        "M2: turn the day's target weights into a rebalance plan and share orders",
+        """\
             M2 - the rebalance planner.
 
             reads:   data/intermediate/targets_consolidated_YYYYMMDD.parquet (or --targets),
@@ -121,12 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
                      (symbol, side, qty, ref_price, notional, order_type, time_in_force, tp_price,
                      sl_price, reason; sells first), data/outputs/plan_summary_YYYYMMDD.json,
                      logs/plan_YYYYMMDD.log
-            """
-        ),
+            """,
         epilog="offline example (no Alpaca):\n"
         "  python -m paper_trading plan --date 2025-12-31 --equity 10000 --fill-price 100 --debug",
     )
-    p.add_argument("--date", required=True, type=_date, help="trade date, YYYY-MM-DD or YYYYMMDD")
     p.add_argument("--targets", help="targets Parquet (default: M1's output for --date)")
     p.add_argument("--equity", type=float, help="offline: account equity (no broker is contacted)")
     p.add_argument("--cash", type=float, help="offline: cash (default: equity minus the positions' value)")
@@ -135,12 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fill-price", type=float, help="offline: one price for every symbol")
     _common(p)
 
-    p = sub.add_parser(
+    p = _step(
+        sub,
         "risk",
-        help="the pre-trade risk gate: approve or reject every planned order",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=textwrap.dedent(
-            """\
+        "the pre-trade risk gate: approve or reject every planned order",
+        """\
             The pre-trade risk gate. It approves or rejects; it never changes a quantity.
 
             reads:   data/outputs/planned_orders_YYYYMMDD.csv (or --orders), config risk:, and from
@@ -150,10 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
             writes:  data/outputs/risk_report_YYYYMMDD.csv (every order, verdict, reasons),
                      data/outputs/approved_orders_YYYYMMDD.csv (what execution may send),
                      logs/risk_YYYYMMDD.log, logs/alerts.log (when a pre-flight check stops the run)
-            """
-        ),
+            """,
     )
-    p.add_argument("--date", required=True, type=_date, help="trade date, YYYY-MM-DD or YYYYMMDD")
     p.add_argument("--mode", choices=["dry", "real"], default="dry",
                    help="real also requires the market to be open now (default: dry)")
     p.add_argument("--orders", help="planned orders CSV (default: M2's output for --date)")
@@ -161,21 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fill-price", type=float, help="offline: one latest price for every symbol")
     _common(p)
 
-    p = sub.add_parser(
+    p = _step(
+        sub,
         "artifacts",
-        help="list what the run of a trade date wrote (targets, logs), with a summary of each",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=textwrap.dedent(
-            """\
+        "list what the run of a trade date wrote (targets, logs), with a summary of each",
+        """\
             List the artifacts of --date under the project root.
 
             reads:   data/intermediate/*_YYYYMMDD.*, logs/*_YYYYMMDD.log
             writes:  nothing
             exit:    0 if the day's targets exist, 2 otherwise
-            """
-        ),
+            """,
     )
-    p.add_argument("--date", required=True, type=_date, help="trade date, YYYY-MM-DD or YYYYMMDD")
     _common(p)
     return parser
 
