@@ -64,4 +64,4 @@ clean:
 # The Airflow UI (api-server, scheduler, dag-processor, triggerer) on the embedded home.
 # `airflow standalone` prints the admin password it generates.
 airflow: $(AIRFLOW_HOME)/airflow.db
-	$(BIN)/airflow standalone
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/airflow standalone
