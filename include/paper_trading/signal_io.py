@@ -4,17 +4,28 @@ Signal files keep their whole history and grow every day, while a run needs one 
 
 - **Parquet** is read row group by row group: groups whose `trade_date` statistics exclude the
   date are skipped without being decompressed, and only the columns we need are read.
-- **CSV and XLSX** are converted once into a standardized Parquet file in the cache
-  (`data/cache/signals/`), keyed on the file's content hash and on the conversion options; every
-  later run reads the cache like any Parquet file. A changed file gets a new hash, hence a new
-  cache entry. The content hash is memoized per (path, size, mtime, inode), as git's index does,
-  so an unchanged file is not re-hashed on every run or sensor poke.
+- **CSV** is read once per content, in ~1 MiB chunks of whole lines, in a single pass that hashes
+  the file, checks every row and leaves an *index* in the cache (`data/cache/signals/`): each
+  chunk's byte range, first row number and first/last trade_date. A later run with the same
+  content parses only the chunk(s) holding its date. No converted copy of the file is written:
+  writing one (even as tuned, uncompressed Parquet) cost another third of the parse and the
+  file's disk space again, and once we know where each date is, the CSV is as quick to read.
+- **XLSX** is converted once into a standardized Parquet file in the cache, read as above.
+
+Cache entries are keyed on the file's content hash and on the reading options, so a changed file
+gets a new entry. The content hash is memoized per (path, size, mtime, inode), as git's index
+does, so an unchanged file is not re-hashed on every run or sensor poke; a CSV read through its
+index must still have that stamp, or the run stops instead of reading other bytes than it indexed.
 
 Values are normalized here, on arrow arrays: `trade_date` from ISO dates, `YYYYMMDD` strings or
 integers, datetimes and Excel date cells (or serial numbers); `asset_id` (a gvkey) to a 6-digit
-zero-padded string even when a reader saw a number (`1690` -> `001690`). Every row keeps its
-`source_row` so an error can name it: the line number for CSV (the header is line 1), the row
-number a spreadsheet shows for XLSX, the 1-based row for Parquet.
+zero-padded string even when a reader saw a number (`1690` -> `001690`). Each distinct value is
+parsed once (a file repeats a few thousand dates and gvkeys millions of times). Every row keeps
+its `source_row` so an error can name it: the line number for CSV (the header is line 1), the
+row number a spreadsheet shows for XLSX, the 1-based row for Parquet.
+
+Everything here is safe to call from several threads at once, one strategy per thread: the
+heavy work is in pyarrow and hashlib, which release the GIL.
 """
 
 from __future__ import annotations
@@ -24,9 +35,12 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -40,9 +54,11 @@ from .config import OPTIONAL_SIGNAL_COLUMNS, REQUIRED_SIGNAL_COLUMNS, StrategySp
 from .errors import InputError
 
 #: Bump when the cached layout or the normalization rules change: old cache entries are ignored.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 ROW_GROUP_ROWS = 128 * 1024
-CSV_BLOCK_BYTES = 16 << 20
+#: A CSV file is parsed in chunks of whole lines of about this size: the full pass one chunk at a
+#: time (memory bounded whatever the file size), a run only the one or two holding its date.
+CSV_CHUNK_BYTES = 1 << 20
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _FLOAT_COLUMNS = ("target_weight", "confidence", "predicted_return")
 
@@ -72,33 +88,56 @@ class SourceFile:
 
 # --------------------------------------------------------------------------------------- hashing
 
+_MEMO_LOCK = threading.Lock()
+
+
+def _stamp(st: os.stat_result) -> list[int]:
+    """What says a file is unchanged without reading it (git's index uses the same)."""
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _read_memo(memo_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((memo_dir / "hashes.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _memoized_sha256(path: Path, stamp: list[int], memo_dir: Path | None) -> str | None:
+    """The content hash remembered for `path`, if the file still has the same stamp."""
+    entry = _read_memo(memo_dir).get(str(path)) if memo_dir else None
+    if isinstance(entry, dict) and entry.get("stamp") == stamp:
+        return entry.get("sha256")
+    return None
+
+
+def _remember_sha256(path: Path, stamp: list[int], sha: str, memo_dir: Path | None) -> None:
+    if memo_dir is None:
+        return
+    with _MEMO_LOCK:  # re-read under the lock: strategies read in parallel must not drop each other's entry
+        memo = _read_memo(memo_dir)
+        memo[str(path)] = {"stamp": stamp, "sha256": sha}
+        try:
+            write_text_atomic(memo_dir / "hashes.json", json.dumps(memo, indent=0, sort_keys=True))
+        except OSError:
+            pass  # the memo only saves time; a read-only cache must not fail a run
+
 
 def file_sha256(path: Path, memo_dir: Path | None = None) -> str:
     """SHA-256 of a file's content, memoized on (size, mtime_ns, inode) in `memo_dir`."""
-    st = path.stat()
-    stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
-    memo_file = memo_dir / "hashes.json" if memo_dir else None
-    memo: dict[str, Any] = {}
-    if memo_file and memo_file.exists():
-        try:
-            memo = json.loads(memo_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            memo = {}
-    entry = memo.get(str(path))
-    if entry and entry.get("stamp") == stamp:
-        return entry["sha256"]
-    digest = hashlib.sha256()
+    stamp = _stamp(path.stat())
+    if sha := _memoized_sha256(path, stamp, memo_dir):
+        return sha
     with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    sha = digest.hexdigest()
-    if memo_file:
-        memo[str(path)] = {"stamp": stamp, "sha256": sha}
-        try:
-            write_text_atomic(memo_file, json.dumps(memo, indent=0, sort_keys=True))
-        except OSError:
-            pass  # the memo only saves time; a read-only cache must not fail a run
+        sha = hashlib.file_digest(fh, "sha256").hexdigest()
+    _remember_sha256(path, stamp, sha, memo_dir)
     return sha
+
+
+def _check_unchanged(spec: StrategySpec, fh: BinaryIO, stamp: list[int]) -> None:
+    """Stop if the file is no longer the one hashed (and indexed): its bytes would not match."""
+    if _stamp(os.fstat(fh.fileno())) != stamp:
+        raise InputError(f"{spec.path} (strategy {spec.id}): the file changed while it was being read; try again")
 
 
 # ----------------------------------------------------------------------------- normalization
@@ -110,6 +149,45 @@ def _row_error(spec: StrategySpec, row: int, column: str, message: str) -> Input
 
 def _first_bad(bad: np.ndarray) -> int:
     return int(np.flatnonzero(bad)[0])
+
+
+def _combined(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _on_distinct(
+    normalize: Callable[[pa.Array], tuple[pa.Array, np.ndarray]], arr: pa.Array | pa.ChunkedArray
+) -> tuple[pa.Array, np.ndarray]:
+    """`normalize` run once per distinct value, its result (values and bad mask) expanded to every row.
+
+    Text and numbers are dictionary-encoded first; dates and timestamps need no parsing and go
+    through as they are. The expanded mask keeps row positions, so errors still name the row.
+    """
+    arr = _combined(arr)
+    if not pa.types.is_dictionary(arr.type):
+        t = arr.type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
+                or pa.types.is_floating(t)):
+            return normalize(arr)
+        arr = pc.dictionary_encode(arr)
+    values, bad = normalize(arr.dictionary)
+    indices = arr.indices
+    rows_bad = bad[indices.fill_null(0).to_numpy()] if len(bad) else np.zeros(len(arr), dtype=bool)
+    if indices.null_count:  # a null has no distinct value to blame
+        rows_bad &= np.asarray(indices.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    return values.take(indices), rows_bad
+
+
+def _failed(arr: pa.Array, out: pa.Array) -> np.ndarray:
+    """The values present in `arr` that could not be normalized (null in `out`).
+
+    Every normalizer keeps nulls null, so when the null counts agree nothing failed: the common
+    case, answered without building two masks.
+    """
+    if out.null_count == arr.null_count:
+        return np.zeros(len(arr), dtype=bool)
+    present = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    return present & np.asarray(out.is_null().to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _ints_to_dates(values: np.ndarray) -> np.ndarray:
@@ -128,13 +206,11 @@ def _ints_to_dates(values: np.ndarray) -> np.ndarray:
 
 def normalize_dates(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     """Any supported date representation -> (date32 array, mask of non-null inputs that failed)."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    return _on_distinct(_date_values, arr)
+
+
+def _date_values(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
     t = arr.type
-    if pa.types.is_dictionary(t):
-        arr = arr.dictionary_decode()
-        t = arr.type
-    valid_in = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     if pa.types.is_date(t):
         out = arr.cast(pa.date32())
     elif pa.types.is_timestamp(t):
@@ -164,17 +240,33 @@ def normalize_dates(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarr
             out = pc.if_else(digits, as_dates, out)
     else:
         out = pa.nulls(len(arr), pa.date32())
-    failed = valid_in & np.asarray(out.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    return out, failed
+    return out, _failed(arr, out)
+
+
+def _already_gvkeys(arr: pa.Array) -> bool:
+    """Whether every value is a string of exactly six ASCII digits: already what we want.
+
+    That is the common case, and checking it on the raw offsets and bytes with numpy is far
+    cheaper than any string kernel, so a large well-formed file skips normalization altogether.
+    """
+    if not pa.types.is_string(arr.type) or arr.null_count or len(arr) == 0:
+        return False
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=len(arr) + 1, offset=arr.offset * 4)
+    if not np.all(np.diff(offsets) == 6):
+        return False
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return bool(np.all((data >= ord("0")) & (data <= ord("9"))))
 
 
 def normalize_gvkeys(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     """gvkeys as numbers or strings -> 6-digit zero-padded strings, plus a mask of bad values."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.dictionary_decode()
-    valid_in = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    arr = _combined(arr)
+    if _already_gvkeys(arr):
+        return arr, np.zeros(len(arr), dtype=bool)
+    return _on_distinct(_gvkey_values, arr)
+
+
+def _gvkey_values(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
     t = arr.type
     if pa.types.is_integer(t) or pa.types.is_floating(t):
         values = arr.to_numpy(zero_copy_only=False).astype("float64")
@@ -184,39 +276,34 @@ def normalize_gvkeys(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndar
     else:
         text = pc.utf8_trim_whitespace(arr.cast(pa.string()))
         text = pc.replace_substring_regex(text, pattern=r"\.0+$", replacement="")
-        ok_arr = pc.match_substring_regex(text, pattern=r"^\d{1,6}$")
-        ok = np.asarray(ok_arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
-        text = pc.if_else(ok_arr.fill_null(False), text, pa.nulls(len(arr), pa.string()))
+        ok = pc.match_substring_regex(text, pattern=r"^\d{1,6}$").fill_null(False)
+        text = pc.if_else(ok, text, pa.nulls(len(arr), pa.string()))
     out = pc.utf8_lpad(text, width=6, padding="0")
-    return out, valid_in & ~ok
+    return out, _failed(arr, out)
 
 
 def normalize_asof(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     """Timestamps (naive = UTC) or ISO-8601 strings -> timestamp[us, UTC], plus a mask of bad values."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    valid_in = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    return _on_distinct(_asof_values, arr)
+
+
+def _asof_values(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
     if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
         parsed = pd.to_datetime(arr.to_pandas(), utc=True)
     else:
         text = pd.Series(arr.cast(pa.string()).to_pylist(), dtype="object")
         parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     out = pa.array(parsed, type=pa.timestamp("us", tz="UTC"), from_pandas=True)
-    failed = valid_in & np.asarray(out.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    return out, failed
+    return out, _failed(arr, out)
 
 
 def _to_float(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    valid_in = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    arr = _combined(arr)
     if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
-        out = arr.cast(pa.float64())
-        return out, np.zeros(len(arr), dtype=bool)
+        return arr.cast(pa.float64()), np.zeros(len(arr), dtype=bool)
     values = pd.to_numeric(pd.Series(arr.to_pylist(), dtype="object"), errors="coerce")
     out = pa.array(values.to_numpy(dtype="float64"), type=pa.float64(), from_pandas=True)
-    failed = valid_in & values.isna().to_numpy()
-    return out, failed
+    return out, _failed(arr, out)
 
 
 def standardize(
@@ -251,10 +338,9 @@ def standardize(
         if bad.any():
             i = _first_bad(bad)
             raise _row_error(spec, int(rows[i]), name, f"{expected}, got {table[name][i].as_py()!r}")
-        if name in ("trade_date", "asset_id"):
+        if name in ("trade_date", "asset_id") and values.null_count:
             missing = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-            if missing.any():
-                raise _row_error(spec, int(rows[_first_bad(missing)]), name, "is empty")
+            raise _row_error(spec, int(rows[_first_bad(missing)]), name, "is empty")
         columns[name] = values
     columns["source_row"] = pa.array(rows, type=pa.int64())
     if "asof" not in columns and default_asof is not None:
@@ -300,76 +386,236 @@ def _wanted_source_columns(spec: StrategySpec, present: list[str]) -> list[str]:
     return wanted
 
 
-def _csv_header(spec: StrategySpec) -> list[str]:
-    try:
-        with open(spec.abs_path, newline="", encoding="utf-8-sig") as fh:
-            return [c.strip() for c in next(csv.reader(fh, delimiter=spec.sep), [])]
-    except UnicodeDecodeError:
-        raise InputError(f"{spec.path} (strategy {spec.id}): not a UTF-8 text CSV file") from None
-
-
-def _cache_name(spec: StrategySpec, sha: str) -> str:
-    options = json.dumps(
-        [CACHE_VERSION, spec.format, spec.sep, spec.sheet, sorted(spec.column_mapping.items())]
-    )
-    opt_hash = hashlib.sha256(options.encode()).hexdigest()[:12]
-    return f"{spec.id}-{sha[:24]}-{opt_hash}.parquet"
-
-
-def _convert_csv(spec: StrategySpec, dest: Path) -> None:
-    header = _csv_header(spec)
-    if err := _missing_columns_error(spec, header):
-        raise err
-    wanted = _wanted_source_columns(spec, header)
-    types = {}
-    for col in wanted:
-        std = spec.column_mapping.get(col, col)
-        types[col] = pa.float64() if std in _FLOAT_COLUMNS else pa.string()
-    try:
-        reader = pa_csv.open_csv(
-            spec.abs_path,
-            read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding="utf8"),
-            parse_options=pa_csv.ParseOptions(delimiter=spec.sep),
-            convert_options=pa_csv.ConvertOptions(
-                include_columns=wanted, column_types=types, strings_can_be_null=True
-            ),
-        )
-        first_line = 2  # line 1 is the header
-        with pq.ParquetWriter(dest, _cached_schema(spec, wanted), compression="zstd") as writer:
-            for batch in reader:
-                rows = np.arange(first_line, first_line + batch.num_rows, dtype="int64")
-                first_line += batch.num_rows
-                table = standardize(spec, pa.Table.from_batches([batch]), rows)
-                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-    except pa.ArrowInvalid as exc:
-        # The fast typed reader does not say which row is bad: find it with a slow scan.
-        raise _locate_bad_csv_value(spec, wanted, str(exc)) from None
-
-
-def _locate_bad_csv_value(spec: StrategySpec, wanted: list[str], arrow_message: str) -> InputError:
-    numeric = [c for c in wanted if spec.column_mapping.get(c, c) in _FLOAT_COLUMNS]
-    line = 2
-    try:
-        chunks = pd.read_csv(spec.abs_path, sep=spec.sep, usecols=numeric, dtype=str, chunksize=500_000,
-                             encoding="utf-8-sig")
-        for chunk in chunks:
-            for col in numeric:
-                raw = chunk[col]
-                bad = raw.notna() & pd.to_numeric(raw, errors="coerce").isna()
-                if bad.any():
-                    i = int(np.flatnonzero(bad.to_numpy())[0])
-                    std = spec.column_mapping.get(col, col)
-                    return _row_error(spec, line + i, std, f"expected a number, got {raw.iloc[i]!r}")
-            line += len(chunk)
-    except (pd.errors.ParserError, ValueError, UnicodeDecodeError):
-        pass  # malformed beyond a bad number: report what arrow said
-    reason = arrow_message.splitlines()[0] if arrow_message else "unknown reason"
-    return InputError(f"{spec.path} (strategy {spec.id}): cannot be parsed as CSV ({reason})")
-
-
 def _cached_schema(spec: StrategySpec, wanted: list[str]) -> pa.Schema:
     present = {spec.column_mapping.get(c, c) for c in wanted} | {"source_row"}
     return pa.schema([f for f in STANDARD_SCHEMA if f.name in present])
+
+
+def _options_hash(spec: StrategySpec) -> str:
+    options = json.dumps(
+        [CACHE_VERSION, spec.format, spec.sep, spec.sheet, sorted(spec.column_mapping.items())]
+    )
+    return hashlib.sha256(options.encode()).hexdigest()[:12]
+
+
+def _cache_path(spec: StrategySpec, sha: str, cache_dir: Path) -> Path:
+    return cache_dir / f"{spec.id}-{sha[:24]}-{_options_hash(spec)}.parquet"
+
+
+def _cache_entry(spec: StrategySpec, sha: str, cache_dir: Path, write: Callable[[Path], None]) -> Path:
+    """The cache entry of this content (written atomically by `write` if it is new).
+
+    Writing one drops the strategy's entries for older content read with the same options (and
+    only the strategy's own: another id may start with this one followed by '-').
+    """
+    dest = _cache_path(spec, sha, cache_dir)
+    if dest.exists():
+        return dest
+    with atomic_path(dest) as tmp:
+        write(tmp)
+    older = re.compile(rf"{re.escape(spec.id)}-[0-9a-f]{{24}}-{_options_hash(spec)}\.parquet")
+    for stale in cache_dir.glob(f"{spec.id}-*.parquet"):
+        if stale != dest and older.fullmatch(stale.name):
+            stale.unlink(missing_ok=True)
+    return dest
+
+
+# ----------------------------------------------------------------------------------------- CSV
+
+
+class _CsvChunk(NamedTuple):
+    """A chunk of a CSV file (a run of whole lines), as the file's index records it."""
+
+    offset: int  # byte offset in the file
+    length: int  # bytes
+    first_row: int  # line number of its first row (the header is line 1)
+    first_date: dt.date
+    last_date: dt.date
+
+
+_INDEX_SCHEMA = pa.schema(
+    [("offset", pa.int64()), ("length", pa.int64()), ("first_row", pa.int64()),
+     ("first_date", pa.date32()), ("last_date", pa.date32())]
+)
+_HEADER_KEY = b"paper_trading.csv_header"
+
+
+class _CsvParser:
+    """Parses chunks of one CSV file (its header given) into standardized tables."""
+
+    def __init__(self, spec: StrategySpec, header: bytes) -> None:
+        self.spec = spec
+        try:
+            text = header.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputError(f"{spec.path} (strategy {spec.id}): not a UTF-8 text CSV file") from None
+        names = [c.strip() for c in next(csv.reader([text.rstrip("\r\n")], delimiter=spec.sep), [])]
+        if err := _missing_columns_error(spec, names):
+            raise err
+        self.wanted = _wanted_source_columns(spec, names)
+        self.types = {c: pa.float64() if spec.column_mapping.get(c, c) in _FLOAT_COLUMNS else pa.string()
+                      for c in self.wanted}
+        # Most files write ISO dates, which the CSV parser reads as dates at no extra cost. A chunk
+        # with any other spelling fails that read and is read as text and normalized; so are the
+        # chunks after it.
+        self.iso_types = {**self.types, spec.source_for("trade_date"): pa.date32()}
+        self.dates_are_iso = True
+        # The file-level threads of load_all_strategies keep the cores busy: no threads per chunk.
+        self.read_options = pa_csv.ReadOptions(column_names=names, use_threads=False)
+        self.parse_options = pa_csv.ParseOptions(delimiter=spec.sep)
+
+    def _read(self, data: bytes | memoryview, types: dict[str, pa.DataType]) -> pa.Table:
+        convert = pa_csv.ConvertOptions(include_columns=self.wanted, column_types=types, strings_can_be_null=True)
+        return pa_csv.read_csv(pa.py_buffer(data), read_options=self.read_options,
+                               parse_options=self.parse_options, convert_options=convert)
+
+    def parse(self, data: bytes | memoryview, first_row: int) -> pa.Table:
+        """The rows of `data`, standardized; `first_row` is the line number of its first row."""
+        table = None
+        if self.dates_are_iso:
+            try:
+                table = self._read(data, self.iso_types)
+            except pa.ArrowInvalid:
+                self.dates_are_iso = False
+        if table is None:
+            try:
+                table = self._read(data, self.types)
+            except pa.ArrowInvalid as exc:
+                raise self._error(data, first_row, exc) from None
+        return standardize(self.spec, table, np.arange(first_row, first_row + table.num_rows, dtype="int64"))
+
+    def _error(self, data: bytes | memoryview, first_row: int, exc: pa.ArrowInvalid) -> InputError:
+        """The typed read failed: name the row of the first bad value, or say why this is not CSV."""
+        try:
+            text = self._read(data, {c: pa.string() for c in self.wanted})
+            standardize(self.spec, text, np.arange(first_row, first_row + text.num_rows, dtype="int64"))
+        except InputError as err:
+            return err
+        except pa.ArrowInvalid:
+            pass  # malformed beyond a bad value: report what arrow said
+        # arrow numbers rows from 1 in the chunk it was given; say the file's row instead
+        reason = re.sub(r"Row #(\d+)", lambda m: f"row {first_row + int(m.group(1)) - 1}", str(exc).splitlines()[0])
+        return InputError(f"{self.spec.path} (strategy {self.spec.id}): cannot be parsed as CSV ({reason})")
+
+
+def _line_chunks(fh: BinaryIO, digest: Any) -> Iterator[memoryview]:
+    """The rest of `fh` in chunks of whole lines of about CSV_CHUNK_BYTES; every byte also goes to `digest`.
+
+    A chunk ends after its last line break, so no row is split between two chunks: as in the CSV
+    reader's default (`newlines_in_values=False`), a line break always ends a row. A file with
+    `\\r` line ends only is cut at a `\\r`.
+    """
+    carry = b""
+    while True:
+        buf = bytearray(len(carry) + CSV_CHUNK_BYTES)
+        buf[: len(carry)] = carry
+        view = memoryview(buf)
+        got = fh.readinto(view[len(carry):])
+        if not got:
+            break
+        end = len(carry) + got
+        digest.update(view[len(carry):end])
+        cut = buf.rfind(b"\n", 0, end) + 1 or buf.rfind(b"\r", 0, end) + 1
+        if cut:
+            yield view[:cut]
+        carry = bytes(view[cut:end])
+    if carry:
+        yield memoryview(carry)
+
+
+def _read_header(fh: BinaryIO) -> bytes:
+    """The first line of the file with its line break (`\\n`, `\\r\\n` or `\\r`); `fh` is left after it."""
+    data = b""
+    while b"\n" not in data and b"\r" not in data and (block := fh.read(1 << 16)):
+        data += block
+    breaks = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
+    end = min(breaks) + 1 if breaks else len(data)
+    if data[end - 1:end + 1] == b"\r\n":
+        end += 1
+    fh.seek(end)
+    return data[:end]
+
+
+def _index_csv(spec: StrategySpec) -> tuple[list[int], str, pa.Table]:
+    """One pass over the file: its stamp, its sha256, and its index (every row checked on the way)."""
+    digest = hashlib.sha256()
+    index: list[_CsvChunk] = []
+    with open(spec.abs_path, "rb") as fh:
+        stamp = _stamp(os.fstat(fh.fileno()))
+        header = _read_header(fh)
+        digest.update(header)
+        parser = _CsvParser(spec, header)
+        offset, first_row = len(header), 2
+        for data in _line_chunks(fh, digest):
+            table = parser.parse(data, first_row)
+            if table.num_rows:
+                bounds = pc.min_max(table["trade_date"])
+                index.append(_CsvChunk(offset, len(data), first_row, bounds["min"].as_py(), bounds["max"].as_py()))
+            offset += len(data)
+            first_row += table.num_rows
+        _check_unchanged(spec, fh, stamp)
+    table = pa.Table.from_pylist([c._asdict() for c in index], schema=_INDEX_SCHEMA)
+    return stamp, digest.hexdigest(), table.replace_schema_metadata({_HEADER_KEY: header})
+
+
+class _CsvSource:
+    """A CSV file read through its index: only the chunks whose dates cover the day are parsed."""
+
+    def __init__(self, spec: StrategySpec, stamp: list[int], index: pa.Table) -> None:
+        self.spec = spec
+        self.stamp = stamp
+        self.parser = _CsvParser(spec, index.schema.metadata[_HEADER_KEY])
+        self.chunks = [_CsvChunk(**row) for row in index.to_pylist()]
+
+    def _parsed(self, chunks: list[_CsvChunk]) -> Iterator[pa.Table]:
+        """The standardized rows of each chunk, one chunk at a time, read from the indexed file."""
+        with open(self.spec.abs_path, "rb") as fh:
+            for chunk in chunks:
+                fh.seek(chunk.offset)
+                data = fh.read(chunk.length)
+                _check_unchanged(self.spec, fh, self.stamp)
+                yield self.parser.parse(data, chunk.first_row)
+
+    def schema(self) -> pa.Schema:
+        """The schema of the standardized rows (of a day without any, too)."""
+        return _cached_schema(self.spec, self.parser.wanted)
+
+    def latest_on_or_before(self, day: dt.date | None) -> dt.date | None:
+        """The latest trade_date <= day in the file (the latest overall if day is None)."""
+        ends = [c.last_date for c in self.chunks if day is None or c.last_date <= day]
+        best = max(ends, default=None)
+        if day is None or best == day:
+            return best
+        straddling = [c for c in self.chunks if c.first_date <= day < c.last_date]
+        for table in self._parsed(straddling):
+            dates = table["trade_date"]
+            top = pc.max(pc.filter(dates, pc.less_equal(dates, pa.scalar(day, pa.date32())))).as_py()
+            if top is not None and (best is None or top > best):
+                best = top
+        return best
+
+    def rows_for(self, day: dt.date) -> pa.Table:
+        """All rows of `day`, standardized, with their source rows."""
+        target = pa.scalar(day, pa.date32())
+        covering = [c for c in self.chunks if c.first_date <= day <= c.last_date]
+        parts = [t.filter(pc.equal(t["trade_date"], target)) for t in self._parsed(covering)]
+        parts = [p for p in parts if p.num_rows]
+        return pa.concat_tables(parts) if parts else self.schema().empty_table()
+
+
+def _open_csv(spec: StrategySpec, cache_dir: Path) -> tuple[_CsvSource, str]:
+    """The CSV's indexed reader and sha256, from the cache if this content was indexed before."""
+    stamp = _stamp(spec.abs_path.stat())
+    sha = _memoized_sha256(spec.abs_path, stamp, cache_dir)
+    if sha and (entry := _cache_path(spec, sha, cache_dir)).exists():
+        return _CsvSource(spec, stamp, pq.ParquetFile(entry).read()), sha
+    stamp, sha, index = _index_csv(spec)
+    _cache_entry(spec, sha, cache_dir, lambda tmp: pq.write_table(index, tmp))
+    _remember_sha256(spec.abs_path, stamp, sha, cache_dir)
+    return _CsvSource(spec, stamp, index), sha
+
+
+# ---------------------------------------------------------------------------------------- XLSX
 
 
 def _excel_cell_to_text(value: Any) -> Any:
@@ -405,20 +651,8 @@ def _convert_xlsx(spec: StrategySpec, dest: Path) -> None:
 
 
 def cached_table_path(spec: StrategySpec, sha: str, cache_dir: Path) -> Path:
-    """The standardized Parquet copy of a CSV/XLSX file, converting it if this content is new."""
-    dest = cache_dir / _cache_name(spec, sha)
-    if dest.exists():
-        return dest
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(dest) as tmp:
-        if spec.format == "csv":
-            _convert_csv(spec, tmp)
-        else:
-            _convert_xlsx(spec, tmp)
-    for stale in cache_dir.glob(f"{spec.id}-*.parquet"):
-        if stale != dest and stale.name.split("-")[-1] == dest.name.split("-")[-1]:
-            stale.unlink(missing_ok=True)
-    return dest
+    """The standardized Parquet copy of an XLSX file, converting it if this content is new."""
+    return _cache_entry(spec, sha, cache_dir, lambda tmp: _convert_xlsx(spec, tmp))
 
 
 # --------------------------------------------------------------------------- pruned Parquet reads
@@ -472,6 +706,10 @@ class _ParquetSource:
     def _rows(self, rg: int, idx: np.ndarray) -> np.ndarray:
         return (self.offsets[rg] + idx + 1).astype("int64")
 
+    def schema(self) -> pa.Schema:
+        """The schema of the standardized rows (of a day without any, too)."""
+        return self.pf.schema_arrow if self.standardized else _cached_schema(self.spec, self.columns)
+
     def latest_on_or_before(self, day: dt.date | None) -> dt.date | None:
         """The latest trade_date <= day in the file (the latest overall if day is None)."""
         best: dt.date | None = None
@@ -515,14 +753,15 @@ class _ParquetSource:
             keep = rows[np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)]
             parts.append(standardize(self.spec, table, keep))
         if not parts:
-            schema = _cached_schema(self.spec, self.columns) if not self.standardized else self.pf.schema_arrow
-            return schema.empty_table()
+            return self.schema().empty_table()
         return pa.concat_tables(parts, promote_options="default")
 
 
-def open_source(spec: StrategySpec, cache_dir: Path) -> tuple[_ParquetSource, str]:
+def open_source(spec: StrategySpec, cache_dir: Path) -> tuple[_ParquetSource | _CsvSource, str]:
     """Check the file, hash it, and return a pruned reader over it (or over its cached copy)."""
     _check_file(spec)
+    if spec.format == "csv":
+        return _open_csv(spec, cache_dir)
     sha = file_sha256(spec.abs_path, cache_dir)
     if spec.format == "parquet":
         return _ParquetSource(spec, spec.abs_path, standardized=False), sha
@@ -543,7 +782,7 @@ def read_strategy_rows(
     day: dt.date | None = trade_date
     if not spec.publishes_every_day:
         day = source.latest_on_or_before(trade_date)
-    table = source.rows_for(day) if day is not None else _cached_schema(spec, []).empty_table()
+    table = source.rows_for(day) if day is not None else source.schema().empty_table()
     frame = table.to_pandas(types_mapper=None)
     if "strategy_id" in frame.columns:
         frame = frame[frame["strategy_id"].astype("object").fillna(spec.id) == spec.id]
