@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                      trade_date, asset_id, target_weight, asof, strategy_set_id, blend_mode, run_id,
                      source_hashes; one row per asset, long-only, weights sum to 1
                      logs/signal_bus_YYYYMMDD.log
-            caches:  data/cache/signals/ (CSV/XLSX converted once per file content)
+            caches:  data/cache/signals/ (per file content: a CSV's chunk index, an XLSX's Parquet copy)
             """,
         epilog="examples:\n  python -m paper_trading signal-bus --date 2025-03-03 --mode select --pick drl\n"
         "  python -m paper_trading signal-bus --date 2025-03-03 --mode blend --blend drl=0.6,equal=0.4",
