@@ -71,8 +71,8 @@ def run(orders: int, runs: int) -> list[tuple[str, float, str]]:
     from alpaca.data.historical import StockHistoricalDataClient
     from alpaca.data.requests import StockSnapshotRequest
     from alpaca.trading.client import TradingClient
-    from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
-    from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
+    from alpaca.trading.enums import OrderSide, TimeInForce
+    from alpaca.trading.requests import MarketOrderRequest
     from alpaca_sim.server import SimServer
 
     from paper_trading.broker import AlpacaBroker, OrderRequest
@@ -95,16 +95,9 @@ def run(orders: int, runs: int) -> list[tuple[str, float, str]]:
                 symbol="MSFT", side="buy", qty=Decimal(1), client_order_id=f"b{r}-{i}"))))
             results["snapshot"].append(rate(orders, lambda i: data.get_stock_snapshot(
                 StockSnapshotRequest(symbol_or_symbols=["AAPL", "MSFT"]))))
-            placed = []
-            until = None
-            while True:  # check every order exists and filled
-                page = trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500, until=until))
-                placed += page
-                if len(page) < 500:
-                    break
-                until = page[-1].submitted_at
+            placed = adapter.list_orders()  # pages past 500; then check every order exists and filled
             assert len(placed) == 2 * orders, f"expected {2 * orders} orders, found {len(placed)}"
-            assert all(o.status.value == "filled" for o in placed), "an order did not fill"
+            assert all(o.status == "filled" for o in placed), "an order did not fill"
         info = machine()
     clock = statistics.median(results["clock"])
     rows = [

@@ -174,6 +174,7 @@ class Engine:
         """A new account with `cash`: orders, positions, activities and history are wiped."""
         with self.store.tx():
             self.store.reset_trading_state()
+            self.store.put("last_order_stamp", None)
             self._init_account(dec(cash), clock or self.now())
 
     def set_account_flags(self, **flags: bool) -> dict:
@@ -378,7 +379,7 @@ class Engine:
     def submit(self, body: dict) -> dict:
         """Validate and accept an order; return it as accepted (fills happen right after)."""
         with self.store.tx():
-            now = self.now()
+            now = self._order_stamp()
             req = self._validate(body, now)
             parent = self._new_order(req, now, parent=None)
             legs = []
@@ -401,6 +402,16 @@ class Engine:
             if is_open(now):
                 self._match(now, None)
             return snapshot
+
+    def _order_stamp(self) -> dt.datetime:
+        """The simulated time, nudged a microsecond past the previous order's when the clock stands
+        still: like Alpaca's real timestamps, no two orders share one, so time-based paging works."""
+        now = self.now()
+        last = self.store.get("last_order_stamp")
+        if last is not None and parse_time(last) >= now:
+            now = parse_time(last) + dt.timedelta(microseconds=1)
+        self.store.put("last_order_stamp", iso(now))
+        return now
 
     def _new_order(self, req: dict, now: dt.datetime, parent: str | None, leg: str | None = None) -> dict:
         open_now = is_open(now)

@@ -412,15 +412,20 @@ class AlpacaBroker:
         from alpaca.trading.requests import GetOrdersRequest
 
         out: list[OrderInfo] = []
+        seen: set[str] = set()
         until = None
         while True:
             request = GetOrdersRequest(status=QueryOrderStatus(status), limit=500, nested=True, after=after,
                                        until=until, symbols=symbols, direction="desc")
             page = self._read("GET /v2/orders", lambda: self._trading.get_orders(request))
-            out += [_order(o) for o in page]
-            if len(page) < 500:
+            fresh = [o for o in page if str(o.id) not in seen]
+            seen.update(str(o.id) for o in fresh)
+            out += [_order(o) for o in fresh]
+            if len(page) < 500 or not fresh:
                 return out
-            until = page[-1].submitted_at
+            # `until` is exclusive: step just past the oldest timestamp seen, so orders that share
+            # it are fetched again (and skipped as seen) rather than lost.
+            until = page[-1].submitted_at + dt.timedelta(microseconds=1)
 
     def activities(self, activity_types: list[str] | None = None, after: dt.datetime | None = None) -> list[dict]:
         """Account activities (raw dicts; alpaca-py has no model for them), oldest first, all pages."""

@@ -160,3 +160,12 @@ def test_pacer_waits_only_when_the_minute_is_full():
     assert slept == []
     pacer.wait()
     assert slept == [57.0]
+
+
+def test_list_orders_pages_past_500_without_losing_any(sim):
+    broker = AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, requests_per_minute=100_000)
+    sim.admin("POST", "/sim/reset", {"cash": "100000000", "clock": "2025-12-30T15:00:00Z"})
+    for i in range(520):  # the clock stands still: timestamps differ only by the simulator's microsecond
+        broker.submit_order(OrderRequest(symbol="KO", side="buy", qty=Decimal(1), client_order_id=f"page-{i}"))
+    listed = broker.list_orders()
+    assert len(listed) == 520 and len({o.id for o in listed}) == 520
