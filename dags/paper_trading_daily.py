@@ -45,7 +45,7 @@ def _root() -> str:
 
 @dag(
     dag_id=DAG_ID,
-    schedule=XNYSSessionTimetable(at="08:30"),
+    schedule=XNYSSessionTimetable(at="09:35"),  # after the open: real mode trades then
     start_date=pendulum.datetime(2025, 1, 1, tz="America/New_York"),
     catchup=False,
     max_active_runs=1,

@@ -40,7 +40,7 @@ def _sessions_from(day: dt.date, count: int = 15) -> list[dt.date]:
 class XNYSSessionTimetable(Timetable):
     """One run per XNYS session at `at` (HH:MM, New York time)."""
 
-    def __init__(self, at: str = "08:30") -> None:
+    def __init__(self, at: str = "09:35") -> None:
         hour, minute = (int(x) for x in at.split(":"))
         self.at = f"{hour:02d}:{minute:02d}"
         self._time = dt.time(hour, minute)
@@ -58,7 +58,7 @@ class XNYSSessionTimetable(Timetable):
 
     @classmethod
     def deserialize(cls, data: dict[str, Any]) -> XNYSSessionTimetable:
-        return cls(data.get("at", "08:30"))
+        return cls(data.get("at", "09:35"))
 
     def validate(self) -> None:
         if not (0 <= self._time.hour < 24):

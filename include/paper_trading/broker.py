@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
@@ -64,6 +65,10 @@ class BrokerError(PaperTradingError):
 
 class OrderRejected(BrokerError):
     """The broker definitely refused the order (4xx): nothing was created."""
+
+
+class SubmitRateLimited(OrderRejected):
+    """HTTP 429 on a submit: nothing was created; back off, look the client_order_id up, then retry."""
 
 
 class AmbiguousSubmitError(BrokerError):
@@ -242,6 +247,17 @@ def _base(url: str | None) -> str | None:
     return url[: -len("/v2")] if url.endswith("/v2") else url
 
 
+PAPER_HOSTS = {"paper-api.alpaca.markets"}
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def _may_be_live(url: str) -> bool:
+    """Anything but Alpaca's paper host or a loopback simulator counts as live (real money): a
+    different spelling of the live host (port, case, scheme) must not slip past `allow_live`."""
+    host = (urlsplit(url).hostname or "").lower()
+    return not (host in PAPER_HOSTS or host in LOOPBACK_HOSTS or host.startswith("127."))
+
+
 def _dec(value: Any) -> Decimal | None:
     return None if value is None or value == "" else Decimal(str(value))
 
@@ -276,9 +292,10 @@ class AlpacaBroker:
         register_secret(secret_key)
         self.trading_url = _base(trading_url) or PAPER_URL
         self.data_url = _base(data_url) or DATA_URL
-        self.live = self.trading_url == LIVE_URL
+        self.live = _may_be_live(self.trading_url)
         if self.live and not allow_live:
-            raise BrokerError(f"{LIVE_URL} is the live (real money) endpoint; it needs allow_live: true in the config")
+            raise BrokerError(f"{self.trading_url} is not Alpaca's paper endpoint nor a local simulator, so it may "
+                              "trade real money; that needs allow_live: true in the config")
         self.data_feed = data_feed
         self._trading = TradingClient(api_key, secret_key, paper=not self.live, url_override=self.trading_url)
         self._data = StockHistoricalDataClient(api_key, secret_key, url_override=self.data_url)
@@ -455,6 +472,9 @@ class AlpacaBroker:
             placed = self._trading.submit_order(request)
         except Exception as exc:  # noqa: BLE001 - classify every failure
             status = _status_of(exc)
+            if status == 429:
+                raise SubmitRateLimited(f"broker rate-limited the submit of {order.client_order_id}: nothing was "
+                                        "created; back off and look it up before sending again", status) from None
             if status is not None and status < 500 and status != 408:
                 message, code = _error_text(exc)
                 raise OrderRejected(f"broker rejected {order.side} {order.symbol} ({order.client_order_id}): "

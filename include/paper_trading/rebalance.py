@@ -14,7 +14,8 @@ Sizing (spec §3.2, with the rules users of Alpaca learn the hard way, DESIGN §
 - sells come before buys, and after the planned sells the buys never need more cash than there
   is: they are cut back (largest first, reason `cash_limited`) until cash after the trades is at
   least the buffer, at the reference prices;
-- reductions and exits are MARKET sells; new positions and increases are BRACKET buys with
+- reductions and exits are MARKET sells (a short left over is covered with a MARKET buy); new
+  positions and increases are BRACKET buys with
   take-profit / stop-loss at ±percentages of the reference price, priced per Alpaca's rules
   (cents at $1 and above, 4 decimals below; TP >= base + 0.01, SL <= base − 0.01).
 
@@ -76,11 +77,14 @@ def round_to_tick(price: np.ndarray, direction: str) -> np.ndarray:
     return np.round(steps * tick, 4)
 
 
+BRACKET_MIN_GAP = 0.01
+
+
 def bracket_prices(ref: np.ndarray, tp_pct: float, sl_pct: float) -> tuple[np.ndarray, np.ndarray]:
-    """Take-profit >= ref + 0.01 and stop-loss <= ref − 0.01 (one tick under $1), on valid ticks."""
-    tick = price_tick(ref)
-    tp = np.maximum(round_to_tick(ref * (1 + tp_pct), "up"), np.round(ref + tick, 4))
-    sl = np.minimum(round_to_tick(ref * (1 - sl_pct), "down"), np.round(ref - tick, 4))
+    """Take-profit >= ref + $0.01 and stop-loss <= ref − $0.01 at every price (Alpaca's rule),
+    on valid ticks (cents from $1, 4 decimals below)."""
+    tp = np.maximum(round_to_tick(ref * (1 + tp_pct), "up"), round_to_tick(ref + BRACKET_MIN_GAP, "up"))
+    sl = np.minimum(round_to_tick(ref * (1 - sl_pct), "down"), round_to_tick(ref - BRACKET_MIN_GAP, "down"))
     return tp, sl
 
 
@@ -141,19 +145,22 @@ def plan_rebalance(
     target_qty = np.where(priced, _floor_qty(frame["target_value"].to_numpy() / np.where(priced, price, 1.0),
                                              settings.fractional), np.nan)
     delta = target_qty - current_qty
+    if not settings.fractional:  # whole-share mode buys whole shares even when a fraction is held
+        delta = np.where(delta > 0, np.floor(delta + 1e-9), delta)
     trade_value = np.abs(delta) * price
     min_trade = max(settings.min_trade_value, settings.min_trade_pct * equity)
 
     action = np.full(len(frame), "hold", dtype=object)
     reason = np.full(len(frame), "hold", dtype=object)
-    liquidation = ~frame["in_targets"].to_numpy() & (current_qty > 0)
+    liquidation = ~frame["in_targets"].to_numpy() & (current_qty != 0)
     sell = priced.to_numpy() & (delta < 0)
     buy = priced.to_numpy() & (delta > 0)
     small = (trade_value < min_trade) & ~liquidation
     action[sell & ~small] = "sell"
     reason[sell & ~small] = np.where(target_qty[sell & ~small] == 0, "exit", "reduce")
     action[buy & ~small] = "buy"
-    reason[buy & ~small] = np.where(current_qty[buy & ~small] == 0, "new_position", "increase")
+    reason[buy & ~small] = np.select([current_qty[buy & ~small] < 0, current_qty[buy & ~small] == 0],
+                                     ["cover", "new_position"], "increase")
     action[(sell | buy) & small] = "skip"
     reason[(sell | buy) & small] = "below_min_trade"
     action[~priced.to_numpy()] = "skip"
@@ -210,7 +217,9 @@ def _orders(plan: pd.DataFrame, settings: PlanSettings) -> pd.DataFrame:
     trades["qty"] = trades["delta_qty"].abs()
     trades["notional"] = (trades["qty"] * trades["ref_price"]).round(2)
     is_buy = trades["side"].eq("buy").to_numpy()
-    bracket = is_buy & (not settings.fractional)
+    # brackets only for whole-share entries: Alpaca refuses fractional brackets and exits (covers)
+    whole = np.isclose(trades["qty"].to_numpy(dtype="float64") % 1, 0)
+    bracket = is_buy & whole & (trades["reason"] != "cover").to_numpy() & (not settings.fractional)
     tp, sl = bracket_prices(trades["ref_price"].to_numpy(), settings.take_profit_pct, settings.stop_loss_pct)
     trades["order_type"] = np.where(bracket, "bracket", "market")
     trades["time_in_force"] = np.where(bracket, settings.bracket_time_in_force, "day")

@@ -4,8 +4,8 @@ The gate never changes a quantity — it only says yes or no — and a rejected 
 execution. Checks (spec §2.3 and milestone 5):
 
 - per order: shares and notional limits; the reference price against the latest snapshot price
-  (buy: ref <= last × (1 + tol); sell: ref >= last × (1 − tol)), so a plan made on stale prices
-  is not sent; a missing price (`reject_if_price_missing`); bracket take-profit / stop-loss valid
+  (buy: ref <= last × (1 + tol); sell: ref >= last × (1 − tol), and the mirror of each), so a
+  plan made on stale prices is not sent; a missing price (`reject_if_price_missing`); bracket take-profit / stop-loss valid
   against the latest price and Alpaca's tick rules; a symbol blacklist; the maximum weight of one
   name after the trade; a volatility gate on new buys (a symbol's recent realized volatility, or
   the market's, above a threshold);
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .rebalance import ORDER_COLUMNS, price_tick
+from .rebalance import BRACKET_MIN_GAP, ORDER_COLUMNS, price_tick
 
 REPORT_COLUMNS = ORDER_COLUMNS + ["last_price", "verdict", "reasons"]
 TRADING_DAYS_PER_YEAR = 252
@@ -73,14 +73,17 @@ def realized_volatility(closes: list[float], lookback: int) -> float | None:
 
 
 def preflight(mode: str, account_flags: dict[str, bool], kill_switch: bool, market_open: bool | None,
-              session_today: bool | None) -> tuple[str, ...]:
-    """Reasons that stop the whole batch before any order is looked at."""
+              session_today: bool | None, trade_date_is_today: bool | None = None) -> tuple[str, ...]:
+    """Reasons that stop the whole batch before any order is looked at. In real mode the market
+    must be open now, and the run must be today's: a re-run of an older day never trades today."""
     reasons = []
     if kill_switch:
         reasons.append("kill_switch")
     reasons += [flag for flag in ("trading_blocked", "account_blocked", "trade_suspended_by_user")
                 if account_flags.get(flag)]
     if mode == "real":
+        if trade_date_is_today is False:
+            reasons.append("trade_date_not_today")
         if session_today is False:
             reasons.append("market_closed_today")
         elif market_open is False:
@@ -114,10 +117,10 @@ def gate(orders: pd.DataFrame, ctx: GateContext, settings: RiskSettings = RiskSe
     missing = np.isnan(last)
     if settings.reject_if_price_missing:
         reject(missing, "price_missing")
-    reject(~missing & buy & (ref > last * (1 + tol)),
-           lambda i: f"price_moved (ref {ref[i]:g} > last {last[i]:g} × (1 + {tol:g}))")
-    reject(~missing & ~buy & (ref < last * (1 - tol)),
-           lambda i: f"price_moved (ref {ref[i]:g} < last {last[i]:g} × (1 − {tol:g}))")
+    # The spec's rule (buy: ref <= last × (1 + tol); sell: ref >= last × (1 − tol)) plus its mirror:
+    # buying after a spike or selling into a fall is just as much a plan made on stale prices.
+    moved = ~missing & (np.abs(ref / np.where(missing, 1.0, last) - 1) > tol + 1e-12)
+    reject(moved, lambda i: f"price_moved (ref {ref[i]:g} vs last {last[i]:g}: more than {tol:g} apart)")
     _check_brackets(report, last, reject)
     if ctx.equity > 0:
         held = report["symbol"].map(ctx.positions).fillna(0.0).to_numpy(dtype="float64")
@@ -161,10 +164,12 @@ def _check_brackets(report: pd.DataFrame, last: np.ndarray, reject) -> None:
     tp = report["tp_price"].to_numpy(dtype="float64")
     sl = report["sl_price"].to_numpy(dtype="float64")
     base = np.where(np.isnan(last), report["ref_price"].to_numpy(dtype="float64"), last)
-    tick = price_tick(base)
+    gap = BRACKET_MIN_GAP
     reject(bracket & (np.isnan(tp) | np.isnan(sl)), "bracket_invalid (missing take-profit or stop-loss)")
-    reject(bracket & (tp < base + tick - 1e-9), lambda i: f"bracket_invalid (take-profit {tp[i]:g} < base {base[i]:g} + tick)")
-    reject(bracket & (sl > base - tick + 1e-9), lambda i: f"bracket_invalid (stop-loss {sl[i]:g} > base {base[i]:g} − tick)")
+    reject(bracket & (tp < base + gap - 1e-9), lambda i: f"bracket_invalid (take-profit {tp[i]:g} < base {base[i]:g} + 0.01)")
+    reject(bracket & (sl > base - gap + 1e-9), lambda i: f"bracket_invalid (stop-loss {sl[i]:g} > base {base[i]:g} − 0.01)")
+    qty = report["qty"].to_numpy(dtype="float64")
+    reject(bracket & ~np.isclose(qty % 1, 0), "bracket_invalid (fractional quantity)")
     reject(bracket & (sl <= 0), "bracket_invalid (stop-loss must be positive)")
     reject(bracket & ~(_on_tick(np.nan_to_num(tp, nan=0.01)) & _on_tick(np.nan_to_num(sl, nan=0.01))),
            "bracket_invalid (sub-penny price)")

@@ -319,7 +319,7 @@ def risk(
             orders_path = _resolve(root, orders) or paths["orders"]
             if not orders_path.is_file():
                 raise InputError(f"{display_path(orders_path, root)}: planned orders not found (run plan first)")
-            planned = pd.read_csv(orders_path, dtype={"symbol": str})
+            planned = pd.read_csv(orders_path, dtype={"symbol": str}, keep_default_na=False, na_values=[""])
             missing_cols = [c for c in ORDER_COLUMNS if c not in planned.columns]
             if missing_cols:
                 raise InputError(f"{display_path(orders_path, root)}: missing column(s) {', '.join(missing_cols)}")
@@ -343,15 +343,18 @@ def risk(
                 held = {p.symbol: float(p.qty) for p in broker.positions()}
                 quotes, _ = broker.latest_prices(set(planned["symbol"]))
                 last = {s: float(q.price) for s, q in quotes.items()}
-                market_open = session_today = None
+                market_open = session_today = is_today = None
                 if mode == "real":
+                    from .trading_calendar import exchange_date
+
                     clock = broker.clock()
                     market_open = clock.is_open
+                    is_today = exchange_date(clock.timestamp) == trade_date
                     session_today = any(d.date == trade_date for d in broker.calendar(trade_date, trade_date))
                 failures = preflight(mode, {"trading_blocked": account.trading_blocked,
                                             "account_blocked": account.account_blocked,
                                             "trade_suspended_by_user": account.trade_suspended_by_user},
-                                     kill, market_open, session_today)
+                                     kill, market_open, session_today, is_today)
                 vols = _volatilities(broker, planned, rc, trade_date, realized_volatility) \
                     if rc.volatility.max_annualized is not None else {}
             report = gate(planned, GateContext(mode, equity, cash, last, held, vols, failures), RiskSettings(

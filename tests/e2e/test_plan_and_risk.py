@@ -56,6 +56,13 @@ def test_risk_gate_in_real_mode_rejects_everything_when_the_market_is_closed(pro
     assert "ALERT trade_date=2025-12-31" in alert and "market_closed_now" in alert
 
 
+def test_real_mode_refuses_to_trade_an_older_days_plan(project, targets, broker, sim):
+    steps.plan(DAY, root=project, broker=broker)
+    sim.admin("POST", "/sim/clock", {"to": "2026-01-02T15:00:00Z"})  # the next session, market open
+    summary = steps.risk(DAY, mode="real", root=project, broker=broker)
+    assert summary["approved"] == 0 and summary["preflight"] == ["trade_date_not_today"]
+
+
 def test_risk_gate_in_dry_mode_ignores_the_closed_market(project, targets, broker, sim):
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})  # plan and gate after the close
     steps.plan(DAY, root=project, broker=broker)

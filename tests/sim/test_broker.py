@@ -14,6 +14,7 @@ from paper_trading.broker import (
     BrokerError,
     OrderRejected,
     OrderRequest,
+    SubmitRateLimited,
     _Pacer,
 )
 
@@ -78,7 +79,7 @@ def test_definite_rejections_are_not_ambiguous(broker, sim):
     assert err.value.status == 422 and err.value.code == 40010001
     assert "client_order_id must be unique" in str(err.value)
     sim.admin("POST", "/sim/faults", {"kind": "error", "method": "POST", "path": "/v2/orders", "status": 429, "times": 1})
-    with pytest.raises(OrderRejected) as limited:
+    with pytest.raises(SubmitRateLimited) as limited:
         broker.submit_order(buy("pt-429"))
     assert limited.value.status == 429 and broker.get_order_by_client_id("pt-429") is None
 
@@ -144,8 +145,11 @@ def test_no_secret_in_repr_errors_or_logs(sim, caplog):
 def test_credentials_and_live_endpoint_guards():
     with pytest.raises(BrokerError, match="credentials are missing"):
         AlpacaBroker.from_env({})
-    with pytest.raises(BrokerError, match="needs allow_live: true"):
-        AlpacaBroker("key-id-123", "secret-456", "https://api.alpaca.markets/v2")
+    for live in ("https://api.alpaca.markets/v2", "https://API.alpaca.markets:443", "http://api.alpaca.markets",
+                 "https://some-proxy.example.com"):
+        with pytest.raises(BrokerError, match="needs allow_live: true"):
+            AlpacaBroker("key-id-123", "secret-456", live)
+    assert AlpacaBroker("key-id-123", "secret-456", "https://api.alpaca.markets", allow_live=True).live
     paper = AlpacaBroker.from_env({"APCA_API_KEY_ID": "key-id-123", "APCA_API_SECRET_KEY": "secret-456"})
     assert paper.trading_url == "https://paper-api.alpaca.markets" and not paper.live
 

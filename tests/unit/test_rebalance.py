@@ -43,8 +43,10 @@ def test_bracket_prices_follow_alpacas_ticks():
     tp, sl = bracket_prices(np.array([187.333, 0.5123, 1.0]), 0.05, 0.03)
     assert list(tp) == [196.7, 0.5380, 1.05]  # up to the cent, 4 decimals under $1
     assert list(sl) == [181.71, 0.4969, 0.97]
-    tp, sl = bracket_prices(np.array([10.0]), 0.0001, 0.0001)  # tiny percentages still clear the base by a tick
+    tp, sl = bracket_prices(np.array([10.0]), 0.0001, 0.0001)  # tiny percentages still clear the base by $0.01
     assert tp[0] == 10.01 and sl[0] == 9.99
+    tp, sl = bracket_prices(np.array([0.19]), 0.05, 0.03)  # under $1 too: Alpaca wants a full cent
+    assert tp[0] == 0.2 and sl[0] == 0.18
 
 
 def test_positions_not_in_the_targets_are_liquidated_even_when_small():
@@ -100,6 +102,18 @@ def test_buys_are_cut_back_when_cash_is_short():
     assert result.cash_after >= 0.02 * 10_000 - 1e-9
     assert set(result.plan.set_index("symbol").loc[["AAA", "BBB"], "reason"]) == {"cash_limited"}
     assert (result.orders["qty"] * result.orders["ref_price"]).sum() <= 3_000 - 200 + 1e-9
+
+
+def test_whole_share_mode_buys_whole_shares_when_a_fraction_is_held():
+    result = plan(targets(AAA=1.0), {"AAA": 100.0}, positions={"AAA": 10.5}, cash_buffer_pct=0.0)
+    order = result.orders.iloc[0]
+    assert order["qty"] == 89 and order["order_type"] == "bracket"  # floor(100 - 10.5), never 89.5
+
+
+def test_a_short_position_left_over_is_covered_with_a_market_buy():
+    result = plan(targets(AAA=1.0), {"AAA": 10.0, "BBB": 10.0}, positions={"BBB": -2}, cash=10_000.0)
+    cover = result.orders.set_index("symbol").loc["BBB"]
+    assert (cover["side"], cover["qty"], cover["order_type"], cover["reason"]) == ("buy", 2, "market", "cover")
 
 
 def test_non_positive_equity_is_an_error():

@@ -43,8 +43,11 @@ def test_max_shares_and_notional_per_order():
                                 "BBB": "max_notional_per_order (5000.00 > 4000)"}
 
 
-@pytest.mark.parametrize("side,last,ok", [("buy", 100.0, True), ("buy", 97.0, False), ("sell", 100.0, True),
-                                          ("sell", 103.0, False)])
+@pytest.mark.parametrize("side,last,ok", [
+    ("buy", 100.0, True), ("buy", 97.0, False), ("sell", 100.0, True), ("sell", 103.0, False),  # the spec's rule
+    ("buy", 103.0, False), ("sell", 97.0, False),  # its mirror: buying after a spike, selling into a fall
+    ("buy", 101.9, True), ("sell", 98.1, True),
+])
 def test_reference_price_within_tolerance_of_the_latest_price(side, last, ok):
     report = gate(orders(("AAA", side, 1, 100.0)), ctx({"AAA": last}), RiskSettings(price_tolerance_pct=0.02))
     assert (report["verdict"].iloc[0] == "approved") is ok
@@ -61,7 +64,7 @@ def test_missing_price_is_rejected_unless_allowed():
 def test_bracket_prices_are_checked_against_the_latest_price():
     report = gate(orders(("AAA", "buy", 1, 100.0, 101.0, 99.0)), ctx({"AAA": 101.5}),
                   RiskSettings(price_tolerance_pct=0.05))
-    assert "bracket_invalid (take-profit 101 < base 101.5 + tick)" in report["reasons"].iloc[0]
+    assert "bracket_invalid (take-profit 101 < base 101.5 + 0.01)" in report["reasons"].iloc[0]
     sub_penny = gate(orders(("AAA", "buy", 1, 100.0, 105.001, 97.0)), ctx({"AAA": 100.0}))
     assert "bracket_invalid (sub-penny price)" in sub_penny["reasons"].iloc[0]
 
@@ -137,3 +140,13 @@ def test_preflight_failures_reject_everything():
 ])
 def test_preflight(mode, flags, kill, market_open, session, expected):
     assert preflight(mode, flags, kill, market_open, session) == expected
+
+
+def test_real_mode_refuses_a_trade_date_that_is_not_today():
+    assert preflight("real", {}, False, True, True, trade_date_is_today=False) == ("trade_date_not_today",)
+    assert preflight("dry", {}, False, True, True, trade_date_is_today=False) == ()
+
+
+def test_fractional_bracket_quantities_are_rejected():
+    report = gate(orders(("AAA", "buy", 2.5, 10.0, 10.5, 9.7)), ctx({"AAA": 10.0}))
+    assert "bracket_invalid (fractional quantity)" in report["reasons"].iloc[0]
