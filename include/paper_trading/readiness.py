@@ -10,12 +10,14 @@ an error: the sensor keeps waiting and its timeout reports the reasons.
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import StrategySpec
 from .errors import PaperTradingError
 from .paths import display_path
+from .signal_bus import READ_THREADS
 from .signal_io import open_source
 
 
@@ -43,5 +45,8 @@ def check_strategy(spec: StrategySpec, trade_date: dt.date, cache_dir: Path) -> 
 
 
 def check_signals(specs: list[StrategySpec], trade_date: dt.date, cache_dir: Path) -> list[StrategyReadiness]:
-    """The readiness of every strategy of the manifest for `trade_date`."""
-    return [check_strategy(spec, trade_date, Path(cache_dir)) for spec in specs]
+    """The readiness of every strategy of the manifest for `trade_date`, checked in parallel
+    threads (a grown CSV is re-hashed and re-indexed on the first poke after it changed)."""
+    workers = max(1, min(len(specs), READ_THREADS))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="signal-check") as pool:
+        return list(pool.map(lambda spec: check_strategy(spec, trade_date, Path(cache_dir)), specs))
