@@ -38,6 +38,12 @@ def _bus_settings(settings: AppConfig | None) -> SignalBusConfig | None:
     return settings.signal_bus if settings else None
 
 
+def _manifest_path(root: Path, defaults: SignalBusConfig | None, manifest: str | Path | None) -> Path:
+    """The manifest given, else the config's, else the default one; relative to the project root."""
+    manifest = manifest or (defaults.manifest if defaults else SignalBusConfig.model_fields["manifest"].default)
+    return _resolve(root, manifest)
+
+
 def signal_bus(
     trade_date: dt.date,
     *,
@@ -61,7 +67,6 @@ def signal_bus(
     defaults = _bus_settings(settings)
     with step_logging("signal_bus", trade_date, run_id, _log_dir(root, settings), debug) as log:
         try:
-            manifest = manifest or (defaults.manifest if defaults else SignalBusConfig.model_fields["manifest"].default)
             mode = mode or (defaults.mode if defaults else None)
             if mode is None:
                 raise ConfigError("no --mode given and no signal_bus.mode in the config")
@@ -77,10 +82,8 @@ def signal_bus(
             blend_missing = blend_missing or (defaults.blend_missing if defaults else "error")
             output_dir = root / (defaults.output_dir if defaults else "data/intermediate")
             cache_dir = root / (defaults.cache_dir if defaults else "data/cache/signals")
-            out_path = Path(out) if out else default_output_path(output_dir, trade_date)
-            if not out_path.is_absolute():
-                out_path = root / out_path
-            manifest_path = Path(manifest) if Path(manifest).is_absolute() else root / manifest
+            out_path = _resolve(root, out) or default_output_path(output_dir, trade_date)
+            manifest_path = _manifest_path(root, defaults, manifest)
             specs = load_manifest(manifest_path, root)
             log.info("M1 %s: mode=%s %s", trade_date, mode, f"pick={pick}" if mode == "select" else f"blend={blend}")
             result = run_signal_bus(
@@ -114,8 +117,7 @@ def signals_ready(
     settings = _load_settings(root, config_path)
     defaults = _bus_settings(settings)
     with step_logging("wait_for_signals", trade_date, run_id, _log_dir(root, settings)) as log:
-        manifest = manifest or (defaults.manifest if defaults else SignalBusConfig.model_fields["manifest"].default)
-        manifest_path = Path(manifest) if Path(manifest).is_absolute() else root / manifest
+        manifest_path = _manifest_path(root, defaults, manifest)
         try:
             specs = load_manifest(manifest_path, root)
         except PaperTradingError as exc:
