@@ -281,6 +281,17 @@ def build_variants(root: Path, stamp: dict, day: str, args: argparse.Namespace) 
                 "output": out_dir / f"naive_{ext}.parquet"}
 
     fast = Target(speedup=20, max_rss_mb=300)
+    grown_manifest = "manifests/csv_grown.yaml"
+    grown_state: dict[str, Path] = {}
+
+    def grown_prepare() -> None:
+        """Before each run of the grown variant: the index of yesterday's files in the cache, and
+        the files one day longer (set up once, on the first call, after the cold and warm runs)."""
+        if not grown_state:
+            grown_state["snapshot"] = grow_files(root, ids, grown_manifest, m1(grown_manifest, "m1_csv_grown")["command"])
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        shutil.copytree(grown_state["snapshot"], cache_dir)
+
     return [
         Variant("startup_naive", "reference: naive script start-up only (`--help`: Python + pandas import)",
                 [py, str(BENCH_DIR / "naive_signal_bus.py"), "--help"], args.repeats),
@@ -290,11 +301,11 @@ def build_variants(root: Path, stamp: dict, day: str, args: argparse.Namespace) 
                 repeats=args.baseline_repeats, **naive("csv")),
         Variant("naive_parquet", "reference: pandas `read_parquet` of every Parquet, filter, blend",
                 repeats=args.repeats, **naive("parquet")),
-        Variant("m1_parquet_new", "M1, Parquet input, changed file (sha256 computed, as on each new day)",
+        Variant("m1_parquet_new", "M1, Parquet input, changed file (content hash computed, as on each new day)",
                 repeats=args.repeats, target=fast,
                 prepare=lambda: (cache_dir / "hashes.json").unlink(missing_ok=True),
                 **m1("manifests/parquet.yaml", "m1_parquet_new")),
-        Variant("m1_parquet", "M1, Parquet input, re-run (sha256 memoized)",
+        Variant("m1_parquet", "M1, Parquet input, re-run (content hash memoized)",
                 repeats=args.repeats, target=fast, **m1("manifests/parquet.yaml", "m1_parquet")),
         Variant("m1_csv_cold", "M1, CSV input, cold (empty cache: hash, check and index every file)",
                 repeats=args.cold_repeats, target=Target(speedup=2),
@@ -302,7 +313,52 @@ def build_variants(root: Path, stamp: dict, day: str, args: argparse.Namespace) 
                 **m1("manifests/csv.yaml", "m1_csv_cold")),
         Variant("m1_csv_warm", "M1, CSV input, warm (index from the cold run)",
                 repeats=args.repeats, target=fast, **m1("manifests/csv.yaml", "m1_csv_warm")),
+        Variant("m1_csv_grown", "M1, CSV input, each file grew by one day (index of the old content in the cache)",
+                repeats=args.repeats, target=Target(speedup=10), prepare=grown_prepare,
+                **m1(grown_manifest, "m1_csv_grown")),
     ]
+
+
+def grow_files(root: Path, ids: list[str], manifest: str, prime: list[str]) -> Path:
+    """Set up the daily-growth case; return the cache snapshot that each of its runs starts from.
+
+    Copies every CSV to `grown/` (appending to the originals would change the generated data),
+    runs M1 once on the copies (untimed: it indexes them as the previous day's run would have),
+    keeps a copy of that cache, then appends one more trade date to every copy: the rows of its
+    last date (3,000 assets) under the next weekday, as a strategy's daily export adds them.
+    """
+    grown = root / "grown"
+    grown.mkdir(exist_ok=True)
+    entries = []
+    for sid in ids:
+        shutil.copyfile(root / "signals" / f"{sid}.csv", grown / f"{sid}.csv")
+        entries.append(f"  - id: {sid}\n    path: grown/{sid}.csv\n    format: csv\n"
+                       "    column_mapping: {trade_date: trade_date, gvkey: asset_id, weights: target_weight}\n")
+    (root / manifest).write_text("# Written by bench/bench_signal_bus.py: the CSV files, one day longer.\n"
+                                 "strategies:\n" + "".join(entries), encoding="utf-8")
+    print("  m1_csv_grown     setup: copying the CSV files, indexing them once, appending a day ...", flush=True)
+    subprocess.run(prime, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    snapshot = root / "bench_cache_before_growth"
+    shutil.rmtree(snapshot, ignore_errors=True)
+    shutil.copytree(root / CACHE_REL, snapshot)
+    for sid in ids:
+        append_one_day(grown / f"{sid}.csv")
+    return snapshot
+
+
+def append_one_day(path: Path) -> None:
+    """Append the rows of the file's last trade date again, dated the next weekday."""
+    with open(path, "rb") as fh:
+        fh.seek(max(0, fh.seek(0, os.SEEK_END) - (1 << 20)))
+        tail = fh.read().splitlines()[1:]
+    last = tail[-1].split(b",", 1)[0]
+    rows = [line for line in tail if line.startswith(last + b",")]
+    day = dt.date.fromisoformat(last.decode()) + dt.timedelta(days=1)
+    while day.weekday() >= 5 or (day.month, day.day) == (1, 1):
+        day += dt.timedelta(days=1)
+    new = day.isoformat().encode()
+    with open(path, "ab") as fh:
+        fh.write(b"".join(new + row[len(last):] + b"\n" for row in rows))
 
 
 # ---------------------------------------------------------------------------------- correctness

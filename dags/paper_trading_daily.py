@@ -13,8 +13,15 @@ the rebalance (M2) and pass every order through the pre-trade risk gate.
 | `plan` | M2: targets + broker equity, positions, prices -> plan and orders | `data/outputs/rebalance_plan_YYYYMMDD.csv`, `planned_orders_YYYYMMDD.csv` |
 | `risk_gate` | approve or reject every order; pre-flight (kill switch, account flags, market open in real mode) | `data/outputs/risk_report_YYYYMMDD.csv`, `approved_orders_YYYYMMDD.csv` |
 
-The broker is reached with the Airflow Connection `alpaca` (login = key id, password = secret,
-host = trading URL, extra `data_url`) if it exists, else with the `APCA_*` environment variables.
+The broker is reached with the Airflow Connection `alpaca` (login = key id, password = secret;
+host, port and schema make the trading URL — `https://paper-api.alpaca.markets` in host, or host
+`127.0.0.1`, port `8765`, schema `http` for the local simulator; extra `data_url`) if it exists,
+else with the `APCA_*` environment variables.
+
+Failures: bad input, bad configuration, refused credentials and refused live trading fail the task
+at once (no retry can fix them; the one-line error is in the task log); an unreachable or failing
+broker (connection, timeout, 5xx, 429) is retried with back-off. A strategy file that is not
+published yet is waited for; a published file that cannot be read fails the sensor at once.
 
 Params: `mode` (`dry` | `real`, default `dry`), `run_date` (YYYY-MM-DD, default: from the run),
 `signal_mode` / `pick` / `blend` (override `signal_bus` of `config/config.yaml`).
@@ -24,18 +31,31 @@ This file only wires: the logic is in `include/paper_trading`.
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, get_current_context, task
 from xnys_timetable import XNYSSessionTimetable
 
 DAG_ID = "paper_trading_daily"
 SENSOR_POKE_INTERVAL = timedelta(minutes=5)
 SENSOR_TIMEOUT = timedelta(hours=6)
 BROKER_CONN_ID = "alpaca"
+
+# The library's error classes say what a retry can fix (paper_trading/errors.py); named by dotted
+# path, so parsing this file imports nothing but that small module. First match wins.
+RETRY_POLICY = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(exception=["paper_trading.errors.BrokerUnavailable", "paper_trading.errors.AmbiguousSubmitError"],
+                  action=RetryAction.RETRY, retry_delay=timedelta(minutes=2),
+                  reason="the broker is unreachable or failing: try again"),
+        RetryRule(exception="paper_trading.errors.PaperTradingError", action=RetryAction.FAIL,
+                  reason="bad input, configuration or credentials: a retry cannot fix it"),
+    ],
+)
 
 
 def _root() -> str:
@@ -56,6 +76,7 @@ def _root() -> str:
         "retry_delay": timedelta(minutes=1),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=10),
+        "retry_policy": RETRY_POLICY,
     },
     params={
         "mode": Param("dry", enum=["dry", "real"], description="dry: plan only; real: send orders"),
@@ -78,7 +99,7 @@ def paper_trading_daily():
         ctx = get_current_context()
         day = resolve_trade_date(ctx["params"].get("run_date"), ctx.get("logical_date"), ctx["dag_run"].run_after)
         if not is_session(day):
-            print(f"{day} is not an XNYS session: nothing to trade")
+            logging.getLogger(__name__).info("%s is not an XNYS session: nothing to trade", day)
             return False
         return day.isoformat()
 
@@ -118,7 +139,7 @@ def paper_trading_daily():
 
         ctx = get_current_context()
         return run(parse_date(day), root=_root(), run_id=ctx["run_id"], targets=targets["targets_path"],
-                   broker=_broker())
+                   broker=_broker)
 
     @task
     def risk_gate(day: str, planned: dict) -> dict:
@@ -128,7 +149,7 @@ def paper_trading_daily():
 
         ctx = get_current_context()
         return run(parse_date(day), mode=ctx["params"]["mode"], root=_root(), run_id=ctx["run_id"],
-                   orders=planned["orders_path"], broker=_broker())
+                   orders=planned["orders_path"], broker=_broker)
 
     day = trade_date()
     targets = signal_bus(day)
@@ -148,8 +169,8 @@ def _broker():
     except AirflowNotFoundException:
         return broker_for(_root())
     extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
-    return broker_for(_root(), key=conn.login, secret=conn.password, trading_url=conn.host or None,
-                      data_url=extra.get("data_url"))
+    return broker_for(_root(), key=conn.login, secret=conn.password, host=conn.host, port=conn.port,
+                      schema=conn.schema, data_url=extra.get("data_url"), conn_id=f"connection {BROKER_CONN_ID!r}")
 
 
 paper_trading_daily()

@@ -40,7 +40,16 @@ import requests
 from requests.adapters import HTTPAdapter
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from .errors import PaperTradingError
+from .errors import (
+    ConfigError,
+    AmbiguousSubmitError,
+    BrokerAuthError,
+    BrokerError,
+    BrokerUnavailable,
+    LiveTradingRefused,
+    OrderRejected,
+    SubmitRateLimited,
+)
 from .logging_setup import get_logger, register_secret
 
 log = get_logger("broker")
@@ -53,33 +62,10 @@ _NY = ZoneInfo("America/New_York")
 
 
 # ------------------------------------------------------------------------------------ errors
+# (defined in errors.py, which the DAG's retry policy names without importing this module)
 
-
-class BrokerError(PaperTradingError):
-    """The broker could not be reached or answered with an error."""
-
-    def __init__(self, message: str, status: int | None = None, code: int | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code = status, code
-
-
-class OrderRejected(BrokerError):
-    """The broker definitely refused the order (4xx): nothing was created."""
-
-
-class SubmitRateLimited(OrderRejected):
-    """HTTP 429 on a submit: nothing was created; back off, look the client_order_id up, then retry."""
-
-
-class AmbiguousSubmitError(BrokerError):
-    """The submit's outcome is unknown (timeout, dropped connection, 5xx): the order may exist.
-
-    Resolve it by looking up `client_order_id`; never by sending the order again.
-    """
-
-    def __init__(self, message: str, client_order_id: str, status: int | None = None) -> None:
-        super().__init__(message, status)
-        self.client_order_id = client_order_id
+__all__ = ["AlpacaBroker", "AmbiguousSubmitError", "Broker", "BrokerAuthError", "BrokerError", "BrokerUnavailable",
+           "LiveTradingRefused", "OrderRejected", "SubmitRateLimited"]
 
 
 # ------------------------------------------------------------------------------------ values
@@ -248,7 +234,31 @@ def _base(url: str | None) -> str | None:
 
 
 PAPER_HOSTS = {"paper-api.alpaca.markets"}
+LIVE_HOSTS = {"api.alpaca.markets"}
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def _checked_url(url: str, what: str) -> str:
+    """An absolute http(s) URL with a host, or a ConfigError that shows what was given."""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        raise ConfigError(f"the {what} URL {url!r} has an invalid port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"the {what} URL {url!r} is not an absolute http(s) URL with a host, e.g. "
+                          f"{PAPER_URL} or http://127.0.0.1:8765")
+    return url
+
+
+def _live_refusal(url: str) -> str:
+    """Why a URL was refused: what to use instead first, the live switch last."""
+    host = urlsplit(url).hostname or url
+    known = host.lower() in LIVE_HOSTS
+    what = "is Alpaca's live (real-money) endpoint" if known else "is neither Alpaca paper nor a local simulator"
+    return (f"broker host {host!r} ({url}) {what}. For paper trading use {PAPER_URL}; for the local simulator "
+            "use http://127.0.0.1:<port> (in an Airflow connection: host 127.0.0.1, port, schema http). Only to "
+            "trade real money on purpose: broker.allow_live: true in config/config.yaml")
 
 
 def _may_be_live(url: str) -> bool:
@@ -286,16 +296,19 @@ class AlpacaBroker:
         from alpaca.trading.client import TradingClient
 
         if not api_key or not secret_key:
-            raise BrokerError("Alpaca credentials are missing: set APCA_API_KEY_ID and APCA_API_SECRET_KEY "
-                              "or configure the Airflow connection")
+            raise BrokerAuthError("Alpaca credentials are missing: set APCA_API_KEY_ID and APCA_API_SECRET_KEY "
+                                  "or fill in login and password of the Airflow connection")
         register_secret(api_key)
         register_secret(secret_key)
-        self.trading_url = _base(trading_url) or PAPER_URL
-        self.data_url = _base(data_url) or DATA_URL
+        self.trading_url = _checked_url(_base(trading_url) or PAPER_URL, "trading")
+        # the local simulator serves market data on its trading port: a loopback trading URL alone is enough
+        loopback = (urlsplit(self.trading_url).hostname or "") in LOOPBACK_HOSTS or \
+            (urlsplit(self.trading_url).hostname or "").startswith("127.")
+        self.data_url = _checked_url(_base(data_url) or (self.trading_url if loopback else DATA_URL), "market data")
+        self.host = urlsplit(self.trading_url).netloc
         self.live = _may_be_live(self.trading_url)
         if self.live and not allow_live:
-            raise BrokerError(f"{self.trading_url} is not Alpaca's paper endpoint nor a local simulator, so it may "
-                              "trade real money; that needs allow_live: true in the config")
+            raise LiveTradingRefused(_live_refusal(self.trading_url))
         self.data_feed = data_feed
         self._trading = TradingClient(api_key, secret_key, paper=not self.live, url_override=self.trading_url)
         self._data = StockHistoricalDataClient(api_key, secret_key, url_override=self.data_url)
@@ -336,8 +349,21 @@ class AlpacaBroker:
         except Exception as exc:  # noqa: BLE001 - every failure becomes one clear BrokerError
             if isinstance(exc, BrokerError):
                 raise
-            message, code = _error_text(exc) if _status_of(exc) else (_describe(exc), None)
-            raise BrokerError(f"broker: {what} failed: {message}", _status_of(exc), code) from None
+            raise self._failure(what, exc) from None
+
+    def _failure(self, what: str, exc: BaseException) -> BrokerError:
+        """The error class says what a scheduler should do: retry (unavailable) or stop (auth, 4xx)."""
+        status = _status_of(exc)
+        message, code = _error_text(exc) if status else (_describe(exc), None)
+        host = urlsplit(self.data_url).netloc if "/stocks" in what else self.host
+        text = f"broker {host}: {what} failed: {message}"
+        if _transient(exc):
+            return BrokerUnavailable(text, status, code)
+        if status in (401, 403):
+            return BrokerAuthError(f"{text} (check the API key id and secret of the Alpaca connection, and that "
+                                   "they belong to this endpoint: paper keys do not work on live and vice versa)",
+                                   status, code)
+        return BrokerError(text, status, code)
 
     def account(self) -> Account:
         a = self._read("GET /v2/account", self._trading.get_account)
@@ -481,7 +507,8 @@ class AlpacaBroker:
                                     f"{message}", status, code) from None
             reason = _error_text(exc)[0] if status is not None else _describe(exc)
             raise AmbiguousSubmitError(
-                f"submit of {order.client_order_id} has an unknown outcome ({reason}); look it up before any retry",
+                f"broker {self.host}: submit of {order.client_order_id} has an unknown outcome ({reason}); "
+                "look it up before any retry",
                 order.client_order_id, status) from None
         return _order(placed)
 

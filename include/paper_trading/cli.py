@@ -11,14 +11,12 @@ import argparse
 import sys
 import textwrap
 from collections.abc import Sequence
-from pathlib import Path
 
 from . import steps
 from .artifacts import list_artifacts
 from .config import parse_blend
 from .errors import PaperTradingError
-from .logging_setup import redact
-from .paths import project_root
+from .logging_setup import console_logging, redact
 from .trading_calendar import parse_date
 
 EXIT_INPUT = 2
@@ -175,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    console_logging(args.debug)
     try:
         if args.step == "signal-bus":
             summary = steps.signal_bus(
@@ -207,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(summary["approved_path"])
             return 0
         if args.step == "artifacts":
-            root = Path(args.root).resolve() if args.root else project_root()
+            root = steps.common.project_dir(args.root)
             found = list_artifacts(root, args.date)
             for a in found:
                 print(f"{a.label:<11} {a.path}\n{'':<11} {a.summary}")

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import ConfigError
+from .symbols import checked_symbol
 from .paths import display_path, project_root, resolve_inside
 
 #: Columns every signal file must have after its column mapping.
@@ -24,12 +25,20 @@ REQUIRED_SIGNAL_COLUMNS = ("trade_date", "asset_id", "target_weight")
 OPTIONAL_SIGNAL_COLUMNS = ("strategy_id", "asof", "confidence", "predicted_return")
 STANDARD_SIGNAL_COLUMNS = REQUIRED_SIGNAL_COLUMNS + OPTIONAL_SIGNAL_COLUMNS
 
+#: Default of `signal_bus.max_weight`: weights above it are refused, row named (a weight of 1e49 would
+#: otherwise take a whole strategy's share after normalization).
+DEFAULT_MAX_WEIGHT = 1_000_000.0
+
 _FORMAT_BY_SUFFIX = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".parquet": "parquet", ".pq": "parquet"}
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors, and so is every coercion: YAML reads `yes`/`no`/`on`/`off` as
+    booleans, and a boolean, a quoted number or a NaN/infinity where a number is meant is a
+    mistake to report, never a 1, a 0 or a limit that does not limit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class StrategySpec(_Strict):
@@ -121,6 +130,8 @@ def parse_blend(text: str) -> dict[str, float]:
         sid, sep, value = part.partition("=")
         if not sep or not sid.strip():
             raise ValueError(f"expected ID=WEIGHT, got {part!r}")
+        if sid.strip() in out:
+            raise ValueError(f"{sid.strip()!r} is given twice")
         try:
             out[sid.strip()] = float(value)
         except ValueError:
@@ -157,6 +168,14 @@ class SignalBusConfig(_Strict):
     )
     output_dir: str = "data/intermediate"
     cache_dir: str = "data/cache/signals"
+    max_weight: float = Field(
+        DEFAULT_MAX_WEIGHT,
+        gt=0,
+        description=(
+            "the largest weight a strategy file may hold before normalization; weights are fractions, "
+            "percentages or basis points, so a larger one is an export or unit error, not a position"
+        ),
+    )
 
     @field_validator("blend")
     @classmethod
@@ -203,6 +222,11 @@ class VolatilityConfig(_Strict):
     scope: Literal["symbol", "market"] = "symbol"
     market_symbol: str = "SPY"
 
+    @field_validator("market_symbol")
+    @classmethod
+    def _symbol_syntax(cls, v: str) -> str:
+        return checked_symbol(v)
+
 
 class RiskConfig(_Strict):
     """The pre-trade gate (see risk.py)."""
@@ -220,6 +244,11 @@ class RiskConfig(_Strict):
     reject_batch_on_any: bool = False
     kill_switch: bool = Field(False, description="true: no order passes the gate")
     kill_switch_file: str = Field("config/KILL_SWITCH", description="if this file exists, no order passes")
+
+    @field_validator("blacklist")
+    @classmethod
+    def _symbols_syntax(cls, v: list[str]) -> list[str]:
+        return [checked_symbol(s) for s in v]
 
 
 class BrokerConfig(_Strict):
@@ -263,12 +292,42 @@ def _one_line(path: Path, exc: ValidationError, data: Any, root: Path) -> str:
     first = errors[0]
     where = _loc(tuple(first["loc"]), data) or "(top level)"
     msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "missing":
+    kind, given = first["type"], first.get("input")
+    if kind == "missing":
         msg = "is required"
-    elif first["type"] == "extra_forbidden":
+    elif kind == "extra_forbidden":
         msg = "is not a known field"
+    elif isinstance(given, bool) and kind in ("float_type", "int_type", "string_type"):
+        expected = {"float_type": "a number", "int_type": "a whole number", "string_type": "text"}[kind]
+        msg = (f"expected {expected}, got the boolean {str(given).lower()} "
+               "(YAML reads yes/no/on/off/true/false as booleans)")
+    elif kind.endswith("_type") or kind in ("finite_number", "int_from_float", "literal_error", "enum"):
+        msg = f"{msg[0].lower()}{msg[1:]}, got {given!r}"
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return f"{display_path(path, root)}: {where}: {msg}{more}"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.safe_load`, except that a key given twice in one mapping is an error.
+
+    PyYAML keeps the last of two equal keys without a word, so a pasted-in second `risk:` block
+    or a repeated `max_share_per_order:` would silently replace the first.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: let SafeLoader report it
+                break
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {first.start_mark.line + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
 
 
 def _read_yaml(path: Path, root: Path) -> Any:
@@ -280,7 +339,7 @@ def _read_yaml(path: Path, root: Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read file ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -1,79 +1,230 @@
-"""Small input files of M2 and the gate: the instrument map, and the offline prices / positions.
+"""Small input files of M2, the gate and execution: the instrument map, the offline prices /
+positions, and the orders files (planned, approved).
 
-Each reader checks what it reads and fails with one line naming the file, the row and what was
-expected, so a typo in a hand-made CSV never becomes a silent zero.
+Each reader checks what it reads and fails with one line naming the file (relative to the project
+root), the row as a spreadsheet shows it (the header is row 1) and what was expected, so a typo
+in a hand-made CSV never becomes a silent zero, a symbol the broker does not know, or a crash.
 """
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .logging_setup import get_logger
 from .paths import display_path
+from .symbols import is_symbol
+
+log = get_logger("inputs")
+
+#: Alpaca's smallest price increment: a price below it is not a price a broker quotes.
+MIN_PRICE = 0.0001
+ORDER_SIDES = ("buy", "sell")
+ORDER_TYPES = ("market", "bracket", "limit")
+TIMES_IN_FORCE = ("day", "gtc")
 
 
-def _read_csv(path: Path, required: list[str], what: str) -> pd.DataFrame:
-    shown = display_path(path)
-    if not path.is_file():
-        raise InputError(f"{shown}: {what} file not found")
+class _Csv:
+    """One CSV file read as text, with the helpers that name its rows in errors."""
+
+    def __init__(self, path: Path, required: list[str], what: str, root: Path | None) -> None:
+        self.path = Path(path)
+        self.shown = display_path(self.path, root)
+        self.what = what
+        if not self.path.is_file():
+            raise InputError(f"{self.shown}: {what} file not found")
+        try:
+            frame = pd.read_csv(self.path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        except pd.errors.EmptyDataError:
+            raise InputError(f"{self.shown}: {what} file is empty; expected a header with {', '.join(required)}") from None
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"{self.shown}: cannot read {what} CSV ({reason})") from None
+        header = self._header()
+        dupes = sorted({c for c in header if header.count(c) > 1})
+        if dupes:  # pandas would rename the second one `price.1` and read the first
+            raise InputError(f"{self.shown}: column(s) {', '.join(dupes)} appear more than once in the header")
+        frame.columns = [str(c).strip() for c in frame.columns]
+        missing = [c for c in required if c not in frame.columns]
+        if missing:
+            raise InputError(f"{self.shown}: missing column(s) {', '.join(missing)}; the file has "
+                             f"{', '.join(frame.columns) or 'no columns'}")
+        self.frame = frame.reset_index(drop=True)
+
+    def _header(self) -> list[str]:
+        with open(self.path, encoding="utf-8-sig", newline="") as fh:
+            return [c.strip() for c in next(csv.reader(fh), [])]
+
+    def fail(self, mask: np.ndarray | pd.Series, column: str, message: str) -> None:
+        """Raise for the first row where `mask` holds: `<file> row N: <column> <message>`, where
+        `{value}` in the message is that row's cell as written."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            i = int(np.flatnonzero(mask)[0])
+            value = self.frame[column].iloc[i] if column in self.frame.columns else ""
+            raise InputError(f"{self.shown} row {i + 2}: {column} {message.format(value=repr(value))}")
+
+    def text(self, column: str) -> pd.Series:
+        return self.frame[column].astype(str).str.strip()
+
+    def numbers(self, column: str, *, positive: bool = False, optional: bool = False,
+                minimum: float | None = None) -> pd.Series:
+        """Finite numbers (> 0 if `positive`, >= `minimum` if given); empty cells are NaN when
+        `optional`, an error otherwise."""
+        raw = self.text(column)
+        empty = raw.eq("").to_numpy()
+        values = pd.to_numeric(raw.where(~empty), errors="coerce").astype("float64").to_numpy()
+        if not optional:
+            self.fail(empty, column, "is empty; expected a number")
+        expected = "a finite number > 0" if positive else "a finite number"
+        self.fail(~empty & ~np.isfinite(values), column, f"expected {expected}, got {{value}}")
+        if positive:
+            self.fail(~empty & (values <= 0), column, f"expected {expected}, got {{value}}")
+        if minimum is not None:
+            self.fail(~empty & (values < minimum), column, f"expected at least {minimum:g}, got {{value}}")
+        return pd.Series(values, index=self.frame.index)
+
+    def symbols(self, column: str = "symbol", *, unique: bool = True) -> pd.Series:
+        """Trimmed, upper-cased symbols in Alpaca's syntax (letters, digits, '.' or '/' inside)."""
+        symbols = self.text(column).str.upper()
+        self.fail(symbols.eq(""), column, "is empty")
+        self.fail(~symbols.map(is_symbol).to_numpy(dtype=bool), column,
+                  "expected letters and digits (with '.' or '/' inside, e.g. BRK.B), got {value}")
+        if unique:
+            self.fail(symbols.duplicated().to_numpy(), column, "{value} appears twice")
+        return symbols
+
+    def choice(self, column: str, allowed: tuple[str, ...]) -> pd.Series:
+        values = self.text(column).str.lower()
+        self.fail(~values.isin(allowed).to_numpy(), column, f"expected one of {', '.join(allowed)}, got {{value}}")
+        return values
+
+
+def read_instrument_map(path: Path, root: Path | None = None) -> pd.DataFrame:
+    """gvkey (6-digit string) -> symbol, plus whatever else the map has (sector, ...)."""
+    table = _Csv(path, ["gvkey", "symbol"], "instrument map", root)
+    if table.frame.empty:
+        raise InputError(f"{table.shown}: instrument map has no rows; expected gvkey,symbol rows")
+    raw = table.text("gvkey")
+    table.fail(raw.eq("").to_numpy(), "gvkey", "is empty; expected up to 6 digits")
+    ok = raw.str.fullmatch(r"\d{1,6}(\.0+)?").to_numpy(dtype=bool)
+    table.fail(~ok, "gvkey", "expected up to 6 digits, got {value}")
+    frame = table.frame.copy()
+    frame["gvkey"] = raw.str.replace(r"\.0+$", "", regex=True).str.zfill(6)
+    frame["symbol"] = table.symbols(unique=False)
+    dupes = frame["gvkey"].duplicated().to_numpy()
+    if dupes.any():
+        i = int(np.flatnonzero(dupes)[0])
+        raise InputError(f"{table.shown} row {i + 2}: gvkey {frame['gvkey'].iloc[i]} is mapped twice")
+    return frame
+
+
+def read_prices(path: Path, root: Path | None = None) -> dict[str, float]:
+    """CSV `symbol,price` (the spec's price_source=file): finite prices > 0, one row per symbol."""
+    table = _Csv(path, ["symbol", "price"], "prices", root)
+    if table.frame.empty:
+        raise InputError(f"{table.shown}: prices file has no rows; expected symbol,price rows")
+    symbols = table.symbols()
+    prices = table.numbers("price", positive=True, minimum=MIN_PRICE)
+    return dict(zip(symbols, prices.astype(float)))
+
+
+def read_positions(path: Path, root: Path | None = None) -> dict[str, float]:
+    """CSV `symbol,qty` of the current holdings, for an offline plan.
+
+    A negative quantity is a short position: accepted with a warning, as the broker path accepts
+    a short it finds (the planner covers it), so an offline dry run reproduces what a real one does.
+    """
+    table = _Csv(path, ["symbol", "qty"], "positions", root)
+    symbols = table.symbols()
+    qty = table.numbers("qty")
+    out = dict(zip(symbols, qty.astype(float)))
+    shorts = {s: q for s, q in out.items() if q < 0}
+    if shorts:
+        log.warning("%s: short position(s) %s; the plan covers them", table.shown,
+                    ", ".join(f"{s} {q:g}" for s, q in sorted(shorts.items())))
+    return out
+
+
+def read_orders(path: Path, columns: list[str], root: Path | None = None, what: str = "orders") -> pd.DataFrame:
+    """A planned or approved orders CSV, every row checked.
+
+    Sides, order types and times in force from their lists; quantities and reference prices finite
+    and > 0; bracket prices empty or finite and > 0; one order per symbol and side (execution derives
+    each order's client_order_id from them, so a repeated row would be one order, not two).
+    """
+    table = _Csv(path, columns, what, root)
+    frame = table.frame.copy()
+    frame["symbol"] = table.symbols(unique=False)
+    frame["side"] = table.choice("side", ORDER_SIDES)
+    frame["qty"] = table.numbers("qty", positive=True)
+    frame["ref_price"] = table.numbers("ref_price", positive=True)
+    frame["notional"] = table.numbers("notional", optional=True)
+    frame["order_type"] = table.choice("order_type", ORDER_TYPES)
+    frame["time_in_force"] = table.choice("time_in_force", TIMES_IN_FORCE)
+    for column in ("tp_price", "sl_price"):
+        if column in frame.columns:
+            frame[column] = table.numbers(column, positive=True, optional=True)
+    twice = frame.duplicated(subset=["symbol", "side"]).to_numpy()
+    if twice.any():
+        i = int(np.flatnonzero(twice)[0])
+        raise InputError(f"{table.shown} row {i + 2}: a second {frame['side'].iloc[i]} order for "
+                         f"{frame['symbol'].iloc[i]}; expected one order per symbol and side")
+    return frame
+
+
+def check_price(value: float | None, option: str) -> float | None:
+    """A price given on the command line: None, or a finite number > 0 (else InputError naming the option)."""
+    if value is None:
+        return None
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise InputError(f"{option}: expected a finite price > 0, got {value!r}")
+    if value < MIN_PRICE:
+        raise InputError(f"{option}: expected a price of at least {MIN_PRICE:g} (Alpaca's smallest tick), got {value!r}")
+    return float(value)
+
+
+def read_targets(path: Path, trade_date, root: Path | None = None) -> pd.DataFrame:
+    """The day's target weights (M1's Parquet, or one given with `--targets`), checked as input.
+
+    It must be the targets of `trade_date` (a file of another day is refused, not traded), with one
+    row per 6-digit gvkey and finite weights >= 0 summing to at most 1.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shown = display_path(Path(path), root)
+    if not Path(path).is_file():
+        raise InputError(f"{shown}: targets file not found (run signal-bus first)")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"{shown}: cannot read {what} CSV ({str(exc).splitlines()[0]})") from None
-    frame.columns = [c.strip() for c in frame.columns]
-    missing = [c for c in required if c not in frame.columns]
+        frame = pq.read_table(path).to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{shown}: cannot read the targets as Parquet ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in ("trade_date", "asset_id", "target_weight") if c not in frame.columns]
     if missing:
-        raise InputError(f"{shown}: missing column(s) {', '.join(missing)}; the file has {', '.join(frame.columns)}")
-    return frame
+        raise InputError(f"{shown}: missing column(s) {', '.join(missing)}; the file has {', '.join(map(str, frame.columns))}")
+    if frame.empty:
+        raise InputError(f"{shown}: no target weights")
 
+    def fail(mask, message: str) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            i = int(np.flatnonzero(mask)[0])
+            raise InputError(f"{shown} row {i + 1}: {message.format(value=repr(frame.iloc[i][message.split()[0]]))}")
 
-def _numbers(frame: pd.DataFrame, column: str, path: Path, positive: bool) -> pd.Series:
-    values = pd.to_numeric(frame[column].str.strip(), errors="coerce")
-    bad = values.isna() | (values <= 0 if positive else values < 0)
-    if bad.any():
-        i = int(bad.to_numpy().nonzero()[0][0])
-        expected = "a positive number" if positive else "a number >= 0"
-        raise InputError(f"{display_path(path)} row {i + 2}: {column} expected {expected}, got {frame[column].iloc[i]!r}")
-    return values
-
-
-def _symbols(frame: pd.DataFrame, path: Path) -> pd.Series:
-    symbols = frame["symbol"].str.strip().str.upper()
-    empty = symbols.eq("")
-    if empty.any():
-        raise InputError(f"{display_path(path)} row {int(empty.to_numpy().nonzero()[0][0]) + 2}: symbol is empty")
-    dupes = symbols.duplicated()
-    if dupes.any():
-        i = int(dupes.to_numpy().nonzero()[0][0])
-        raise InputError(f"{display_path(path)} row {i + 2}: symbol {symbols.iloc[i]} appears twice")
-    return symbols
-
-
-def read_instrument_map(path: Path) -> pd.DataFrame:
-    """gvkey (6-digit string) -> symbol, plus whatever else the map has."""
-    frame = _read_csv(path, ["gvkey", "symbol"], "instrument map")
-    frame["gvkey"] = frame["gvkey"].str.strip().str.zfill(6)
-    bad = ~frame["gvkey"].str.fullmatch(r"\d{6}")
-    if bad.any():
-        i = int(bad.to_numpy().nonzero()[0][0])
-        raise InputError(f"{display_path(path)} row {i + 2}: gvkey expected up to 6 digits, got {frame['gvkey'].iloc[i]!r}")
-    frame["symbol"] = frame["symbol"].str.strip().str.upper()
-    dupes = frame["gvkey"].duplicated()
-    if dupes.any():
-        i = int(dupes.to_numpy().nonzero()[0][0])
-        raise InputError(f"{display_path(path)} row {i + 2}: gvkey {frame['gvkey'].iloc[i]} is mapped twice")
-    return frame
-
-
-def read_prices(path: Path) -> dict[str, float]:
-    """CSV `symbol,price` (the spec's price_source=file)."""
-    frame = _read_csv(path, ["symbol", "price"], "prices")
-    return dict(zip(_symbols(frame, path), _numbers(frame, "price", path, positive=True)))
-
-
-def read_positions(path: Path) -> dict[str, float]:
-    """CSV `symbol,qty` of the current holdings, for an offline plan."""
-    frame = _read_csv(path, ["symbol", "qty"], "positions")
-    return dict(zip(_symbols(frame, path), _numbers(frame, "qty", path, positive=False)))
+    dates = pd.to_datetime(frame["trade_date"], errors="coerce").dt.date
+    fail(dates.ne(trade_date).to_numpy(), f"trade_date {{value}} is not the trade date {trade_date}")
+    ids = frame["asset_id"].astype("string")
+    fail(~ids.str.fullmatch(r"\d{6}").fillna(False).to_numpy(dtype=bool), "asset_id expected a 6-digit gvkey, got {value}")
+    fail(ids.duplicated().to_numpy(), "asset_id {value} appears twice")
+    weights = pd.to_numeric(frame["target_weight"], errors="coerce").astype("float64").to_numpy()
+    fail(~np.isfinite(weights) | (weights < 0), "target_weight expected a finite weight >= 0, got {value}")
+    total = math.fsum(weights)
+    if total > 1 + 1e-6:
+        raise InputError(f"{shown}: target weights sum to {total:.9g}; expected at most 1")
+    return frame.assign(asset_id=ids.astype(str), target_weight=weights)

@@ -1,8 +1,15 @@
-"""Step logs: `logs/<step>_YYYYMMDD.log` plus stderr (which is the Airflow task log).
+"""Step logs: `logs/<step>_YYYYMMDD.log`, and the same lines to the host's logging.
 
 Every line carries the trade date and the run id, so a line copied out of context still says which
-run wrote it. Secrets never reach a log: a filter masks the values of secret-looking environment
-variables (API keys, passwords, tokens) and anything registered with `register_secret`.
+run wrote it. Secrets never reach a log: the values of secret-looking environment variables (API
+keys, passwords, tokens) and anything registered with `register_secret` are masked before a line
+leaves this module, whichever handler takes it.
+
+The host decides where the lines show: each record is handed, redacted, to the root logger. Inside
+an Airflow task, the root logger is the task log, which then shows every line at its own level
+(lines written to stderr would all be shown as errors); the command line (`cli.py`) puts a stderr
+handler on the root logger. A step's failure line goes to its file only (`FILE_ONLY`): the CLI
+prints the error once as `error: ...`, and Airflow logs the exception the task raised.
 """
 
 from __future__ import annotations
@@ -65,11 +72,41 @@ class _RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class _ToHost(logging.Handler):
+    """Hands each record, its message redacted, to the root logger's handlers (the host's logging)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "file_only", False):
+            return
+        try:
+            copy = logging.makeLogRecord(record.__dict__)
+            copy.msg, copy.args = redact(record.getMessage()), None
+            if record.exc_info:
+                copy.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+                copy.exc_info = None
+            logging.getLogger().handle(copy)
+        except Exception:  # noqa: BLE001 - logging must never break a step
+            self.handleError(record)
+
+
+#: `log.error(..., extra=FILE_ONLY)`: the line goes to the step's file, not to the host's log.
+FILE_ONLY = {"file_only": True}
 FORMAT = "%(asctime)s %(levelname)s trade_date=%(trade_date)s run_id=%(run_id)s %(name)s: %(message)s"
 
 
 def get_logger(name: str = "") -> logging.Logger:
     return logging.getLogger(f"{LOGGER_NAME}.{name}" if name else LOGGER_NAME)
+
+
+def console_logging(debug: bool = False) -> None:
+    """For the command line: the step lines on stderr (the root logger's handler), once per process."""
+    root = logging.getLogger()
+    if not any(getattr(h, "_paper_trading_console", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_RedactingFormatter(FORMAT, defaults={"trade_date": "-", "run_id": "-"}))
+        handler._paper_trading_console = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
 
 
 @contextlib.contextmanager
@@ -80,22 +117,23 @@ def step_logging(
     log_dir: str | Path,
     debug: bool = False,
 ) -> Iterator[logging.Logger]:
-    """Attach the step's file and stderr handlers to the package logger for the duration of a step.
+    """Attach the step's file handler (and the hand-over to the host's logging) to the package
+    logger for the duration of a step.
 
     The handlers are removed afterwards, so steps run one after another in one process (tests,
-    `dag.test()`) never write into each other's files. Lines go to stderr directly, not through the
-    root logger, so Airflow shows each line once.
+    `dag.test()`) never write into each other's files. The package logger does not propagate:
+    records reach the root logger once, redacted, through `_ToHost`.
     """
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / f"{step.replace('-', '_')}_{trade_date:%Y%m%d}.log"
     logger = logging.getLogger(LOGGER_NAME)
     context = _RunContextFilter(trade_date.isoformat(), run_id)
-    formatter = _RedactingFormatter(FORMAT)
-    handlers: list[logging.Handler] = [logging.FileHandler(path, encoding="utf-8"), logging.StreamHandler(sys.stderr)]
+    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler.setFormatter(_RedactingFormatter(FORMAT))
+    handlers: list[logging.Handler] = [file_handler, _ToHost()]
     for handler in handlers:
         handler.addFilter(context)
-        handler.setFormatter(formatter)
         logger.addHandler(handler)
     old_level, old_propagate = logger.level, logger.propagate
     logger.setLevel(logging.DEBUG if debug else logging.INFO)

@@ -7,10 +7,11 @@ Sizing (spec §3.2, with the rules users of Alpaca learn the hard way, DESIGN §
 - investable = equity × (1 − cash buffer); target value = weight × investable;
 - whole shares, rounded down (fractional shares optional: then orders are simple market DAY
   orders, never brackets, as Alpaca requires);
-- positions that are not in the targets are liquidated;
+- positions that are not in the targets, or whose target weight is zero, are liquidated;
 - a trade worth less than the minimum — the larger of an absolute amount and a share of equity
-  (LEAN's default is 0.1 %) — is skipped with reason `below_min_trade`; liquidations of positions
-  that left the targets are exempt, so no dust is left behind;
+  (LEAN's default is 0.1 %) — is skipped with reason `below_min_trade`; liquidations (a position
+  that left the targets or whose target is zero) are exempt, so no dust is left behind;
+- an account without equity (0 or less) trades nothing: every row is skipped with `no_equity`;
 - sells come before buys, and after the planned sells the buys never need more cash than there
   is: they are cut back (largest first, reason `cash_limited`) until cash after the trades is at
   least the buffer, at the reference prices;
@@ -20,7 +21,7 @@ Sizing (spec §3.2, with the rules users of Alpaca learn the hard way, DESIGN §
   (cents at $1 and above, 4 decimals below; TP >= base + 0.01, SL <= base − 0.01).
 
 Every asset of the targets appears in the plan, traded or with a reason (`unmapped`,
-`no_price`, `below_min_trade`, `cash_limited`, `hold`).
+`no_price`, `below_min_trade`, `cash_limited`, `bracket_impossible`, `no_equity`, `hold`).
 """
 
 from __future__ import annotations
@@ -106,8 +107,8 @@ def plan_rebalance(
 ) -> Plan:
     """The plan for one day. `targets`: asset_id, target_weight (M1's output); `mapping`: gvkey,
     symbol; `prices`: symbol -> reference price; `positions`: symbol -> current quantity."""
-    if not (equity > 0 and math.isfinite(equity)):
-        raise ValueError(f"equity must be a positive number, got {equity}")
+    if not (math.isfinite(equity) and math.isfinite(cash)):
+        raise ValueError(f"equity and cash must be finite numbers, got {equity} and {cash}")
     prices = pd.Series(prices, dtype="float64")
     positions = pd.Series(positions, dtype="float64")
     positions = positions[positions != 0]
@@ -140,7 +141,7 @@ def plan_rebalance(
     current_qty = frame["current_qty"].to_numpy()
     investable = equity * (1 - settings.cash_buffer_pct)
     frame["current_value"] = current_qty * price
-    frame["current_weight"] = frame["current_value"] / equity
+    frame["current_weight"] = frame["current_value"] / equity if equity > 0 else np.nan
     frame["target_value"] = frame["target_weight"] * investable
     target_qty = np.where(priced, _floor_qty(frame["target_value"].to_numpy() / np.where(priced, price, 1.0),
                                              settings.fractional), np.nan)
@@ -152,7 +153,9 @@ def plan_rebalance(
 
     action = np.full(len(frame), "hold", dtype=object)
     reason = np.full(len(frame), "hold", dtype=object)
-    liquidation = ~frame["in_targets"].to_numpy() & (current_qty != 0)
+    # A name left out of the targets, or given a target of zero, is sold (or covered) completely:
+    # exempt from the minimum trade, so no dust is left behind.
+    liquidation = (~frame["in_targets"].to_numpy() | (frame["target_weight"].to_numpy() == 0)) & (current_qty != 0)
     sell = priced.to_numpy() & (delta < 0)
     buy = priced.to_numpy() & (delta > 0)
     small = (trade_value < min_trade) & ~liquidation
@@ -163,8 +166,16 @@ def plan_rebalance(
                                      ["cover", "new_position"], "increase")
     action[(sell | buy) & small] = "skip"
     reason[(sell | buy) & small] = "below_min_trade"
+    if not settings.fractional:  # an entry is a bracket; below ~$0.0101 no stop-loss fits $0.01 under the price
+        _, stop = bracket_prices(np.where(priced, price, 1.0), settings.take_profit_pct, settings.stop_loss_pct)
+        impossible = buy & ~small & (current_qty >= 0) & (stop <= 0)
+        action[impossible] = "skip"
+        reason[impossible] = "bracket_impossible"
     action[~priced.to_numpy()] = "skip"
     reason[~priced.to_numpy()] = "no_price"
+    if equity <= 0:  # an unfunded (or wiped-out) account: an outcome to report, not an error
+        action[:] = "skip"
+        reason[:] = "no_equity"
     frame["target_qty"] = target_qty
     frame["delta_qty"] = np.where(np.isin(action, ["buy", "sell"]), delta, 0.0)
     frame["action"], frame["reason"] = action, reason

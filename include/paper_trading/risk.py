@@ -131,7 +131,7 @@ def gate(orders: pd.DataFrame, ctx: GateContext, settings: RiskSettings = RiskSe
     _check_volatility(report, buy, ctx, settings, reject)
 
     rejected_any = [bool(r) for r in reasons]
-    approved = np.array([not r for r in rejected_any])
+    approved = np.array([not r for r in rejected_any], dtype=bool)
     value = np.where(missing, notional, qty * last)
     total = float(value[approved].sum())
     batch: list[str] = list(ctx.preflight_failures)

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import atomic_path
-from .config import StrategySpec, check_blend_weights
+from .config import DEFAULT_MAX_WEIGHT, StrategySpec, check_blend_weights
 from .config import load_manifest as _load_manifest
 from .errors import ConfigError, InputError
 from .logging_setup import get_logger
@@ -85,8 +85,10 @@ def _where(row: pd.Series) -> str:
     return ", ".join(parts) or f"asset {row.get('asset_id')}"
 
 
-def validate_weights(frame: pd.DataFrame, allow_short: bool = False) -> None:
-    """Every weight is a finite number, and >= 0 unless shorting is allowed.
+def validate_weights(frame: pd.DataFrame, allow_short: bool = False, max_weight: float | None = None) -> None:
+    """Every weight is a finite number, >= 0 unless shorting is allowed, and (when `max_weight` is
+    given) no larger than it in absolute value: a weight of 1e49 is an export error, and after
+    normalization it would silently take the whole strategy's share.
 
     The error names the strategy, the file and the row when the frame still carries them.
     """
@@ -97,6 +99,10 @@ def validate_weights(frame: pd.DataFrame, allow_short: bool = False) -> None:
     ]
     if not allow_short:
         checks.append((weights < 0, "target_weight is negative ({value}); short positions are not allowed"))
+    if max_weight is not None:
+        checks.append((weights.abs() > max_weight,
+                       f"target_weight {{value}} is implausibly large; expected at most {max_weight:g} "
+                       "(signal_bus.max_weight in config/config.yaml)"))
     for mask, message in checks:
         if mask.any():
             row = frame[mask.to_numpy()].iloc[0]
@@ -104,7 +110,7 @@ def validate_weights(frame: pd.DataFrame, allow_short: bool = False) -> None:
 
 
 def load_all_strategies(
-    specs: list[StrategySpec], trade_date: dt.date, cache_dir: str | Path
+    specs: list[StrategySpec], trade_date: dt.date, cache_dir: str | Path, max_weight: float | None = DEFAULT_MAX_WEIGHT
 ) -> pd.DataFrame:
     """The rows of `trade_date` from every strategy, standardized and validated.
 
@@ -122,11 +128,11 @@ def load_all_strategies(
         try:
             for spec, future in zip(specs, futures):
                 frame, source = future.result()
-                validate_weights(frame)
+                validate_weights(frame, max_weight=max_weight)
                 frames.append(frame)
                 sources[spec.id] = source
-                log.info("read %s: %d row(s) for %s from %s (sha256 %s)", spec.id, len(frame),
-                         source.date_used or trade_date, source.path, source.sha256[:12])
+                log.info("read %s: %d row(s) for %s from %s (%s)", spec.id, len(frame),
+                         source.date_used or trade_date, source.path, source.content_hash[:26])
         except BaseException:
             for pending in futures:
                 pending.cancel()  # the reads not started yet; running ones finish before the error is raised
@@ -323,6 +329,8 @@ def run_signal_bus(
     cache_dir: str | Path,
     run_id: str,
     manifest_label: str = "the manifest",
+    max_weight: float | None = DEFAULT_MAX_WEIGHT,
+    root: Path | None = None,
 ) -> SignalBusResult:
     """M1 end to end for one date: read, pick latest, merge, normalize, save."""
     known = {s.id: s for s in specs}
@@ -332,7 +340,7 @@ def run_signal_bus(
             flag = "--pick" if mode == "select" else "--blend"
             raise ConfigError(f"{flag}: {sid!r} is not a strategy of {manifest_label}; known: {', '.join(known)}")
     used_specs = [known[sid] for sid in wanted if sid]
-    frame = load_all_strategies(used_specs, trade_date, cache_dir)
+    frame = load_all_strategies(used_specs, trade_date, cache_dir, max_weight)
     sources: dict[str, SourceFile] = frame.attrs["sources"]
     frame.attrs["latest_dates"] = {
         sid: latest_date(known[sid], Path(cache_dir)) for sid, src in sources.items() if src.date_used is None
@@ -344,7 +352,7 @@ def run_signal_bus(
     latest.attrs = frame.attrs
     merged = merge_for_date(latest, trade_date, mode, blend, pick=pick, blend_missing=blend_missing)
     targets = enforce_constraints_and_normalize(merged)
-    hashes = {sid: f"sha256:{src.sha256}" for sid, src in sources.items()}
+    hashes = {sid: src.content_hash for sid, src in sources.items()}
     targets = targets.assign(run_id=run_id, source_hashes=json.dumps(hashes, sort_keys=True))
     lineage = {
         "run_id": run_id,
@@ -352,7 +360,7 @@ def run_signal_bus(
         "mode": mode,
         "blend": blend,
         "blend_missing": blend_missing,
-        "sources": {sid: {"path": s.path, "sha256": s.sha256, "date_used": s.date_used} for sid, s in sources.items()},
+        "sources": {sid: {"path": s.path, "content_hash": s.content_hash, "date_used": s.date_used} for sid, s in sources.items()},
     }
     path = save_targets(targets, out_path, lineage)
     result = SignalBusResult(
@@ -362,6 +370,6 @@ def run_signal_bus(
         strategy_set_id=str(targets["strategy_set_id"].iloc[0]),
         blend_mode=str(targets["blend_mode"].iloc[0]),
     )
-    log.info("wrote %s: %d asset(s), %s (%s), weights sum to %.12f", display_path(Path(path)), result.assets,
+    log.info("wrote %s: %d asset(s), %s (%s), weights sum to %.12f", display_path(Path(path), root), result.assets,
              result.strategy_set_id, result.blend_mode, float(targets["target_weight"].sum()))
     return result

@@ -55,7 +55,12 @@ def resolve_trade_date(
 ) -> dt.date:
     """The run's trade date: `run_date`, else the exchange date of `logical_date`, else of `run_after`."""
     if run_date not in (None, ""):
-        return parse_date(run_date)
+        try:
+            return parse_date(run_date)
+        except ValueError as exc:
+            from .errors import ConfigError
+
+            raise ConfigError(f"run_date: {exc}") from None
     if logical_date is not None:
         return exchange_date(logical_date)
     if run_after is not None:

@@ -12,6 +12,7 @@ import pytest
 
 from paper_trading import steps
 from paper_trading.broker import AlpacaBroker, OrderRequest
+from paper_trading.errors import InputError
 
 DAY = dt.date(2025, 12, 31)
 
@@ -130,6 +131,6 @@ def test_offline_dry_run_without_alpaca_from_the_command_line(project, targets):
 def test_bad_positions_file_names_the_row(project, targets):
     bad = project / "positions.csv"
     bad.write_text("symbol,qty\nAAPL,10\nMSFT,ten\n")
-    with pytest.raises(Exception, match=r"positions.csv row 3: qty expected a number >= 0, got 'ten'"):
+    with pytest.raises(InputError, match=r"^positions.csv row 3: qty expected a finite number, got 'ten'$"):
         steps.plan(DAY, root=project, equity=10_000, fill_price=100, positions=bad)
     assert not (outputs(project) / "planned_orders_20251231.csv").exists()

@@ -11,12 +11,16 @@ import pytest
 from paper_trading.broker import (
     AlpacaBroker,
     AmbiguousSubmitError,
+    BrokerAuthError,
     BrokerError,
+    BrokerUnavailable,
+    LiveTradingRefused,
     OrderRejected,
     OrderRequest,
     SubmitRateLimited,
     _Pacer,
 )
+from paper_trading.errors import TRANSIENT_ERRORS, ConfigError
 
 
 @pytest.fixture
@@ -93,10 +97,25 @@ def test_reads_are_retried_on_transient_failures(broker, sim):
 
 def test_a_read_that_keeps_failing_raises_one_clear_error(broker, sim):
     sim.admin("POST", "/sim/faults", {"kind": "error", "method": "GET", "path": "/v2/positions", "status": 500})
-    with pytest.raises(BrokerError) as err:
+    with pytest.raises(BrokerUnavailable) as err:
         broker.positions()
-    assert str(err.value) == "broker: GET /v2/positions failed: internal server error occurred"
+    host = sim.url.split("://", 1)[1]
+    assert str(err.value) == f"broker {host}: GET /v2/positions failed: internal server error occurred"
     assert err.value.status == 500
+
+
+def test_an_unreachable_broker_is_transient_and_names_the_host():
+    broker = AlpacaBroker("key-id-123", "secret-456", "http://127.0.0.1:9", "http://127.0.0.1:9", timeout=0.5,
+                          read_attempts=2, backoff_seconds=0.01)
+    with pytest.raises(BrokerUnavailable, match=r"^broker 127\.0\.0\.1:9: GET /v2/account failed: connection failed"):
+        broker.account()
+
+
+def test_refused_credentials_are_an_auth_error_not_a_transient_one(sim):
+    wrong = AlpacaBroker(sim.key, "not-the-secret", sim.url, sim.url, read_attempts=3, backoff_seconds=0.01)
+    with pytest.raises(BrokerAuthError, match="check the API key id and secret") as denied:
+        wrong.account()
+    assert denied.value.status == 403 and not isinstance(denied.value, TRANSIENT_ERRORS)
 
 
 def test_a_hanging_read_times_out_and_is_retried(sim):
@@ -143,15 +162,22 @@ def test_no_secret_in_repr_errors_or_logs(sim, caplog):
 
 
 def test_credentials_and_live_endpoint_guards():
-    with pytest.raises(BrokerError, match="credentials are missing"):
+    with pytest.raises(BrokerAuthError, match="credentials are missing"):
         AlpacaBroker.from_env({})
     for live in ("https://api.alpaca.markets/v2", "https://API.alpaca.markets:443", "http://api.alpaca.markets",
                  "https://some-proxy.example.com"):
-        with pytest.raises(BrokerError, match="needs allow_live: true"):
+        with pytest.raises(LiveTradingRefused, match="broker.allow_live: true") as refused:
             AlpacaBroker("key-id-123", "secret-456", live)
+        assert isinstance(refused.value, ConfigError)
     assert AlpacaBroker("key-id-123", "secret-456", "https://api.alpaca.markets", allow_live=True).live
     paper = AlpacaBroker.from_env({"APCA_API_KEY_ID": "key-id-123", "APCA_API_SECRET_KEY": "secret-456"})
     assert paper.trading_url == "https://paper-api.alpaca.markets" and not paper.live
+
+
+def test_a_url_that_is_not_absolute_http_is_a_config_error():
+    for bad in ("127.0.0.1:8765", "ftp://127.0.0.1", "http://127.0.0.1:port"):
+        with pytest.raises(ConfigError, match="trading URL"):
+            AlpacaBroker("key-id-123", "secret-456", bad)
 
 
 def test_pacer_waits_only_when_the_minute_is_full():

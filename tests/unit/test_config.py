@@ -103,5 +103,78 @@ def test_config_select_needs_a_pick(tmp_path):
 
 def test_config_wrong_type_names_the_field(tmp_path):
     _write(tmp_path, "c.yaml", "signal_bus:\n  mode: sometimes\n  pick: drl\n")
-    with pytest.raises(ConfigError, match=r"config/c.yaml: signal_bus.mode: Input should be 'select' or 'blend'"):
+    with pytest.raises(ConfigError) as err:
         load_config("config/c.yaml", tmp_path)
+    assert str(err.value) == "config/c.yaml: signal_bus.mode: input should be 'select' or 'blend', got 'sometimes'"
+
+
+BASE = "signal_bus:\n  mode: select\n  pick: drl\n"
+
+
+@pytest.mark.parametrize("text", [
+    BASE + "risk:\n  max_share_per_order: 100\n  max_share_per_order: 5\n",
+    BASE + "risk:\n  blacklist: []\nrisk:\n  max_share_per_order: 5\n",
+    "signal_bus:\n  mode: blend\n  blend: {drl: 0.5, drl: 0.5}\n",
+])
+def test_config_duplicate_keys_are_refused_with_both_lines(tmp_path, text):
+    _write(tmp_path, "c.yaml", text)
+    with pytest.raises(ConfigError, match=r"config/c.yaml: line \d+ not valid YAML \(duplicate key '\w+' \(first on line \d+\)\)"):
+        load_config("config/c.yaml", tmp_path)
+
+
+def test_manifest_duplicate_keys_are_refused(tmp_path):
+    _write(tmp_path, "m.yaml", "strategies:\n  - id: a\n    path: x.csv\n    path: y.csv\n")
+    with pytest.raises(ConfigError, match=r"config/m.yaml: line 4 not valid YAML \(duplicate key 'path' \(first on line 3\)\)"):
+        load_manifest("config/m.yaml", tmp_path)
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "on", "off", "true"])
+def test_config_yaml_booleans_are_not_numbers(tmp_path, word):
+    _write(tmp_path, "c.yaml", BASE + f"risk:\n  max_share_per_order: {word}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config("config/c.yaml", tmp_path)
+    assert str(err.value) == (f"config/c.yaml: risk.max_share_per_order: expected a number, got the boolean "
+                              f"{str(word in ('yes', 'on', 'true')).lower()} (YAML reads yes/no/on/off/true/false as booleans)")
+
+
+def test_config_whole_number_field_refuses_a_boolean(tmp_path):
+    _write(tmp_path, "c.yaml", BASE + "broker:\n  requests_per_minute: on\n")
+    with pytest.raises(ConfigError, match=r"broker.requests_per_minute: expected a whole number, got the boolean true"):
+        load_config("config/c.yaml", tmp_path)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("'100'", "input should be a valid number, got '100'"),
+    (".nan", "input should be a finite number, got nan"),
+    (".inf", "input should be a finite number, got inf"),
+])
+def test_config_numbers_are_strict_and_finite(tmp_path, value, expected):
+    _write(tmp_path, "c.yaml", BASE + f"risk:\n  max_notional_per_order: {value}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config("config/c.yaml", tmp_path)
+    assert str(err.value) == f"config/c.yaml: risk.max_notional_per_order: {expected}"
+
+
+def test_config_booleans_are_strict(tmp_path):
+    _write(tmp_path, "c.yaml", BASE + "rebalance:\n  fractional: 1\n")
+    with pytest.raises(ConfigError, match=r"rebalance.fractional: input should be a valid boolean, got 1"):
+        load_config("config/c.yaml", tmp_path)
+
+
+@pytest.mark.parametrize("field, text", [("blacklist", "[AAPL, 'AA PL']"), ("volatility", "{market_symbol: 'SP;Y'}")])
+def test_config_symbols_follow_alpaca_syntax(tmp_path, field, text):
+    _write(tmp_path, "c.yaml", BASE + f"risk:\n  {field}: {text}\n")
+    with pytest.raises(ConfigError, match=r"expected a symbol of letters and digits"):
+        load_config("config/c.yaml", tmp_path)
+
+
+def test_config_blacklist_is_trimmed_and_upper_cased(tmp_path):
+    _write(tmp_path, "c.yaml", BASE + "risk:\n  blacklist: [' brk.b ', aapl]\n")
+    assert load_config("config/c.yaml", tmp_path).risk.blacklist == ["BRK.B", "AAPL"]
+
+
+def test_a_strategy_given_twice_in_a_blend_argument_is_refused():
+    from paper_trading.config import parse_blend
+
+    with pytest.raises(ValueError, match="'drl' is given twice"):
+        parse_blend("drl=0.5,equal=0.5,drl=0.2")

@@ -116,9 +116,30 @@ def test_a_short_position_left_over_is_covered_with_a_market_buy():
     assert (cover["side"], cover["qty"], cover["order_type"], cover["reason"]) == ("buy", 2, "market", "cover")
 
 
-def test_non_positive_equity_is_an_error():
-    with pytest.raises(ValueError, match="equity must be a positive number"):
-        plan(targets(AAA=1.0), {"AAA": 10.0}, equity=0.0)
+@pytest.mark.parametrize("equity", [0.0, -250.0])
+def test_an_unfunded_account_trades_nothing_and_says_why(equity):
+    result = plan(targets(AAA=0.6, BBB=0.4), {"AAA": 10.0, "BBB": 20.0}, equity=equity, cash=equity)
+    assert result.orders.empty
+    assert set(result.plan["action"]) == {"skip"} and set(result.plan["reason"]) == {"no_equity"}
+
+
+def test_equity_that_is_not_a_number_is_a_bug_not_a_plan():
+    with pytest.raises(ValueError, match="equity and cash must be finite numbers"):
+        plan(targets(AAA=1.0), {"AAA": 10.0}, equity=float("nan"), cash=0.0)
+
+
+def test_a_target_of_zero_on_a_held_name_sells_it_all_even_below_the_minimum_trade():
+    result = plan(targets(AAA=0.0, BBB=1.0), {"AAA": 10.0, "BBB": 20.0}, positions={"AAA": 0.4},
+                  min_trade_value=50.0, fractional=True)
+    aaa = row(result, "AAA")
+    assert aaa["action"] == "sell" and aaa["reason"] == "exit" and aaa["delta_qty"] == -0.4
+    assert result.orders.set_index("symbol").loc["AAA", "qty"] == 0.4
+
+
+def test_a_small_reduction_toward_a_nonzero_target_is_still_below_the_minimum():
+    result = plan(targets(AAA=0.5, BBB=0.5), {"AAA": 10.0, "BBB": 10.0}, positions={"AAA": 491.0},
+                  min_trade_value=50.0)
+    assert row(result, "AAA")["reason"] == "below_min_trade"
 
 
 # ------------------------------------------------------------------------------------ invariants
@@ -173,3 +194,9 @@ def test_plan_invariants(scenario):
         assert abs(post_value - w * investable) <= prices[symbol] + 1e-6
     # every asset of the targets appears in the plan
     assert set(targets(**weights)["asset_id"]) <= set(result.plan["asset_id"])
+
+
+def test_an_entry_priced_too_low_for_a_stop_loss_is_skipped_not_sent_as_an_invalid_bracket():
+    result = plan(targets(AAA=0.5, BBB=0.5), {"AAA": 0.01, "BBB": 20.0})
+    assert row(result, "AAA")["reason"] == "bracket_impossible" and "AAA" not in set(result.orders["symbol"])
+    assert (result.orders["sl_price"] > 0).all()

@@ -150,3 +150,11 @@ def test_real_mode_refuses_a_trade_date_that_is_not_today():
 def test_fractional_bracket_quantities_are_rejected():
     report = gate(orders(("AAA", "buy", 2.5, 10.0, 10.5, 9.7)), ctx({"AAA": 10.0}))
     assert "bracket_invalid (fractional quantity)" in report["reasons"].iloc[0]
+
+
+def test_a_batch_without_orders_is_an_empty_report_not_a_crash():
+    from paper_trading.rebalance import ORDER_COLUMNS
+    from paper_trading.risk import REPORT_COLUMNS, GateContext, gate
+
+    report = gate(pd.DataFrame(columns=ORDER_COLUMNS), GateContext("dry", 10_000.0, 10_000.0, {}))
+    assert report.empty and list(report.columns) == REPORT_COLUMNS

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 
 import pandas as pd
@@ -330,6 +329,14 @@ def test_rows_of_another_strategy_in_a_shared_file_are_ignored(tmp_path):
 # ------------------------------------------------------------------------ output and lineage
 
 
+def blake3_chunks(data: bytes) -> str:
+    """The content hash, computed independently: BLAKE3 over the BLAKE3 digests of 1 MiB blocks."""
+    import blake3
+
+    blocks = b"".join(blake3.blake3(data[i:i + (1 << 20)]).digest() for i in range(0, len(data), 1 << 20))
+    return "blake3-chunks:" + blake3.blake3(blocks).hexdigest()
+
+
 def test_output_has_the_contract_columns_and_lineage(tmp_path):
     two_strategies(tmp_path)
     summary = run(tmp_path, mode="blend", blend={"a": 0.5, "b": 0.5}, run_id="manual__2025-03-03")
@@ -339,10 +346,10 @@ def test_output_has_the_contract_columns_and_lineage(tmp_path):
     assert list(targets.columns) == ["trade_date", "asset_id", "target_weight", "asof", "strategy_set_id",
                                      "blend_mode", "run_id", "source_hashes"]
     assert set(targets["run_id"]) == {"manual__2025-03-03"}
-    sha = {s: hashlib.sha256((tmp_path / f"data/raw_signals/{s}.csv").read_bytes()).hexdigest() for s in "ab"}
-    assert json.loads(targets["source_hashes"].iloc[0]) == {s: f"sha256:{h}" for s, h in sha.items()}
+    content = {s: blake3_chunks((tmp_path / f"data/raw_signals/{s}.csv").read_bytes()) for s in "ab"}
+    assert json.loads(targets["source_hashes"].iloc[0]) == content
     lineage = json.loads(pq.read_schema(path).metadata[b"paper_trading.lineage"])
-    assert lineage["sources"]["a"] == {"path": "data/raw_signals/a.csv", "sha256": sha["a"], "date_used": D}
+    assert lineage["sources"]["a"] == {"path": "data/raw_signals/a.csv", "content_hash": content["a"], "date_used": D}
     assert targets["asset_id"].is_unique and targets["asset_id"].is_monotonic_increasing
 
 

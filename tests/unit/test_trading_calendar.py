@@ -48,3 +48,11 @@ def test_previous_and_next_session_skip_holidays():
     assert previous_session(dt.date(2025, 4, 21)) == dt.date(2025, 4, 17)
     assert next_session(dt.date(2025, 4, 17)) == dt.date(2025, 4, 21)
     assert previous_session(dt.date(2025, 4, 19)) == dt.date(2025, 4, 17)
+
+
+@pytest.mark.parametrize("run_date", ["2024-02-30", "2025-11-31", "20250231", "31/12/2025"])
+def test_an_impossible_run_date_is_a_config_error_not_a_rolled_over_date(run_date):
+    from paper_trading.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"^run_date: expected a date as YYYY-MM-DD or YYYYMMDD, got '{run_date}'$"):
+        resolve_trade_date(run_date)

@@ -1,0 +1,56 @@
+"""Airflow Connections as plain fields -> the URLs the library needs (no Airflow import here).
+
+Airflow's connection form splits a URL into host, port and schema (for HTTP-like connections the
+schema field holds the scheme, as `HttpHook` reads it), and users fill it in every way: the whole
+URL in host, or host `127.0.0.1` + port `8765` + schema `http`. Dropping a field silently points
+the broker somewhere else (the default port of the default scheme), so every field is used, and
+contradictions are errors.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ConfigError
+
+_LOOPBACK = ("127.", "localhost", "::1", "[::1]")
+
+
+def url_from_parts(host: str | None, port: int | str | None = None, schema: str | None = None,
+                   *, conn_id: str = "the connection") -> str | None:
+    """`host` (a host name or a whole URL), `port` and `schema` (the scheme) -> one absolute URL.
+
+    None when `host` is empty (the caller falls back to its defaults). The scheme defaults to
+    http for loopback hosts (the local simulator) and https for every other host.
+    """
+    host = (host or "").strip()
+    schema = (schema or "").strip().lower() or None
+    if not host:
+        if port or schema:
+            raise ConfigError(f"{conn_id}: port/schema are set but host is empty; set host (e.g. 127.0.0.1)")
+        return None
+    if port in ("", None):
+        port = None
+    else:
+        try:
+            port = int(port)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{conn_id}: port expected a number, got {port!r}") from None
+        if not 0 < port < 65536:
+            raise ConfigError(f"{conn_id}: port expected 1-65535, got {port}")
+    if schema is not None and schema not in ("http", "https"):
+        raise ConfigError(f"{conn_id}: schema expected http or https (the URL scheme), got {schema!r}")
+    if "://" in host:
+        parts = urlsplit(host)
+        if schema and parts.scheme.lower() != schema:
+            raise ConfigError(f"{conn_id}: host {host!r} says {parts.scheme} but schema says {schema}")
+        try:
+            own_port = parts.port
+        except ValueError:
+            raise ConfigError(f"{conn_id}: host {host!r} has an invalid port") from None
+        if port is not None and own_port is not None and own_port != port:
+            raise ConfigError(f"{conn_id}: host {host!r} has port {own_port} but port says {port}")
+        netloc = parts.netloc if port is None or own_port is not None else f"{parts.netloc}:{port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    scheme = schema or ("http" if host.lower().startswith(_LOOPBACK) else "https")
+    return url_from_parts(f"{scheme}://{host}", port, schema, conn_id=conn_id)

@@ -1,0 +1,151 @@
+"""What every step shares: the project root, the settings, the step log, output paths, the broker."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import AppConfig, load_config
+from ..connections import url_from_parts
+from ..errors import ConfigError, PaperTradingError
+from ..logging_setup import FILE_ONLY, step_logging
+from ..paths import ROOT_ENV, display_path
+
+DEFAULT_CONFIG = "config/config.yaml"
+
+
+def project_dir(root: str | Path | None) -> Path:
+    """The project root as given (else `$PAPER_TRADING_ROOT`, else the current directory); it must
+    be an existing directory, checked before anything is read or created in it."""
+    if root not in (None, ""):
+        given, origin = str(root), "--root"
+    elif os.environ.get(ROOT_ENV):
+        given, origin = os.environ[ROOT_ENV], f"${ROOT_ENV}"
+    else:
+        return Path.cwd().resolve()
+    path = Path(given).expanduser()
+    if not path.is_dir():
+        what = "does not exist" if not path.exists() else "is not a directory"
+        raise ConfigError(f"{origin} {given}: the project root {what}")
+    return path.resolve()
+
+
+def load_settings(root: Path, config_path: str | Path | None) -> AppConfig | None:
+    """The config file, or None when the default one is absent (every setting then comes from flags)."""
+    if config_path is None:
+        if not (root / DEFAULT_CONFIG).exists():
+            return None
+        config_path = DEFAULT_CONFIG
+    return load_config(config_path, root)
+
+
+def config_or_defaults(settings: AppConfig | None) -> AppConfig:
+    """The config file's settings, or every default when there is no config file."""
+    return settings or AppConfig.model_construct(signal_bus=None)
+
+
+def resolve(root: Path, path: str | Path | None) -> Path | None:
+    """A path from the user or the config: absolute as is, relative to the project root."""
+    if path is None or path == "":
+        return None
+    return Path(path) if Path(path).is_absolute() else root / path
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """A running step: where the project is, its settings, its log."""
+
+    root: Path
+    settings: AppConfig | None
+    trade_date: dt.date
+    run_id: str
+    log: logging.Logger
+
+    @property
+    def cfg(self) -> AppConfig:
+        return config_or_defaults(self.settings)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / self.cfg.paths.logs
+
+    def path(self, path: str | Path | None) -> Path | None:
+        return resolve(self.root, path)
+
+    def shown(self, path: Path) -> str:
+        return display_path(path, self.root)
+
+
+@contextlib.contextmanager
+def run_step(name: str, trade_date: dt.date, *, root: str | Path | None, config_path: str | Path | None,
+             run_id: str, debug: bool = False) -> Iterator[StepContext]:
+    """Open a step: check the root and the config first (a bad one creates nothing), then the step
+    log. A failure is written to the step's log file once; the caller (CLI, Airflow) reports it."""
+    project = project_dir(root)
+    settings = load_settings(project, config_path)
+    log_dir = project / config_or_defaults(settings).paths.logs
+    with step_logging(name, trade_date, run_id, log_dir, debug) as log:
+        try:
+            yield StepContext(project, settings, trade_date, run_id, log)
+        except PaperTradingError as exc:
+            log.error("%s", exc, extra=FILE_ONLY)
+            raise
+        except Exception:
+            log.exception("unexpected error", extra=FILE_ONLY)
+            raise
+
+
+def output_paths(root: Path, settings: AppConfig | None, trade_date: dt.date) -> dict[str, Path]:
+    cfg = config_or_defaults(settings)
+    out = root / cfg.paths.outputs
+    stamp = f"{trade_date:%Y%m%d}"
+    targets_dir = settings.signal_bus.output_dir if settings and settings.signal_bus else "data/intermediate"
+    return {
+        "targets": root / targets_dir / f"targets_consolidated_{stamp}.parquet",
+        "plan": out / f"rebalance_plan_{stamp}.csv",
+        "orders": out / f"planned_orders_{stamp}.csv",
+        "summary": out / f"plan_summary_{stamp}.json",
+        "risk_report": out / f"risk_report_{stamp}.csv",
+        "approved": out / f"approved_orders_{stamp}.csv",
+    }
+
+
+def make_broker(settings: AppConfig | None, key: str | None = None, secret: str | None = None,
+                trading_url: str | None = None, data_url: str | None = None):
+    """The Alpaca adapter. Credentials as given (the DAG passes an Airflow Connection's), else from
+    the environment; URLs as given, else from the environment, else from the config."""
+    from ..broker import AlpacaBroker
+
+    b = config_or_defaults(settings).broker
+    env = os.environ
+    return AlpacaBroker(key or env.get("APCA_API_KEY_ID", ""), secret or env.get("APCA_API_SECRET_KEY", ""),
+                        trading_url or env.get("APCA_API_BASE_URL") or b.trading_url,
+                        data_url or env.get("APCA_API_DATA_URL") or b.data_url,
+                        allow_live=b.allow_live, timeout=b.timeout_s, requests_per_minute=b.requests_per_minute,
+                        data_feed=b.data_feed)
+
+
+def connect(broker, settings: AppConfig | None):
+    """The broker a step uses: the one given, one made by the factory given (the DAG passes a
+    factory over its Airflow Connection, so a bad connection is reported inside the step, in its
+    log), else one from the environment and the config."""
+    if broker is None:
+        return make_broker(settings)
+    return broker() if callable(broker) else broker
+
+
+def broker_for(root: str | Path | None = None, config_path: str | Path | None = None, *,
+               key: str | None = None, secret: str | None = None, host: str | None = None,
+               port: int | str | None = None, schema: str | None = None, data_url: str | None = None,
+               trading_url: str | None = None, conn_id: str = "connection 'alpaca'"):
+    """`make_broker` with the project's config, for callers that hold credentials (the DAG, from
+    the Airflow Connection's fields: host, port and schema make the trading URL, every one used)."""
+    project = project_dir(root)
+    url = trading_url or url_from_parts(host, port, schema, conn_id=conn_id)
+    return make_broker(load_settings(project, config_path), key=key, secret=secret, trading_url=url,
+                       data_url=data_url)

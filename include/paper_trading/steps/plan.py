@@ -1,0 +1,87 @@
+"""The M2 step: the day's targets and the account now -> rebalance plan and planned orders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from .. import account_now
+from ..atomic import atomic_path, write_text_atomic
+from ..inputs import read_instrument_map, read_targets
+from .common import connect, output_paths, run_step
+
+
+def plan(
+    trade_date: dt.date,
+    *,
+    root: str | Path | None = None,
+    config_path: str | Path | None = None,
+    run_id: str = "cli",
+    targets: str | Path | None = None,
+    equity: float | None = None,
+    cash: float | None = None,
+    prices: str | Path | None = None,
+    positions: str | Path | None = None,
+    fill_price: float | None = None,
+    broker=None,
+    debug: bool = False,
+) -> dict:
+    """M2: the day's targets -> rebalance plan and planned orders. `broker`: a Broker, a factory of
+    one, or None (from the environment and the config).
+
+    Online (the default) it reads equity, cash, positions and prices from the broker. Offline —
+    the spec's one-click dry run without Alpaca — it takes `equity`, optional `positions` (CSV) and
+    prices from `prices` (CSV) or `fill_price` (one price for every symbol).
+    """
+    import pandas as pd
+
+    from ..rebalance import PlanSettings, plan_rebalance
+
+    with run_step("plan", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
+        cfg = ctx.cfg
+        paths = output_paths(ctx.root, ctx.settings, trade_date)
+        offline = equity is not None
+        if not offline and (positions is not None or fill_price is not None or cash is not None):
+            from ..errors import InputError
+
+            raise InputError("--positions, --cash and --fill-price are for an offline plan: give --equity too")
+        frame = read_targets(ctx.path(targets) or paths["targets"], trade_date, ctx.root)
+        mapping = read_instrument_map(ctx.root / cfg.paths.mapping, ctx.root)
+        prices_path = ctx.path(prices) or (
+            ctx.path(cfg.rebalance.prices_file) if cfg.rebalance.price_source == "file" else None)
+        wanted = set(mapping.loc[mapping["gvkey"].isin(frame["asset_id"]), "symbol"])
+        if offline:
+            now = account_now.offline(equity, set(mapping["symbol"]), cash=cash, positions=ctx.path(positions),
+                                      prices=prices_path, fill_price=fill_price, root=ctx.root)
+        else:
+            now = account_now.from_broker(connect(broker, ctx.settings), wanted, prices_file=prices_path,
+                                          root=ctx.root)
+        result = plan_rebalance(frame, mapping, now.prices, now.positions, now.equity, now.cash, PlanSettings(
+            cash_buffer_pct=cfg.rebalance.cash_buffer_pct, min_trade_value=cfg.rebalance.min_trade_value,
+            min_trade_pct=cfg.rebalance.min_trade_pct, fractional=cfg.rebalance.fractional,
+            take_profit_pct=cfg.bracket.take_profit_pct, stop_loss_pct=cfg.bracket.stop_loss_pct,
+            bracket_time_in_force=cfg.bracket.time_in_force))
+        for key, table in (("plan", result.plan), ("orders", result.orders)):
+            with atomic_path(paths[key]) as tmp:
+                table.to_csv(tmp, index=False, float_format="%.10g")
+        summary = {
+            "trade_date": trade_date.isoformat(), "run_id": run_id, "source": now.source, "equity": now.equity,
+            "cash": now.cash, "cash_after": result.cash_after, "positions": now.positions,
+            "orders": len(result.orders), "buys": int((result.orders["side"] == "buy").sum()),
+            "sells": int((result.orders["side"] == "sell").sum()),
+            "skipped": result.plan.loc[result.plan["action"] == "skip", ["symbol", "asset_id", "reason"]]
+            .to_dict(orient="records"),
+        }
+        write_text_atomic(paths["summary"], json.dumps(summary, indent=2, sort_keys=True, default=str))
+        if now.equity <= 0:
+            ctx.log.warning("plan: the account has no equity (%.2f): nothing to trade", now.equity)
+        ctx.log.info("plan: equity %.2f, cash %.2f -> %.2f after trades; %d sells, %d buys, %d skipped (%s)",
+                     now.equity, now.cash, result.cash_after, summary["sells"], summary["buys"],
+                     len(summary["skipped"]), ", ".join(sorted({s["reason"] for s in summary["skipped"]})) or "none")
+        if debug:
+            with pd.option_context("display.width", 200, "display.max_columns", 20):
+                ctx.log.debug("orders:\n%s", result.orders)
+        return {"plan_path": str(paths["plan"]), "orders_path": str(paths["orders"]),
+                "summary_path": str(paths["summary"]), **{k: summary[k] for k in ("orders", "buys", "sells")},
+                "skipped": len(summary["skipped"])}

@@ -1,0 +1,135 @@
+"""The pre-trade gate step: planned orders + the account now -> risk report and approved orders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+from .. import account_now
+from ..atomic import atomic_path
+from ..errors import ConfigError, InputError
+from ..inputs import check_price, read_orders
+from .common import StepContext, connect, output_paths, run_step
+
+
+def _plan_summary(ctx: StepContext, path: Path) -> dict:
+    """The plan's summary (equity, cash, positions of the offline plan), checked."""
+    if not path.is_file():
+        raise InputError(f"{ctx.shown(path)}: plan summary not found (run plan first)")
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{ctx.shown(path)}: not valid JSON ({exc})") from None
+    if not isinstance(summary, dict):
+        raise InputError(f"{ctx.shown(path)}: expected a JSON object")
+    for key in ("equity", "cash"):
+        value = summary.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(f"{ctx.shown(path)}: {key} expected a finite number, got {value!r}")
+    positions = summary.get("positions", {})
+    if not isinstance(positions, dict) or not all(
+            isinstance(q, (int, float)) and not isinstance(q, bool) and math.isfinite(q) for q in positions.values()):
+        raise InputError(f"{ctx.shown(path)}: positions expected an object of symbol: finite quantity")
+    return summary
+
+
+def risk(
+    trade_date: dt.date,
+    *,
+    mode: str = "dry",
+    root: str | Path | None = None,
+    config_path: str | Path | None = None,
+    run_id: str = "cli",
+    orders: str | Path | None = None,
+    prices: str | Path | None = None,
+    fill_price: float | None = None,
+    broker=None,
+    offline: bool = False,
+    debug: bool = False,
+) -> dict:
+    """The pre-trade gate over the planned orders -> risk report and approved orders.
+
+    Online it reads the account, positions, latest prices (and in real mode the clock and the
+    calendar; daily bars when the volatility gate is on) from the broker. Offline (dry mode only)
+    it takes equity, cash and positions from the plan's summary and prices from `prices` /
+    `fill_price`.
+    """
+    from ..rebalance import ORDER_COLUMNS
+    from ..risk import GateContext, RiskSettings, gate, preflight, realized_volatility
+
+    if mode not in ("dry", "real"):
+        raise ConfigError(f"mode must be dry or real, got {mode!r}")
+    with run_step("risk", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
+        rc = ctx.cfg.risk
+        paths = output_paths(ctx.root, ctx.settings, trade_date)
+        fill_price = check_price(fill_price, "--fill-price")
+        planned = read_orders(ctx.path(orders) or paths["orders"], ORDER_COLUMNS, ctx.root, "planned orders")
+        kill = rc.kill_switch or (ctx.root / rc.kill_switch_file).exists()
+        offline = offline or prices is not None or fill_price is not None
+        if offline:
+            if mode == "real":
+                raise ConfigError("real mode needs the broker: no offline prices for the risk gate")
+            summary = _plan_summary(ctx, paths["summary"])
+            last = account_now.offline_prices(set(planned["symbol"]), prices=ctx.path(prices),
+                                              fill_price=fill_price, root=ctx.root)
+            now = account_now.AccountNow(float(summary["equity"]), float(summary["cash"]),
+                                         dict(summary.get("positions", {})), last, "offline")
+            failures = preflight(mode, {}, kill, None, None)
+            vols: dict[str, float] = {}
+        else:
+            broker = connect(broker, ctx.settings)
+            now = account_now.from_broker(broker, set(planned["symbol"]), include_held=False)
+            market_open = session_today = is_today = None
+            if mode == "real":
+                from ..trading_calendar import exchange_date
+
+                clock = broker.clock()
+                market_open = clock.is_open
+                is_today = exchange_date(clock.timestamp) == trade_date
+                session_today = any(d.date == trade_date for d in broker.calendar(trade_date, trade_date))
+            failures = preflight(mode, now.flags, kill, market_open, session_today, is_today)
+            vols = _volatilities(broker, planned, rc, trade_date, realized_volatility) \
+                if rc.volatility.max_annualized is not None else {}
+        report = gate(planned, GateContext(mode, now.equity, now.cash, now.prices, now.positions, vols, failures),
+                      RiskSettings(
+            max_share_per_order=rc.max_share_per_order, max_notional_per_order=rc.max_notional_per_order,
+            price_tolerance_pct=rc.price_tolerance_pct, reject_if_price_missing=rc.reject_if_price_missing,
+            max_total_notional=rc.max_total_notional, min_cash_buffer_pct=rc.min_cash_buffer_pct,
+            max_turnover_pct=rc.max_turnover_pct, max_weight_per_name=rc.max_weight_per_name,
+            blacklist=tuple(s.upper() for s in rc.blacklist), vol_lookback_days=rc.volatility.lookback_days,
+            vol_max_annualized=rc.volatility.max_annualized, vol_scope=rc.volatility.scope,
+            vol_market_symbol=rc.volatility.market_symbol, reject_batch_on_any=rc.reject_batch_on_any))
+        with atomic_path(paths["risk_report"]) as tmp:
+            report.to_csv(tmp, index=False, float_format="%.10g")
+        approved = report[report["verdict"] == "approved"][ORDER_COLUMNS]
+        with atomic_path(paths["approved"]) as tmp:
+            approved.to_csv(tmp, index=False, float_format="%.10g")
+        rejected = int((report["verdict"] == "rejected").sum())
+        if failures:
+            from ..alerts import raise_alert
+
+            raise_alert(ctx.log_dir, trade_date, run_id, "risk",
+                        f"{mode} run stopped before trading: {', '.join(failures)}; all {len(report)} order(s) rejected")
+        for row in report[report["verdict"] == "rejected"].itertuples():
+            ctx.log.warning("rejected %s %s %g: %s", row.side, row.symbol, row.qty, row.reasons)
+        ctx.log.info("risk gate (%s): %d approved, %d rejected", mode, len(approved), rejected)
+        return {"risk_report_path": str(paths["risk_report"]), "approved_path": str(paths["approved"]),
+                "approved": len(approved), "rejected": rejected, "preflight": list(failures)}
+
+
+def _volatilities(broker, planned, rc, trade_date: dt.date, realized_volatility) -> dict[str, float]:
+    """Realized volatility per symbol to buy (or of the market symbol), from the broker's daily bars."""
+    vol = rc.volatility
+    symbols = [vol.market_symbol] if vol.scope == "market" else sorted(set(planned.loc[planned["side"] == "buy", "symbol"]))
+    if not symbols:
+        return {}
+    start = trade_date - dt.timedelta(days=int(vol.lookback_days * 1.6) + 10)
+    closes = broker.daily_closes(symbols, start, trade_date - dt.timedelta(days=1))
+    out = {}
+    for symbol, rows in closes.items():
+        value = realized_volatility([float(c) for _, c in rows], vol.lookback_days)
+        if value is not None:
+            out[symbol] = value
+    return out
