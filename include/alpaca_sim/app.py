@@ -7,7 +7,8 @@ collide with data paths (`/v2/stocks/...`), so both clients talk to this one app
 
 Handlers are `async` on purpose: they run one at a time on the event loop, so the engine and its
 SQLite connection need no locks. Every /v2 request is authenticated (401 without keys, 403 with
-wrong ones), counted by the per-key rate limiter, and may be hit by a configured fault.
+wrong ones), counted by the per-key rate limiter (separate buckets for trading and market data), and
+may be hit by a configured fault. /sim admin requests are authenticated but never counted.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from fastapi.responses import JSONResponse, Response
 from .engine import Engine, SimError, iso, parse_time
 from .faults import Faults
 from .market import Bar, load_bars_file
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, bucket_of
 from .sessions import NY, UTC, sessions_between
 
 JSON = "application/json"
@@ -133,7 +134,7 @@ class SimMiddleware:
         if scope["path"].startswith("/sim"):
             return await self.app(scope, receive, send)
 
-        allowed, rl_headers = self.limiter.hit(key)
+        allowed, rl_headers = self.limiter.hit(key, bucket_of(scope["path"]))
         extra = [(k.encode(), v.encode()) for k, v in rl_headers.items()]
         if not allowed:
             return await _respond(send, 429, {"code": 42910000, "message": "rate limit exceeded"}, extra)
@@ -180,7 +181,8 @@ def create_app(engine: Engine, key: str, secret: str) -> FastAPI:
     app = FastAPI(title="alpaca_sim", description="A local Alpaca-compatible paper broker", docs_url=None,
                   redoc_url=None)
     faults = Faults(engine.store)
-    limiter = RateLimiter(engine.settings().rate_limit_per_minute)
+    settings = engine.settings()
+    limiter = RateLimiter(settings.rate_limit_per_minute, data_per_minute=settings.data_limit())
     app.state.engine, app.state.faults, app.state.limiter = engine, faults, limiter
 
     @app.exception_handler(SimError)
@@ -207,6 +209,14 @@ def create_app(engine: Engine, key: str, secret: str) -> FastAPI:
     @app.get("/v2/account")
     async def account():
         return engine.account_doc()
+
+    @app.get("/v2/account/configurations")
+    async def account_configurations():
+        return engine.account_configurations()
+
+    @app.patch("/v2/account/configurations")
+    async def patch_account_configurations(request: Request):
+        return engine.patch_account_configurations(await body_of(request))
 
     @app.get("/v2/clock")
     async def clock():
@@ -372,7 +382,10 @@ def create_app(engine: Engine, key: str, secret: str) -> FastAPI:
     @app.post("/sim/reset")
     async def reset(request: Request):
         body = await body_of(request)
-        engine.reset(Decimal(str(body.get("cash", "100000"))), _time(body.get("clock")))
+        configurations = body.get("account_configurations") or {}
+        if not isinstance(configurations, dict):
+            raise SimError(422, 40010000, "account_configurations must be an object")
+        engine.reset(Decimal(str(body.get("cash", "100000"))), _time(body.get("clock")), configurations)
         faults.clear()
         limiter.windows.clear()
         return engine.account_doc()
@@ -393,7 +406,7 @@ def create_app(engine: Engine, key: str, secret: str) -> FastAPI:
     @app.post("/sim/config")
     async def set_config(request: Request):
         settings = engine.configure(**await body_of(request))
-        limiter.per_minute = settings.rate_limit_per_minute
+        limiter.limits.update(trading=settings.rate_limit_per_minute, data=settings.data_limit())
         return settings.__dict__
 
     @app.get("/sim/faults")

@@ -128,6 +128,7 @@ class OrderRequest:
     take_profit: Decimal | None = None  # bracket: take-profit limit price
     stop_loss: Decimal | None = None  # bracket: stop-loss stop price
     stop_loss_limit: Decimal | None = None
+    order_class: str | None = None  # None: bracket when take_profit/stop_loss are set, else simple; or "oco"
 
 
 @dataclass(frozen=True)
@@ -320,7 +321,7 @@ class AlpacaBroker:
         self._read_retry = retry(
             retry=retry_if_exception(_transient),
             stop=stop_after_attempt(read_attempts),
-            wait=wait_exponential(multiplier=backoff_seconds, max=30),
+            wait=_wait_for_retry(wait_exponential(multiplier=backoff_seconds, max=30)),
             reraise=True,
             before_sleep=lambda state: log.warning(
                 "broker read failed (%s); retry %d of %d", _describe(state.outcome.exception()),
@@ -336,6 +337,11 @@ class AlpacaBroker:
 
     def __repr__(self) -> str:
         return f"AlpacaBroker(trading_url={self.trading_url!r}, data_url={self.data_url!r}, live={self.live})"
+
+    @property
+    def env(self) -> str:
+        """`live` (real money) or `paper` (Alpaca paper or the local simulator), for the ledger."""
+        return "live" if self.live else "paper"
 
     # -------------------------------------------------------------------------------- reads
 
@@ -499,8 +505,10 @@ class AlpacaBroker:
         except Exception as exc:  # noqa: BLE001 - classify every failure
             status = _status_of(exc)
             if status == 429:
-                raise SubmitRateLimited(f"broker rate-limited the submit of {order.client_order_id}: nothing was "
-                                        "created; back off and look it up before sending again", status) from None
+                limited = SubmitRateLimited(f"broker rate-limited the submit of {order.client_order_id}: nothing was "
+                                            "created; back off and look it up before sending again", status)
+                limited.retry_after = _retry_after(exc)
+                raise limited from None
             if status is not None and status < 500 and status != 408:
                 message, code = _error_text(exc)
                 raise OrderRejected(f"broker rejected {order.side} {order.symbol} ({order.client_order_id}): "
@@ -515,6 +523,32 @@ class AlpacaBroker:
     def cancel_order(self, order_id: str) -> None:
         """DELETE /v2/orders/{id}; idempotent in effect, so it is retried like a read."""
         self._read(f"DELETE /v2/orders/{order_id}", lambda: self._trading.cancel_order_by_id(order_id))
+
+
+def _wait_for_retry(backoff):
+    """Tenacity wait: what a 429 says to wait (`Retry-After` / `X-RateLimit-Reset`), else `backoff`."""
+
+    def wait(state) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is not None and _status_of(exc) == 429 and (seconds := _retry_after(exc)) is not None:
+            return seconds
+        return backoff(state)
+
+    return wait
+
+
+def _retry_after(exc: BaseException, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds to wait after a 429, from `Retry-After` or `X-RateLimit-Reset` (a Unix epoch)."""
+    response = getattr(exc, "response", None)  # (a requests Response of a 4xx is falsy: no `or` here)
+    headers = response.headers if response is not None and getattr(response, "headers", None) is not None else {}
+    for name, relative in (("Retry-After", True), ("X-RateLimit-Reset", False)):
+        value = headers.get(name)
+        try:
+            seconds = float(value) if relative else float(value) - now()
+        except (TypeError, ValueError):
+            continue
+        return max(0.0, min(seconds, 60.0))
+    return None
 
 
 def _describe(exc: BaseException | None) -> str:
@@ -543,10 +577,12 @@ def _order_request(o: OrderRequest):
     if o.notional is not None:
         common["notional"] = float(o.notional)
     if o.take_profit is not None or o.stop_loss is not None:
-        common["order_class"] = OrderClass.BRACKET
+        common["order_class"] = OrderClass.OCO if o.order_class == "oco" else OrderClass.BRACKET
         common["take_profit"] = TakeProfitRequest(limit_price=float(o.take_profit))
         common["stop_loss"] = StopLossRequest(
             stop_price=float(o.stop_loss), **({"limit_price": float(o.stop_loss_limit)} if o.stop_loss_limit else {}))
+    if o.order_class == "oco":  # an exit pair: a limit order whose base price is the take-profit
+        return LimitOrderRequest(limit_price=float(o.take_profit), **common)
     if o.order_type == "limit":
         return LimitOrderRequest(limit_price=float(o.limit_price), **common)
     return MarketOrderRequest(**common)

@@ -1,8 +1,9 @@
 """`python -m paper_trading <step> ...` — every step of the daily run from the command line.
 
 Exit status: 0 success; 2 bad input or configuration (one line on stderr says which file, row or
-field, and what was expected); 3 signals not ready (`signals-ready`); 1 an unexpected error (a bug:
-run again with --debug for the traceback).
+field, and what was expected); 3 signals not ready (`signals-ready`); 75 temporary (the broker or
+the ledger unreachable, an order's outcome unknown: run the same command again); 1 an unexpected
+error (a bug: run again with --debug for the traceback).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from collections.abc import Sequence
 from . import steps
 from .artifacts import list_artifacts
 from .config import parse_blend
-from .errors import PaperTradingError
+from .errors import TRANSIENT_ERRORS, PaperTradingError
 from .logging_setup import console_logging, redact
 from .trading_calendar import parse_date
 
 EXIT_INPUT = 2
 EXIT_NOT_READY = 3
+#: EX_TEMPFAIL: the broker or the ledger was unreachable, or an outcome is unknown; running again finishes the job.
+EXIT_RETRY = 75
 
 
 def _date(text: str):
@@ -157,6 +160,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _step(
         sub,
+        "execute",
+        "M4: send the approved orders (real) or record what would be sent (dry), exactly once",
+        """\
+            M4 - the execution runner. Real mode, in order: pre-flight again (market open now and
+            today, account flags, kill switch); cancel the open orders and bracket legs on the
+            symbols to trade; sells (MARKET DAY), waited for; cash re-read and buys scaled down if
+            short; buys (BRACKET for a new position, on the price now); one take-profit/stop-loss
+            pair (OCO) over each traded name still held. Every order has a deterministic
+            client_order_id (pt-YYYYMMDD-SYMBOL-side-rN), looked up before it is sent: a re-run, a
+            retry or an unknown outcome never sends an order twice.
+
+            reads:   data/outputs/approved_orders_YYYYMMDD.csv (or --orders): in real mode only the
+                     approvals of a real-mode gate of the same --run-id; the broker (APCA_*)
+            writes:  orders at the broker (real); the ledger (ledger.url, $PAPER_TRADING_DB_URL or
+                     data/ledger.sqlite): orders and runs; data/outputs/execution_log.csv (an export
+                     of the ledger's orders), logs/execute_YYYYMMDD.log, logs/alerts.log on a refusal
+            exit:    0 every approved order accounted for (or, dry, recorded); 2 bad input or a
+                     refusal to trade; 75 the broker or the ledger was unreachable, or an order's
+                     outcome is still unknown: run the same command again
+            """,
+    )
+    p.add_argument("--mode", choices=["dry", "real"], default="dry", help="real sends orders (default: dry)")
+    p.add_argument("--orders", help="approved orders CSV (default: the gate's output for --date)")
+    p.add_argument("--round", type=int, default=1,
+                   help="round of the day (default 1); a new round trades the same symbols again on purpose")
+    _common(p)
+
+    p = _step(
+        sub,
         "artifacts",
         "list what the run of a trade date wrote (targets, logs), with a summary of each",
         """\
@@ -205,6 +237,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(summary["approved_path"])
             return 0
+        if args.step == "execute":
+            summary = steps.execute(
+                args.date, mode=args.mode, round=args.round, root=args.root, config_path=args.config_path,
+                run_id=args.run_id, orders=args.orders, debug=args.debug,
+            )
+            print(summary["execution_log_path"])
+            return 0
         if args.step == "artifacts":
             root = steps.common.project_dir(args.root)
             found = list_artifacts(root, args.date)
@@ -214,6 +253,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"error: no targets for {args.date} under {root}", file=sys.stderr)
                 return EXIT_INPUT
             return 0
+    except TRANSIENT_ERRORS as exc:
+        print(f"error: {redact(str(exc))} (temporary: run the same command again)", file=sys.stderr)
+        return EXIT_RETRY
     except PaperTradingError as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_INPUT

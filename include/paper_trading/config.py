@@ -262,6 +262,34 @@ class BrokerConfig(_Strict):
     data_feed: str | None = None
 
 
+class LedgerConfig(_Strict):
+    """Where the ledger database is. No password here: `$PAPER_TRADING_DB_URL` or the Airflow
+    Connection `paper_trading_ledger` carry one."""
+
+    url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///data/ledger.sqlite (relative to the root)")
+
+
+class ExecutionConfig(_Strict):
+    """M4: how approved orders are sent (see execution.py)."""
+
+    client_order_prefix: str = Field("pt", pattern=r"^[a-z0-9]{1,8}$",
+                                     description="client_order_id = PREFIX-YYYYMMDD-SYMBOL-side-rN")
+    enable_client_order_id: bool = Field(
+        True, description="the spec's switch; ignored (with a warning) when false: random ids are unsafe under retries")
+    reprotect: bool = Field(True, description="give a traded, still-held name one take-profit/stop-loss pair (OCO)")
+    cancel_timeout_s: float = Field(30.0, gt=0, description="wait for cancelled orders and legs to be cancelled")
+    sell_timeout_s: float = Field(120.0, gt=0, description="wait for the sells before the buys")
+    buy_timeout_s: float = Field(120.0, gt=0, description="wait for the buys before re-protecting")
+    fills_timeout_s: float = Field(3600.0, gt=0, description="wait_for_fills gives up (and reports) after this")
+    poll_interval_s: float = Field(1.0, gt=0)
+    market_buy_collar: float = Field(0.025, ge=0, lt=0.5,
+                                     description="market buys cost up to this much above the price (buying power)")
+    lock_wait_s: float = Field(60.0, ge=0, description="a second run of the same date waits this long, then stops")
+    lock_lease_s: float = Field(600.0, gt=0, description="a killed run's lock is taken over after this")
+    submit_attempts: int = Field(5, ge=1, le=20, description="tries of one submit on 429 / unknown outcome")
+    max_backoff_s: float = Field(60.0, gt=0, description="longest wait between two tries (a 429's reset included)")
+
+
 class AppConfig(_Strict):
     signal_bus: SignalBusConfig
     paths: PathsConfig = PathsConfig()
@@ -269,6 +297,8 @@ class AppConfig(_Strict):
     bracket: BracketConfig = BracketConfig()
     risk: RiskConfig = RiskConfig()
     broker: BrokerConfig = BrokerConfig()
+    ledger: LedgerConfig = LedgerConfig()
+    execution: ExecutionConfig = ExecutionConfig()
 
 
 def _loc(loc: tuple[Any, ...], data: Any) -> str:

@@ -10,8 +10,9 @@ by dotted path (this module imports nothing heavy, so naming them costs the DAG 
 - `PaperTradingError` and its subclasses not listed below: bad input, bad configuration,
   refused authorization, refused live trading, an order the broker refused. No retry can fix
   them: the task fails at once, with the message.
-- `BrokerUnavailable` (connection refused or dropped, timeout, HTTP 5xx, 429 after the adapter's
-  own back-off) and `AmbiguousSubmitError`: transient; a later try may succeed, so they are
+- `TRANSIENT_ERRORS` — `BrokerUnavailable` (connection refused or dropped, timeout, HTTP 5xx, 429
+  after the adapter's own back-off), `AmbiguousSubmitError`, `OutcomeUnknown` (an order's fate
+  still unknown), `LedgerUnavailable` and `LedgerBusy`: a later try may succeed, so they are
   retried with back-off.
 - `SignalsNotReady`: not an error of the data but "not published yet"; the sensor waits.
 """
@@ -68,6 +69,8 @@ class OrderRejected(BrokerError):
 class SubmitRateLimited(OrderRejected):
     """HTTP 429 on a submit: nothing was created; back off, look the client_order_id up, then retry."""
 
+    retry_after: float | None = None  # seconds, from Retry-After / X-RateLimit-Reset when the broker sent them
+
 
 class AmbiguousSubmitError(BrokerError):
     """The submit's outcome is unknown (timeout, dropped connection, 5xx): the order may exist.
@@ -80,5 +83,26 @@ class AmbiguousSubmitError(BrokerError):
         self.client_order_id = client_order_id
 
 
+# ------------------------------------------------------------------------------------ ledger
+
+
+class LedgerUnavailable(PaperTradingError):
+    """Transient: the ledger database cannot be reached (a later try may succeed)."""
+
+
+class LedgerBusy(PaperTradingError):
+    """Transient: another run holds the ledger lock for this trade date (it waits, then this)."""
+
+
+class OutcomeUnknown(PaperTradingError):
+    """Transient: some orders' outcome at the broker is still unknown; running again resolves them."""
+
+
+class TradingRefused(PaperTradingError):
+    """Real execution refused to trade (market closed, account blocked, kill switch, approvals not
+    of this run): no retry can change that; a person looks at the alert."""
+
+
 #: Errors a later try may fix (the DAG retries them with back-off; everything else of ours fails at once).
-TRANSIENT_ERRORS: tuple[type[PaperTradingError], ...] = (BrokerUnavailable, AmbiguousSubmitError)
+TRANSIENT_ERRORS: tuple[type[PaperTradingError], ...] = (
+    BrokerUnavailable, AmbiguousSubmitError, LedgerUnavailable, LedgerBusy, OutcomeUnknown)

@@ -39,6 +39,8 @@ PLAN_COLUMNS = [
 ORDER_COLUMNS = [
     "symbol", "side", "qty", "ref_price", "notional", "order_type", "time_in_force", "tp_price", "sl_price", "reason",
 ]
+#: The approved orders file: the orders, and which gate approved them (its mode and run id).
+APPROVED_COLUMNS = ORDER_COLUMNS + ["mode", "run_id"]
 QTY_DECIMALS = 9
 
 

@@ -26,13 +26,27 @@ def sell(trading, symbol="AAPL", qty=10, **kw):
                                                    time_in_force=TimeInForce.DAY, **kw))
 
 
-def test_insufficient_buying_power(trading):
+#: a cash-like account (1x buying power, no shorting), set through Alpaca's account configurations
+CASH_ACCOUNT = {"max_margin_multiplier": "1", "no_shorting": True}
+
+
+def test_insufficient_buying_power_in_a_cash_account(trading, sim):
+    sim.admin("POST", "/sim/reset", {"cash": "100000", "clock": "2025-12-30T15:00:00Z",
+                                     "account_configurations": CASH_ACCOUNT})
     status, body = rejected(lambda: buy(trading, "AAPL", qty=1000))
     assert status == 403 and body["code"] == 40310000 and body["message"] == "insufficient buying power"
     assert float(body["buying_power"]) == 100000 and float(body["cost_basis"]) > 100000
 
 
+def test_insufficient_buying_power_in_a_margin_account_is_twice_the_equity(trading):
+    status, body = rejected(lambda: buy(trading, "AAPL", qty=1500))
+    assert status == 403 and body["message"] == "insufficient buying power"
+    assert float(body["buying_power"]) == 200000 and float(body["cost_basis"]) > 200000
+
+
 def test_market_buys_reserve_buying_power_above_the_ask(trading, sim):
+    sim.admin("POST", "/sim/reset", {"cash": "100000", "clock": "2025-12-30T15:00:00Z",
+                                     "account_configurations": CASH_ACCOUNT})
     sim.admin("POST", "/sim/clock", {"to": "2025-12-30T22:00:00Z"})  # queued, not filled
     buy(trading, "AAPL", qty=100)
     account = trading.get_account()

@@ -112,6 +112,7 @@ def output_paths(root: Path, settings: AppConfig | None, trade_date: dt.date) ->
         "summary": out / f"plan_summary_{stamp}.json",
         "risk_report": out / f"risk_report_{stamp}.csv",
         "approved": out / f"approved_orders_{stamp}.csv",
+        "execution_log": out / "execution_log.csv",
     }
 
 
@@ -137,6 +138,22 @@ def connect(broker, settings: AppConfig | None):
     if broker is None:
         return make_broker(settings)
     return broker() if callable(broker) else broker
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a (small) output file: what a later step checks it was handed."""
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def open_ledger(ctx: StepContext, db_url: str | None = None):
+    """The ledger of the project: `db_url` (the DAG's Connection), else $PAPER_TRADING_DB_URL, else
+    `ledger.url` of the config, else `data/ledger.sqlite` under the root."""
+    from ..ledger import Ledger, ledger_url
+
+    return Ledger(ledger_url(ctx.root, ctx.cfg.ledger.url, db_url))
 
 
 def broker_for(root: str | Path | None = None, config_path: str | Path | None = None, *,

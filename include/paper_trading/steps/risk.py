@@ -11,7 +11,7 @@ from .. import account_now
 from ..atomic import atomic_path
 from ..errors import ConfigError, InputError
 from ..inputs import check_price, read_orders
-from .common import StepContext, connect, output_paths, run_step
+from .common import StepContext, connect, file_sha256, open_ledger, output_paths, run_step
 
 
 def _plan_summary(ctx: StepContext, path: Path) -> dict:
@@ -47,6 +47,7 @@ def risk(
     fill_price: float | None = None,
     broker=None,
     offline: bool = False,
+    db_url: str | None = None,
     debug: bool = False,
 ) -> dict:
     """The pre-trade gate over the planned orders -> risk report and approved orders.
@@ -56,7 +57,7 @@ def risk(
     it takes equity, cash and positions from the plan's summary and prices from `prices` /
     `fill_price`.
     """
-    from ..rebalance import ORDER_COLUMNS
+    from ..rebalance import APPROVED_COLUMNS, ORDER_COLUMNS
     from ..risk import GateContext, RiskSettings, gate, preflight, realized_volatility
 
     if mode not in ("dry", "real"):
@@ -101,12 +102,18 @@ def risk(
             blacklist=tuple(s.upper() for s in rc.blacklist), vol_lookback_days=rc.volatility.lookback_days,
             vol_max_annualized=rc.volatility.max_annualized, vol_scope=rc.volatility.scope,
             vol_market_symbol=rc.volatility.market_symbol, reject_batch_on_any=rc.reject_batch_on_any))
+        # Which gate approved: execution in real mode takes only a real gate's approvals of its own run.
+        report = report.assign(mode=mode, run_id=run_id)
         with atomic_path(paths["risk_report"]) as tmp:
             report.to_csv(tmp, index=False, float_format="%.10g")
-        approved = report[report["verdict"] == "approved"][ORDER_COLUMNS]
+        approved = report[report["verdict"] == "approved"][APPROVED_COLUMNS]
         with atomic_path(paths["approved"]) as tmp:
             approved.to_csv(tmp, index=False, float_format="%.10g")
         rejected = int((report["verdict"] == "rejected").sum())
+        with open_ledger(ctx, db_url) as ledger:
+            ledger.record_run(run_id, trade_date, "risk", mode, "refused" if failures else "success", detail=json.dumps({
+                "approved_sha256": file_sha256(paths["approved"]), "approved": len(approved), "rejected": rejected,
+                "preflight": list(failures)}))
         if failures:
             from ..alerts import raise_alert
 

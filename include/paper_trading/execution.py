@@ -1,0 +1,519 @@
+"""M4 — the execution runner: approved orders -> orders at the broker, exactly once.
+
+No retry, crash, cleared task, second run or ambiguous broker answer may send an order twice or
+lose one. What makes that true:
+
+- **Deterministic ids.** Every order's `client_order_id` is `PREFIX-YYYYMMDD-SYMBOL-side-rN`
+  (`dry-...` in dry mode, which never reaches the broker). Alpaca keeps an id unique for good,
+  even after a cancel or a reject, so an id's outcome is final for its round; `--round` trades a
+  symbol again on purpose.
+- **Look before sending.** Before each submit the id is looked up (the ledger for a final outcome,
+  then the broker). A timeout, a 5xx or a dropped connection after the POST is an unknown outcome:
+  the id is looked up before anything else, and only sent again (with the same id) when the broker
+  does not have it; a 422 "client_order_id must be unique" means it is there. A 429 created
+  nothing: wait what the broker says, look up, send again.
+- **Journal.** The intent is written to the ledger before the POST and the answer after it, each in
+  its own transaction, so a run killed between the two leaves a row that the next run resolves.
+
+The order of a real run (dry runs the same code, with writes replaced by ledger rows `dry_run`):
+
+1. pre-flight again (market open now and today, account flags, kill switch) — done by the step;
+2. cancel the open orders on every symbol about to be traded — earlier brackets' take-profit and
+   stop-loss legs included, found under their parents with `status=all&nested=true` (once an
+   entry has filled, `status=open` no longer lists its legs, and the held stop-loss is never
+   "open") — and wait until they are cancelled;
+3. sells as MARKET DAY orders, and wait until they are done (or a timeout);
+4. re-read cash and prices, and scale the buys down (never up) if cash is short, saying why;
+5. buys: a new position as a BRACKET (market entry, take-profit limit, stop-loss stop) priced on
+   the price now; an increase of a held, protected name as a MARKET buy (its protection is
+   rebuilt in 6, so one pair covers the whole position); a cover as a MARKET buy;
+6. re-protect: a traded name still held without a live exit pair gets one OCO (take-profit limit +
+   stop-loss stop) over its whole quantity, so after every run each protected position has exactly
+   one live take-profit/stop-loss pair.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pandas as pd
+
+from .broker import OrderInfo, OrderRequest
+from .errors import AmbiguousSubmitError, BrokerError, OrderRejected, SubmitRateLimited
+from .ledger import Ledger
+from .logging_setup import get_logger
+from .rebalance import bracket_prices
+
+log = get_logger("execution")
+
+#: Statuses after which an order changes no more (`done_for_day` is terminal for today).
+TERMINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced", "done_for_day", "stopped", "suspended"})
+#: Outcomes that exist only in our ledger (the broker refused or never got the order): final for
+#: the round, recorded again by a re-run and never sent again.
+NOT_SENT_AGAIN = frozenset({"rejected", "not_sent"})
+#: Ledger states of an order whose fate must still be found out at the broker.
+UNRESOLVED = frozenset({"submitting", "unknown"})
+#: How far back live GTC orders (and legs) can reach: Alpaca expires GTC orders after 90 days.
+GTC_WINDOW = dt.timedelta(days=100)
+MIN_GAP = 0.01
+#: After this many submits in a row whose outcome stays unknown, the run stops sending (the broker is
+#: failing); what is left is sent by the next run, after each id was looked up.
+UNKNOWN_BREAKER = 3
+
+
+def client_order_id(prefix: str, trade_date: dt.date, symbol: str, side: str, round: int, mode: str) -> str:
+    """`pt-20250303-AAPL-buy-r1` (<= 48 characters); dry runs get `dry-...`, never sent."""
+    head = "dry" if mode == "dry" else prefix
+    return f"{head}-{trade_date:%Y%m%d}-{symbol.replace('/', '_')}-{side}-r{round}"[:48]
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    prefix: str = "pt"
+    reprotect: bool = True
+    take_profit_pct: float = 0.05
+    stop_loss_pct: float = 0.03
+    bracket_time_in_force: str = "gtc"
+    cancel_timeout_s: float = 30.0
+    sell_timeout_s: float = 120.0
+    buy_timeout_s: float = 120.0
+    poll_interval_s: float = 1.0
+    market_buy_collar: float = 0.025
+    cash_floor_pct: float = 0.01
+    submit_attempts: int = 5
+    max_backoff_s: float = 60.0
+
+
+@dataclass
+class Intent:
+    """One approved order on its way to the broker."""
+
+    cid: str
+    symbol: str
+    side: str
+    qty: float
+    planned_qty: float
+    order_type: str  # market | bracket (approved); the form sent may differ (see `form`)
+    time_in_force: str
+    ref_price: float
+    tp_price: float | None = None
+    sl_price: float | None = None
+    plan_reason: str = ""
+    form: str = ""  # market | bracket | oco, decided when it is sent
+    status: str = "pending"
+    broker_id: str | None = None
+    reason: str = ""
+    error: str = ""
+    legs: tuple[OrderInfo, ...] = ()
+    filled_qty: float | None = None
+    filled_avg_price: float | None = None
+    submitted_at: dt.datetime | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.status not in UNRESOLVED and self.status != "pending"
+
+
+@dataclass
+class ExecutionResult:
+    intents: list[Intent]
+    cancelled: list[str] = field(default_factory=list)  # broker ids of foreign open orders cancelled
+    reprotected: list[str] = field(default_factory=list)  # symbols given an OCO
+
+    @property
+    def unresolved(self) -> list[Intent]:
+        return [i for i in self.intents if not i.settled]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for i in self.intents:
+            out[i.status] = out.get(i.status, 0) + 1
+        return out
+
+
+def scale_buys(qty: dict[str, float], prices: dict[str, float], budget: float) -> tuple[dict[str, float], float]:
+    """Whole-share buys scaled down by one factor so their cost fits `budget` (never up).
+
+    Returns the new quantities and the factor (1.0 when they already fit). Pure: the tests pin it.
+    """
+    cost = math.fsum(q * prices[s] for s, q in qty.items())
+    if cost <= budget or cost <= 0:
+        return dict(qty), 1.0
+    factor = max(budget, 0.0) / cost
+    return {s: float(math.floor(q * factor + 1e-9)) for s, q in qty.items()}, factor
+
+
+class Executor:
+    """Sends (or, dry, records) one trade date's approved orders. See the module docstring."""
+
+    def __init__(self, broker, ledger: Ledger, settings: ExecutionSettings, *, mode: str, trade_date: dt.date,
+                 round: int, run_id: str, env: str, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.broker, self.ledger, self.s = broker, ledger, settings
+        self.mode, self.trade_date, self.round, self.run_id, self.env = mode, trade_date, round, run_id, env
+        self.sleep, self.clock = sleep, clock
+        self.real = mode == "real"
+        self._window_start: dt.datetime | None = None
+        self._unknown_in_a_row = 0
+        self.own_prefix = f"{'dry' if mode == 'dry' else settings.prefix}-{trade_date:%Y%m%d}-"
+        self.own_suffix = f"-r{round}"
+
+    # ----------------------------------------------------------------------------- the run
+
+    def run(self, approved: pd.DataFrame) -> ExecutionResult:
+        intents = [self._intent(row) for row in approved.itertuples(index=False)]
+        result = ExecutionResult(intents)
+        if self.real:
+            for intent in intents:
+                self._resolve(intent)
+        todo = [i for i in intents if not i.settled]
+        log.info("execute (%s, round %d): %d approved order(s), %d already accounted for", self.mode, self.round,
+                 len(intents), len(intents) - len(todo))
+        result.cancelled = self._cancel_conflicts({i.symbol for i in todo})
+        sells = [i for i in todo if i.side == "sell"]
+        for intent in sells:
+            intent.form = "market"
+            self._place(intent, self._request(intent, "market"))
+        self._wait([i for i in intents if i.side == "sell"], self.s.sell_timeout_s, "sells")
+        buys = [i for i in todo if i.side == "buy"]
+        held: dict[str, float] = {}
+        if buys:
+            held = self._size_and_price_buys(buys)
+            for intent in buys:
+                if intent.status == "pending":
+                    self._place(intent, self._request(intent, intent.form))
+        if self.s.reprotect:
+            traded = sorted({i.symbol for i in intents if i.settled and i.status not in NOT_SENT_AGAIN})
+            if traded:
+                self._wait([i for i in intents if i.side == "buy"], self.s.buy_timeout_s, "buys")
+                result.reprotected = self._reprotect(traded)
+        if self.real:
+            self._refresh(intents)
+        return result
+
+    # ------------------------------------------------------------------------------ intents
+
+    def _intent(self, row) -> Intent:  # noqa: ANN001 - a DataFrame row
+        cid = client_order_id(self.s.prefix, self.trade_date, row.symbol, row.side, self.round, self.mode)
+        tp = None if pd.isna(row.tp_price) else float(row.tp_price)
+        sl = None if pd.isna(row.sl_price) else float(row.sl_price)
+        return Intent(cid, row.symbol, row.side, float(row.qty), float(row.qty), row.order_type,
+                      row.time_in_force, float(row.ref_price), tp, sl, str(row.reason or ""))
+
+    def _row(self, intent: Intent, status: str | None = None, **extra) -> dict:
+        price = intent.filled_avg_price or intent.ref_price
+        row = {
+            "client_order_id": intent.cid, "trade_date": self.trade_date, "round": self.round, "run_id": self.run_id,
+            "mode": self.mode, "env": self.env, "symbol": intent.symbol, "side": intent.side, "qty": intent.qty,
+            "planned_qty": intent.planned_qty, "order_type": intent.form or intent.order_type,
+            "order_class": {"bracket": "bracket", "oco": "oco"}.get(intent.form, "simple"),
+            "time_in_force": intent.time_in_force if intent.form in ("bracket", "oco") else "day",
+            "tp_price": intent.tp_price if intent.form in ("bracket", "oco") else None,
+            "sl_price": intent.sl_price if intent.form in ("bracket", "oco") else None,
+            "ref_price": intent.ref_price, "notional": round(intent.qty * price, 2), "status": status or intent.status,
+            "broker_order_id": intent.broker_id, "filled_qty": intent.filled_qty,
+            "filled_avg_price": intent.filled_avg_price, "submitted_at": intent.submitted_at,
+            "reason": intent.reason or None, "last_error": intent.error or None,
+        }
+        row.update(extra)
+        return row
+
+    def _record(self, intent: Intent, info: OrderInfo | None = None) -> None:
+        """Take the broker's view of the order (if given) and write it, legs included, in one transaction."""
+        if info is not None:
+            intent.status, intent.broker_id, intent.legs = info.status, info.id, info.legs
+            intent.filled_qty = float(info.filled_qty) if info.filled_qty is not None else None
+            intent.filled_avg_price = float(info.filled_avg_price) if info.filled_avg_price is not None else None
+            intent.submitted_at = info.submitted_at
+            if not intent.form:
+                intent.form = "bracket" if info.order_class == "bracket" else (
+                    "oco" if info.order_class == "oco" else "market")
+            if info.qty is not None:
+                intent.qty = float(info.qty)
+        rows = [self._row(intent)]
+        for leg in intent.legs:
+            rows.append({
+                "client_order_id": leg.client_order_id, "trade_date": self.trade_date, "round": self.round,
+                "run_id": self.run_id, "mode": self.mode, "env": self.env, "symbol": leg.symbol, "side": leg.side,
+                "qty": float(leg.qty or 0), "order_type": "take_profit" if leg.order_type == "limit" else "stop_loss",
+                "order_class": info.order_class if info else None, "time_in_force": intent.time_in_force,
+                "tp_price": float(leg.limit_price) if leg.limit_price is not None else None,
+                "sl_price": float(leg.stop_price) if leg.stop_price is not None else None,
+                "ref_price": intent.ref_price, "notional": None, "status": leg.status, "broker_order_id": leg.id,
+                "parent_client_order_id": intent.cid, "filled_qty": float(leg.filled_qty),
+                "filled_avg_price": float(leg.filled_avg_price) if leg.filled_avg_price is not None else None,
+                "submitted_at": leg.submitted_at,
+            })
+        self.ledger.upsert_orders(rows)
+
+    # ------------------------------------------------------------------- exactly-once send
+
+    def _resolve(self, intent: Intent) -> None:
+        """What is already known of this id: a final refusal in the ledger (never sent again in this
+        round), or the order at the broker (sent by an earlier attempt: recorded, not sent again)."""
+        row = self.ledger.order(intent.cid)
+        if row and row["status"] in NOT_SENT_AGAIN:
+            intent.status, intent.form, intent.qty = row["status"], row["order_type"], row["qty"]
+            intent.reason, intent.error = row["reason"] or "", row["last_error"] or ""
+            return
+        found = self.broker.get_order_by_client_id(intent.cid)
+        if found is not None:
+            intent.reason = (row or {}).get("reason") or "found at the broker (sent by an earlier attempt)"
+            self._record(intent, found)
+
+    def _place(self, intent: Intent, request: OrderRequest | None) -> None:
+        """Send `request` once, whatever happens on the way (see the module docstring)."""
+        if request is None:
+            return
+        if self._unknown_in_a_row >= UNKNOWN_BREAKER:
+            return  # the broker is failing every submit: stop sending; the next run resumes from here
+        if not self.real:
+            intent.status = "dry_run"
+            self._record(intent)
+            log.info("dry run: would send %s %s %g %s (%s)", intent.side, intent.symbol, intent.qty, intent.form,
+                     intent.cid)
+            return
+        for attempt in range(1, self.s.submit_attempts + 1):
+            found = self.broker.get_order_by_client_id(intent.cid)
+            if found is not None:
+                self._record(intent, found)
+                return
+            self._journal(intent, "submitting")
+            try:
+                info = self.broker.submit_order(request)
+            except SubmitRateLimited as exc:
+                wait = min(exc.retry_after if exc.retry_after is not None else 2.0 ** attempt, self.s.max_backoff_s)
+                log.warning("submit of %s rate-limited (nothing created); waiting %.1f s", intent.cid, wait)
+                self._journal(intent, "unknown", error=str(exc))
+                self.sleep(wait)
+            except AmbiguousSubmitError as exc:
+                log.warning("%s; looking it up", exc)
+                self._journal(intent, "unknown", error=str(exc))
+                self.sleep(min(0.5 * 2 ** attempt, self.s.max_backoff_s))
+            except OrderRejected as exc:
+                if _duplicate(exc):
+                    log.warning("%s is already at the broker (duplicate client_order_id); recording it", intent.cid)
+                    continue
+                intent.status, intent.error = "rejected", str(exc)
+                self._record(intent)
+                log.warning("rejected by the broker: %s", exc)
+                return
+            else:
+                intent.error = ""
+                self._unknown_in_a_row = 0
+                self._record(intent, info)
+                log.info("sent %s %s %g %s: %s (%s)", intent.side, intent.symbol, intent.qty, intent.form, info.status,
+                         intent.cid)
+                return
+        intent.status = "unknown"
+        self._unknown_in_a_row += 1
+        log.error("the outcome of %s is still unknown after %d attempt(s): %s", intent.cid, self.s.submit_attempts,
+                  intent.error)
+        self._record(intent)
+        if self._unknown_in_a_row >= UNKNOWN_BREAKER:
+            log.error("%d submits in a row with an unknown outcome: no more orders are sent in this run",
+                      self._unknown_in_a_row)
+
+    def _journal(self, intent: Intent, status: str, error: str = "") -> None:
+        intent.status = status
+        if error:
+            intent.error = error
+        self.ledger.upsert_orders([self._row(intent)])
+
+    def _request(self, intent: Intent, form: str) -> OrderRequest | None:
+        common = {"symbol": intent.symbol, "side": intent.side, "qty": Decimal(str(intent.qty)),
+                  "client_order_id": intent.cid}
+        if form == "bracket":
+            return OrderRequest(**common, order_type="market", time_in_force=intent.time_in_force,
+                                take_profit=Decimal(str(intent.tp_price)), stop_loss=Decimal(str(intent.sl_price)))
+        return OrderRequest(**common, order_type="market", time_in_force="day")
+
+    # ------------------------------------------------------------------------ sizing buys
+
+    def _size_and_price_buys(self, buys: list[Intent]) -> dict[str, float]:
+        """Step 4 and the shape of step 5: cash after the sells, prices now, bracket prices on them."""
+        account = self.broker.account()
+        held = {p.symbol: float(p.qty) for p in self.broker.positions()}
+        quotes, missing = self.broker.latest_prices({i.symbol for i in buys})
+        prices = {s: float(q.price) for s, q in quotes.items()}
+        for intent in buys:
+            if intent.symbol not in prices:
+                self._not_sent(intent, "no price now for the symbol: not sent")
+        pending = [i for i in buys if i.status == "pending"]
+        equity, cash, power = float(account.equity), float(account.cash), float(account.buying_power)
+        budget = min(cash - self.s.cash_floor_pct * equity, power / (1 + self.s.market_buy_collar))
+        scaled, factor = scale_buys({i.cid: i.qty for i in pending}, {i.cid: prices[i.symbol] for i in pending},
+                                    budget)
+        for intent in pending:
+            if factor < 1.0:
+                intent.qty = scaled[intent.cid]
+                intent.reason = (f"scaled for cash: planned {intent.planned_qty:g}, sending {intent.qty:g} (cash "
+                                 f"{cash:.2f}, buying power {power:.2f}, buys cost {budget / factor:.2f} at prices now)")
+                if intent.qty <= 0:
+                    self._not_sent(intent, intent.reason + ": nothing left to buy")
+                    continue
+            self._shape_buy(intent, prices[intent.symbol], held.get(intent.symbol, 0.0))
+        return held
+
+    def _shape_buy(self, intent: Intent, base: float, held_qty: float) -> None:
+        """Bracket on the price now; an increase of a held name as a market buy when re-protecting."""
+        if intent.order_type != "bracket" or intent.plan_reason == "cover" or held_qty < 0:
+            intent.form = "market"
+            return
+        if held_qty > 0 and self.s.reprotect:
+            intent.form = "market"
+            intent.reason = (intent.reason + "; " if intent.reason else "") + \
+                "increase of a held name: market entry, the whole position re-protected by one OCO"
+            return
+        tp, sl = (float(x[0]) for x in bracket_prices(pd.Series([base]).to_numpy(), self.s.take_profit_pct,
+                                                        self.s.stop_loss_pct))
+        if not (tp >= base + MIN_GAP - 1e-9 and 0 < sl <= base - MIN_GAP + 1e-9 and tp > sl):
+            self._not_sent(intent, f"bracket_invalid: take-profit {tp:g} / stop-loss {sl:g} do not fit Alpaca's rule "
+                                   f"around the price now {base:g}")
+            return
+        intent.form, intent.tp_price, intent.sl_price = "bracket", tp, sl
+        intent.time_in_force = self.s.bracket_time_in_force
+
+    def _not_sent(self, intent: Intent, reason: str) -> None:
+        intent.status, intent.reason = "not_sent", reason
+        self._record(intent)
+        log.warning("%s %s %g not sent: %s", intent.side, intent.symbol, intent.planned_qty, reason)
+
+    # ---------------------------------------------------------------- conflicts and waits
+
+    def _own(self, order: OrderInfo, parent: OrderInfo | None = None) -> bool:
+        cid = (parent or order).client_order_id or ""
+        return cid.startswith(self.own_prefix) and cid.endswith(self.own_suffix)
+
+    def _live_orders(self, symbols: Iterable[str]) -> list[tuple[OrderInfo, OrderInfo | None]]:
+        """Every order and leg on `symbols` still open at the broker, with its parent (legs of filled
+        brackets included: they are only listed under their parent, with `status=all&nested=true`)."""
+        if self._window_start is None:  # the broker's clock, not ours (a simulator's may be years away)
+            self._window_start = self.broker.clock().timestamp - GTC_WINDOW
+        after = self._window_start
+        found = []
+        for order in self.broker.list_orders(status="all", after=after, symbols=sorted(symbols)):
+            if order.status not in TERMINAL:
+                found.append((order, None))
+            found += [(leg, order) for leg in order.legs if leg.status not in TERMINAL]
+        return found
+
+    def _cancel_conflicts(self, symbols: set[str]) -> list[str]:
+        """Step 2: cancel the open orders (and legs) on the symbols to trade that are not this round's."""
+        if not symbols:
+            return []
+        if not self.real:
+            for order, parent in self._live_orders(symbols):
+                if not self._own(order, parent):
+                    log.info("dry run: would cancel %s %s %s (%s)", order.status, order.side, order.symbol, order.id)
+            return []
+        foreign = [(o, p) for o, p in self._live_orders(symbols) if not self._own(o, p)]
+        if not foreign:
+            return []
+        cancelled: set[str] = set()
+        for order, parent in foreign:
+            if order.id in cancelled or (parent is not None and parent.id in cancelled):
+                continue
+            try:
+                self.broker.cancel_order(order.id)
+            except BrokerError as exc:
+                if exc.status not in (404, 422):  # 422: no longer cancelable (it filled or was cancelled)
+                    raise
+            cancelled.add(order.id)
+            log.info("cancelled %s %s %s %s before trading the symbol", order.status, order.order_type, order.side,
+                     order.symbol)
+            self._mark_cancelled(order.client_order_id)
+        deadline = self.clock() + self.s.cancel_timeout_s
+        while (left := [o for o, p in self._live_orders(symbols) if not self._own(o, p)]) and self.clock() < deadline:
+            self.sleep(self.s.poll_interval_s)
+        if left:
+            from .errors import OutcomeUnknown
+
+            raise OutcomeUnknown(f"{len(left)} open order(s) on the symbols to trade were not cancelled within "
+                                 f"{self.s.cancel_timeout_s:g} s ({', '.join(sorted({o.symbol for o in left}))}); "
+                                 "nothing was sent; run again")
+        return sorted(cancelled)
+
+    def _mark_cancelled(self, cid: str | None) -> None:
+        row = self.ledger.order(cid) if cid else None
+        if row:
+            row.update(status="canceled", reason=f"cancelled before trading {self.trade_date} round {self.round}",
+                       updated_at=None)
+            self.ledger.upsert_orders([row])
+
+    def _own_orders(self, symbols: Iterable[str]) -> dict[str, OrderInfo]:
+        after = dt.datetime.combine(self.trade_date - dt.timedelta(days=1), dt.time(0), tzinfo=dt.timezone.utc)
+        return {o.client_order_id: o for o in self.broker.list_orders(status="all", after=after, symbols=sorted(symbols))
+                if self._own(o)}
+
+    def _wait(self, intents: list[Intent], timeout: float, what: str) -> None:
+        """Until every sent order of `intents` is terminal (legs may stay open), or `timeout`."""
+        if not self.real:
+            return
+        waiting = [i for i in intents if i.broker_id and i.status not in TERMINAL]
+        deadline = self.clock() + timeout
+        while waiting:
+            orders = self._own_orders({i.symbol for i in waiting})
+            for intent in waiting:
+                if (info := orders.get(intent.cid)) is not None:
+                    self._record(intent, info)
+            waiting = [i for i in waiting if i.status not in TERMINAL]
+            if not waiting or self.clock() >= deadline:
+                break
+            self.sleep(self.s.poll_interval_s)
+        if waiting:
+            log.warning("%d %s not done after %g s: %s", len(waiting), what, timeout,
+                        ", ".join(f"{i.symbol} {i.status}" for i in waiting))
+
+    def _refresh(self, intents: list[Intent]) -> None:
+        sent = [i for i in intents if i.broker_id]
+        if sent:
+            orders = self._own_orders({i.symbol for i in sent})
+            for intent in sent:
+                if (info := orders.get(intent.cid)) is not None:
+                    self._record(intent, info)
+
+    # --------------------------------------------------------------------------- protection
+
+    def _reprotect(self, symbols: list[str]) -> list[str]:
+        """Step 6: one OCO over the whole position of each traded name held without a live exit pair."""
+        positions = {p.symbol: float(p.qty) for p in self.broker.positions()} if self.real else {}
+        if not self.real:
+            return []
+        live_exit = {o.symbol for o, parent in self._live_orders(symbols)
+                     if o.side == "sell" and (parent is not None or o.order_class == "oco")}
+        need = [s for s in symbols if math.floor(positions.get(s, 0.0) + 1e-9) >= 1 and s not in live_exit]
+        if not need:
+            return []
+        quotes, _ = self.broker.latest_prices(need)
+        done = []
+        for symbol in need:
+            if symbol not in quotes:
+                log.warning("%s: no price now, not re-protected", symbol)
+                continue
+            base = float(quotes[symbol].price)
+            tp, sl = (float(x[0]) for x in bracket_prices(pd.Series([base]).to_numpy(), self.s.take_profit_pct,
+                                                            self.s.stop_loss_pct))
+            qty = float(math.floor(positions[symbol] + 1e-9))
+            intent = Intent(client_order_id(self.s.prefix, self.trade_date, symbol, "oco", self.round, self.mode),
+                            symbol, "sell", qty, qty, "oco", self.s.bracket_time_in_force, base, tp, sl,
+                            form="oco", reason="re-protect: one take-profit/stop-loss pair over the whole position")
+            if sl <= 0:
+                self._not_sent(intent, f"no valid stop-loss under the price now {base:g}")
+                continue
+            self._place(intent, OrderRequest(symbol=symbol, side="sell", qty=Decimal(str(qty)), order_type="limit",
+                                             time_in_force=self.s.bracket_time_in_force, client_order_id=intent.cid,
+                                             take_profit=Decimal(str(tp)), stop_loss=Decimal(str(sl)),
+                                             order_class="oco"))
+            done.append(symbol)
+        return done
+
+
+def _duplicate(exc: OrderRejected) -> bool:
+    """The broker's answer to an id it already has: 422 with "client_order_id must be unique"."""
+    return exc.status == 422 and ("unique" in str(exc).lower() or exc.code == 40010001)

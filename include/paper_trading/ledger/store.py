@@ -1,0 +1,294 @@
+"""Connecting to the ledger, migrating it, and every read and write the steps make.
+
+Writes are upserts on the tables' natural keys, one transaction per call, so a step re-run for the
+same date rewrites its rows instead of adding to them, and a process killed in the middle of a
+write leaves the ledger as it was. On SQLite every transaction starts with `BEGIN IMMEDIATE` (one
+writer at a time, readers undisturbed in WAL mode), which also makes the first-use migration safe
+when two processes start at once; on PostgreSQL the migration takes an advisory lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import io
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, delete, event, insert, select, update
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+
+from ..atomic import write_text_atomic
+from ..errors import ConfigError, LedgerBusy, LedgerUnavailable
+from ..logging_setup import get_logger, register_secret
+from .schema import locks, orders, runs
+
+log = get_logger("ledger")
+
+URL_ENV = "PAPER_TRADING_DB_URL"
+DEFAULT_URL = "sqlite:///data/ledger.sqlite"
+VERSION_TABLE = "paper_trading_alembic_version"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+EXECUTION_LOG_COLUMNS = ["datetime", "env", "mode", "symbol", "side", "qty", "order_type", "tp_price", "sl_price",
+                         "ref_price", "notional", "client_order_id", "status", "order_id", "error"]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite gives timestamps back without their zone; every timestamp we write is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.timezone.utc)
+
+
+def ledger_url(root: Path, configured: str | None = None, given: str | None = None) -> URL:
+    """The ledger's URL: the one given (the DAG's Airflow Connection), else `$PAPER_TRADING_DB_URL`,
+    else `ledger.url` of the config, else a SQLite file under `data/`. A relative SQLite path is
+    relative to the project root. A password may come from the environment or a Connection, never
+    from the config file."""
+    text, origin = given, "the ledger connection"
+    if not text and os.environ.get(URL_ENV):
+        text, origin = os.environ[URL_ENV], f"${URL_ENV}"
+    if not text:
+        text, origin = configured or DEFAULT_URL, "ledger.url in the config" if configured else "the default"
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ConfigError(f"{origin}: not a database URL (expected e.g. sqlite:///data/ledger.sqlite or "
+                          "postgresql+psycopg://user@host/db)") from None
+    if configured and text == configured and url.password:
+        raise ConfigError("ledger.url in the config holds a password; put the URL in $PAPER_TRADING_DB_URL or the "
+                          "Airflow Connection 'paper_trading_ledger' instead")
+    if url.password:
+        register_secret(str(url.password))
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"{origin}: the ledger runs on sqlite or postgresql, not {backend}")
+    if backend == "postgresql" and url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    if backend == "sqlite" and url.database and url.database != ":memory:" and not Path(url.database).is_absolute():
+        url = url.set(database=str(root / url.database))
+    return url
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    """WAL, foreign keys, a busy timeout, and transactions we begin ourselves (`BEGIN IMMEDIATE`)."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record) -> None:  # noqa: ANN001
+        dbapi_connection.isolation_level = None  # pysqlite must not begin transactions behind our back
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection) -> None:  # noqa: ANN001
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Ledger:
+    """The ledger at `url` (see `ledger_url`), migrated to the latest schema on first use."""
+
+    def __init__(self, url: URL | str) -> None:
+        self.url = make_url(url) if isinstance(url, str) else url
+        self.shown = self.url.render_as_string(hide_password=True)
+        self.backend = self.url.get_backend_name()
+        if self.backend == "sqlite" and self.url.database not in (None, "", ":memory:"):
+            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {"future": True}
+        if self.backend == "postgresql":
+            kwargs.update(pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        self.engine = create_engine(self.url, **kwargs)
+        if self.backend == "sqlite":
+            _sqlite_setup(self.engine)
+        self._migrate()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.shown})"
+
+    # ------------------------------------------------------------------------------ schema
+
+    def _migrate(self, revision: str = "head") -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["version_table"] = VERSION_TABLE
+        try:
+            with self.engine.begin() as conn:
+                if self.backend == "postgresql":
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('paper_trading_ledger_migrate'))")
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+        except OperationalError as exc:
+            raise LedgerUnavailable(f"ledger {self.shown}: cannot open or migrate the database "
+                                    f"({str(exc.orig).splitlines()[0] if exc.orig else exc})") from None
+
+    def revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            from alembic.runtime.migration import MigrationContext
+
+            return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+    # ------------------------------------------------------------------------------ writes
+
+    def _upsert(self, conn, table, rows: list[dict], keys: list[str]) -> None:  # noqa: ANN001
+        if not rows:
+            return
+        if self.backend == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        for row in rows:
+            stmt = dialect_insert(table).values(**row)
+            changed = {c: stmt.excluded[c] for c in row if c not in keys}
+            conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed) if changed
+                         else stmt.on_conflict_do_nothing(index_elements=keys))
+
+    def upsert_orders(self, rows: Iterable[dict]) -> None:
+        """Insert or update orders by client_order_id, all in one transaction."""
+        rows = [{**row, "updated_at": row.get("updated_at") or utcnow()} for row in rows]
+        with self.engine.begin() as conn:
+            self._upsert(conn, orders, rows, ["client_order_id"])
+
+    def record_run(self, run_id: str, trade_date: dt.date, step: str, mode: str, outcome: str, *,
+                   round: int = 1, detail: str | None = None, started: bool = False) -> None:
+        """The step's row in `runs`: `started=True` opens it (outcome 'running'), later calls close it."""
+        now = utcnow()
+        row = {"run_id": run_id, "trade_date": trade_date, "step": step, "mode": mode, "round": round,
+               "outcome": outcome, "detail": detail}
+        row.update({"started_at": now, "ended_at": None} if started else {"ended_at": now})
+        with self.engine.begin() as conn:
+            if started:
+                self._upsert(conn, runs, [row], ["run_id", "trade_date", "step"])
+                return
+            found = conn.execute(update(runs).where(runs.c.run_id == run_id, runs.c.trade_date == trade_date,
+                                                    runs.c.step == step).values(**row)).rowcount
+            if not found:
+                conn.execute(insert(runs).values(**row, started_at=now))
+
+    # ------------------------------------------------------------------------------- reads
+
+    def order(self, client_order_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(orders).where(orders.c.client_order_id == client_order_id)).mappings().first()
+        return _order_row(row) if row else None
+
+    def orders(self, trade_date: dt.date | None = None, *, mode: str | None = None,
+               round: int | None = None) -> list[dict]:
+        query = select(orders)
+        if trade_date is not None:
+            query = query.where(orders.c.trade_date == trade_date)
+        if mode is not None:
+            query = query.where(orders.c.mode == mode)
+        if round is not None:
+            query = query.where(orders.c.round == round)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(orders.c.trade_date, orders.c.client_order_id)).mappings().all()
+        return [_order_row(r) for r in rows]
+
+    def run(self, run_id: str, trade_date: dt.date, step: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.run_id == run_id, runs.c.trade_date == trade_date,
+                                                  runs.c.step == step)).mappings().first()
+        return dict(row) if row else None
+
+    def runs(self, trade_date: dt.date | None = None) -> list[dict]:
+        query = select(runs) if trade_date is None else select(runs).where(runs.c.trade_date == trade_date)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(runs.c.id)).mappings().all()]
+
+    # ------------------------------------------------------------------------------- locks
+
+    def try_lock(self, name: str, holder: str, lease_s: float) -> str | None:
+        """Take (or renew) the lock `name` for `holder`; None if held now, else the other holder.
+
+        A lock whose lease ran out (its holder was killed) is taken over; the same holder (a retry of
+        the same Airflow run) takes its own lock back at once.
+        """
+        now = utcnow()
+        values = {"holder": holder, "acquired_at": now, "expires_at": now + dt.timedelta(seconds=lease_s)}
+        try:
+            with self.engine.begin() as conn:
+                row = conn.execute(select(locks).where(locks.c.name == name)).mappings().first()
+                if row is None:
+                    conn.execute(insert(locks).values(name=name, **values))
+                    return None
+                if row["holder"] != holder and _aware(row["expires_at"]) > now:
+                    return row["holder"]
+                taken = conn.execute(update(locks).where(locks.c.name == name, locks.c.holder == row["holder"],
+                                                         locks.c.expires_at == row["expires_at"]).values(**values))
+                return None if taken.rowcount == 1 else row["holder"]
+        except IntegrityError:  # another process inserted it first (PostgreSQL)
+            return self.try_lock(name, holder, lease_s) if lease_s > 0 else holder
+
+    def unlock(self, name: str, holder: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(locks).where(locks.c.name == name, locks.c.holder == holder))
+
+    @contextlib.contextmanager
+    def lock(self, name: str, holder: str, *, wait_s: float = 30.0, lease_s: float = 300.0,
+             poll_s: float = 0.5) -> Iterator[None]:
+        """Hold `name` for the duration of the block, waiting up to `wait_s` for another holder;
+        `LedgerBusy` if it does not let go. Renew it with `try_lock` during long work."""
+        deadline = time.monotonic() + wait_s
+        while (other := self.try_lock(name, holder, lease_s)) is not None:
+            if time.monotonic() >= deadline:
+                raise LedgerBusy(f"ledger lock {name!r} is held by run {other!r}; waited {wait_s:g} s. It is released "
+                                 "when that run ends (or its lease runs out if it was killed)")
+            log.info("waiting for lock %s held by run %s", name, other)
+            time.sleep(poll_s)
+        try:
+            yield
+        finally:
+            self.unlock(name, holder)
+
+    # ------------------------------------------------------------------------------ exports
+
+    def export_execution_log(self, path: Path) -> int:
+        """`execution_log.csv` (the spec's columns): every order of the ledger, one row each, written
+        atomically. Returns the number of rows."""
+        rows = self.orders()
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(EXECUTION_LOG_COLUMNS)
+        for r in rows:
+            when = r["submitted_at"] or r["updated_at"]
+            writer.writerow([when.isoformat() if when else "", r["env"], r["mode"], r["symbol"], r["side"],
+                             _num(r["qty"]), r["order_type"], _num(r["tp_price"]), _num(r["sl_price"]),
+                             _num(r["ref_price"]), _num(r["notional"]), r["client_order_id"], r["status"],
+                             r["broker_order_id"] or "", r["last_error"] or ""])
+        write_text_atomic(path, buffer.getvalue())
+        return len(rows)
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.10g}"
+
+
+def _order_row(row: Any) -> dict:
+    out = dict(row)
+    for key in ("submitted_at", "updated_at"):
+        out[key] = _aware(out[key])
+    return out

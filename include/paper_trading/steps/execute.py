@@ -1,0 +1,126 @@
+"""The M4 step: the risk gate's approved orders -> orders at the broker (real) or in the ledger (dry)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from ..errors import ConfigError, OutcomeUnknown, PaperTradingError, TradingRefused
+from ..inputs import read_orders
+from .common import StepContext, connect, file_sha256, open_ledger, output_paths, run_step
+
+
+def _check_approvals(ctx: StepContext, ledger, approved, path: Path, run_id: str) -> None:
+    """Real execution takes only the approvals a real-mode gate wrote for this same run."""
+    gate = ledger.run(run_id, ctx.trade_date, "risk")
+    shown = ctx.shown(path)
+    if gate is None:
+        raise TradingRefused(f"{shown}: no risk gate run {run_id!r} for {ctx.trade_date} in the ledger; real execution "
+                             f"sends only what a real-mode gate of the same run approved (run: risk --mode real "
+                             f"--run-id {run_id})")
+    if gate["mode"] != "real":
+        raise TradingRefused(f"{shown}: approved by a {gate['mode']}-mode gate (run {run_id!r}); real execution needs "
+                             "the approvals of a real-mode gate")
+    recorded = json.loads(gate["detail"] or "{}").get("approved_sha256")
+    if recorded != file_sha256(path):
+        raise TradingRefused(f"{shown}: the file is not the one the real-mode gate of run {run_id!r} wrote (changed or "
+                             "rewritten since); run the gate again")
+    wrong = approved[(approved["mode"] != "real") | (approved["run_id"] != run_id)]
+    if len(wrong):
+        row = wrong.iloc[0]
+        raise TradingRefused(f"{shown}: {row['symbol']} was approved by a {row['mode']} gate of run {row['run_id']!r}, "
+                             f"not by the real gate of run {run_id!r}")
+
+
+def _preflight(ctx: StepContext, broker) -> None:
+    """Pre-flight again just before sending: an approval from earlier is not trusted blindly."""
+    from ..alerts import raise_alert
+    from ..risk import preflight
+    from ..trading_calendar import exchange_date
+
+    rc = ctx.cfg.risk
+    account = broker.account()
+    clock = broker.clock()
+    session_today = any(d.date == ctx.trade_date for d in broker.calendar(ctx.trade_date, ctx.trade_date))
+    failures = preflight("real", {"trading_blocked": account.trading_blocked, "account_blocked": account.account_blocked,
+                                  "trade_suspended_by_user": account.trade_suspended_by_user},
+                         rc.kill_switch or (ctx.root / rc.kill_switch_file).exists(), clock.is_open, session_today,
+                         exchange_date(clock.timestamp) == ctx.trade_date)
+    if failures:
+        message = f"real execution refused to trade: {', '.join(failures)}; nothing was sent"
+        raise_alert(ctx.log_dir, ctx.trade_date, ctx.run_id, "execute", message)
+        raise TradingRefused(message)
+
+
+def execute(
+    trade_date: dt.date,
+    *,
+    mode: str = "dry",
+    round: int = 1,
+    root: str | Path | None = None,
+    config_path: str | Path | None = None,
+    run_id: str = "cli",
+    orders: str | Path | None = None,
+    broker=None,
+    db_url: str | None = None,
+    debug: bool = False,
+) -> dict:
+    """M4 for one trade date (see `execution.py` for the order of a real run). Dry mode runs the same
+    code with every write replaced by a ledger row `dry_run`. Raises `OutcomeUnknown` (transient)
+    when some order's outcome is still unknown: running again resolves it without sending twice."""
+    from ..execution import ExecutionSettings, Executor
+    from ..rebalance import APPROVED_COLUMNS
+
+    if mode not in ("dry", "real"):
+        raise ConfigError(f"mode must be dry or real, got {mode!r}")
+    if isinstance(round, bool) or not isinstance(round, int) or round < 1:
+        raise ConfigError(f"--round: expected a whole number >= 1, got {round!r}")
+    with run_step("execute", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
+        cfg, ec = ctx.cfg, ctx.cfg.execution
+        if not ec.enable_client_order_id:
+            ctx.log.warning("execution.enable_client_order_id: false is ignored: deterministic client_order_ids are "
+                            "what makes retries safe")
+        paths = output_paths(ctx.root, ctx.settings, trade_date)
+        approved_path = ctx.path(orders) or paths["approved"]
+        approved = read_orders(approved_path, APPROVED_COLUMNS, ctx.root, "approved orders")
+        with open_ledger(ctx, db_url) as ledger:
+            if mode == "real":
+                _check_approvals(ctx, ledger, approved, approved_path, run_id)
+            broker = connect(broker, ctx.settings)
+            settings = ExecutionSettings(
+                prefix=ec.client_order_prefix, reprotect=ec.reprotect and not cfg.rebalance.fractional,
+                take_profit_pct=cfg.bracket.take_profit_pct, stop_loss_pct=cfg.bracket.stop_loss_pct,
+                bracket_time_in_force=cfg.bracket.time_in_force, cancel_timeout_s=ec.cancel_timeout_s,
+                sell_timeout_s=ec.sell_timeout_s, buy_timeout_s=ec.buy_timeout_s, poll_interval_s=ec.poll_interval_s,
+                market_buy_collar=ec.market_buy_collar, cash_floor_pct=cfg.risk.min_cash_buffer_pct,
+                submit_attempts=ec.submit_attempts, max_backoff_s=ec.max_backoff_s)
+            with ledger.lock(f"execute:{mode}:{trade_date:%Y%m%d}", run_id, wait_s=ec.lock_wait_s,
+                             lease_s=ec.lock_lease_s):
+                ledger.record_run(run_id, trade_date, "execute", mode, "running", round=round, started=True)
+                try:
+                    if mode == "real":
+                        _preflight(ctx, broker)
+                    result = Executor(broker, ledger, settings, mode=mode, trade_date=trade_date, round=round,
+                                      run_id=run_id, env=getattr(broker, "env", "paper")).run(approved)
+                except PaperTradingError as exc:
+                    outcome = "refused" if isinstance(exc, TradingRefused) else "failed"
+                    ledger.record_run(run_id, trade_date, "execute", mode, outcome, round=round,
+                                      detail=json.dumps({"error": str(exc)}))
+                    raise
+                finally:
+                    ledger.export_execution_log(paths["execution_log"])
+                counts = result.counts()
+                unresolved = result.unresolved
+                ledger.record_run(run_id, trade_date, "execute", mode, "unknown" if unresolved else "success",
+                                  round=round, detail=json.dumps({"counts": counts, "cancelled": result.cancelled,
+                                                                  "reprotected": result.reprotected}))
+                ledger.export_execution_log(paths["execution_log"])
+        ctx.log.info("execute (%s, round %d): %s; cancelled %d earlier order(s); re-protected %s", mode, round,
+                     ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no orders", len(result.cancelled),
+                     ", ".join(result.reprotected) or "none")
+        if unresolved:
+            raise OutcomeUnknown(f"the outcome of {len(unresolved)} order(s) is still unknown "
+                                 f"({', '.join(i.cid for i in unresolved[:5])}); run again: nothing is sent twice")
+        return {"execution_log_path": str(paths["execution_log"]), "orders": len(result.intents), "counts": counts,
+                "cancelled": len(result.cancelled), "reprotected": result.reprotected}

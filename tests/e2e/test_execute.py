@@ -1,0 +1,191 @@
+"""M4 against the simulator over real HTTP: the orders at the broker are exactly the approved
+orders — none twice, none missing — whatever the broker answers, and the ledger and
+execution_log.csv agree with the broker."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+import requests
+
+from paper_trading import steps
+from paper_trading.broker import AlpacaBroker, OrderRequest
+from paper_trading.errors import OutcomeUnknown, TradingRefused
+from paper_trading.ledger import Ledger, ledger_url
+
+DAY = dt.date(2025, 12, 31)
+OPEN = "2025-12-31T14:45:00Z"  # 09:45 New York
+
+
+@pytest.fixture
+def broker(sim) -> AlpacaBroker:
+    sim.admin("POST", "/sim/clock", {"to": OPEN})
+    return AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, timeout=2.0, backoff_seconds=0.01,
+                        requests_per_minute=100_000)
+
+
+@pytest.fixture
+def fast(project):
+    """Short waits: the simulator fills on the next read while the market is open."""
+    config = project / "config" / "config.yaml"
+    config.write_text(config.read_text().replace("poll_interval_s: 1", "poll_interval_s: 0.05")
+                      .replace("lock_wait_s: 60", "lock_wait_s: 2").replace("max_backoff_s: 60", "max_backoff_s: 0.2"))
+    return project
+
+
+def gate(project, broker, mode="real", run_id="cli", pick="drl"):
+    steps.signal_bus(DAY, root=project, mode="select", pick=pick)
+    steps.plan(DAY, root=project, broker=broker)
+    return steps.risk(DAY, mode=mode, root=project, broker=broker, run_id=run_id)
+
+
+def broker_orders(sim) -> list[dict]:
+    got = requests.get(f"{sim.url}/v2/orders", params={"status": "all", "limit": 500, "nested": "true"},
+                       headers=sim.headers, timeout=10)
+    got.raise_for_status()
+    return got.json()
+
+
+def approved(project) -> pd.DataFrame:
+    return pd.read_csv(project / "data" / "outputs" / "approved_orders_20251231.csv")
+
+
+def ledger(project) -> Ledger:
+    return Ledger(ledger_url(project))
+
+
+def assert_exactly_the_approved_orders(project, sim, round=1):
+    """None twice, none missing; the ledger and the CSV say what the broker has."""
+    entries = [o for o in broker_orders(sim) if o["client_order_id"].startswith("pt-20251231-")
+               and o["client_order_id"].endswith(f"-r{round}") and "-oco-" not in o["client_order_id"]]
+    ids = [o["client_order_id"] for o in entries]
+    assert len(ids) == len(set(ids))
+    wanted = {f"pt-20251231-{r.symbol}-{r.side}-r{round}" for r in approved(project).itertuples()}
+    assert set(ids) == wanted
+    with ledger(project) as book:
+        rows = {r["client_order_id"]: r for r in book.orders(DAY, mode="real")}
+    for order in entries:
+        assert rows[order["client_order_id"]]["broker_order_id"] == order["id"]
+    log = pd.read_csv(project / "data" / "outputs" / "execution_log.csv")
+    assert log["client_order_id"].is_unique
+    assert set(wanted) <= set(log["client_order_id"])
+
+
+def test_real_mode_sends_exactly_the_approved_orders_as_brackets(fast, sim, broker):
+    gate(fast, broker)
+    summary = steps.execute(DAY, mode="real", root=fast, broker=broker)
+    assert summary["orders"] == len(approved(fast)) > 0
+    assert_exactly_the_approved_orders(fast, sim)
+    entries = broker_orders(sim)
+    assert {o["order_class"] for o in entries} == {"bracket"}
+    assert all(len(o["legs"]) == 2 for o in entries)
+    with ledger(fast) as book:
+        legs = [r for r in book.orders(DAY) if r["parent_client_order_id"]]
+    assert len(legs) == 2 * len(entries)
+
+
+def test_a_second_run_sends_nothing_and_adds_no_row(fast, sim, broker):
+    gate(fast, broker)
+    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    first = broker_orders(sim)
+    log_before = (fast / "data" / "outputs" / "execution_log.csv").read_text().splitlines()
+    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    assert [o["id"] for o in broker_orders(sim)] == [o["id"] for o in first]
+    assert len((fast / "data" / "outputs" / "execution_log.csv").read_text().splitlines()) == len(log_before)
+    assert_exactly_the_approved_orders(fast, sim)
+
+
+def test_dry_mode_records_every_order_and_sends_none(fast, sim, broker):
+    gate(fast, broker, mode="dry")
+    summary = steps.execute(DAY, mode="dry", root=fast, broker=broker)
+    assert broker_orders(sim) == []
+    assert summary["counts"] == {"dry_run": len(approved(fast))}
+    log = pd.read_csv(fast / "data" / "outputs" / "execution_log.csv")
+    assert set(log["status"]) == {"dry_run"} and set(log["mode"]) == {"dry"}
+    assert log["client_order_id"].str.startswith("dry-20251231-").all()
+
+
+def test_real_execution_refuses_the_approvals_of_a_dry_gate(fast, sim, broker):
+    gate(fast, broker, mode="dry")
+    with pytest.raises(TradingRefused, match="approved by a dry-mode gate"):
+        steps.execute(DAY, mode="real", root=fast, broker=broker)
+    assert broker_orders(sim) == []
+
+
+def test_real_execution_refuses_the_approvals_of_another_run(fast, sim, broker):
+    gate(fast, broker, run_id="manual__1")
+    with pytest.raises(TradingRefused, match="no risk gate run 'scheduled__2'"):
+        steps.execute(DAY, mode="real", root=fast, broker=broker, run_id="scheduled__2")
+    assert broker_orders(sim) == []
+
+
+def test_real_execution_refuses_an_approved_file_changed_after_the_gate(fast, sim, broker):
+    gate(fast, broker)
+    path = fast / "data" / "outputs" / "approved_orders_20251231.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:2]) + "\n")  # only the first order left
+    with pytest.raises(TradingRefused, match="not the one the real-mode gate of run 'cli' wrote"):
+        steps.execute(DAY, mode="real", root=fast, broker=broker)
+    assert broker_orders(sim) == []
+
+
+def test_market_closed_at_execution_refuses_and_alerts(fast, sim, broker):
+    gate(fast, broker)
+    sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})  # after the close (T3)
+    with pytest.raises(TradingRefused, match="market_closed_now"):
+        steps.execute(DAY, mode="real", root=fast, broker=broker)
+    assert broker_orders(sim) == []
+    assert "real execution refused to trade: market_closed_now" in (fast / "logs" / "alerts.log").read_text()
+
+
+@pytest.mark.parametrize("fault", [
+    {"kind": "ambiguous", "status": 504},
+    {"kind": "ambiguous", "status": 500},
+    {"kind": "ambiguous", "drop": True},
+    {"kind": "error", "status": 429},
+    {"kind": "error", "status": 503},
+])
+def test_faults_on_submit_never_duplicate_or_lose_an_order(fast, sim, broker, fault):
+    gate(fast, broker)
+    sim.admin("POST", "/sim/faults", {**fault, "method": "POST", "path": "/v2/orders", "times": 3})
+    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    assert_exactly_the_approved_orders(fast, sim)
+
+
+def test_a_burst_of_5xx_on_reads_is_ridden_out(fast, sim, broker):
+    gate(fast, broker)
+    sim.admin("POST", "/sim/faults", {"kind": "error", "status": 503, "method": "GET", "path": "/v2/orders*",
+                                      "times": 2})
+    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    assert_exactly_the_approved_orders(fast, sim)
+
+
+def test_an_outcome_still_unknown_raises_a_transient_error_and_a_rerun_finishes(fast, sim, broker):
+    gate(fast, broker)
+    sim.admin("POST", "/sim/faults", {"kind": "error", "status": 503, "method": "POST", "path": "/v2/orders"})
+    with pytest.raises(OutcomeUnknown, match="run again: nothing is sent twice"):
+        steps.execute(DAY, mode="real", root=fast, broker=broker)
+    sim.admin("DELETE", "/sim/faults")
+    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    assert_exactly_the_approved_orders(fast, sim)
+
+
+def test_sells_go_first_and_the_legs_holding_the_shares_are_cancelled(fast, sim, broker):
+    # yesterday's bracket on a name that leaves the targets: its legs hold the shares
+    sim.admin("POST", "/sim/reset", {"cash": "100000", "clock": "2025-12-30T15:00:00Z"})
+    broker.submit_order(OrderRequest(symbol="SPY", side="buy", qty=10, client_order_id="pt-20251230-SPY-buy-r1",
+                                     time_in_force="gtc", take_profit=800, stop_loss=500))
+    broker.positions()
+    sim.admin("POST", "/sim/clock", {"to": OPEN})
+    gate(fast, broker)
+    orders = approved(fast)
+    assert ("SPY", "sell") in set(zip(orders["symbol"], orders["side"]))
+    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    assert_exactly_the_approved_orders(fast, sim)
+    spy = [o for o in broker_orders(sim) if o["client_order_id"] == "pt-20251231-SPY-sell-r1"][0]
+    assert spy["status"] == "filled"
+    old = [o for o in broker_orders(sim) if o["client_order_id"] == "pt-20251230-SPY-buy-r1"][0]
+    assert {leg["status"] for leg in old["legs"]} == {"canceled"}
+    assert not [p for p in broker.positions() if p.symbol == "SPY"]
