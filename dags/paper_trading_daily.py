@@ -3,7 +3,8 @@
 
 One run per XNYS trading day: wait until every strategy of `config/strategy_manifest.yaml` has
 published rows for the trade date, consolidate them into the day's target weights (M1), plan
-the rebalance (M2) and pass every order through the pre-trade risk gate.
+the rebalance (M2), pass every order through the pre-trade risk gate, then send the approved
+orders (real mode) or record what would be sent (dry mode), and wait for the fills (M4).
 
 | task | does | writes |
 |---|---|---|
@@ -11,7 +12,11 @@ the rebalance (M2) and pass every order through the pre-trade risk gate.
 | `wait_for_signals` | sensor (reschedule mode): every manifest file exists, is readable and has rows for the date | `logs/wait_for_signals_YYYYMMDD.log` |
 | `signal_bus` | M1: select or blend the strategies, long-only, sum to 1 | `data/intermediate/targets_consolidated_YYYYMMDD.parquet` |
 | `plan` | M2: targets + broker equity, positions, prices -> plan and orders | `data/outputs/rebalance_plan_YYYYMMDD.csv`, `planned_orders_YYYYMMDD.csv` |
-| `risk_gate` | approve or reject every order; pre-flight (kill switch, account flags, market open in real mode) | `data/outputs/risk_report_YYYYMMDD.csv`, `approved_orders_YYYYMMDD.csv` |
+| `risk_gate` | approve or reject every order; pre-flight (kill switch, account flags, market open in real mode) | `data/outputs/risk_report_YYYYMMDD.csv`, `approved_orders_YYYYMMDD.csv`, the ledger's `runs` |
+| `execution_mode` | branch on the `mode` param | - |
+| `submit_orders` | real: pre-flight again, cancel open legs on the symbols, sells, cash re-read, buys, OCO re-protection; every order exactly once (deterministic client_order_id, looked up before sending) | orders at the broker, the ledger's `orders`, `data/outputs/execution_log.csv` |
+| `dry_run_orders` | dry: the same code up to the submit call; every order recorded as `dry_run` | the ledger, `execution_log.csv` |
+| `wait_for_fills` | sensor (reschedule mode): the day's entries are done, or `execution.fills_timeout_s` passed (then it says what is still open) | the ledger's order states |
 
 The broker is reached with the Airflow Connection `alpaca` (login = key id, password = secret;
 host, port and schema make the trading URL — `https://paper-api.alpaca.markets` in host, or host
@@ -23,8 +28,13 @@ at once (no retry can fix them; the one-line error is in the task log); an unrea
 broker (connection, timeout, 5xx, 429) is retried with back-off. A strategy file that is not
 published yet is waited for; a published file that cannot be read fails the sensor at once.
 
+The ledger is the Airflow Connection `paper_trading_ledger` (postgres: host, port, schema = the
+database, login, password; or sqlite: host = the file) if it exists, else `$PAPER_TRADING_DB_URL`,
+else `ledger.url` of the config, else `data/ledger.sqlite`.
+
 Params: `mode` (`dry` | `real`, default `dry`), `run_date` (YYYY-MM-DD, default: from the run),
-`signal_mode` / `pick` / `blend` (override `signal_bus` of `config/config.yaml`).
+`round` (default 1: a new round trades the same symbols again on purpose), `signal_mode` / `pick` /
+`blend` (override `signal_bus` of `config/config.yaml`).
 Every task can be cleared and re-run: outputs are rewritten atomically, never appended.
 This file only wires: the logic is in `include/paper_trading`.
 """
@@ -44,14 +54,18 @@ DAG_ID = "paper_trading_daily"
 SENSOR_POKE_INTERVAL = timedelta(minutes=5)
 SENSOR_TIMEOUT = timedelta(hours=6)
 BROKER_CONN_ID = "alpaca"
+LEDGER_CONN_ID = "paper_trading_ledger"
+FILLS_POKE_INTERVAL = timedelta(minutes=1)
 
 # The library's error classes say what a retry can fix (paper_trading/errors.py); named by dotted
 # path, so parsing this file imports nothing but that small module. First match wins.
 RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
-        RetryRule(exception=["paper_trading.errors.BrokerUnavailable", "paper_trading.errors.AmbiguousSubmitError"],
+        RetryRule(exception=["paper_trading.errors.BrokerUnavailable", "paper_trading.errors.AmbiguousSubmitError",
+                             "paper_trading.errors.OutcomeUnknown", "paper_trading.errors.LedgerUnavailable",
+                             "paper_trading.errors.LedgerBusy"],
                   action=RetryAction.RETRY, retry_delay=timedelta(minutes=2),
-                  reason="the broker is unreachable or failing: try again"),
+                  reason="the broker or the ledger is unreachable, or an outcome is unknown: try again"),
         RetryRule(exception="paper_trading.errors.PaperTradingError", action=RetryAction.FAIL,
                   reason="bad input, configuration or credentials: a retry cannot fix it"),
     ],
@@ -82,6 +96,8 @@ def _root() -> str:
         "mode": Param("dry", enum=["dry", "real"], description="dry: plan only; real: send orders"),
         "run_date": Param(None, type=["null", "string"], format="date",
                           description="trade date (YYYY-MM-DD); empty: the run's New York date"),
+        "round": Param(1, type="integer", minimum=1,
+                       description="round of the day: a new round trades the same symbols again on purpose"),
         "signal_mode": Param(None, type=["null", "string"], enum=[None, "select", "blend"],
                              description="M1 mode; empty: signal_bus.mode of config.yaml"),
         "pick": Param(None, type=["null", "string"], description="strategy id for signal_mode=select"),
@@ -149,12 +165,51 @@ def paper_trading_daily():
 
         ctx = get_current_context()
         return run(parse_date(day), mode=ctx["params"]["mode"], root=_root(), run_id=ctx["run_id"],
-                   orders=planned["orders_path"], broker=_broker)
+                   orders=planned["orders_path"], broker=_broker, db_url=_ledger_url())
+
+    @task.branch
+    def execution_mode() -> str:
+        """Real mode sends orders; dry mode records what would be sent."""
+        return "submit_orders" if get_current_context()["params"]["mode"] == "real" else "dry_run_orders"
+
+    def _execute(day: str, gated: dict, mode: str) -> dict:
+        from paper_trading.steps import execute
+        from paper_trading.trading_calendar import parse_date
+
+        ctx = get_current_context()
+        return execute(parse_date(day), mode=mode, round=int(ctx["params"]["round"]), root=_root(),
+                       run_id=ctx["run_id"], orders=gated["approved_path"], broker=_broker, db_url=_ledger_url())
+
+    @task
+    def submit_orders(day: str, gated: dict) -> dict:
+        """M4, real: every approved order at the broker exactly once (see execution.py)."""
+        return _execute(day, gated, "real")
+
+    @task
+    def dry_run_orders(day: str, gated: dict) -> dict:
+        """M4, dry: the same code up to the submit call; every order recorded as dry_run."""
+        return _execute(day, gated, "dry")
+
+    @task.sensor(poke_interval=FILLS_POKE_INTERVAL, timeout=timedelta(hours=7), mode="reschedule", retries=2,
+                 trigger_rule="none_failed_min_one_success")
+    def wait_for_fills(day: str):
+        """The day's entries are done (or the fills timeout passed; then it reports what is still open)."""
+        from airflow.sdk import PokeReturnValue
+
+        from paper_trading.steps import wait_for_fills as check
+        from paper_trading.trading_calendar import parse_date
+
+        ctx = get_current_context()
+        done, summary = check(parse_date(day), mode=ctx["params"]["mode"], round=int(ctx["params"]["round"]),
+                              root=_root(), run_id=ctx["run_id"], broker=_broker, db_url=_ledger_url())
+        return PokeReturnValue(is_done=done, xcom_value=summary)
 
     day = trade_date()
     targets = signal_bus(day)
     wait_for_signals(day) >> targets
-    risk_gate(day, plan(day, targets))
+    gated = risk_gate(day, plan(day, targets))
+    branch = execution_mode()
+    gated >> branch >> [submit_orders(day, gated), dry_run_orders(day, gated)] >> wait_for_fills(day)
 
 
 def _broker():
@@ -171,6 +226,21 @@ def _broker():
     extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
     return broker_for(_root(), key=conn.login, secret=conn.password, host=conn.host, port=conn.port,
                       schema=conn.schema, data_url=extra.get("data_url"), conn_id=f"connection {BROKER_CONN_ID!r}")
+
+
+def _ledger_url() -> str | None:
+    """The ledger from the Airflow Connection `paper_trading_ledger`, if there is one."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from paper_trading.connections import ledger_url_from_parts
+
+    try:
+        conn = Connection.get(LEDGER_CONN_ID)
+    except AirflowNotFoundException:
+        return None
+    return ledger_url_from_parts(conn.conn_type, conn.host, conn.schema, conn.login, conn.password, conn.port,
+                                 conn_id=f"connection {LEDGER_CONN_ID!r}")
 
 
 paper_trading_daily()

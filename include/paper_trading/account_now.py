@@ -57,7 +57,11 @@ def offline(equity: float, symbols: Iterable[str], *, cash: float | None = None,
     held = read_positions(positions, root) if positions is not None else {}
     price_map = offline_prices(set(symbols) | set(held), prices=prices, fill_price=fill_price, root=root)
     if cash is None:
-        cash = equity - math.fsum(q * price_map.get(s, 0.0) for s, q in held.items())
+        unpriced = sorted(s for s in held if s not in price_map)
+        if unpriced:
+            raise InputError(f"{', '.join(unpriced)} held but without a price, so the cash cannot be derived from "
+                             "--equity: give their prices, or --cash")
+        cash = equity - math.fsum(q * price_map[s] for s, q in held.items())
     else:
         cash = _amount(cash, "--cash", positive=False)
     return AccountNow(equity, cash, held, price_map, "offline")
@@ -67,6 +71,8 @@ def offline_prices(symbols: Iterable[str], *, prices: Path | None = None, fill_p
                    root: Path | None = None) -> dict[str, float]:
     """Prices typed by a person: one `--fill-price` (finite, > 0) for every symbol, or a `--prices` CSV."""
     fill_price = check_price(fill_price, "--fill-price")
+    if fill_price is not None and prices is not None:
+        raise InputError("give --prices or --fill-price, not both: which one is meant?")
     if fill_price is not None:
         return {s: fill_price for s in symbols}
     if prices is not None:

@@ -8,6 +8,7 @@ artifact for the next step (or a retry) to read.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from pathlib import Path
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `dest`; on success rename it to `dest`, on error delete it."""
     dest = Path(dest)
+    if dest.is_dir():  # os.replace would fail only after the whole write, naming the temporary file
+        raise IsADirectoryError(errno.EISDIR, "is a directory, expected a file", str(dest))
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)

@@ -9,6 +9,7 @@ error (a bug: run again with --debug for the traceback).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -45,7 +46,15 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--root", help="project root (default: $PAPER_TRADING_ROOT or the current directory)")
     g.add_argument("--config", dest="config_path", help=f"config file (default: {steps.DEFAULT_CONFIG} if present)")
     g.add_argument("--run-id", default="cli", help="run id written to logs and lineage (default: cli)")
-    g.add_argument("--debug", action="store_true", help="verbose logs; tracebacks on unexpected errors")
+    g.add_argument("-v", "--verbose", action="store_true", help="progress lines on stderr (always in the step log)")
+    g.add_argument("--debug", action="store_true", help="debug lines; tracebacks on unexpected errors")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one `error:` line (exit 2) instead of the usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_INPUT, f"error: {self.prog}: {message} (see --help)\n")
 
 
 def _step(sub, name: str, help: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
@@ -57,13 +66,13 @@ def _step(sub, name: str, help: str, description: str, epilog: str | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m paper_trading",
         description="paper-trading: the daily rebalance, one step at a time.",
         epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="step", metavar="STEP", required=True)
+    sub = parser.add_subparsers(dest="step", metavar="STEP", required=True, parser_class=_Parser)
 
     p = _step(
         sub,
@@ -205,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console_logging(args.debug)
+    console_logging(logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING)
     try:
         if args.step == "signal-bus":
             summary = steps.signal_bus(

@@ -45,7 +45,7 @@ class StrategySpec(_Strict):
     """One strategy of the manifest: where its file is and how its columns map to ours."""
 
     id: str = Field(description="strategy id used by --pick / --blend")
-    path: str = Field(description="file path relative to the project root")
+    path: str = Field(min_length=1, description="file path relative to the project root")
     format: Literal["csv", "xlsx", "parquet"] | None = None
     column_mapping: dict[str, str] = Field(default_factory=dict)
     sep: str = Field(",", min_length=1, max_length=1, description="CSV delimiter")
@@ -366,6 +366,10 @@ def _read_yaml(path: Path, root: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{shown}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{shown}: is a directory, expected a YAML file") from None
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read file ({exc.strerror})") from None
     try:

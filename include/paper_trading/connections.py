@@ -54,3 +54,23 @@ def url_from_parts(host: str | None, port: int | str | None = None, schema: str 
         return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
     scheme = schema or ("http" if host.lower().startswith(_LOOPBACK) else "https")
     return url_from_parts(f"{scheme}://{host}", port, schema, conn_id=conn_id)
+
+
+def ledger_url_from_parts(conn_type: str | None, host: str | None = None, schema: str | None = None,
+                          login: str | None = None, password: str | None = None, port: int | None = None,
+                          *, conn_id: str = "the ledger connection") -> str:
+    """An Airflow Connection of type postgres (host, port, schema = database, login, password) or
+    sqlite (host = the file's path) -> a SQLAlchemy URL for the ledger."""
+    from sqlalchemy.engine import URL
+
+    kind = (conn_type or "").lower()
+    if kind in ("postgres", "postgresql"):
+        if not host or not schema:
+            raise ConfigError(f"{conn_id}: a postgres connection needs host and schema (the database name)")
+        return URL.create("postgresql+psycopg", username=login or None, password=password or None, host=host,
+                          port=int(port) if port else None, database=schema).render_as_string(hide_password=False)
+    if kind == "sqlite":
+        if not host:
+            raise ConfigError(f"{conn_id}: a sqlite connection needs host (the database file's path)")
+        return f"sqlite:///{host}"
+    raise ConfigError(f"{conn_id}: conn_type {conn_type!r} is not supported for the ledger; use postgres or sqlite")

@@ -24,6 +24,8 @@ log = get_logger("inputs")
 
 #: Alpaca's smallest price increment: a price below it is not a price a broker quotes.
 MIN_PRICE = 0.0001
+#: More shares than any listed company has: a quantity above it is a typo.
+MAX_QTY = 1e12
 ORDER_SIDES = ("buy", "sell")
 ORDER_TYPES = ("market", "bracket", "limit")
 TIMES_IN_FORCE = ("day", "gtc")
@@ -36,8 +38,10 @@ class _Csv:
         self.path = Path(path)
         self.shown = display_path(self.path, root)
         self.what = what
-        if not self.path.is_file():
+        if not self.path.exists():
             raise InputError(f"{self.shown}: {what} file not found")
+        if not self.path.is_file():
+            raise InputError(f"{self.shown}: not a regular file; expected the {what} CSV")
         try:
             frame = pd.read_csv(self.path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         except pd.errors.EmptyDataError:
@@ -112,7 +116,7 @@ def read_instrument_map(path: Path, root: Path | None = None) -> pd.DataFrame:
         raise InputError(f"{table.shown}: instrument map has no rows; expected gvkey,symbol rows")
     raw = table.text("gvkey")
     table.fail(raw.eq("").to_numpy(), "gvkey", "is empty; expected up to 6 digits")
-    ok = raw.str.fullmatch(r"\d{1,6}(\.0+)?").to_numpy(dtype=bool)
+    ok = raw.str.fullmatch(r"[0-9]{1,6}(\.0+)?").to_numpy(dtype=bool)
     table.fail(~ok, "gvkey", "expected up to 6 digits, got {value}")
     frame = table.frame.copy()
     frame["gvkey"] = raw.str.replace(r"\.0+$", "", regex=True).str.zfill(6)
@@ -121,6 +125,10 @@ def read_instrument_map(path: Path, root: Path | None = None) -> pd.DataFrame:
     if dupes.any():
         i = int(np.flatnonzero(dupes)[0])
         raise InputError(f"{table.shown} row {i + 2}: gvkey {frame['gvkey'].iloc[i]} is mapped twice")
+    shared = frame[frame["symbol"].duplicated(keep=False)]
+    for symbol, group in shared.groupby("symbol"):
+        log.warning("%s: symbol %s is mapped from %d gvkeys (%s): their target weights add up", table.shown, symbol,
+                    len(group), ", ".join(group["gvkey"]))
     return frame
 
 
@@ -143,6 +151,7 @@ def read_positions(path: Path, root: Path | None = None) -> dict[str, float]:
     table = _Csv(path, ["symbol", "qty"], "positions", root)
     symbols = table.symbols()
     qty = table.numbers("qty")
+    table.fail(qty.abs().to_numpy() > MAX_QTY, "qty", f"expected at most {MAX_QTY:g} shares, got {{value}}")
     out = dict(zip(symbols, qty.astype(float)))
     shorts = {s: q for s, q in out.items() if q < 0}
     if shorts:
@@ -163,13 +172,20 @@ def read_orders(path: Path, columns: list[str], root: Path | None = None, what: 
     frame["symbol"] = table.symbols(unique=False)
     frame["side"] = table.choice("side", ORDER_SIDES)
     frame["qty"] = table.numbers("qty", positive=True)
-    frame["ref_price"] = table.numbers("ref_price", positive=True)
+    table.fail(frame["qty"].to_numpy() > MAX_QTY, "qty", f"expected at most {MAX_QTY:g} shares, got {{value}}")
+    frame["ref_price"] = table.numbers("ref_price", positive=True, minimum=MIN_PRICE)
     frame["notional"] = table.numbers("notional", optional=True)
+    value = (frame["qty"] * frame["ref_price"]).to_numpy()
+    off = frame["notional"].notna().to_numpy() & (
+        np.abs(frame["notional"].fillna(0).to_numpy() - value) > np.maximum(0.01, 1e-6 * value))
+    table.fail(off, "notional", "{value} is not qty × ref_price")
     frame["order_type"] = table.choice("order_type", ORDER_TYPES)
     frame["time_in_force"] = table.choice("time_in_force", TIMES_IN_FORCE)
     for column in ("tp_price", "sl_price"):
         if column in frame.columns:
             frame[column] = table.numbers(column, positive=True, optional=True)
+            legs = frame[column].notna().to_numpy() & (frame["order_type"] != "bracket").to_numpy()
+            table.fail(legs, column, "is set on an order that is not a bracket: {value}")
     twice = frame.duplicated(subset=["symbol", "side"]).to_numpy()
     if twice.any():
         i = int(np.flatnonzero(twice)[0])
@@ -199,12 +215,15 @@ def read_targets(path: Path, trade_date, root: Path | None = None) -> pd.DataFra
     import pyarrow.parquet as pq
 
     shown = display_path(Path(path), root)
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise InputError(f"{shown}: targets file not found (run signal-bus first)")
+    if not Path(path).is_file():
+        raise InputError(f"{shown}: not a regular file; expected the targets Parquet")
     try:
         frame = pq.read_table(path).to_pandas()
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"{shown}: cannot read the targets as Parquet ({str(exc).splitlines()[0]})") from None
+        reason = str(exc).splitlines()[0].replace(str(Path(path).resolve()), shown).replace(str(path), shown)
+        raise InputError(f"{shown}: cannot read the targets as Parquet ({reason})") from None
     missing = [c for c in ("trade_date", "asset_id", "target_weight") if c not in frame.columns]
     if missing:
         raise InputError(f"{shown}: missing column(s) {', '.join(missing)}; the file has {', '.join(map(str, frame.columns))}")
@@ -215,7 +234,9 @@ def read_targets(path: Path, trade_date, root: Path | None = None) -> pd.DataFra
         mask = np.asarray(mask, dtype=bool)
         if mask.any():
             i = int(np.flatnonzero(mask)[0])
-            raise InputError(f"{shown} row {i + 1}: {message.format(value=repr(frame.iloc[i][message.split()[0]]))}")
+            cell = frame.iloc[i][message.split()[0]]
+            cell = cell.item() if hasattr(cell, "item") else cell  # numpy scalars as plain values
+            raise InputError(f"{shown} row {i + 1}: {message.format(value=repr(str(cell)))}")
 
     dates = pd.to_datetime(frame["trade_date"], errors="coerce").dt.date
     fail(dates.ne(trade_date).to_numpy(), f"trade_date {{value}} is not the trade date {trade_date}")

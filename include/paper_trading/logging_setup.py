@@ -98,15 +98,21 @@ def get_logger(name: str = "") -> logging.Logger:
     return logging.getLogger(f"{LOGGER_NAME}.{name}" if name else LOGGER_NAME)
 
 
-def console_logging(debug: bool = False) -> None:
-    """For the command line: the step lines on stderr (the root logger's handler), once per process."""
+def console_logging(level: int = logging.WARNING) -> None:
+    """For the command line: step lines of `level` and above on stderr (the root logger's handler).
+
+    Warnings by default, so a failure shows as its one `error:` line and a success is quiet; the
+    step's log file always has every line.
+    """
     root = logging.getLogger()
-    if not any(getattr(h, "_paper_trading_console", False) for h in root.handlers):
+    handler = next((h for h in root.handlers if getattr(h, "_paper_trading_console", False)), None)
+    if handler is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_RedactingFormatter(FORMAT, defaults={"trade_date": "-", "run_id": "-"}))
         handler._paper_trading_console = True  # type: ignore[attr-defined]
         root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    handler.setLevel(level)
+    root.setLevel(min(level, logging.INFO))
 
 
 @contextlib.contextmanager

@@ -15,12 +15,25 @@ def test_dagbag_has_no_import_errors(dagbag):
 
 
 def test_task_ids_and_edges(dag):
-    assert set(dag.task_ids) == {"trade_date", "wait_for_signals", "signal_bus", "plan", "risk_gate"}
-    assert dag.get_task("trade_date").downstream_task_ids == {"wait_for_signals", "signal_bus", "plan", "risk_gate"}
+    assert set(dag.task_ids) == {"trade_date", "wait_for_signals", "signal_bus", "plan", "risk_gate", "execution_mode",
+                                 "submit_orders", "dry_run_orders", "wait_for_fills"}
     assert dag.get_task("wait_for_signals").downstream_task_ids == {"signal_bus"}
     assert dag.get_task("signal_bus").downstream_task_ids == {"plan"}
     assert dag.get_task("plan").downstream_task_ids == {"risk_gate"}
-    assert dag.get_task("risk_gate").downstream_task_ids == set()
+    assert dag.get_task("risk_gate").downstream_task_ids == {"execution_mode", "submit_orders", "dry_run_orders"}
+    assert dag.get_task("execution_mode").downstream_task_ids == {"submit_orders", "dry_run_orders"}
+    assert dag.get_task("submit_orders").downstream_task_ids == {"wait_for_fills"}
+    assert dag.get_task("dry_run_orders").downstream_task_ids == {"wait_for_fills"}
+
+
+def test_the_join_after_the_branch_is_not_skipped_with_the_branch_not_taken(dag):
+    assert dag.get_task("wait_for_fills").trigger_rule == "none_failed_min_one_success"
+
+
+def test_params_round_is_a_whole_number_from_one(dag):
+    assert dag.params["round"] == 1
+    schema = dag.params.get_param("round").schema
+    assert (schema["type"], schema["minimum"]) == ("integer", 1)
 
 
 def test_tags_docs_and_one_run_at_a_time(dag):

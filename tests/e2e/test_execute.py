@@ -189,3 +189,91 @@ def test_sells_go_first_and_the_legs_holding_the_shares_are_cancelled(fast, sim,
     old = [o for o in broker_orders(sim) if o["client_order_id"] == "pt-20251230-SPY-buy-r1"][0]
     assert {leg["status"] for leg in old["legs"]} == {"canceled"}
     assert not [p for p in broker.positions() if p.symbol == "SPY"]
+
+
+def cli_execute(project, sim, *extra: str):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "APCA_API_KEY_ID": sim.key, "APCA_API_SECRET_KEY": sim.secret, "APCA_API_BASE_URL": sim.url,
+           "APCA_API_DATA_URL": sim.url}
+    env.pop("PAPER_TRADING_ROOT", None)
+    return subprocess.Popen([sys.executable, "-m", "paper_trading", "execute", "--date", "2025-12-31", "--mode", "real",
+                             "--root", str(project), *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_a_runner_killed_mid_batch_and_run_again_sends_each_order_once(fast, sim, broker):
+    import signal
+    import time
+
+    gate(fast, broker)
+    sim.admin("POST", "/sim/faults", {"kind": "latency", "seconds": 0.15, "method": "POST", "path": "/v2/orders"})
+    runner = cli_execute(fast, sim)
+    deadline = time.monotonic() + 30
+    while len(broker_orders(sim)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    runner.send_signal(signal.SIGKILL)
+    runner.wait(timeout=30)
+    sent_before = len(broker_orders(sim))
+    assert 0 < sent_before < len(approved(fast))  # killed in the middle of the batch
+    sim.admin("DELETE", "/sim/faults")
+    again = cli_execute(fast, sim)
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert_exactly_the_approved_orders(fast, sim)
+
+
+def test_two_runs_of_one_date_at_once_send_each_order_once(fast, sim, broker):
+    gate(fast, broker)
+    sim.admin("POST", "/sim/faults", {"kind": "latency", "seconds": 0.05, "method": "POST", "path": "/v2/orders"})
+    first, second = cli_execute(fast, sim), cli_execute(fast, sim)
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in (first, second)]
+    assert {code for code, _ in results} <= {0, 75}, results
+    assert 0 in {code for code, _ in results}
+    busy = [err for code, err in results if code == 75]
+    assert all("ledger lock 'execute:real:20251231' is held by run 'cli'" in err for err in busy) or not busy
+    assert_exactly_the_approved_orders(fast, sim)
+
+
+def test_buys_are_scaled_down_when_cash_is_short_and_say_why(fast, sim, broker):
+    gate(fast, broker)
+    sim.admin("POST", "/sim/reset", {"cash": "50000", "clock": OPEN})  # half the cash the plan assumed
+    summary = steps.execute(DAY, mode="real", root=fast, broker=broker)
+    assert summary["counts"].get("filled", 0) > 0
+    with ledger(fast) as book:
+        rows = [r for r in book.orders(DAY, mode="real") if not r["parent_client_order_id"] and r["side"] == "buy"]
+    scaled = [r for r in rows if r["reason"] and r["reason"].startswith("scaled for cash: planned")]
+    assert scaled and all(r["qty"] <= r["planned_qty"] for r in rows)
+    assert float(broker.account().cash) >= 0
+
+
+def test_a_new_round_trades_again_and_an_old_rounds_ids_are_final(fast, sim, broker):
+    gate(fast, broker)
+    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute(DAY, mode="real", root=fast, broker=broker, round=2)
+    ids = [o["client_order_id"] for o in broker_orders(sim)]
+    assert len(ids) == len(set(ids))
+    assert any(i.endswith("-r2") for i in ids) and any(i.endswith("-r1") for i in ids)
+
+
+def test_a_reduced_position_keeps_one_take_profit_stop_loss_pair(fast, sim, broker):
+    """Yesterday's bracket on a name whose target shrinks: its legs are cancelled, the sell goes
+    through, and the rest of the position gets one OCO over its whole quantity."""
+    sim.admin("POST", "/sim/reset", {"cash": "100000", "clock": "2025-12-30T15:00:00Z"})
+    price = float(broker.latest_prices(["AAPL"])[0]["AAPL"].price)
+    broker.submit_order(OrderRequest(symbol="AAPL", side="buy", qty=200, client_order_id="pt-20251230-AAPL-buy-r1",
+                                     time_in_force="gtc", take_profit=round(price * 1.5, 2),
+                                     stop_loss=round(price * 0.5, 2)))
+    broker.positions()
+    sim.admin("POST", "/sim/clock", {"to": OPEN})
+    gate(fast, broker)
+    orders = approved(fast).set_index("symbol")
+    assert orders.loc["AAPL", "side"] == "sell"
+    summary = steps.execute(DAY, mode="real", root=fast, broker=broker)
+    assert "AAPL" in summary["reprotected"]
+    held = {p.symbol: float(p.qty) for p in broker.positions()}
+    live = [o for o in broker_orders(sim) if o["symbol"] == "AAPL" and o["status"] in ("new", "held", "accepted")]
+    pairs = [o for o in live if o["order_class"] == "oco" and o["side"] == "sell"]
+    assert len(pairs) == 1 and float(pairs[0]["qty"]) == held["AAPL"]

@@ -55,10 +55,83 @@ def test_a_failure_is_printed_once_and_logged_in_the_step_file(planned):
     assert line.removeprefix("error: ") in (planned / "logs" / "plan_20251231.log").read_text()
 
 
-def test_progress_lines_go_to_stderr_with_the_run_context(planned):
-    result = cli("plan", "--date", "2025-12-31", "--equity", "10000", "--fill-price", "100", "--root", str(planned))
+def test_progress_lines_go_to_stderr_with_the_run_context_when_asked(planned):
+    result = cli("plan", "--date", "2025-12-31", "--equity", "10000", "--fill-price", "100", "--root", str(planned),
+                 "--verbose")
     assert result.returncode == 0, result.stderr
     assert "INFO trade_date=2025-12-31 run_id=cli paper_trading.plan: plan: equity 10000.00" in result.stderr
+
+
+def test_a_successful_step_is_quiet_on_stderr_and_logs_everything_to_its_file(planned):
+    result = cli("plan", "--date", "2025-12-31", "--equity", "10000", "--fill-price", "100", "--root", str(planned))
+    assert result.returncode == 0 and result.stderr == ""
+    assert "plan: equity 10000.00" in (planned / "logs" / "plan_20251231.log").read_text()
+
+
+def test_a_failing_signal_bus_prints_only_its_error_line(planned):
+    drl = planned / "data" / "raw_signals" / "drl_weight.csv"
+    drl.write_text(drl.read_text() + "2025-12-31,001690,lots\n")
+    result = cli("signal-bus", "--date", "2025-12-31", "--mode", "select", "--pick", "drl", "--root", str(planned))
+    assert one_line(result).startswith("error: data/raw_signals/drl_weight.csv (strategy drl) row ")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--date", "2025-02-30"], "argument --date: expected a date as YYYY-MM-DD or YYYYMMDD, got '2025-02-30'"),
+    (["--date", "2025-12-31", "--equity", "abc"], "argument --equity: invalid float value: 'abc'"),
+])
+def test_a_usage_error_is_one_line(planned, args, message):
+    result = cli("plan", *args, "--root", str(planned))
+    assert one_line(result) == f"error: python -m paper_trading plan: {message} (see --help)"
+
+
+@pytest.mark.parametrize("key", ["paths.outputs", "paths.logs"])
+def test_a_configured_folder_that_is_a_file_is_one_clear_line(planned, key):
+    section, name = key.split(".")
+    (planned / "blocker").write_text("a file, not a folder\n")
+    config = planned / "config" / "config.yaml"
+    config.write_text(config.read_text().replace("  logs: logs", "  logs: blocker" if name == "logs" else "  logs: logs")
+                      .replace("  outputs: data/outputs", "  outputs: blocker" if name == "outputs" else
+                               "  outputs: data/outputs"))
+    result = cli("plan", "--date", "2025-12-31", "--equity", "10000", "--fill-price", "100", "--root", str(planned))
+    assert one_line(result).startswith("error: blocker")
+
+
+def test_an_out_path_that_is_a_folder_is_one_clear_line(planned):
+    result = cli("signal-bus", "--date", "2025-12-31", "--mode", "select", "--pick", "drl", "--out", "data",
+                 "--root", str(planned))
+    assert one_line(result).startswith("error: data")
+
+
+def test_a_config_that_is_not_utf8_is_one_clear_line(planned):
+    config = planned / "config" / "config.yaml"
+    config.write_bytes(config.read_text().encode("utf-16"))
+    result = cli("signal-bus", "--date", "2025-12-31", "--root", str(planned))
+    assert one_line(result).startswith("error: config/config.yaml: not UTF-8 text")
+
+
+def test_prices_and_fill_price_together_are_refused(planned):
+    (planned / "prices.csv").write_text("symbol,price\nAAPL,50\n")
+    result = cli("plan", "--date", "2025-12-31", "--equity", "10000", "--fill-price", "100", "--prices", "prices.csv",
+                 "--root", str(planned))
+    assert one_line(result) == "error: give --prices or --fill-price, not both: which one is meant?"
+
+
+def test_a_held_position_without_a_price_needs_cash(planned):
+    (planned / "prices.csv").write_text("symbol,price\nAAPL,50\n")
+    (planned / "positions.csv").write_text("symbol,qty\nZZZZ,5\n")
+    result = cli("plan", "--date", "2025-12-31", "--equity", "10000", "--prices", "prices.csv", "--positions",
+                 "positions.csv", "--root", str(planned))
+    assert one_line(result) == ("error: ZZZZ held but without a price, so the cash cannot be derived from --equity: "
+                                "give their prices, or --cash")
+
+
+def test_the_offline_gate_refuses_a_plan_summary_of_another_day(planned):
+    steps.plan(DAY, root=planned, equity=10_000, fill_price=100)
+    summary = planned / "data" / "outputs" / "plan_summary_20251231.json"
+    summary.write_text(summary.read_text().replace('"trade_date": "2025-12-31"', '"trade_date": "2025-12-30"'))
+    result = cli("risk", "--date", "2025-12-31", "--fill-price", "100", "--root", str(planned))
+    assert one_line(result) == ("error: data/outputs/plan_summary_20251231.json: trade_date '2025-12-30' is not the "
+                                "trade date 2025-12-31")
 
 
 @pytest.mark.parametrize("equity, message", [

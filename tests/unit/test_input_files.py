@@ -52,6 +52,7 @@ def write(path, text: str):
     ("12a4", "gvkey expected up to 6 digits, got '12a4'"),
     ("1234567", "gvkey expected up to 6 digits, got '1234567'"),
     ("-1690", "gvkey expected up to 6 digits, got '-1690'"),
+    ("١٦٩٠", "gvkey expected up to 6 digits, got '١٦٩٠'"),
 ])
 def test_instrument_map_refuses_an_empty_or_non_digit_gvkey_naming_the_row(tmp_path, cell, message):
     path = write(tmp_path / "map.csv", f"gvkey,symbol\n001690,AAPL\n{cell},MSFT\n")
@@ -164,10 +165,13 @@ GOOD = "AAPL,buy,10,190.5,1905,bracket,gtc,200.03,184.78,new_position"
     ("AAPL,buy,nan,190.5,1905,market,day,,,increase", "qty expected a finite number > 0, got 'nan'"),
     ("AAPL,buy,5,inf,1905,market,day,,,increase", "ref_price expected a finite number > 0, got 'inf'"),
     ("AAPL,hold,5,190.5,1905,market,day,,,increase", "side expected one of buy, sell, got 'hold'"),
-    ("AAPL,buy,5,190.5,1905,stop,day,,,increase", "order_type expected one of market, bracket, limit, got 'stop'"),
-    ("AAPL,buy,5,190.5,1905,market,ioc,,,increase", "time_in_force expected one of day, gtc, got 'ioc'"),
-    ("AAPL,buy,5,190.5,1905,bracket,gtc,x,184.78,new_position", "tp_price expected a finite number > 0, got 'x'"),
+    ("AAPL,buy,5,190.5,952.5,stop,day,,,increase", "order_type expected one of market, bracket, limit, got 'stop'"),
+    ("AAPL,buy,5,190.5,952.5,market,ioc,,,increase", "time_in_force expected one of day, gtc, got 'ioc'"),
+    ("AAPL,buy,5,190.5,952.5,bracket,gtc,x,184.78,new_position", "tp_price expected a finite number > 0, got 'x'"),
     ("AA PL,buy,5,190.5,1905,market,day,,,increase", "symbol expected letters and digits"),
+    ("MSFT,buy,5,100,1,market,day,,,increase", "notional '1' is not qty × ref_price"),
+    ("MSFT,buy,5,100,500,market,day,105,97,increase", "tp_price is set on an order that is not a bracket: '105'"),
+    ("MSFT,buy,1e13,100,,market,day,,,increase", "qty expected at most 1e+12 shares, got '1e13'"),
 ])
 def test_orders_file_cells_are_checked_naming_file_row_and_value(tmp_path, row, message):
     path = write(tmp_path / "orders.csv", f"{ORDERS_HEADER}\n{GOOD}\n{row}\n")
@@ -208,7 +212,7 @@ def test_plan_refuses_the_targets_of_another_day(project):
     result = cli("plan", "--date", "2025-12-31", "--equity", "10000", "--fill-price", "100", "--targets",
                  "data/intermediate/targets_consolidated_20251230.parquet", root=project)
     assert only_error_line(result) == ("error: data/intermediate/targets_consolidated_20251230.parquet row 1: "
-                                       "trade_date datetime.date(2025, 12, 30) is not the trade date 2025-12-31")
+                                       "trade_date '2025-12-30' is not the trade date 2025-12-31")
 
 
 def test_plan_refuses_a_targets_file_that_is_not_parquet(project):
@@ -216,3 +220,21 @@ def test_plan_refuses_a_targets_file_that_is_not_parquet(project):
     result = cli("plan", "--date", "2025-12-31", "--equity", "10000", "--fill-price", "100", "--targets",
                  "t.parquet", root=project)
     assert only_error_line(result).startswith("error: t.parquet: cannot read the targets as Parquet")
+
+
+def test_two_gvkeys_of_one_symbol_are_summed_with_a_warning(tmp_path, caplog):
+    path = write(tmp_path / "map.csv", "gvkey,symbol\n001690,AAPL\n012141,AAPL\n")
+    assert list(read_instrument_map(path, tmp_path)["symbol"]) == ["AAPL", "AAPL"]
+    assert "symbol AAPL is mapped from 2 gvkeys (001690, 012141): their target weights add up" in caplog.text
+
+
+def test_a_directory_given_as_a_file_is_not_a_regular_file(tmp_path):
+    (tmp_path / "prices.csv").mkdir()
+    with pytest.raises(InputError, match=r"^prices.csv: not a regular file; expected the prices CSV$"):
+        read_prices(tmp_path / "prices.csv", tmp_path)
+
+
+def test_a_position_larger_than_any_company_is_refused(tmp_path):
+    path = write(tmp_path / "positions.csv", "symbol,qty\nAAPL,1e300\n")
+    with pytest.raises(InputError, match=r"^positions.csv row 2: qty expected at most 1e\+12 shares, got '1e300'$"):
+        read_positions(path, tmp_path)

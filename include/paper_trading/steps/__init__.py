@@ -8,10 +8,10 @@ through XCom unchanged.
 """
 
 from .common import DEFAULT_CONFIG, broker_for, make_broker, output_paths
-from .execute import execute
+from .execute import execute, wait_for_fills
 from .plan import plan
 from .risk import risk
 from .signals import signal_bus, signals_ready
 
 __all__ = ["DEFAULT_CONFIG", "broker_for", "execute", "make_broker", "output_paths", "plan", "risk", "signal_bus",
-           "signals_ready"]
+           "signals_ready", "wait_for_fills"]

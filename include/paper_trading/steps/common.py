@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..config import AppConfig, load_config
 from ..connections import url_from_parts
-from ..errors import ConfigError, PaperTradingError
+from ..errors import ConfigError, InputError, PaperTradingError
 from ..logging_setup import FILE_ONLY, step_logging
 from ..paths import ROOT_ENV, display_path
 
@@ -89,15 +89,39 @@ def run_step(name: str, trade_date: dt.date, *, root: str | Path | None, config_
     project = project_dir(root)
     settings = load_settings(project, config_path)
     log_dir = project / config_or_defaults(settings).paths.logs
-    with step_logging(name, trade_date, run_id, log_dir, debug) as log:
-        try:
-            yield StepContext(project, settings, trade_date, run_id, log)
-        except PaperTradingError as exc:
-            log.error("%s", exc, extra=FILE_ONLY)
+    try:
+        with step_logging(name, trade_date, run_id, log_dir, debug) as log:
+            try:
+                yield StepContext(project, settings, trade_date, run_id, log)
+            except PaperTradingError as exc:
+                log.error("%s", exc, extra=FILE_ONLY)
+                raise
+            except OSError as exc:
+                if (error := _path_error(exc, project)) is None:
+                    log.exception("unexpected error", extra=FILE_ONLY)
+                    raise
+                log.error("%s", error, extra=FILE_ONLY)
+                raise error from None
+            except Exception:
+                log.exception("unexpected error", extra=FILE_ONLY)
+                raise
+    except OSError as exc:  # the step log itself could not be opened
+        if (error := _path_error(exc, project)) is None:
             raise
-        except Exception:
-            log.exception("unexpected error", extra=FILE_ONLY)
-            raise
+        raise error from None
+
+
+_PATH_ERRORS = (FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError, FileNotFoundError)
+
+
+def _path_error(exc: OSError, root: Path) -> InputError | None:
+    """A file-system refusal on one of our paths (a folder where a file belongs, no permission, ...)
+    as one line naming the path; None for other OS errors (network ones, say), which stay as they are."""
+    if not isinstance(exc, _PATH_ERRORS) or not exc.filename:
+        return None
+    path = Path(exc.filename2 or exc.filename)
+    return InputError(f"{display_path(path, root)}: {exc.strerror or type(exc).__name__} (check the paths in "
+                      "config/config.yaml and the options given)")
 
 
 def output_paths(root: Path, settings: AppConfig | None, trade_date: dt.date) -> dict[str, Path]:

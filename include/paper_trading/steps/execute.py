@@ -124,3 +124,61 @@ def execute(
                                  f"({', '.join(i.cid for i in unresolved[:5])}); run again: nothing is sent twice")
         return {"execution_log_path": str(paths["execution_log"]), "orders": len(result.intents), "counts": counts,
                 "cancelled": len(result.cancelled), "reprotected": result.reprotected}
+
+
+def wait_for_fills(
+    trade_date: dt.date,
+    *,
+    mode: str = "real",
+    round: int = 1,
+    root: str | Path | None = None,
+    config_path: str | Path | None = None,
+    run_id: str = "cli",
+    broker=None,
+    db_url: str | None = None,
+) -> tuple[bool, dict]:
+    """Are the day's entries done (filled, cancelled, expired, rejected)? Their latest state from the
+    broker goes to the ledger. Open take-profit / stop-loss legs are expected and not waited for.
+    After `execution.fills_timeout_s` from the end of the execution, the wait is over and the
+    summary says what is still open. Returns (done, summary)."""
+    from ..execution import TERMINAL
+
+    with run_step("wait_for_fills", trade_date, root=root, config_path=config_path, run_id=run_id) as ctx:
+        paths = output_paths(ctx.root, ctx.settings, trade_date)
+        with open_ledger(ctx, db_url) as ledger:
+            entries = [r for r in ledger.orders(trade_date, mode=mode, round=round)
+                       if not r["parent_client_order_id"]]
+            if mode == "dry":
+                return True, {"open": [], "orders": len(entries), "mode": mode}
+            sent = [r for r in entries if r["broker_order_id"]]
+            if sent:
+                broker = connect(broker, ctx.settings)
+                after = dt.datetime.combine(trade_date - dt.timedelta(days=1), dt.time(0), tzinfo=dt.timezone.utc)
+                found = {o.client_order_id: o for o in broker.list_orders(
+                    status="all", after=after, symbols=sorted({r["symbol"] for r in sent}))}
+                updates = []
+                for row in sent:
+                    if (info := found.get(row["client_order_id"])) is not None and (
+                            info.status != row["status"] or float(info.filled_qty) != (row["filled_qty"] or 0.0)):
+                        row.update(status=info.status, filled_qty=float(info.filled_qty), updated_at=None,
+                                   filled_avg_price=float(info.filled_avg_price) if info.filled_avg_price else None)
+                        updates.append(row)
+                ledger.upsert_orders(updates)
+                if updates:
+                    ledger.export_execution_log(paths["execution_log"])
+            still_open = [r for r in sent if r["status"] not in TERMINAL]
+            run = ledger.run(run_id, trade_date, "execute")
+            ended = run and run["ended_at"]
+            if ended is not None and ended.tzinfo is None:
+                ended = ended.replace(tzinfo=dt.timezone.utc)
+            timed_out = bool(ended) and (dt.datetime.now(dt.timezone.utc) - ended).total_seconds() \
+                >= ctx.cfg.execution.fills_timeout_s
+        summary = {"mode": mode, "orders": len(entries), "open": [f"{r['symbol']} {r['side']} {r['status']}"
+                                                                    for r in still_open], "timed_out": timed_out}
+        if still_open:
+            ctx.log.log(30 if timed_out else 20, "%d order(s) still open%s: %s", len(still_open),
+                        f" after {ctx.cfg.execution.fills_timeout_s:g} s" if timed_out else "",
+                        ", ".join(summary["open"]))
+        else:
+            ctx.log.info("all %d order(s) of %s round %d are done", len(sent), trade_date, round)
+        return (not still_open) or timed_out, summary

@@ -24,6 +24,9 @@ def _plan_summary(ctx: StepContext, path: Path) -> dict:
         raise InputError(f"{ctx.shown(path)}: not valid JSON ({exc})") from None
     if not isinstance(summary, dict):
         raise InputError(f"{ctx.shown(path)}: expected a JSON object")
+    if summary.get("trade_date") != ctx.trade_date.isoformat():
+        raise InputError(f"{ctx.shown(path)}: trade_date {summary.get('trade_date')!r} is not the trade date "
+                         f"{ctx.trade_date}")
     for key in ("equity", "cash"):
         value = summary.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

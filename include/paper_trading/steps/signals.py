@@ -46,7 +46,8 @@ def signal_bus(
         defaults = ctx.settings.signal_bus if ctx.settings else None
         mode = mode or (defaults.mode if defaults else None)
         if mode is None:
-            raise ConfigError("no --mode given and no signal_bus.mode in the config")
+            where = "signal_bus.mode in the config" if ctx.settings else "config/config.yaml (not found)"
+            raise ConfigError(f"no --mode given and no {where}")
         pick = pick or (defaults.pick if defaults else None)
         if blend is not None:
             try:
