@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import os
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -43,10 +44,13 @@ def utcnow() -> dt.datetime:
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite gives timestamps back without their zone; every timestamp we write is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.timezone.utc)
+    """Every timestamp we write is UTC: SQLite gives it back without its zone, PostgreSQL in the
+    session's TimeZone (a server setting); both are handed on in UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
 
 
 def ledger_url(root: Path, configured: str | None = None, given: str | None = None) -> URL:
@@ -69,6 +73,9 @@ def ledger_url(root: Path, configured: str | None = None, given: str | None = No
                           "Airflow Connection 'paper_trading_ledger' instead")
     if url.password:
         register_secret(str(url.password))
+        # the password as written in the URL (percent-encoded), which is what a quoted URL shows
+        with contextlib.suppress(ValueError):
+            register_secret(urllib.parse.urlsplit(text).password)
     backend = url.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError(f"{origin}: the ledger runs on sqlite or postgresql, not {backend}")
@@ -212,12 +219,12 @@ class Ledger:
         with self.engine.connect() as conn:
             row = conn.execute(select(runs).where(runs.c.run_id == run_id, runs.c.trade_date == trade_date,
                                                   runs.c.step == step)).mappings().first()
-        return dict(row) if row else None
+        return _run_row(row) if row else None
 
     def runs(self, trade_date: dt.date | None = None) -> list[dict]:
         query = select(runs) if trade_date is None else select(runs).where(runs.c.trade_date == trade_date)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query.order_by(runs.c.id)).mappings().all()]
+            return [_run_row(r) for r in conn.execute(query.order_by(runs.c.id)).mappings().all()]
 
     # ------------------------------------------------------------------------------- locks
 
@@ -285,6 +292,13 @@ class Ledger:
 
 def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.10g}"
+
+
+def _run_row(row: Any) -> dict:
+    out = dict(row)
+    for key in ("started_at", "ended_at"):
+        out[key] = _aware(out[key])
+    return out
 
 
 def _order_row(row: Any) -> dict:

@@ -169,8 +169,6 @@ def wait_for_fills(
             still_open = [r for r in sent if r["status"] not in TERMINAL]
             run = ledger.run(run_id, trade_date, "execute")
             ended = run and run["ended_at"]
-            if ended is not None and ended.tzinfo is None:
-                ended = ended.replace(tzinfo=dt.timezone.utc)
             timed_out = bool(ended) and (dt.datetime.now(dt.timezone.utc) - ended).total_seconds() \
                 >= ctx.cfg.execution.fills_timeout_s
         summary = {"mode": mode, "orders": len(entries), "open": [f"{r['symbol']} {r['side']} {r['status']}"
