@@ -277,3 +277,30 @@ def test_a_reduced_position_keeps_one_take_profit_stop_loss_pair(fast, sim, brok
     live = [o for o in broker_orders(sim) if o["symbol"] == "AAPL" and o["status"] in ("new", "held", "accepted")]
     pairs = [o for o in live if o["order_class"] == "oco" and o["side"] == "sell"]
     assert len(pairs) == 1 and float(pairs[0]["qty"]) == held["AAPL"]
+
+
+@pytest.fixture
+def postgres_ledger(monkeypatch):
+    """A fresh PostgreSQL database as the ledger (the deployment's backend), dropped afterwards."""
+    import secrets
+
+    import psycopg
+
+    name = f"pt_exec_{secrets.token_hex(4)}"
+    try:
+        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5", autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is required (127.0.0.1:5432, database test): {exc}")
+    admin.execute(f'CREATE DATABASE "{name}"')
+    monkeypatch.setenv("PAPER_TRADING_DB_URL", f"postgresql://postgres@127.0.0.1:5432/{name}")
+    yield name
+    admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def test_execution_on_a_postgresql_ledger_sends_each_order_once(fast, sim, broker, postgres_ledger):
+    gate(fast, broker)
+    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    assert not (fast / "data" / "ledger.sqlite").exists()
+    assert_exactly_the_approved_orders(fast, sim)
