@@ -61,6 +61,9 @@ from .signal_io import (
 #: time (memory bounded whatever the file size), a run only the one or two holding its date.
 CSV_CHUNK_BYTES = 1 << 20
 _FLOAT_COLUMNS = ("target_weight", "confidence", "predicted_return")
+#: An exponent of three digits or more (1e-400, 2E+308): rare, and where arrow's float parse would
+#: silently turn a number too small for a float into 0.
+_BIG_EXPONENT = re.compile(rb"[eE][+-]?\d{3}")
 
 
 class _CsvChunk(NamedTuple):
@@ -128,12 +131,15 @@ class _CsvParser:
         """The rows of `data`, standardized, and how many lines `data` holds (blank ones too);
         `first_line` is the line number of its first line in the file."""
         table = None
-        if self.dates_are_iso:
+        # arrow reads 1e-400 as 0.0: a chunk with a 3-digit exponent is read as text, where a number
+        # too small for a float is refused with its row instead of becoming a weight of 0
+        as_text = _BIG_EXPONENT.search(data) is not None
+        if self.dates_are_iso and not as_text:
             try:
                 table = self._read(data, "iso")
             except pa.ArrowInvalid:
                 self.dates_are_iso = False
-        if table is None:
+        if table is None and not as_text:
             try:
                 table = self._read(data, "typed")
             except pa.ArrowInvalid:

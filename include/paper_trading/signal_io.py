@@ -24,7 +24,9 @@ row number a spreadsheet shows for XLSX, the 1-based row for Parquet.
 Nothing is reinterpreted: a date that does not exist (2024-02-30) or lies outside 1900..2100 is
 refused, not rolled over; a column of the wrong type (a boolean weight) is refused as a whole
 with its type; `NA`, `null`, `True` are text, refused where a number or a gvkey is due; only a
-blank cell is a missing value, and a missing date or gvkey is an error with its row.
+blank cell is a missing value, and a missing date, gvkey or asof (in a file with an asof column) is
+an error with its row. A weight `-0` is 0.0, and a number too small for a float (`1e-400`) is
+refused rather than read as 0.
 
 Everything here is safe to call from several threads at once, one strategy per thread: the
 heavy work is in pyarrow and blake3, which release the GIL.
@@ -38,6 +40,7 @@ import json
 import os
 import re
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,9 +56,12 @@ import pyarrow.parquet as pq
 from .atomic import atomic_path, write_text_atomic
 from .config import OPTIONAL_SIGNAL_COLUMNS, REQUIRED_SIGNAL_COLUMNS, StrategySpec
 from .errors import InputError, SignalsNotReady
+from .logging_setup import get_logger
+
+log = get_logger("signal_io")
 
 #: Bump when the cached layout or the normalization rules change: old cache entries are ignored.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 ROW_GROUP_ROWS = 128 * 1024
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 
@@ -231,6 +237,19 @@ def _row_error(spec: StrategySpec, row: int, column: str, message: str) -> Input
     return InputError(f"{spec.path} (strategy {spec.id}) row {row}: {column} {message}")
 
 
+def _shown(scalar: pa.Scalar) -> Any:
+    """A cell's value for an error message, as the file shows it: a date as ISO text, not Python's repr.
+
+    A date or timestamp Python cannot hold (year 0, -1, 10000) is shown as arrow prints it,
+    instead of crashing the error message with an OverflowError.
+    """
+    try:
+        value = scalar.as_py()
+    except (OverflowError, ValueError):
+        return str(pc.cast(scalar, pa.string()))
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
 def _first_bad(bad: np.ndarray) -> int:
     return int(np.flatnonzero(bad)[0])
 
@@ -291,8 +310,8 @@ def _trimmed_text(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 def _in_bounds(out: pa.Array, lo: pa.Scalar, hi: pa.Scalar) -> pa.Array:
     """`out` with the values outside [lo, hi] made null (so they count as failed)."""
-    bounds = pc.min_max(out)
-    if bounds["min"].is_valid and (bounds["min"].as_py() < lo.as_py() or bounds["max"].as_py() > hi.as_py()):
+    bounds = pc.min_max(out)  # compared in arrow: year 0 or -1 has no Python date (as_py would overflow)
+    if bounds["min"].is_valid and (pc.less(bounds["min"], lo).as_py() or pc.greater(bounds["max"], hi).as_py()):
         outside = pc.or_(pc.less(out, lo), pc.greater(out, hi))
         out = pc.if_else(outside, pa.nulls(len(out), out.type), out)
     return out
@@ -331,7 +350,8 @@ def _date_values(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
         out = pc.cast(pc.floor_temporal(arr, unit="day"), pa.date32())
     elif pa.types.is_integer(t) or pa.types.is_floating(t):
         values = arr.to_numpy(zero_copy_only=False).astype("float64")
-        integral = np.isfinite(values) & (np.floor(values) == values)
+        # beyond 1e9 no YYYYMMDD nor serial: left out before the int64 cast (1e300 would not fit)
+        integral = np.isfinite(values) & (np.floor(values) == values) & (np.abs(values) < 1e9)
         ints = np.where(integral, values, 0).astype("int64")
         dates = _ints_to_dates(ints)
         dates[~integral] = np.datetime64("NaT")
@@ -414,8 +434,8 @@ def _gvkey_values(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
 def normalize_asof(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     """Timestamps (naive = UTC) or ISO-8601 strings -> timestamp[us, UTC], plus a mask of bad values.
 
-    pandas' ISO-8601 parse is strict (2024-02-30T10:00:00Z fails); a blank cell is no asof (the
-    file's modification time, as for a file without the column).
+    pandas' ISO-8601 parse is strict (2024-02-30T10:00:00Z fails); a blank cell comes back null,
+    and `standardize` refuses it with its row ("asof is empty").
     """
     return _on_distinct(_asof_values, arr)
 
@@ -451,8 +471,23 @@ def _to_float(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
         arr = arr.dictionary_decode()
     if pa.types.is_null(arr.type):
         return pa.nulls(len(arr), pa.float64()), np.zeros(len(arr), dtype=bool)
-    out = arr.cast(pa.float64())
+    out = _no_negative_zero(arr.cast(pa.float64()))
     return out, _not_finite(out)
+
+
+def _no_negative_zero(out: pa.Array) -> pa.Array:
+    """-0.0 as 0.0 (IEEE: -0.0 + 0.0 is +0.0), so a weight `-0` is never written as a target of -0.0."""
+    return pc.add(out, pa.scalar(0.0, pa.float64()))
+
+
+#: A written number whose digits are not all zero (`1e-400`, `-0.000e5` is not one).
+_NONZERO_NUMBER_TEXT = r"^[+-]?0*\.?0*[1-9]"
+
+
+def _underflows(text: str) -> bool:
+    """Whether a number written as text is not zero but too small for a float (`1e-400` -> 0.0)."""
+    return bool(re.match(_NUMBER_TEXT, text.strip())) and bool(re.match(_NONZERO_NUMBER_TEXT, text.strip())) \
+        and float(text) == 0.0
 
 
 def _not_finite(out: pa.Array) -> np.ndarray:
@@ -466,7 +501,12 @@ def _text_numbers(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
     text, blank = _trimmed_text(arr)
     ok = pc.match_substring_regex(text, pattern=_NUMBER_TEXT).fill_null(False)
     out = pc.if_else(ok, text, pa.nulls(len(text), pa.string())).cast(pa.float64())
-    return out, (_failed(arr, out) & ~blank) | _not_finite(out)
+    # a number written with digits that are not all zero but read as 0 (1e-400) is no number we can hold
+    zero = pc.equal(out, pa.scalar(0.0, pa.float64()))
+    if pc.any(zero).as_py():
+        nonzero_text = pc.match_substring_regex(text, pattern=_NONZERO_NUMBER_TEXT)
+        out = pc.if_else(pc.and_(zero, nonzero_text).fill_null(False), pa.nulls(len(out), pa.float64()), out)
+    return _no_negative_zero(out), (_failed(arr, out) & ~blank) | _not_finite(out)
 
 
 def _is_text(t: pa.DataType) -> bool:
@@ -537,13 +577,17 @@ def standardize(
         values, bad = fn(table[name])
         if bad.any():
             i = _first_bad(bad)
-            value = table[name][i].as_py()
+            value = _shown(table[name][i])
+            if isinstance(value, str) and re.match(_NUMBER_TEXT, value.strip()) and not np.isfinite(float(value)):
+                value = float(value)  # 1e400 in a chunk read as text: said as the typed read says it
             if isinstance(value, float) and not np.isfinite(value):
                 expected = expected.replace("a number", "a finite number")
-            if isinstance(value, dt.date):  # as the file shows it, not as Python's repr
-                value = value.isoformat()
+            elif isinstance(value, str) and _underflows(value):
+                expected = expected.replace("a number", "a number within the float range")
             raise _row_error(spec, int(rows[i]), name, f"{expected}, got {value!r}")
-        if name in ("trade_date", "asset_id") and values.null_count:
+        # a blank asof in an asof column is no revision time: the file's mtime would make that row
+        # beat every real revision (only a file without the column is taken as published at its mtime)
+        if name in ("trade_date", "asset_id", "asof") and values.null_count:
             missing = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
             raise _row_error(spec, int(rows[_first_bad(missing)]), name, "is empty")
         columns[name] = values
@@ -649,13 +693,105 @@ def _excel_cell_to_text(value: Any) -> str | None:
         return None
     if isinstance(value, (bool, np.bool_)):
         return "TRUE" if value else "FALSE"
-    if isinstance(value, (dt.datetime, pd.Timestamp)):
-        return value.strftime("%Y-%m-%d")
+    if isinstance(value, (dt.datetime, pd.Timestamp)):  # the date, and the time of day if it has one
+        return value.strftime("%Y-%m-%d") if value == value.replace(hour=0, minute=0, second=0, microsecond=0) \
+            else value.isoformat(sep="T", timespec="seconds")
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer()):
         return str(int(value))
     return str(value)
+
+
+#: openpyxl workbooks are read one at a time: the warnings filter set around each read is global,
+#: and two threads entering and leaving `catch_warnings` together would restore each other's.
+#: openpyxl is pure Python (it holds the GIL), so parallel reads would not be faster anyway.
+_XLSX_LOCK = threading.Lock()
+
+
+def _excel_date_text(serial: float, epoch: dt.datetime, number_format: str) -> str:
+    """A number in a date-formatted cell as the text Excel shows for it (what the user sees).
+
+    openpyxl would give 1900-02-28 for serial 60 (Excel shows 1900-02-29, a day that never was),
+    a time 00:00:00 for serial 0 (Excel shows 1900-01-00) and an error value, with a warning on
+    stderr, for a serial beyond Excel's dates (a YYYYMMDD number such as 20251231 formatted as a
+    date, which Excel shows as ####). Here those days are what Excel shows, refused by the date
+    parser like any impossible date, and a number beyond the dates is shown as the number.
+    """
+    from openpyxl.styles.numbers import is_datetime
+    from openpyxl.utils.datetime import WINDOWS_EPOCH, from_excel
+
+    kind = is_datetime(number_format)
+    if kind != "time" and epoch == WINDOWS_EPOCH and 0 <= serial < 61 and int(serial) in (0, 60):
+        return "1900-01-00" if int(serial) == 0 else "1900-02-29"
+    try:
+        if not (np.isfinite(serial) and serial >= 0):
+            raise ValueError(serial)
+        value = from_excel(serial, epoch)
+    except (OverflowError, ValueError):
+        return f"{_excel_cell_to_text(serial)} (in a date-formatted cell: no such Excel date)"
+    if isinstance(value, dt.time):
+        return value.isoformat(timespec="seconds")
+    return str(_excel_cell_to_text(value))
+
+
+def _xlsx_rows(spec: StrategySpec) -> list[list[Any]]:
+    """The sheet's cells as openpyxl reads them (as pandas would), each row as long as the longest.
+
+    Differences, so no value is reinterpreted: a number in a date-formatted cell is turned into a
+    date here (see `_excel_date_text`), not by openpyxl; an error cell (`#N/A`, `#VALUE!`) keeps
+    its text, to be refused with its row like `NA`, rather than read as a blank. openpyxl's
+    warnings (unsupported extensions, styles, ...) go to the debug log, not to stderr.
+    """
+    import openpyxl
+    from openpyxl.styles.numbers import is_date_format
+
+    with _XLSX_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            book = openpyxl.load_workbook(spec.abs_path, read_only=True, data_only=True, keep_links=False)
+        except Exception as exc:  # not a zip/xlsx: openpyxl raises zipfile/KeyError/... on corrupt files
+            raise InputError(
+                f"{spec.path} (strategy {spec.id}): cannot read as XLSX ({type(exc).__name__})"
+            ) from None
+        try:
+            if isinstance(spec.sheet, int):
+                if not 0 <= spec.sheet < len(book.worksheets):
+                    raise InputError(f"{spec.path} (strategy {spec.id}): cannot read as XLSX (worksheet index "
+                                     f"{spec.sheet} is invalid, {len(book.worksheets)} worksheet(s) found)")
+                sheet = book.worksheets[spec.sheet]
+            elif spec.sheet in book.sheetnames:
+                sheet = book[spec.sheet]
+            else:
+                raise InputError(f"{spec.path} (strategy {spec.id}): cannot read as XLSX (worksheet named "
+                                 f"{spec.sheet!r} not found)")
+            # openpyxl converts date-formatted numbers while parsing, losing the number: keep them numbers
+            epoch = book.epoch
+            book._date_formats, book._timedelta_formats = set(), set()
+            if hasattr(sheet, "reset_dimensions"):
+                sheet.reset_dimensions()  # the dimensions a file states may be wrong (pandas does the same)
+            rows = []
+            for cells in sheet.iter_rows():
+                row = []
+                for cell in cells:
+                    value = cell.value
+                    if (cell.data_type == "n" and isinstance(value, (int, float)) and not isinstance(value, bool)
+                            and is_date_format(cell.number_format)):
+                        value = _excel_date_text(float(value), epoch, cell.number_format)
+                    row.append(value)
+                rows.append(row)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(
+                f"{spec.path} (strategy {spec.id}): cannot read as XLSX ({type(exc).__name__})"
+            ) from None
+        finally:
+            book.close()
+    for warning in caught:
+        log.debug("%s (strategy %s): openpyxl: %s", spec.path, spec.id, warning.message)
+    width = max((len(r) for r in rows), default=0)
+    return [r + [None] * (width - len(r)) for r in rows]
 
 
 def _convert_xlsx(spec: StrategySpec, dest: Path) -> None:
@@ -666,22 +802,14 @@ def _convert_xlsx(spec: StrategySpec, dest: Path) -> None:
     text to refuse with their row, not missing values; a blank cell is missing. Fully blank rows
     are skipped, as the CSV reader skips blank lines.
     """
-    try:
-        raw = pd.read_excel(spec.abs_path, sheet_name=spec.sheet, dtype=object, engine="openpyxl",
-                            header=None, na_filter=False)
-    except ValueError as exc:  # unknown sheet, not a zip/xlsx, ...
-        raise InputError(f"{spec.path} (strategy {spec.id}): cannot read as XLSX ({exc})") from None
-    except Exception as exc:  # openpyxl raises zipfile/KeyError/... on corrupt files
-        raise InputError(
-            f"{spec.path} (strategy {spec.id}): cannot read as XLSX ({type(exc).__name__})"
-        ) from None
-    if raw.empty:
+    raw = _xlsx_rows(spec)
+    if not raw:
         raise InputError(f"{spec.path} (strategy {spec.id}): the sheet is empty")
-    names = [str(_excel_cell_to_text(c) or "").strip() for c in raw.iloc[0].tolist()]
+    names = [str(_excel_cell_to_text(c) or "").strip() for c in raw[0]]
     if err := _missing_columns_error(spec, names):
         raise err
     wanted = _wanted_source_columns(spec, names)
-    cells = {col: [_excel_cell_to_text(v) for v in raw.iloc[1:, names.index(col)].tolist()] for col in wanted}
+    cells = {col: [_excel_cell_to_text(r[names.index(col)]) for r in raw[1:]] for col in wanted}
     rows = np.arange(2, 1 + len(raw), dtype="int64")  # the header is row 1
     arrays = {col: pa.array(values, type=pa.string()) for col, values in cells.items()}
     filled = np.zeros(len(rows), dtype=bool)
@@ -735,7 +863,10 @@ class _ParquetSource:
         stats = col.statistics
         if stats is None or not stats.has_min_max:
             return None
-        lo, hi = stats.min, stats.max
+        try:
+            lo, hi = stats.min, stats.max
+        except (OverflowError, ValueError):  # a year Python cannot hold: the rows will say which one
+            return None
         if isinstance(lo, dt.datetime) and isinstance(hi, dt.datetime) and lo.tzinfo is None:
             return lo.date(), hi.date()
         if isinstance(lo, dt.date) and not isinstance(lo, dt.datetime) and isinstance(hi, dt.date):
@@ -749,8 +880,7 @@ class _ParquetSource:
         rows = self._rows(rg, np.arange(len(raw)))
         if bad.any():
             i = _first_bad(bad)
-            value = raw[i].as_py()
-            value = value.isoformat() if isinstance(value, dt.date) else value
+            value = _shown(raw[i])
             raise _row_error(self.spec, int(rows[i]), "trade_date", f"{_DATE_EXPECTED}, got {value!r}")
         if dates.null_count:  # a row without a date belongs to no day: say so rather than skip it
             missing = np.asarray(dates.is_null().to_numpy(zero_copy_only=False), dtype=bool)
@@ -829,6 +959,34 @@ def _mtime_utc(path: Path) -> dt.datetime:
     return dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc)
 
 
+def _own_rows(spec: StrategySpec, day: dt.date | None, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `frame` that are this strategy's: its id in `strategy_id`, or a blank cell.
+
+    A file holding several strategies gives each one its own rows; the others' are dropped with a
+    warning (once per read, with their count and ids). If the date has rows but none is this
+    strategy's, the manifest points at another strategy's file (or the ids are wrong): an error
+    that says so, rather than "no rows for the date" next to "its latest date is the date".
+    """
+    if "strategy_id" not in frame.columns or frame.empty:
+        return frame
+    ids = frame["strategy_id"].astype("object")
+    others = (ids.notna() & (ids != spec.id)).to_numpy()
+    if not others.any():
+        return frame
+    found = sorted({str(i) for i in ids[others]})
+    shown = ", ".join(repr(i) for i in found[:10]) + (f" and {len(found) - 10} more" if len(found) > 10 else "")
+    column = spec.source_for("strategy_id")
+    if others.all():
+        raise InputError(
+            f"{spec.path} (strategy {spec.id}): the {len(frame)} row(s) for {day} all carry another strategy "
+            f"in column {column!r} ({shown}), none {spec.id!r} (a blank cell counts as {spec.id}); "
+            "is this the strategy's file?"
+        )
+    log.warning("strategy %s: %s: dropped %d row(s) for %s of other strategies (column %r: %s)",
+                spec.id, spec.path, int(others.sum()), day, column, shown)
+    return frame[~others]
+
+
 def read_strategy_rows(
     spec: StrategySpec, trade_date: dt.date, cache_dir: Path
 ) -> tuple[pd.DataFrame, SourceFile]:
@@ -840,14 +998,15 @@ def read_strategy_rows(
     if not spec.publishes_every_day:
         day = source.latest_on_or_before(trade_date)
     table = source.rows_for(day) if day is not None else source.schema().empty_table()
-    frame = table.to_pandas(types_mapper=None)
-    if "strategy_id" in frame.columns:
-        frame = frame[frame["strategy_id"].astype("object").fillna(spec.id) == spec.id]
+    frame = _own_rows(spec, day, table.to_pandas(types_mapper=None))
     frame = frame.assign(strategy_id=spec.id, source_file=spec.path)
-    # A file without an asof column published everything at its modification time.
-    mtime = pd.Timestamp(_mtime_utc(spec.abs_path))
-    asof = frame["asof"] if "asof" in frame.columns else pd.Series(pd.NaT, index=frame.index)
-    frame["asof"] = pd.to_datetime(asof, utc=True).fillna(mtime)
+    # A file without an asof column published everything at its modification time. In a file with
+    # one, every row has its asof (standardize refused blank cells): none is filled in here.
+    if "asof" in frame.columns:
+        frame["asof"] = pd.to_datetime(frame["asof"], utc=True)
+    else:
+        mtime = pd.Timestamp(_mtime_utc(spec.abs_path))
+        frame["asof"] = pd.to_datetime(pd.Series(pd.NaT, index=frame.index), utc=True).fillna(mtime)
     used = day if len(frame) else None
     return frame.reset_index(drop=True), SourceFile(spec.id, spec.path, content, used)
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import math
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -367,3 +369,161 @@ def test_blank_lines_in_a_csv_do_not_shift_the_line_numbers(tmp_path):
 def test_header_only_csv_has_no_rows_for_the_date(tmp_path):
     csv_file(tmp_path, HEADER)
     assert_cli_error(tmp_path, "strategy a has no rows for 2025-03-03 in data/raw_signals/a.csv")
+
+
+# ------------------------------------------- 5. years Python cannot hold, blank asof, ids, -0, 1e-400
+
+
+@pytest.mark.parametrize("value", ["0000-01-01", "00000101", "0000-01-01T00:00:00", "-0001-01-01", "10000-01-01"])
+def test_year_zero_negative_or_five_digit_trade_date_in_csv_is_refused_through_the_cli(tmp_path, value):
+    csv_file(tmp_path, f"{HEADER}{D},001690,1\n{value},012141,1\n")
+    assert_cli_error(tmp_path, f"data/raw_signals/a.csv (strategy a) row 3: {DATE_EXPECTED}, got {value!r}")
+
+
+def test_year_zero_trade_date_in_an_xlsx_text_cell_is_refused(tmp_path):
+    xlsx_file(tmp_path, [XLSX_HEADER, [D, "001690", 0.5], ["0000-01-01", "012141", 0.5]])
+    assert error_of(tmp_path) == f"data/raw_signals/a.xlsx (strategy a) row 3: {DATE_EXPECTED}, got '0000-01-01'"
+
+
+def test_year_zero_trade_date_in_a_parquet_string_column_is_refused(tmp_path):
+    parquet_file(tmp_path, {"trade_date": [D, "0000-01-01"], "gvkey": ["001690", "012141"], "weights": [1.0, 1.0]})
+    assert error_of(tmp_path) == f"data/raw_signals/a.parquet (strategy a) row 2: {DATE_EXPECTED}, got '0000-01-01'"
+
+
+def test_year_zero_in_a_parquet_date_column_is_refused_with_its_statistics(tmp_path):
+    year_zero = -719528  # days from 1970-01-01 to 0000-01-01: no Python date, and the row group's minimum
+    parquet_file(tmp_path, {"trade_date": pa.array([(DAY - dt.date(1970, 1, 1)).days, year_zero], pa.date32()),
+                            "gvkey": ["001690", "012141"], "weights": [1.0, 1.0]})
+    assert error_of(tmp_path) == f"data/raw_signals/a.parquet (strategy a) row 2: {DATE_EXPECTED}, got '0000-01-01'"
+
+
+@pytest.mark.parametrize("value", ["0000-01-01T10:00:00Z", "-0001-01-01T00:00:00Z", "10000-01-01T00:00:00Z"])
+def test_asof_of_year_zero_negative_or_five_digits_is_refused(tmp_path, value):
+    csv_file(tmp_path, f"trade_date,gvkey,weights,asof\n{D},001690,1,2025-03-03T10:00:00Z\n{D},012141,1,{value}\n")
+    assert error_of(tmp_path) == ("data/raw_signals/a.csv (strategy a) row 3: asof expected an ISO-8601 timestamp "
+                                  f"from 1900-01-01 to 2100-12-31, got {value!r}")
+
+
+def test_huge_float_trade_date_in_parquet_is_refused_without_a_numpy_warning(tmp_path):
+    parquet_file(tmp_path, {"trade_date": [20250303.0, 1e300], "gvkey": ["001690", "012141"], "weights": [1.0, 1.0]})
+    assert_cli_error(tmp_path, f"data/raw_signals/a.parquet (strategy a) row 2: {DATE_EXPECTED}, got 1e+300")
+
+
+def test_blank_asof_cell_in_a_csv_asof_column_is_refused_not_given_the_mtime(tmp_path):
+    csv_file(tmp_path, f"trade_date,gvkey,weights,asof\n{D},001690,1,2025-03-03T10:00:00Z\n{D},012141,1,\n")
+    assert_cli_error(tmp_path, "data/raw_signals/a.csv (strategy a) row 3: asof is empty")
+
+
+def test_null_asof_in_a_parquet_asof_column_is_refused_not_made_the_latest_revision(tmp_path):
+    # an older all-on-one-asset version with a null asof would beat the real revision if it took the mtime
+    parquet_file(tmp_path, {"trade_date": [D, D, D], "gvkey": ["001690", "012141", "001690"],
+                            "weights": [0.5, 0.5, 1.0], "asof": ["2025-03-03T10:00:00Z", "2025-03-03T10:00:00Z", None]})
+    assert error_of(tmp_path) == "data/raw_signals/a.parquet (strategy a) row 3: asof is empty"
+
+
+def test_blank_asof_cell_in_an_xlsx_asof_column_is_refused(tmp_path):
+    xlsx_file(tmp_path, [XLSX_HEADER + ["asof"], [D, "001690", 0.5, "2025-03-03T10:00:00Z"], [D, "012141", 0.5, None]])
+    assert error_of(tmp_path) == "data/raw_signals/a.xlsx (strategy a) row 3: asof is empty"
+
+
+def test_file_without_an_asof_column_still_takes_its_modification_time(tmp_path):
+    path = csv_file(tmp_path, f"{HEADER}{D},001690,1\n")
+    run(tmp_path)
+    targets = read_targets(tmp_path / "data/intermediate/targets_consolidated_20250303.parquet")
+    assert targets["asof"].tolist() == [pd.Timestamp(dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc))]
+
+
+def xlsx_date_cell(root: Path, serial: float, number_format: str = "yyyy-mm-dd") -> None:
+    """A sheet whose row 3 trade_date is the number `serial` in a date-formatted cell."""
+    path = xlsx_file(root, [XLSX_HEADER, [D, "001690", 0.5], [D, "012141", 0.5]])
+    book = openpyxl.load_workbook(path)
+    cell = book.active.cell(row=3, column=1)
+    cell.value, cell.number_format = serial, number_format
+    book.save(path)
+
+
+def test_yyyymmdd_number_in_a_date_formatted_xlsx_cell_is_refused_with_its_value_and_no_warning(tmp_path):
+    xlsx_date_cell(tmp_path, 20251231)
+    result = cli("signal-bus", "--root", str(tmp_path), "--date", D, "--mode", "select", "--pick", "a")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: data/raw_signals/a.xlsx (strategy a) row 3: {DATE_EXPECTED}, "
+                                     "got '20251231 (in a date-formatted cell: no such Excel date)'")
+
+
+def test_date_formatted_xlsx_serial_60_is_excels_missing_leap_day_and_refused(tmp_path):
+    xlsx_date_cell(tmp_path, 60)
+    assert error_of(tmp_path) == f"data/raw_signals/a.xlsx (strategy a) row 3: {DATE_EXPECTED}, got '1900-02-29'"
+
+
+def test_date_formatted_xlsx_serial_0_is_shown_as_excel_shows_it(tmp_path):
+    xlsx_date_cell(tmp_path, 0)
+    assert error_of(tmp_path) == f"data/raw_signals/a.xlsx (strategy a) row 3: {DATE_EXPECTED}, got '1900-01-00'"
+
+
+def test_date_formatted_xlsx_serial_59_is_still_1900_02_28(tmp_path):
+    xlsx_date_cell(tmp_path, 59)
+    path = tmp_path / "data/raw_signals/a.xlsx"
+    book = openpyxl.load_workbook(path)
+    book.active.cell(row=2, column=1).value = dt.datetime(1900, 2, 28)  # both rows of 1900-02-28
+    book.save(path)
+    steps.signal_bus(dt.date(1900, 2, 28), root=tmp_path, mode="select", pick="a")
+    targets = read_targets(tmp_path / "data/intermediate/targets_consolidated_19000228.parquet")
+    assert targets["asset_id"].tolist() == ["001690", "012141"]
+
+
+def test_xlsx_datetime_cell_in_the_asof_column_keeps_its_time_of_day(tmp_path):
+    xlsx_file(tmp_path, [XLSX_HEADER + ["asof"], [D, "001690", 0.5, dt.datetime(2025, 3, 3, 9, 0)],
+                         [D, "001690", 1.0, dt.datetime(2025, 3, 3, 15, 30)]])
+    run(tmp_path)  # two revisions on one day: the later one wins, not a tie at midnight
+    targets = read_targets(tmp_path / "data/intermediate/targets_consolidated_20250303.parquet")
+    assert targets["asof"].tolist() == [pd.Timestamp("2025-03-03T15:30:00Z")]
+
+
+def test_xlsx_error_cell_is_refused_with_its_text_not_read_as_blank(tmp_path):
+    path = xlsx_file(tmp_path, [XLSX_HEADER, [D, "001690", 0.5], [D, "012141", 0.5]])
+    book = openpyxl.load_workbook(path)
+    cell = book.active.cell(row=3, column=3)
+    cell.value, cell.data_type = "#N/A", "e"
+    book.save(path)
+    assert error_of(tmp_path) == "data/raw_signals/a.xlsx (strategy a) row 3: target_weight expected a number, got '#N/A'"
+
+
+def test_parquet_rows_of_the_date_all_of_another_strategy_id_are_named_as_such(tmp_path):
+    parquet_file(tmp_path, {"trade_date": [D, D], "gvkey": ["001690", "012141"], "weights": [1.0, 1.0],
+                            "strategy_id": ["drl", "drl"]})
+    assert_cli_error(tmp_path, "data/raw_signals/a.parquet (strategy a): the 2 row(s) for 2025-03-03 all carry another "
+                               "strategy in column 'strategy_id' ('drl'), none 'a' (a blank cell counts as a); "
+                               "is this the strategy's file?")
+
+
+def test_rows_of_other_strategy_ids_are_dropped_with_one_warning_naming_count_and_ids(tmp_path, caplog):
+    parquet_file(tmp_path, {"trade_date": [D] * 4, "gvkey": ["001690", "012141", "001690", "012141"],
+                            "weights": [1.0, 0.3, 0.2, 1.0], "strategy_id": ["a", "drl", "ml", None]})
+    with caplog.at_level("WARNING"):
+        run(tmp_path)
+    targets = read_targets(tmp_path / "data/intermediate/targets_consolidated_20250303.parquet")
+    assert targets["target_weight"].tolist() == [0.5, 0.5]
+    dropped = [r.getMessage() for r in caplog.records if "of other strategies" in r.getMessage()]
+    assert dropped == ["strategy a: data/raw_signals/a.parquet: dropped 2 row(s) for 2025-03-03 of other strategies "
+                       "(column 'strategy_id': 'drl', 'ml')"]
+
+
+def test_negative_zero_weight_is_written_as_zero(tmp_path):
+    csv_file(tmp_path, f"{HEADER}{D},001690,1\n{D},012141,-0\n")
+    run(tmp_path)
+    weights = read_targets(tmp_path / "data/intermediate/targets_consolidated_20250303.parquet")["target_weight"]
+    assert [math.copysign(1.0, w) for w in weights] == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("text", ["1e-400", "-2.5E-999"])
+def test_weight_too_small_for_a_float_is_refused_not_read_as_zero(tmp_path, text):
+    csv_file(tmp_path, f"{HEADER}{D},001690,1\n{D},012141,{text}\n")
+    assert error_of(tmp_path) == (
+        f"data/raw_signals/a.csv (strategy a) row 3: target_weight expected a number within the float range, got {text!r}")
+
+
+def test_zero_written_with_a_large_exponent_is_still_zero(tmp_path):
+    csv_file(tmp_path, f"{HEADER}{D},001690,1\n{D},012141,0e-400\n")
+    run(tmp_path)
+    assert read_targets(tmp_path / "data/intermediate/targets_consolidated_20250303.parquet")[
+        "target_weight"].tolist() == [1.0, 0.0]
