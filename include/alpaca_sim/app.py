@@ -394,7 +394,7 @@ def create_app(engine: Engine, key: str, secret: str) -> FastAPI:
     async def load_bars(request: Request):
         body = await body_of(request)
         try:
-            engine.load_bars(load_bars_file(body["path"]))
+            engine.load_bars(load_bars_file(body["path"]), replace=bool(body.get("replace", False)))
         except (KeyError, OSError, ValueError) as exc:
             raise SimError(422, 40010000, f"cannot load bars: {exc}") from None
         return {"symbols": engine.market.symbols()}

@@ -119,8 +119,12 @@ class Engine(AccountsMixin, OrdersMixin):
             "fractionable": True, "attributes": [],
         }
 
-    def load_bars(self, bars: dict[str, list[Bar]]) -> None:
+    def load_bars(self, bars: dict[str, list[Bar]], replace: bool = False) -> None:
+        """Add (or update) daily bars; with `replace`, the bars loaded are all there is (a symbol
+        left out has no price any more, as a delisted or halted one)."""
         with self.store.tx():
+            if replace:
+                self.store.conn.execute("DELETE FROM bars")
             self._save_bars(bars)
             self.market = Market(self._load_bars(), self.market.spread_bps)
 

@@ -304,3 +304,31 @@ def test_execution_on_a_postgresql_ledger_sends_each_order_once(fast, sim, broke
     steps.execute(DAY, mode="real", root=fast, broker=broker)
     assert not (fast / "data" / "ledger.sqlite").exists()
     assert_exactly_the_approved_orders(fast, sim)
+
+
+def test_a_read_hanging_past_the_timeout_is_retried_and_nothing_is_duplicated(fast, sim, broker):
+    gate(fast, broker)
+    sim.admin("POST", "/sim/faults", {"kind": "hang", "seconds": 3, "method": "GET",
+                                      "path": "/v2/orders:by_client_order_id", "times": 2})
+    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    assert_exactly_the_approved_orders(fast, sim)
+
+
+def test_a_buy_without_a_price_at_execution_is_not_sent_and_says_why(fast, sim, broker, tmp_path):
+    from tests.conftest import BARS
+
+    gate(fast, broker)
+    symbol = approved(fast).query("side == 'buy'")["symbol"].iloc[0]
+    bars = pd.read_csv(BARS)
+    without = tmp_path / "bars.csv"
+    bars[bars["symbol"] != symbol].to_csv(without, index=False)
+    sim.admin("POST", "/sim/bars", {"path": str(without), "replace": True})
+    try:
+        summary = steps.execute(DAY, mode="real", root=fast, broker=broker)
+    finally:
+        sim.admin("POST", "/sim/bars", {"path": str(BARS), "replace": True})
+    assert summary["counts"]["not_sent"] == 1
+    with ledger(fast) as book:
+        row = book.order(f"pt-20251231-{symbol}-buy-r1")
+    assert row["status"] == "not_sent" and row["reason"] == "no price now for the symbol: not sent"
+    assert f"pt-20251231-{symbol}-buy-r1" not in {o["client_order_id"] for o in broker_orders(sim)}
