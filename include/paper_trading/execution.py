@@ -22,7 +22,8 @@ The order of a real run (dry runs the same code, with writes replaced by ledger 
    stop-loss legs included, found under their parents with `status=all&nested=true` (once an
    entry has filled, `status=open` no longer lists its legs, and the held stop-loss is never
    "open") — and wait until they are cancelled;
-3. sells as MARKET DAY orders, and wait until they are done (or a timeout);
+3. sells as MARKET DAY orders, each capped to what is held now (on a margin account the rest
+   would open a short), and wait until they are done (or a timeout);
 4. re-read cash and prices, and scale the buys down (never up) if cash is short, saying why;
 5. buys: a new position as a BRACKET (market entry, take-profit limit, stop-loss stop) priced on
    the price now; an increase of a held, protected name as a MARKET buy (its protection is
@@ -169,16 +170,18 @@ class Executor:
         intents = [self._intent(row) for row in approved.itertuples(index=False)]
         result = ExecutionResult(intents)
         if self.real:
-            for intent in intents:
-                self._resolve(intent)
+            self._resolve_all(intents)
         todo = [i for i in intents if not i.settled]
         log.info("execute (%s, round %d): %d approved order(s), %d already accounted for", self.mode, self.round,
                  len(intents), len(intents) - len(todo))
         result.cancelled = self._cancel_conflicts({i.symbol for i in todo})
         sells = [i for i in todo if i.side == "sell"]
+        if sells:
+            self._cap_sells(sells)
         for intent in sells:
-            intent.form = "market"
-            self._place(intent, self._request(intent, "market"))
+            if intent.status == "pending":
+                intent.form = "market"
+                self._place(intent, self._request(intent, "market"))
         self._wait([i for i in intents if i.side == "sell"], self.s.sell_timeout_s, "sells")
         buys = [i for i in todo if i.side == "buy"]
         held: dict[str, float] = {}
@@ -253,18 +256,32 @@ class Executor:
 
     # ------------------------------------------------------------------- exactly-once send
 
-    def _resolve(self, intent: Intent) -> None:
-        """What is already known of this id: a final refusal in the ledger (never sent again in this
-        round), or the order at the broker (sent by an earlier attempt: recorded, not sent again)."""
-        row = self.ledger.order(intent.cid)
-        if row and row["status"] in NOT_SENT_AGAIN:
-            intent.status, intent.form, intent.qty = row["status"], row["order_type"], row["qty"]
-            intent.reason, intent.error = row["reason"] or "", row["last_error"] or ""
-            return
-        found = self.broker.get_order_by_client_id(intent.cid)
-        if found is not None:
-            intent.reason = (row or {}).get("reason") or "found at the broker (sent by an earlier attempt)"
-            self._record(intent, found)
+    def _resolve_all(self, intents: list[Intent]) -> None:
+        """What is already known of each id: a final refusal in the ledger (never sent again in this
+        round), or the order at the broker (sent by an earlier attempt: recorded, not sent again).
+        One listing of the day's orders answers for all; each submit still looks its id up first."""
+        at_broker = self._own_orders({i.symbol for i in intents}) if intents else {}
+        for intent in intents:
+            row = self.ledger.order(intent.cid)
+            if row and row["status"] in NOT_SENT_AGAIN:
+                intent.status, intent.form, intent.qty = row["status"], row["order_type"], row["qty"]
+                intent.reason, intent.error = row["reason"] or "", row["last_error"] or ""
+            elif (found := at_broker.get(intent.cid)) is not None:
+                intent.reason = (row or {}).get("reason") or "found at the broker (sent by an earlier attempt)"
+                self._record(intent, found)
+
+    def _cap_sells(self, sells: list[Intent]) -> None:
+        """Never sell more than is held now: on a margin account the rest would open a short (the
+        plan is hours old; a stop-loss may have sold the shares since)."""
+        held = {p.symbol: float(p.qty) for p in self.broker.positions()}
+        for intent in sells:
+            now = held.get(intent.symbol, 0.0)
+            if now <= 0:
+                self._not_sent(intent, f"nothing held now (planned to sell {intent.planned_qty:g}): a sell would "
+                                       "open a short position")
+            elif intent.qty > now + 1e-9:
+                intent.reason = f"capped to the {now:g} held now (planned {intent.planned_qty:g})"
+                intent.qty = now
 
     def _place(self, intent: Intent, request: OrderRequest | None) -> None:
         """Send `request` once, whatever happens on the way (see the module docstring)."""

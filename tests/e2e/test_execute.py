@@ -332,3 +332,19 @@ def test_a_buy_without_a_price_at_execution_is_not_sent_and_says_why(fast, sim, 
         row = book.order(f"pt-20251231-{symbol}-buy-r1")
     assert row["status"] == "not_sent" and row["reason"] == "no price now for the symbol: not sent"
     assert f"pt-20251231-{symbol}-buy-r1" not in {o["client_order_id"] for o in broker_orders(sim)}
+
+
+def test_a_sell_is_capped_to_what_is_held_now_and_never_opens_a_short(fast, sim, broker):
+    sim.admin("POST", "/sim/reset", {"cash": "100000", "clock": "2025-12-30T15:00:00Z"})
+    broker.submit_order(OrderRequest(symbol="SPY", side="buy", qty=50, client_order_id="seed-spy"))
+    broker.positions()
+    sim.admin("POST", "/sim/clock", {"to": OPEN})
+    gate(fast, broker)
+    assert approved(fast).set_index("symbol").loc["SPY", "qty"] == 50
+    broker.submit_order(OrderRequest(symbol="SPY", side="sell", qty=30, client_order_id="manual-sell"))  # after the plan
+    broker.positions()
+    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    with ledger(fast) as book:
+        row = book.order("pt-20251231-SPY-sell-r1")
+    assert (row["qty"], row["planned_qty"], row["reason"]) == (20, 50, "capped to the 20 held now (planned 50)")
+    assert "SPY" not in {p.symbol for p in broker.positions()}
