@@ -55,6 +55,17 @@ def _risk_summary(path: Path) -> str:
     return f"{counts.get('approved', 0)} approved, {counts.get('rejected', 0)} rejected"
 
 
+def _execution_summary(path: Path, trade_date: dt.date) -> str:
+    import pandas as pd
+
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    day = log[log["client_order_id"].str.contains(f"-{trade_date:%Y%m%d}-", regex=False)]
+    if day.empty:
+        return f"no order of {trade_date} (the file holds every date's orders)"
+    counts = day["status"].value_counts()
+    return f"{', '.join(f'{n} {s}' for s, n in counts.items())} ({', '.join(sorted(set(day['mode'])))})"
+
+
 def list_artifacts(root: Path, trade_date: dt.date) -> list[Artifact]:
     """The artifacts of `trade_date` that exist under `root`, in pipeline order."""
     stamp = f"{trade_date:%Y%m%d}"
@@ -71,6 +82,9 @@ def list_artifacts(root: Path, trade_date: dt.date) -> list[Artifact]:
     ):
         if (outputs / name).exists():
             found.append(Artifact(label, outputs / name, summarize(outputs / name)))
+    execution_log = outputs / "execution_log.csv"
+    if execution_log.exists():
+        found.append(Artifact("M4 orders", execution_log, _execution_summary(execution_log, trade_date)))
     for log in sorted((root / "logs").glob(f"*_{stamp}.log")):
         lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
         found.append(Artifact("log", log, f"{len(lines)} lines"))
