@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_signal_bus.py
 	$(BIN)/python bench/bench_broker_sim.py
 	$(BIN)/python bench/bench_plan.py
+	$(BIN)/python bench/bench_execute.py
 
 sample-data: $(STAMP)
 	$(BIN)/python data/make_sample_data.py

@@ -199,8 +199,9 @@ class _Pacer:
                 self.sent.popleft()
             if len(self.sent) >= self.per_minute:
                 pause = 60 - (now - self.sent[0])
-                log.warning("pacing: %d requests in the last minute, waiting %.1f s", len(self.sent), pause)
-                self.sleep(pause)
+                if pause >= 0.5:  # pacing is the plan, not a problem: said once per real wait
+                    log.info("pacing: %d requests in the last minute, waiting %.1f s", len(self.sent), pause)
+                self.sleep(max(pause, 0.0))
                 self.sent.popleft()
             self.sent.append(self.clock())
 

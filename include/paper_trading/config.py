@@ -285,7 +285,8 @@ class ExecutionConfig(_Strict):
     market_buy_collar: float = Field(0.025, ge=0, lt=0.5,
                                      description="market buys cost up to this much above the price (buying power)")
     lock_wait_s: float = Field(60.0, ge=0, description="a second run of the same date waits this long, then stops")
-    lock_lease_s: float = Field(600.0, gt=0, description="a killed run's lock is taken over after this")
+    lock_lease_s: float = Field(180.0, gt=0,
+                                description="renewed while a run works; a killed run's lock is taken over after this")
     submit_attempts: int = Field(5, ge=1, le=20, description="tries of one submit on 429 / unknown outcome")
     max_backoff_s: float = Field(60.0, gt=0, description="longest wait between two tries (a 429's reset included)")
 

@@ -52,8 +52,10 @@ from .rebalance import bracket_prices
 
 log = get_logger("execution")
 
-#: Statuses after which an order changes no more (`done_for_day` is terminal for today).
-TERMINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced", "done_for_day", "stopped", "suspended"})
+#: Statuses after which an order changes no more.
+TERMINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced"})
+#: What the runner waits for: terminal, or done for today (a DAY order gets no more fills today).
+DONE_TODAY = TERMINAL | {"done_for_day"}
 #: Outcomes that exist only in our ledger (the broker refused or never got the order): final for
 #: the round, recorded again by a re-run and never sent again.
 NOT_SENT_AGAIN = frozenset({"rejected", "not_sent"})
@@ -124,11 +126,16 @@ class Intent:
 class ExecutionResult:
     intents: list[Intent]
     cancelled: list[str] = field(default_factory=list)  # broker ids of foreign open orders cancelled
-    reprotected: list[str] = field(default_factory=list)  # symbols given an OCO
+    cancelled_symbols: set[str] = field(default_factory=set)
+    protective: list[Intent] = field(default_factory=list)  # the re-protection OCOs placed (or tried)
+    reprotected: list[str] = field(default_factory=list)  # symbols with an OCO at the broker
+    unprotected: list[str] = field(default_factory=list)  # held, not re-protected yet (orders still open)
+    problems: list[str] = field(default_factory=list)  # what a person must look at (alerts)
 
     @property
     def unresolved(self) -> list[Intent]:
-        return [i for i in self.intents if not i.settled]
+        """Orders whose fate is unknown (or not tried because the broker kept failing)."""
+        return [i for i in self.intents + self.protective if not i.settled]
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -154,13 +161,20 @@ class Executor:
 
     def __init__(self, broker, ledger: Ledger, settings: ExecutionSettings, *, mode: str, trade_date: dt.date,
                  round: int, run_id: str, env: str, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, preflight: Callable[[], None] | None = None,
+                 keep_alive: Callable[[], None] | None = None) -> None:
+        """`preflight` runs once, just before the first write to the broker (real mode): a run that
+        finds everything already sent only reads, so it can record an earlier attempt's orders even
+        after the close. `keep_alive` is called while the run works (it renews the ledger lock and
+        raises if the lock was lost)."""
         self.broker, self.ledger, self.s = broker, ledger, settings
         self.mode, self.trade_date, self.round, self.run_id, self.env = mode, trade_date, round, run_id, env
         self.sleep, self.clock = sleep, clock
         self.real = mode == "real"
         self._window_start: dt.datetime | None = None
         self._unknown_in_a_row = 0
+        self._preflight, self._cleared = preflight, preflight is None
+        self._keep_alive = keep_alive or (lambda: None)
         self.own_prefix = f"{'dry' if mode == 'dry' else settings.prefix}-{trade_date:%Y%m%d}-"
         self.own_suffix = f"-r{round}"
 
@@ -174,7 +188,7 @@ class Executor:
         todo = [i for i in intents if not i.settled]
         log.info("execute (%s, round %d): %d approved order(s), %d already accounted for", self.mode, self.round,
                  len(intents), len(intents) - len(todo))
-        result.cancelled = self._cancel_conflicts({i.symbol for i in todo})
+        result.cancelled, result.cancelled_symbols = self._cancel_conflicts({i.symbol for i in todo})
         sells = [i for i in todo if i.side == "sell"]
         if sells:
             self._cap_sells(sells)
@@ -191,13 +205,25 @@ class Executor:
                 if intent.status == "pending":
                     self._place(intent, self._request(intent, intent.form))
         if self.s.reprotect:
-            traded = sorted({i.symbol for i in intents if i.settled and i.status not in NOT_SENT_AGAIN})
-            if traded:
+            # every traded name, and every name whose exits were cancelled above (even if its own order
+            # was then not sent): a held position must not be left without its take-profit / stop-loss
+            touched = {i.symbol for i in intents if i.settled and i.status not in NOT_SENT_AGAIN}
+            touched |= result.cancelled_symbols
+            if touched:
                 self._wait([i for i in intents if i.side == "buy"], self.s.buy_timeout_s, "buys")
-                result.reprotected = self._reprotect(traded)
+                busy = {i.symbol for i in intents if i.broker_id and i.status not in DONE_TODAY}
+                result.unprotected = sorted(touched & busy)
+                self._reprotect(sorted(touched - busy), result)
         if self.real:
             self._refresh(intents)
         return result
+
+    def _writing(self) -> None:
+        """Before any write to the broker: the pre-flight (once), and the lock still ours."""
+        self._keep_alive()
+        if not self._cleared:
+            self._cleared = True
+            self._preflight()
 
     # ------------------------------------------------------------------------------ intents
 
@@ -228,6 +254,23 @@ class Executor:
 
     def _record(self, intent: Intent, info: OrderInfo | None = None) -> None:
         """Take the broker's view of the order (if given) and write it, legs included, in one transaction."""
+        self.ledger.upsert_orders(self._rows(intent, info))
+
+    def _record_changes(self, intents: list[Intent], orders: dict[str, OrderInfo]) -> None:
+        """The broker's view of several orders, written in one transaction — only those that changed."""
+        rows: list[dict] = []
+        for intent in intents:
+            info = orders.get(intent.cid)
+            if info is None:
+                continue
+            before = (intent.status, intent.filled_qty, tuple((leg.id, leg.status) for leg in intent.legs))
+            fresh = self._rows(intent, info)
+            if before != (intent.status, intent.filled_qty, tuple((leg.id, leg.status) for leg in intent.legs)):
+                rows += fresh
+        self.ledger.upsert_orders(rows)
+
+    def _rows(self, intent: Intent, info: OrderInfo | None = None) -> list[dict]:
+        """The ledger rows of an order (and its legs), after taking the broker's view if given."""
         if info is not None:
             intent.status, intent.broker_id, intent.legs = info.status, info.id, info.legs
             intent.filled_qty = float(info.filled_qty) if info.filled_qty is not None else None
@@ -252,7 +295,7 @@ class Executor:
                 "filled_avg_price": float(leg.filled_avg_price) if leg.filled_avg_price is not None else None,
                 "submitted_at": leg.submitted_at,
             })
-        self.ledger.upsert_orders(rows)
+        return rows
 
     # ------------------------------------------------------------------- exactly-once send
 
@@ -263,17 +306,18 @@ class Executor:
         at_broker = self._own_orders({i.symbol for i in intents}) if intents else {}
         for intent in intents:
             row = self.ledger.order(intent.cid)
-            if row and row["status"] in NOT_SENT_AGAIN:
-                intent.status, intent.form, intent.qty = row["status"], row["order_type"], row["qty"]
-                intent.reason, intent.error = row["reason"] or "", row["last_error"] or ""
-            elif (found := at_broker.get(intent.cid)) is not None:
+            if (found := at_broker.get(intent.cid)) is not None:  # the broker is the truth, whatever we wrote
                 intent.reason = (row or {}).get("reason") or "found at the broker (sent by an earlier attempt)"
                 self._record(intent, found)
+            elif row and row["status"] in NOT_SENT_AGAIN:
+                intent.status, intent.form, intent.qty = row["status"], row["order_type"], row["qty"]
+                intent.reason, intent.error = row["reason"] or "", row["last_error"] or ""
 
     def _cap_sells(self, sells: list[Intent]) -> None:
         """Never sell more than is held now: on a margin account the rest would open a short (the
         plan is hours old; a stop-loss may have sold the shares since)."""
         held = {p.symbol: float(p.qty) for p in self.broker.positions()}
+        self._held_now = held
         for intent in sells:
             now = held.get(intent.symbol, 0.0)
             if now <= 0:
@@ -296,6 +340,7 @@ class Executor:
                      intent.cid)
             return
         for attempt in range(1, self.s.submit_attempts + 1):
+            self._writing()
             found = self.broker.get_order_by_client_id(intent.cid)
             if found is not None:
                 self._record(intent, found)
@@ -313,7 +358,7 @@ class Executor:
                 self._journal(intent, "unknown", error=str(exc))
                 self.sleep(min(0.5 * 2 ** attempt, self.s.max_backoff_s))
             except OrderRejected as exc:
-                if _duplicate(exc):
+                if _duplicate(exc) or self.broker.get_order_by_client_id(intent.cid) is not None:
                     log.warning("%s is already at the broker (duplicate client_order_id); recording it", intent.cid)
                     continue
                 intent.status, intent.error = "rejected", str(exc)
@@ -378,8 +423,18 @@ class Executor:
         return held
 
     def _shape_buy(self, intent: Intent, base: float, held_qty: float) -> None:
-        """Bracket on the price now; an increase of a held name as a market buy when re-protecting."""
-        if intent.order_type != "bracket" or intent.plan_reason == "cover" or held_qty < 0:
+        """Bracket on the price now; an increase of a held name as a market buy when re-protecting;
+        a cover capped to the short held now (the rest would turn the position long)."""
+        if intent.plan_reason == "cover" or held_qty < 0:
+            intent.form = "market"
+            if intent.plan_reason == "cover" and intent.qty > -held_qty + 1e-9:
+                if held_qty >= 0:
+                    self._not_sent(intent, f"no short held now (planned to cover {intent.planned_qty:g})")
+                else:
+                    intent.reason = f"capped to the {-held_qty:g} short now (planned {intent.planned_qty:g})"
+                    intent.qty = -held_qty
+            return
+        if intent.order_type != "bracket":
             intent.form = "market"
             return
         if held_qty > 0 and self.s.reprotect:
@@ -397,6 +452,11 @@ class Executor:
         intent.time_in_force = self.s.bracket_time_in_force
 
     def _not_sent(self, intent: Intent, reason: str) -> None:
+        """Record that this order is not sent (final for the round) — unless the broker has it already
+        (another attempt sent it meanwhile): then the broker's view is what is recorded."""
+        if self.real and (found := self.broker.get_order_by_client_id(intent.cid)) is not None:
+            self._record(intent, found)
+            return
         intent.status, intent.reason = "not_sent", reason
         self._record(intent)
         log.warning("%s %s %g not sent: %s", intent.side, intent.symbol, intent.planned_qty, reason)
@@ -420,19 +480,20 @@ class Executor:
             found += [(leg, order) for leg in order.legs if leg.status not in TERMINAL]
         return found
 
-    def _cancel_conflicts(self, symbols: set[str]) -> list[str]:
-        """Step 2: cancel the open orders (and legs) on the symbols to trade that are not this round's."""
+    def _cancel_conflicts(self, symbols: set[str]) -> tuple[list[str], set[str]]:
+        """Step 2: cancel the open orders (and legs) on the symbols to trade that are not this round's.
+        Returns the broker ids cancelled and their symbols (whose protection step 6 rebuilds)."""
         if not symbols:
-            return []
-        if not self.real:
-            for order, parent in self._live_orders(symbols):
-                if not self._own(order, parent):
-                    log.info("dry run: would cancel %s %s %s (%s)", order.status, order.side, order.symbol, order.id)
-            return []
+            return [], set()
         foreign = [(o, p) for o, p in self._live_orders(symbols) if not self._own(o, p)]
+        if not self.real:
+            for order, _ in foreign:
+                log.info("dry run: would cancel %s %s %s (%s)", order.status, order.side, order.symbol, order.id)
+            return [], set()
         if not foreign:
-            return []
-        cancelled: set[str] = set()
+            return [], set()
+        self._writing()
+        cancelled: dict[str, OrderInfo] = {}
         for order, parent in foreign:
             if order.id in cancelled or (parent is not None and parent.id in cancelled):
                 continue
@@ -441,27 +502,41 @@ class Executor:
             except BrokerError as exc:
                 if exc.status not in (404, 422):  # 422: no longer cancelable (it filled or was cancelled)
                     raise
-            cancelled.add(order.id)
+            cancelled[order.id] = order
             log.info("cancelled %s %s %s %s before trading the symbol", order.status, order.order_type, order.side,
                      order.symbol)
-            self._mark_cancelled(order.client_order_id)
         deadline = self.clock() + self.s.cancel_timeout_s
         while (left := [o for o, p in self._live_orders(symbols) if not self._own(o, p)]) and self.clock() < deadline:
+            self._keep_alive()
             self.sleep(self.s.poll_interval_s)
+        self._record_foreign({o.symbol for o in cancelled.values()})
         if left:
             from .errors import OutcomeUnknown
 
             raise OutcomeUnknown(f"{len(left)} open order(s) on the symbols to trade were not cancelled within "
                                  f"{self.s.cancel_timeout_s:g} s ({', '.join(sorted({o.symbol for o in left}))}); "
                                  "nothing was sent; run again")
-        return sorted(cancelled)
+        return sorted(cancelled), {o.symbol for o in cancelled.values()}
 
-    def _mark_cancelled(self, cid: str | None) -> None:
-        row = self.ledger.order(cid) if cid else None
-        if row:
-            row.update(status="canceled", reason=f"cancelled before trading {self.trade_date} round {self.round}",
-                       updated_at=None)
-            self.ledger.upsert_orders([row])
+    def _record_foreign(self, symbols: set[str]) -> None:
+        """Earlier orders of ours that were just cancelled: their final state as the broker says it
+        (a cancel may come too late: the order filled), never assumed."""
+        if not symbols:
+            return
+        seen = {}
+        for order in self.broker.list_orders(status="all", after=self._window_start, symbols=sorted(symbols)):
+            for o in (order, *order.legs):
+                seen[o.client_order_id] = o
+        rows = []
+        for cid, info in seen.items():
+            row = self.ledger.order(cid)
+            if row and row["status"] != info.status:
+                note = f"cancelled before trading {self.trade_date} round {self.round}"
+                reason = f"{row['reason']}; {note}" if row["reason"] else note
+                row.update(status=info.status, updated_at=None, filled_qty=float(info.filled_qty),
+                           reason=reason if info.status == "canceled" else row["reason"])
+                rows.append(row)
+        self.ledger.upsert_orders(rows)
 
     def _own_orders(self, symbols: Iterable[str]) -> dict[str, OrderInfo]:
         after = dt.datetime.combine(self.trade_date - dt.timedelta(days=1), dt.time(0), tzinfo=dt.timezone.utc)
@@ -472,16 +547,14 @@ class Executor:
         """Until every sent order of `intents` is terminal (legs may stay open), or `timeout`."""
         if not self.real:
             return
-        waiting = [i for i in intents if i.broker_id and i.status not in TERMINAL]
+        waiting = [i for i in intents if i.broker_id and i.status not in DONE_TODAY]
         deadline = self.clock() + timeout
         while waiting:
-            orders = self._own_orders({i.symbol for i in waiting})
-            for intent in waiting:
-                if (info := orders.get(intent.cid)) is not None:
-                    self._record(intent, info)
-            waiting = [i for i in waiting if i.status not in TERMINAL]
+            self._record_changes(waiting, self._own_orders({i.symbol for i in waiting}))
+            waiting = [i for i in waiting if i.status not in DONE_TODAY]
             if not waiting or self.clock() >= deadline:
                 break
+            self._keep_alive()
             self.sleep(self.s.poll_interval_s)
         if waiting:
             log.warning("%d %s not done after %g s: %s", len(waiting), what, timeout,
@@ -490,45 +563,45 @@ class Executor:
     def _refresh(self, intents: list[Intent]) -> None:
         sent = [i for i in intents if i.broker_id]
         if sent:
-            orders = self._own_orders({i.symbol for i in sent})
-            for intent in sent:
-                if (info := orders.get(intent.cid)) is not None:
-                    self._record(intent, info)
+            self._record_changes(sent, self._own_orders({i.symbol for i in sent}))
 
     # --------------------------------------------------------------------------- protection
 
-    def _reprotect(self, symbols: list[str]) -> list[str]:
-        """Step 6: one OCO over the whole position of each traded name held without a live exit pair."""
-        positions = {p.symbol: float(p.qty) for p in self.broker.positions()} if self.real else {}
-        if not self.real:
-            return []
+    def _reprotect(self, symbols: list[str], result: ExecutionResult) -> None:
+        """Step 6: one OCO over the whole position of each of `symbols` held without a live exit pair."""
+        if not self.real or not symbols:
+            return
+        positions = {p.symbol: float(p.qty) for p in self.broker.positions()}
         live_exit = {o.symbol for o, parent in self._live_orders(symbols)
                      if o.side == "sell" and (parent is not None or o.order_class == "oco")}
         need = [s for s in symbols if math.floor(positions.get(s, 0.0) + 1e-9) >= 1 and s not in live_exit]
+        result.reprotected += sorted(s for s in symbols if s in live_exit and positions.get(s, 0.0) > 0)
         if not need:
-            return []
+            return
         quotes, _ = self.broker.latest_prices(need)
-        done = []
         for symbol in need:
-            if symbol not in quotes:
-                log.warning("%s: no price now, not re-protected", symbol)
-                continue
-            base = float(quotes[symbol].price)
-            tp, sl = (float(x[0]) for x in bracket_prices(pd.Series([base]).to_numpy(), self.s.take_profit_pct,
-                                                            self.s.stop_loss_pct))
             qty = float(math.floor(positions[symbol] + 1e-9))
+            base = float(quotes[symbol].price) if symbol in quotes else None
+            tp = sl = None
+            if base is not None:
+                tp, sl = (float(x[0]) for x in bracket_prices(pd.Series([base]).to_numpy(), self.s.take_profit_pct,
+                                                                self.s.stop_loss_pct))
             intent = Intent(client_order_id(self.s.prefix, self.trade_date, symbol, "oco", self.round, self.mode),
-                            symbol, "sell", qty, qty, "oco", self.s.bracket_time_in_force, base, tp, sl,
+                            symbol, "sell", qty, qty, "oco", self.s.bracket_time_in_force, base or 0.0, tp, sl,
                             form="oco", reason="re-protect: one take-profit/stop-loss pair over the whole position")
-            if sl <= 0:
-                self._not_sent(intent, f"no valid stop-loss under the price now {base:g}")
-                continue
-            self._place(intent, OrderRequest(symbol=symbol, side="sell", qty=Decimal(str(qty)), order_type="limit",
-                                             time_in_force=self.s.bracket_time_in_force, client_order_id=intent.cid,
-                                             take_profit=Decimal(str(tp)), stop_loss=Decimal(str(sl)),
-                                             order_class="oco"))
-            done.append(symbol)
-        return done
+            result.protective.append(intent)
+            if base is None or sl is None or sl <= 0:
+                self._not_sent(intent, "no price now to set the take-profit/stop-loss around" if base is None
+                               else f"no valid stop-loss under the price now {base:g}")
+            else:
+                self._place(intent, OrderRequest(symbol=symbol, side="sell", qty=Decimal(str(qty)), order_type="limit",
+                                                 time_in_force=self.s.bracket_time_in_force, client_order_id=intent.cid,
+                                                 take_profit=Decimal(str(tp)), stop_loss=Decimal(str(sl)),
+                                                 order_class="oco"))
+            if intent.broker_id:
+                result.reprotected.append(symbol)
+            elif intent.status in NOT_SENT_AGAIN:
+                result.problems.append(f"{symbol} ({qty:g} held) has no take-profit/stop-loss: {intent.reason or intent.error}")
 
 
 def _duplicate(exc: OrderRejected) -> bool:

@@ -31,7 +31,8 @@ def fast(project):
     """Short waits: the simulator fills on the next read while the market is open."""
     config = project / "config" / "config.yaml"
     config.write_text(config.read_text().replace("poll_interval_s: 1", "poll_interval_s: 0.05")
-                      .replace("lock_wait_s: 60", "lock_wait_s: 2").replace("max_backoff_s: 60", "max_backoff_s: 0.2"))
+                      .replace("lock_wait_s: 60", "lock_wait_s: 8").replace("lock_lease_s: 180", "lock_lease_s: 3")
+                      .replace("max_backoff_s: 60", "max_backoff_s: 0.2"))
     return project
 
 
@@ -252,7 +253,10 @@ def test_buys_are_scaled_down_when_cash_is_short_and_say_why(fast, sim, broker):
 def test_a_new_round_trades_again_and_an_old_rounds_ids_are_final(fast, sim, broker):
     gate(fast, broker)
     steps.execute(DAY, mode="real", root=fast, broker=broker)
-    steps.execute(DAY, mode="real", root=fast, broker=broker, round=2)
+    with pytest.raises(TradingRefused, match="executed in round 1 already; for round 2 run plan and risk again"):
+        steps.execute(DAY, mode="real", root=fast, broker=broker, round=2)
+    gate(fast, broker, run_id="round-2", pick="ml")  # a new plan and gate: another strategy's targets
+    steps.execute(DAY, mode="real", root=fast, broker=broker, round=2, run_id="round-2")
     ids = [o["client_order_id"] for o in broker_orders(sim)]
     assert len(ids) == len(set(ids))
     assert any(i.endswith("-r2") for i in ids) and any(i.endswith("-r1") for i in ids)
@@ -348,3 +352,27 @@ def test_a_sell_is_capped_to_what_is_held_now_and_never_opens_a_short(fast, sim,
         row = book.order("pt-20251231-SPY-sell-r1")
     assert (row["qty"], row["planned_qty"], row["reason"]) == (20, 50, "capped to the 20 held now (planned 50)")
     assert "SPY" not in {p.symbol for p in broker.positions()}
+
+
+def test_a_held_name_whose_buy_is_not_sent_keeps_its_protection(fast, sim, broker):
+    """Its old legs are cancelled before the buys; when the buy then cannot go (no cash left), the
+    position must still end the run with one take-profit/stop-loss pair."""
+    sim.admin("POST", "/sim/reset", {"cash": "100000", "clock": "2025-12-30T15:00:00Z"})
+    price = float(broker.latest_prices(["AAPL"])[0]["AAPL"].price)
+    broker.submit_order(OrderRequest(symbol="AAPL", side="buy", qty=10, client_order_id="pt-20251230-AAPL-buy-r1",
+                                     time_in_force="gtc", take_profit=round(price * 1.5, 2),
+                                     stop_loss=round(price * 0.5, 2)))
+    broker.positions()
+    sim.admin("POST", "/sim/clock", {"to": OPEN})
+    gate(fast, broker)
+    assert approved(fast).set_index("symbol").loc["AAPL", "side"] == "buy"
+    spy = float(broker.latest_prices(["SPY"])[0]["SPY"].price)  # the cash goes elsewhere after the plan
+    broker.submit_order(OrderRequest(symbol="SPY", side="buy", qty=int(float(broker.account().cash) * 0.97 // spy),
+                                     client_order_id="manual-spy"))
+    broker.positions()
+    summary = steps.execute(DAY, mode="real", root=fast, broker=broker)
+    with ledger(fast) as book:
+        assert book.order("pt-20251231-AAPL-buy-r1")["status"] == "not_sent"
+    assert "AAPL" in summary["reprotected"]
+    live = [o for o in broker_orders(sim) if o["symbol"] == "AAPL" and o["status"] in ("new", "held", "accepted")]
+    assert [(o["order_class"], float(o["qty"])) for o in live] == [("oco", 10.0)]

@@ -401,13 +401,12 @@ def test_lock_second_holder_waits_then_gets_ledger_busy(ledger: Ledger) -> None:
         assert time.monotonic() - started >= 0.4
 
 
-def test_lock_same_holder_re_enters(db_url: str, ledger: Ledger) -> None:
-    assert ledger.try_lock("execute:real:20251230", "run-a", lease_s=300) is None  # a first try, then killed
-    with Ledger(db_url) as retry:  # the retry of the same run, in another process
-        started = time.monotonic()
-        with retry.lock("execute:real:20251230", "run-a", wait_s=5):
-            assert time.monotonic() - started < 1.0
-            assert ledger.try_lock("execute:real:20251230", "run-b", lease_s=300) == "run-a"
+def test_two_processes_of_one_run_are_two_holders(db_url: str, ledger: Ledger) -> None:
+    with ledger.lock("execute:real:20251230", "run-a"):
+        with Ledger(db_url) as other:  # the same run id in another process (an overlapping retry, a second CLI)
+            with pytest.raises(LedgerBusy, match="held by run 'run-a'"), other.lock(
+                    "execute:real:20251230", "run-a", wait_s=0.3, poll_s=0.05):
+                pytest.fail("a second process of the same run got the lock")
 
 
 def test_lock_with_an_expired_lease_is_taken_over(ledger: Ledger) -> None:
@@ -416,7 +415,19 @@ def test_lock_with_an_expired_lease_is_taken_over(ledger: Ledger) -> None:
     started = time.monotonic()
     with ledger.lock("execute:real:20251230", "run-b", wait_s=5):
         assert time.monotonic() - started < 1.0
-        assert ledger.try_lock("execute:real:20251230", "killed-run", lease_s=300) == "run-b"
+        assert ledger.try_lock("execute:real:20251230", "killed-run", lease_s=300).startswith("run-b#")
+
+
+def test_keep_alive_renews_the_lease_and_says_when_the_lock_was_lost(ledger: Ledger) -> None:
+    with ledger.lock("execute:real:20251230", "run-a", lease_s=0.4) as keep_alive:
+        for _ in range(4):
+            time.sleep(0.15)
+            keep_alive()  # renewed: nobody can take it over
+            assert ledger.try_lock("execute:real:20251230", "run-b", lease_s=300).startswith("run-a#")
+        time.sleep(0.5)  # stalled past the lease: taken over
+        assert ledger.try_lock("execute:real:20251230", "run-b", lease_s=300) is None
+        with pytest.raises(LedgerBusy, match="was lost to run 'run-b'"):
+            keep_alive()
 
 
 def test_lock_is_released_when_the_block_ends(ledger: Ledger) -> None:

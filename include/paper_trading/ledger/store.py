@@ -16,13 +16,14 @@ import io
 import os
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, delete, event, insert, select, update
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 
 from ..atomic import write_text_atomic
 from ..errors import ConfigError, LedgerBusy, LedgerUnavailable
@@ -84,6 +85,24 @@ def ledger_url(root: Path, configured: str | None = None, given: str | None = No
     if backend == "sqlite" and url.database and url.database != ":memory:" and not Path(url.database).is_absolute():
         url = url.set(database=str(root / url.database))
     return url
+
+
+def _guarded(method):
+    """A database that cannot be reached (or is locked past the busy timeout) is `LedgerUnavailable`:
+    transient, one line, never the password; a retry of the step finishes the job."""
+    import functools
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except IntegrityError:
+            raise
+        except DBAPIError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise LedgerUnavailable(f"ledger {self.shown}: {reason}") from None
+
+    return call
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -152,6 +171,7 @@ class Ledger:
             raise LedgerUnavailable(f"ledger {self.shown}: cannot open or migrate the database "
                                     f"({str(exc.orig).splitlines()[0] if exc.orig else exc})") from None
 
+    @_guarded
     def revision(self) -> str | None:
         with self.engine.connect() as conn:
             from alembic.runtime.migration import MigrationContext
@@ -173,12 +193,16 @@ class Ledger:
             conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed) if changed
                          else stmt.on_conflict_do_nothing(index_elements=keys))
 
+    @_guarded
     def upsert_orders(self, rows: Iterable[dict]) -> None:
         """Insert or update orders by client_order_id, all in one transaction."""
         rows = [{**row, "updated_at": row.get("updated_at") or utcnow()} for row in rows]
+        if not rows:
+            return
         with self.engine.begin() as conn:
             self._upsert(conn, orders, rows, ["client_order_id"])
 
+    @_guarded
     def record_run(self, run_id: str, trade_date: dt.date, step: str, mode: str, outcome: str, *,
                    round: int = 1, detail: str | None = None, started: bool = False) -> None:
         """The step's row in `runs`: `started=True` opens it (outcome 'running'), later calls close it."""
@@ -197,11 +221,13 @@ class Ledger:
 
     # ------------------------------------------------------------------------------- reads
 
+    @_guarded
     def order(self, client_order_id: str) -> dict | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(orders).where(orders.c.client_order_id == client_order_id)).mappings().first()
         return _order_row(row) if row else None
 
+    @_guarded
     def orders(self, trade_date: dt.date | None = None, *, mode: str | None = None,
                round: int | None = None) -> list[dict]:
         query = select(orders)
@@ -215,12 +241,14 @@ class Ledger:
             rows = conn.execute(query.order_by(orders.c.trade_date, orders.c.client_order_id)).mappings().all()
         return [_order_row(r) for r in rows]
 
+    @_guarded
     def run(self, run_id: str, trade_date: dt.date, step: str) -> dict | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(runs).where(runs.c.run_id == run_id, runs.c.trade_date == trade_date,
                                                   runs.c.step == step)).mappings().first()
         return _run_row(row) if row else None
 
+    @_guarded
     def runs(self, trade_date: dt.date | None = None) -> list[dict]:
         query = select(runs) if trade_date is None else select(runs).where(runs.c.trade_date == trade_date)
         with self.engine.connect() as conn:
@@ -228,11 +256,11 @@ class Ledger:
 
     # ------------------------------------------------------------------------------- locks
 
+    @_guarded
     def try_lock(self, name: str, holder: str, lease_s: float) -> str | None:
         """Take (or renew) the lock `name` for `holder`; None if held now, else the other holder.
 
-        A lock whose lease ran out (its holder was killed) is taken over; the same holder (a retry of
-        the same Airflow run) takes its own lock back at once.
+        A lock whose lease ran out (its holder was killed) is taken over; its own holder renews it.
         """
         now = utcnow()
         values = {"holder": holder, "acquired_at": now, "expires_at": now + dt.timedelta(seconds=lease_s)}
@@ -250,29 +278,45 @@ class Ledger:
         except IntegrityError:  # another process inserted it first (PostgreSQL)
             return self.try_lock(name, holder, lease_s) if lease_s > 0 else holder
 
+    @_guarded
     def unlock(self, name: str, holder: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(locks).where(locks.c.name == name, locks.c.holder == holder))
 
     @contextlib.contextmanager
-    def lock(self, name: str, holder: str, *, wait_s: float = 30.0, lease_s: float = 300.0,
-             poll_s: float = 0.5) -> Iterator[None]:
+    def lock(self, name: str, run_id: str, *, wait_s: float = 30.0, lease_s: float = 300.0,
+             poll_s: float = 0.5) -> Iterator[Callable[[], None]]:
         """Hold `name` for the duration of the block, waiting up to `wait_s` for another holder;
-        `LedgerBusy` if it does not let go. Renew it with `try_lock` during long work."""
+        `LedgerBusy` if it does not let go. The holder is this process (two processes of one run are
+        two holders); a killed holder's lock is taken over once its lease has run out. Yields
+        `keep_alive`: call it during long work — it renews the lease (at most every quarter lease)
+        and raises `LedgerBusy` if the lock was lost."""
+        holder = f"{run_id}#{os.getpid()}-{uuid.uuid4().hex[:8]}"
         deadline = time.monotonic() + wait_s
         while (other := self.try_lock(name, holder, lease_s)) is not None:
             if time.monotonic() >= deadline:
-                raise LedgerBusy(f"ledger lock {name!r} is held by run {other!r}; waited {wait_s:g} s. It is released "
-                                 "when that run ends (or its lease runs out if it was killed)")
-            log.info("waiting for lock %s held by run %s", name, other)
+                raise LedgerBusy(f"ledger lock {name!r} is held by run {other.split('#')[0]!r}; waited {wait_s:g} s. It "
+                                 "is released when that run ends (or when its lease runs out if it was killed)")
+            log.info("waiting for lock %s held by run %s", name, other.split("#")[0])
             time.sleep(poll_s)
+        renewed = [time.monotonic()]
+
+        def keep_alive() -> None:
+            if time.monotonic() - renewed[0] < lease_s / 4:
+                return
+            if (other := self.try_lock(name, holder, lease_s)) is not None:
+                raise LedgerBusy(f"ledger lock {name!r} was lost to run {other.split('#')[0]!r} (this run stalled past "
+                                 f"its {lease_s:g} s lease); stopping before sending anything else")
+            renewed[0] = time.monotonic()
+
         try:
-            yield
+            yield keep_alive
         finally:
             self.unlock(name, holder)
 
     # ------------------------------------------------------------------------------ exports
 
+    @_guarded
     def export_execution_log(self, path: Path) -> int:
         """`execution_log.csv` (the spec's columns): every order of the ledger, one row each, written
         atomically. Returns the number of rows."""

@@ -33,6 +33,16 @@ def _check_approvals(ctx: StepContext, ledger, approved, path: Path, run_id: str
                              f"not by the real gate of run {run_id!r}")
 
 
+def _check_round(ctx: StepContext, ledger, mode: str, round: int, path: Path) -> None:
+    """A run's approvals are executed in one round: a new round needs a new plan and gate (the
+    approvals were sized on the positions before the first round)."""
+    other = sorted({r["round"] for r in ledger.orders(ctx.trade_date, mode=mode)
+                    if r["run_id"] == ctx.run_id and r["round"] != round and not r["parent_client_order_id"]})
+    if other:
+        raise TradingRefused(f"{ctx.shown(path)}: the approvals of run {ctx.run_id!r} were executed in round "
+                             f"{other[0]} already; for round {round} run plan and risk again (with a new --run-id)")
+
+
 def _preflight(ctx: StepContext, broker) -> None:
     """Pre-flight again just before sending: an approval from earlier is not trusted blindly."""
     from ..alerts import raise_alert
@@ -96,13 +106,14 @@ def execute(
                 market_buy_collar=ec.market_buy_collar, cash_floor_pct=cfg.risk.min_cash_buffer_pct,
                 submit_attempts=ec.submit_attempts, max_backoff_s=ec.max_backoff_s)
             with ledger.lock(f"execute:{mode}:{trade_date:%Y%m%d}", run_id, wait_s=ec.lock_wait_s,
-                             lease_s=ec.lock_lease_s):
+                             lease_s=ec.lock_lease_s) as keep_alive:
+                _check_round(ctx, ledger, mode, round, approved_path)
                 ledger.record_run(run_id, trade_date, "execute", mode, "running", round=round, started=True)
                 try:
-                    if mode == "real":
-                        _preflight(ctx, broker)
                     result = Executor(broker, ledger, settings, mode=mode, trade_date=trade_date, round=round,
-                                      run_id=run_id, env=getattr(broker, "env", "paper")).run(approved)
+                                      run_id=run_id, env=getattr(broker, "env", "paper"),
+                                      preflight=(lambda: _preflight(ctx, broker)) if mode == "real" else None,
+                                      keep_alive=keep_alive).run(approved)
                 except PaperTradingError as exc:
                     outcome = "refused" if isinstance(exc, TradingRefused) else "failed"
                     ledger.record_run(run_id, trade_date, "execute", mode, outcome, round=round,
@@ -112,16 +123,26 @@ def execute(
                     ledger.export_execution_log(paths["execution_log"])
                 counts = result.counts()
                 unresolved = result.unresolved
-                ledger.record_run(run_id, trade_date, "execute", mode, "unknown" if unresolved else "success",
-                                  round=round, detail=json.dumps({"counts": counts, "cancelled": result.cancelled,
-                                                                  "reprotected": result.reprotected}))
+                ledger.record_run(run_id, trade_date, "execute", mode,
+                                  "unknown" if unresolved or result.unprotected else "success", round=round,
+                                  detail=json.dumps({"counts": counts, "cancelled": result.cancelled,
+                                                     "reprotected": result.reprotected,
+                                                     "unprotected": result.unprotected, "problems": result.problems}))
                 ledger.export_execution_log(paths["execution_log"])
+        if result.problems:
+            from ..alerts import raise_alert
+
+            for problem in result.problems:
+                raise_alert(ctx.log_dir, trade_date, run_id, "execute", problem)
         ctx.log.info("execute (%s, round %d): %s; cancelled %d earlier order(s); re-protected %s", mode, round,
                      ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no orders", len(result.cancelled),
                      ", ".join(result.reprotected) or "none")
         if unresolved:
             raise OutcomeUnknown(f"the outcome of {len(unresolved)} order(s) is still unknown "
                                  f"({', '.join(i.cid for i in unresolved[:5])}); run again: nothing is sent twice")
+        if result.unprotected:
+            raise OutcomeUnknown(f"{', '.join(result.unprotected)}: orders still open, so the position is not "
+                                 "re-protected yet; run again once they are done")
         return {"execution_log_path": str(paths["execution_log"]), "orders": len(result.intents), "counts": counts,
                 "cancelled": len(result.cancelled), "reprotected": result.reprotected}
 
@@ -141,15 +162,23 @@ def wait_for_fills(
     broker goes to the ledger. Open take-profit / stop-loss legs are expected and not waited for.
     After `execution.fills_timeout_s` from the end of the execution, the wait is over and the
     summary says what is still open. Returns (done, summary)."""
-    from ..execution import TERMINAL
+    from ..execution import DONE_TODAY
 
     with run_step("wait_for_fills", trade_date, root=root, config_path=config_path, run_id=run_id) as ctx:
         paths = output_paths(ctx.root, ctx.settings, trade_date)
         with open_ledger(ctx, db_url) as ledger:
             entries = [r for r in ledger.orders(trade_date, mode=mode, round=round)
-                       if not r["parent_client_order_id"]]
+                       if not r["parent_client_order_id"] and r["order_type"] != "oco"]  # exits stay open: fine
             if mode == "dry":
                 return True, {"open": [], "orders": len(entries), "mode": mode}
+            unsure = [r for r in entries if r["status"] in ("submitting", "unknown")]
+            if unsure:  # an outcome an execution could not find out: ask again, by id
+                broker = connect(broker, ctx.settings)
+                for row in unsure:
+                    if (info := broker.get_order_by_client_id(row["client_order_id"])) is not None:
+                        row.update(status=info.status, broker_order_id=info.id, filled_qty=float(info.filled_qty),
+                                   submitted_at=info.submitted_at, updated_at=None, last_error=None)
+                        ledger.upsert_orders([row])
             sent = [r for r in entries if r["broker_order_id"]]
             if sent:
                 broker = connect(broker, ctx.settings)
@@ -166,7 +195,8 @@ def wait_for_fills(
                 ledger.upsert_orders(updates)
                 if updates:
                     ledger.export_execution_log(paths["execution_log"])
-            still_open = [r for r in sent if r["status"] not in TERMINAL]
+            still_open = [r for r in sent if r["status"] not in DONE_TODAY] + \
+                [r for r in entries if r["status"] in ("submitting", "unknown")]
             run = ledger.run(run_id, trade_date, "execute")
             ended = run and run["ended_at"]
             timed_out = bool(ended) and (dt.datetime.now(dt.timezone.utc) - ended).total_seconds() \
