@@ -198,6 +198,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _step(
         sub,
+        "reconcile",
+        "M5: the books of a trade date from what really happened at the broker",
+        """\
+            M5 - reconciliation. The broker is the truth: fills from the account activities (paged
+            by id), positions and cash from the account, each planned order classified (filled,
+            partially filled and why, rejected with the broker's message, cancelled, expired, not
+            submitted with the gate's reason), manual trades and bracket legs listed, and the drift
+            between what the ledger implies and what the broker holds.
+
+            reads:   the broker (orders, activities, positions, account, daily closes), the ledger,
+                     data/outputs/risk_report_YYYYMMDD.csv (the gate's rejections)
+            writes:  the ledger: fills, positions_eod, cash_ledger, equity_daily, recon (one
+                     transaction); data/outputs/filled_orders.csv, positions_eod_YYYYMMDD.csv,
+                     cash_ledger.csv, recon_report_YYYYMMDD.csv; logs/reconcile_YYYYMMDD.log,
+                     logs/alerts.log (drift, manual trades)
+            """,
+    )
+    p.add_argument("--mode", choices=["dry", "real"], default="real", help="whose orders to match (default: real)")
+    _common(p)
+
+    p = _step(
+        sub,
         "artifacts",
         "list what the run of a trade date wrote (targets, logs), with a summary of each",
         """\
@@ -252,6 +274,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run_id=args.run_id, orders=args.orders, debug=args.debug,
             )
             print(summary["execution_log_path"])
+            return 0
+        if args.step == "reconcile":
+            summary = steps.reconcile(args.date, mode=args.mode, root=args.root, config_path=args.config_path,
+                                      run_id=args.run_id, debug=args.debug)
+            print(summary["recon_report_path"])
             return 0
         if args.step == "artifacts":
             root = steps.common.project_dir(args.root)

@@ -36,7 +36,8 @@ from paper_trading.logging_setup import MASK, redact
 
 PG_HOST, PG_PORT, PG_USER, PG_ADMIN_DB = "127.0.0.1", 5432, "postgres", "test"
 PG_ADMIN_CONNINFO = f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={PG_ADMIN_DB} connect_timeout=5"
-TABLES = {"runs", "orders", "locks", store.VERSION_TABLE}
+TABLES = {"runs", "orders", "locks", "fills", "positions_eod", "cash_ledger", "equity_daily", "recon",
+          store.VERSION_TABLE}
 DAY = dt.date(2025, 12, 30)
 #: What a child process needs to import the project the way this test does.
 CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
@@ -156,7 +157,7 @@ def _child(code: str, url: str) -> subprocess.Popen:
 # ------------------------------------------------------------------------------------ migrations
 
 def test_new_database_is_migrated_to_the_latest_revision(ledger: Ledger, db_url: str) -> None:
-    assert ledger.revision() == "0002"
+    assert ledger.revision() == "0003"
     names = _table_names(db_url)
     assert TABLES <= names
     assert "alembic_version" not in names  # Airflow's name: the ledger must not take it
@@ -168,10 +169,10 @@ def test_airflow_alembic_version_table_is_left_untouched(db_url: str) -> None:
         conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
         conn.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES ('29ce7909c52b')")
     with Ledger(db_url) as ledger:
-        assert ledger.revision() == "0002"
+        assert ledger.revision() == "0003"
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["29ce7909c52b"]
-        assert conn.exec_driver_sql(f"SELECT version_num FROM {store.VERSION_TABLE}").scalars().all() == ["0002"]
+        assert conn.exec_driver_sql(f"SELECT version_num FROM {store.VERSION_TABLE}").scalars().all() == ["0003"]
     engine.dispose()
 
 
@@ -194,7 +195,7 @@ def test_database_at_previous_revision_is_upgraded_on_open_keeping_its_rows(db_u
     engine.dispose()
 
     with Ledger(db_url) as ledger:
-        assert ledger.revision() == "0002"
+        assert ledger.revision() == "0003"
         assert "locks" in _table_names(db_url)
         assert ledger.order("pt-20251230-AAPL-buy-1")["qty"] == 10.0
         assert [r["outcome"] for r in ledger.runs(DAY)] == ["success"]
@@ -233,7 +234,7 @@ def test_processes_opening_a_new_database_at_once_all_succeed(db_url: str, tmp_p
     results = [child.communicate(timeout=120) for child in children]
     for child, (out, err) in zip(children, results):
         assert child.returncode == 0, err
-        assert out.strip() == "0002", err
+        assert out.strip() == "0003", err
     assert TABLES <= _table_names(db_url)
     assert _count(db_url, store.VERSION_TABLE) == 1
 
@@ -532,7 +533,7 @@ def test_ledger_url_defaults_to_a_sqlite_file_under_data(backend: str, tmp_path:
     assert url.get_backend_name() == "sqlite"
     assert Path(url.database) == root / "data" / "ledger.sqlite"
     with Ledger(url) as opened:
-        assert opened.revision() == "0002"
+        assert opened.revision() == "0003"
     assert (root / "data" / "ledger.sqlite").is_file()
 
 
@@ -592,7 +593,7 @@ def test_ledger_url_password_from_the_environment_is_redacted(backend: str, tmp_
     with Ledger(url.update_query_dict({"options": f"-csearch_path={schema}"})) as opened:
         assert password not in repr(opened)
         assert password not in opened.shown
-        assert opened.revision() == "0002"
+        assert opened.revision() == "0003"
 
 
 def test_ledger_url_unsupported_backend_is_a_config_error(backend: str, tmp_path: Path, request,

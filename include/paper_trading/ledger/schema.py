@@ -8,7 +8,7 @@ create exactly these tables; a test checks the two agree.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, DateTime, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 metadata = MetaData()
 
@@ -67,4 +67,79 @@ locks = Table(
     Column("holder", String(250), nullable=False),
     Column("acquired_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# ------------------------------------------------------------------------------- M5: the books
+
+fills = Table(
+    "fills",
+    metadata,
+    Column("activity_id", String(80), primary_key=True),
+    Column("trade_date", Date, nullable=False),
+    Column("transaction_time", DateTime(timezone=True), nullable=False),
+    Column("order_id", String(64), nullable=False),  # the broker's order id
+    Column("client_order_id", String(128)),  # ours, when the order is in `orders` (else a manual trade)
+    Column("symbol", String(24), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("qty", Float, nullable=False),
+    Column("price", Float, nullable=False),
+    Column("fill_type", String(16), nullable=False),  # fill | partial_fill
+    Index("ix_fills_trade_date", "trade_date"),
+)
+
+positions_eod = Table(
+    "positions_eod",
+    metadata,
+    Column("trade_date", Date, primary_key=True),
+    Column("symbol", String(24), primary_key=True),
+    Column("qty", Float, nullable=False),
+    Column("close_price", Float),
+    Column("market_value", Float),
+    Column("implied_qty", Float),  # what the ledger implies (previous end of day + the day's fills)
+)
+
+cash_ledger = Table(
+    "cash_ledger",
+    metadata,
+    Column("activity_id", String(80), primary_key=True),
+    Column("date", Date, nullable=False),
+    Column("activity_type", String(12), nullable=False),  # FILL, DIV, FEE, JNLC, CSD, ...
+    Column("symbol", String(24)),
+    Column("qty", Float),
+    Column("price", Float),
+    Column("net_amount", Float, nullable=False),  # signed: what it did to cash
+    Column("description", Text),
+    Index("ix_cash_ledger_date", "date"),
+)
+
+equity_daily = Table(
+    "equity_daily",
+    metadata,
+    Column("trade_date", Date, primary_key=True),
+    Column("equity", Float, nullable=False),
+    Column("cash", Float, nullable=False),
+    Column("long_market_value", Float, nullable=False),
+    Column("short_market_value", Float, nullable=False),
+    Column("source", String(40), nullable=False),
+)
+
+recon = Table(
+    "recon",
+    metadata,
+    Column("trade_date", Date, primary_key=True),
+    Column("key", String(140), primary_key=True),  # client_order_id, gate:side:SYMBOL, position:SYMBOL, cash
+    Column("kind", String(12), nullable=False),  # order | leg | manual | position | cash
+    Column("symbol", String(24)),
+    Column("side", String(4)),
+    Column("planned_qty", Float),
+    Column("sent_qty", Float),
+    Column("filled_qty", Float),
+    Column("remaining_qty", Float),
+    Column("status", String(24)),
+    Column("classification", String(24), nullable=False),
+    Column("ref_price", Float),
+    Column("avg_fill_price", Float),
+    Column("slippage_bps", Float),
+    Column("message", Text, nullable=False),
+    Column("alert", Boolean, nullable=False),
 )

@@ -28,7 +28,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, Operationa
 from ..atomic import write_text_atomic
 from ..errors import ConfigError, LedgerBusy, LedgerUnavailable
 from ..logging_setup import get_logger, register_secret
-from .schema import locks, orders, runs
+from .schema import cash_ledger, equity_daily, fills, locks, orders, positions_eod, recon, runs
 
 log = get_logger("ledger")
 
@@ -313,6 +313,66 @@ class Ledger:
             yield keep_alive
         finally:
             self.unlock(name, holder)
+
+    # -------------------------------------------------------------------------- M5: the books
+
+    @_guarded
+    def write_books(self, day: dt.date, *, fill_rows: list[dict], cash_rows: list[dict], positions: list[dict],
+                    equity: dict, recon_rows: list[dict]) -> None:
+        """One reconciliation of `day`, in one transaction: fills and cash activities upserted by
+        activity id; the day's end-of-day positions and reconciliation rows replaced as a whole (a
+        re-run rewrites them, never adds); the day's equity upserted."""
+        with self.engine.begin() as conn:
+            self._upsert(conn, fills, fill_rows, ["activity_id"])
+            self._upsert(conn, cash_ledger, cash_rows, ["activity_id"])
+            conn.execute(delete(positions_eod).where(positions_eod.c.trade_date == day))
+            if positions:
+                conn.execute(insert(positions_eod), positions)
+            self._upsert(conn, equity_daily, [equity], ["trade_date"])
+            conn.execute(delete(recon).where(recon.c.trade_date == day))
+            if recon_rows:
+                conn.execute(insert(recon), recon_rows)
+
+    @_guarded
+    def positions_before(self, day: dt.date) -> tuple[dt.date | None, dict[str, float]]:
+        """The latest end-of-day positions before `day` (its date, and symbol -> qty)."""
+        with self.engine.connect() as conn:
+            last = conn.execute(select(positions_eod.c.trade_date).where(positions_eod.c.trade_date < day)
+                                .order_by(positions_eod.c.trade_date.desc()).limit(1)).scalar()
+            if last is None:
+                last = conn.execute(select(equity_daily.c.trade_date).where(equity_daily.c.trade_date < day)
+                                    .order_by(equity_daily.c.trade_date.desc()).limit(1)).scalar()
+                return last, {}
+            rows = conn.execute(select(positions_eod.c.symbol, positions_eod.c.qty)
+                                .where(positions_eod.c.trade_date == last)).all()
+        return last, {r.symbol: r.qty for r in rows}
+
+    @_guarded
+    def equity_on(self, day: dt.date) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(equity_daily).where(equity_daily.c.trade_date == day)).mappings().first()
+        return dict(row) if row else None
+
+    @_guarded
+    def cash_between(self, after: dt.date, until: dt.date) -> float:
+        """The sum of the cash ledger's amounts dated in (after, until]."""
+        from sqlalchemy import func
+
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.coalesce(func.sum(cash_ledger.c.net_amount), 0.0))
+                                 .where(cash_ledger.c.date > after, cash_ledger.c.date <= until)).scalar()
+        return float(total or 0.0)
+
+    @_guarded
+    def table(self, name: str, **where) -> list[dict]:
+        """The rows of one of the books' tables (for exports and tests), filtered by equality."""
+        table = {"fills": fills, "positions_eod": positions_eod, "cash_ledger": cash_ledger,
+                 "equity_daily": equity_daily, "recon": recon}[name]
+        query = select(table)
+        for column, value in where.items():
+            query = query.where(table.c[column] == value)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(*table.primary_key.columns)).mappings().all()]
 
     # ------------------------------------------------------------------------------ exports
 

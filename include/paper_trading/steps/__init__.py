@@ -10,8 +10,10 @@ through XCom unchanged.
 from .common import DEFAULT_CONFIG, broker_for, make_broker, output_paths
 from .execute import execute, wait_for_fills
 from .plan import plan
+from .reconcile import reconcile
 from .risk import risk
 from .signals import signal_bus, signals_ready
 
-__all__ = ["DEFAULT_CONFIG", "broker_for", "execute", "make_broker", "output_paths", "plan", "risk", "signal_bus",
+__all__ = ["DEFAULT_CONFIG", "broker_for", "execute", "make_broker", "output_paths", "plan", "reconcile", "risk",
+           "signal_bus",
            "signals_ready", "wait_for_fills"]

@@ -1,0 +1,181 @@
+"""The M5 step: the broker's orders, fills, activities, positions and cash -> the books of a trade
+date in the ledger, and the spec's CSV exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+from ..atomic import write_text_atomic
+from .common import StepContext, connect, open_ledger, output_paths, run_step
+
+FILLED_ORDERS_COLUMNS = ["datetime", "env", "symbol", "side", "filled_qty", "avg_fill_price", "order_id",
+                         "client_order_id", "status"]
+RECON_COLUMNS = ["trade_date", "kind", "key", "symbol", "side", "planned_qty", "sent_qty", "filled_qty",
+                 "remaining_qty", "status", "classification", "ref_price", "avg_fill_price", "slippage_bps", "alert",
+                 "message"]
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    """Midnight in New York of `day`, as an aware instant."""
+    from ..trading_calendar import EXCHANGE_TZ
+
+    return dt.datetime.combine(day, dt.time(0), tzinfo=EXCHANGE_TZ)
+
+
+def _gate_rejections(ctx: StepContext, path: Path) -> list[dict]:
+    import pandas as pd
+
+    if not path.is_file():
+        return []
+    report = pd.read_csv(path, dtype={"symbol": str}, keep_default_na=False)
+    if "verdict" not in report.columns:
+        return []
+    rejected = report[report["verdict"] == "rejected"]
+    return [{"symbol": r["symbol"], "side": r["side"], "qty": float(r["qty"]), "ref_price": float(r["ref_price"]),
+             "reasons": r.get("reasons", "")} for _, r in rejected.iterrows()]
+
+
+def _csv(rows: list[dict], columns: list[str]) -> str:
+    import csv
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: ("" if row.get(c) is None else f"{row[c]:.10g}" if isinstance(row.get(c), float)
+                             else row.get(c)) for c in columns})
+    return out.getvalue()
+
+
+def reconcile(
+    trade_date: dt.date,
+    *,
+    mode: str = "real",
+    root: str | Path | None = None,
+    config_path: str | Path | None = None,
+    run_id: str = "cli",
+    broker=None,
+    db_url: str | None = None,
+    debug: bool = False,
+) -> dict:
+    """M5 for one trade date (see `reconcile.py`). A failed broker read fails the step (it is never
+    read as "no positions"); the books of the date are written in one transaction, so a re-run
+    rewrites them and a kill leaves the ledger as it was."""
+    from .. import reconcile as books
+    from ..alerts import raise_alert
+    from ..trading_calendar import exchange_date
+
+    with run_step("reconcile", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
+        paths = output_paths(ctx.root, ctx.settings, trade_date)
+        outputs = paths["execution_log"].parent
+        broker = connect(broker, ctx.settings)
+        with open_ledger(ctx, db_url) as ledger:
+            prev_day, prev_positions = ledger.positions_before(trade_date)
+            since = _start_of(prev_day + dt.timedelta(days=1)) if prev_day else _start_of(trade_date)
+            account = broker.account()
+            held_now = {p.symbol: float(p.qty) for p in broker.positions()}
+            activities = broker.activities(after=since - dt.timedelta(microseconds=1))
+            all_fills = books.fills_of(activities)
+            cash_all = books.cash_rows(activities)
+            day_orders = [o for o in broker.list_orders(status="all", after=_start_of(trade_date) - dt.timedelta(days=1))
+                          if o.submitted_at is not None and exchange_date(o.submitted_at) == trade_date]
+            ours = ledger.orders(trade_date, mode=mode)
+            by_broker_id = {r["broker_order_id"]: r["client_order_id"] for r in ledger.orders() if r["broker_order_id"]}
+
+            positions = books.positions_at_end_of(trade_date, held_now, all_fills)
+            later_cash = sum(c["net_amount"] for c in cash_all if c["date"] > trade_date)
+            cash = float(account.cash) - later_cash
+            window_fills = [f for f in all_fills if f.trade_date <= trade_date]
+            baseline = prev_day is None
+            implied = books.implied_positions(prev_positions, window_fills) if not baseline else positions
+            prev_equity = ledger.equity_on(prev_day) if prev_day else None
+            implied_cash = None if prev_equity is None else prev_equity["cash"] + sum(
+                c["net_amount"] for c in cash_all if c["date"] <= trade_date)
+            closes = broker.daily_closes(sorted(positions), trade_date, trade_date) if positions else {}
+            close = {s: float(rows[-1][1]) for s, rows in closes.items() if rows}
+            long_value = sum(q * close.get(s, 0.0) for s, q in positions.items() if q > 0)
+            short_value = sum(q * close.get(s, 0.0) for s, q in positions.items() if q < 0)
+
+            broker_by_cid = {o.client_order_id: {"status": o.status, "filled_qty": o.filled_qty, "qty": o.qty,
+                                                 "filled_avg_price": o.filled_avg_price, "symbol": o.symbol,
+                                                 "side": o.side, "legs": [{"client_order_id": leg.client_order_id}
+                                                                          for leg in o.legs]}
+                             for o in day_orders}
+            for order in day_orders:
+                for leg in order.legs:
+                    broker_by_cid.setdefault(leg.client_order_id, {"status": leg.status, "filled_qty": leg.filled_qty,
+                                                                   "qty": leg.qty, "filled_avg_price": leg.filled_avg_price,
+                                                                   "symbol": leg.symbol, "side": leg.side, "legs": []})
+            manual_known = set(by_broker_id.values())
+            rows = books.classify_orders(
+                trade_date, ours, {c: o for c, o in broker_by_cid.items() if mode == "real" or c in manual_known},
+                books.group_fills(f for f in all_fills if f.trade_date == trade_date),
+                _gate_rejections(ctx, paths["risk_report"]))
+            rows += books.position_rows(trade_date, implied, positions, baseline)
+            rows.append(books.cash_row(trade_date, implied_cash, round(cash, 2)))
+
+            fill_rows = [{"activity_id": f.activity_id, "trade_date": f.trade_date,
+                          "transaction_time": f.transaction_time, "order_id": f.order_id,
+                          "client_order_id": by_broker_id.get(f.order_id), "symbol": f.symbol, "side": f.side,
+                          "qty": f.qty, "price": f.price, "fill_type": f.fill_type}
+                         for f in all_fills if f.trade_date <= trade_date]
+            position_rows = [{"trade_date": trade_date, "symbol": s, "qty": q, "close_price": close.get(s),
+                              "market_value": q * close[s] if s in close else None, "implied_qty": implied.get(s, 0.0)}
+                             for s, q in sorted(positions.items())]
+            equity = {"trade_date": trade_date, "cash": round(cash, 2), "long_market_value": round(long_value, 2),
+                      "short_market_value": round(short_value, 2),
+                      "equity": round(cash + long_value + short_value, 2), "source": "account + daily closes"}
+            ledger.write_books(trade_date, fill_rows=fill_rows,
+                               cash_rows=[c for c in cash_all if c["date"] <= trade_date],
+                               positions=position_rows, equity=equity, recon_rows=rows)
+            ledger.record_run(run_id, trade_date, "reconcile", mode, "success", detail=json.dumps(
+                {"orders": sum(r["kind"] in ("order", "leg", "manual") for r in rows),
+                 "alerts": sum(bool(r["alert"]) for r in rows)}))
+            _export(ledger, trade_date, outputs, getattr(broker, "env", "paper"))
+        alerts = [r for r in rows if r["alert"]]
+        for r in alerts:
+            if r["kind"] in ("position", "cash", "manual"):
+                raise_alert(ctx.log_dir, trade_date, run_id, "reconcile", r["message"])
+            else:
+                ctx.log.warning("%s", r["message"])
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["classification"]] = counts.get(r["classification"], 0) + 1
+        ctx.log.info("reconcile %s: %s; equity %.2f, cash %.2f, %d position(s)", trade_date,
+                     ", ".join(f"{n} {c}" for c, n in sorted(counts.items())), equity["equity"], equity["cash"],
+                     len(positions))
+        return {"recon_report_path": str(outputs / f"recon_report_{trade_date:%Y%m%d}.csv"), "counts": counts,
+                "alerts": len(alerts), "equity": equity["equity"], "positions": len(positions)}
+
+
+def _export(ledger, day: dt.date, outputs: Path, env: str) -> None:
+    """The spec's CSVs, each an export of the ledger written atomically."""
+    stamp = f"{day:%Y%m%d}"
+    by_order: dict[str, dict] = {}
+    statuses = {r["broker_order_id"]: (r["client_order_id"], r["status"]) for r in ledger.orders() if r["broker_order_id"]}
+    for f in ledger.table("fills"):
+        o = by_order.setdefault(f["order_id"], {"datetime": f["transaction_time"], "env": env, "symbol": f["symbol"],
+                                                "side": f["side"], "filled_qty": 0.0, "notional": 0.0,
+                                                "order_id": f["order_id"]})
+        o["filled_qty"] += f["qty"]
+        o["notional"] += f["qty"] * f["price"]
+        o["datetime"] = max(o["datetime"], f["transaction_time"])
+    for order_id, o in by_order.items():
+        o["avg_fill_price"] = round(o["notional"] / o["filled_qty"], 6) if o["filled_qty"] else None
+        o["client_order_id"], o["status"] = statuses.get(order_id, ("", "manual"))
+        o["datetime"] = o["datetime"].isoformat() if hasattr(o["datetime"], "isoformat") else o["datetime"]
+    write_text_atomic(outputs / "filled_orders.csv",
+                      _csv(sorted(by_order.values(), key=lambda o: (o["datetime"], o["order_id"])), FILLED_ORDERS_COLUMNS))
+    write_text_atomic(outputs / f"positions_eod_{stamp}.csv",
+                      _csv(ledger.table("positions_eod", trade_date=day),
+                           ["trade_date", "symbol", "qty", "close_price", "market_value", "implied_qty"]))
+    write_text_atomic(outputs / "cash_ledger.csv",
+                      _csv(sorted(ledger.table("cash_ledger"), key=lambda r: (r["date"], r["activity_id"])),
+                           ["date", "activity_id", "activity_type", "symbol", "qty", "price", "net_amount",
+                            "description"]))
+    write_text_atomic(outputs / f"recon_report_{stamp}.csv",
+                      _csv(sorted(ledger.table("recon", trade_date=day), key=lambda r: (r["kind"], r["key"])),
+                           RECON_COLUMNS))
