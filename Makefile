@@ -18,6 +18,8 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := True
+# The ledger as an Airflow Connection (the DAG's data-quality checks read it through common-sql).
+export AIRFLOW_CONN_PAPER_TRADING_LEDGER := {"conn_type": "sqlite", "host": "$(CURDIR)/data/ledger.sqlite"}
 
 DEMO_DATE ?= 2025-12-31
 

@@ -17,6 +17,10 @@ orders (real mode) or record what would be sent (dry mode), and wait for the fil
 | `submit_orders` | real: pre-flight again, cancel open legs on the symbols, sells, cash re-read, buys, OCO re-protection; every order exactly once (deterministic client_order_id, looked up before sending) | orders at the broker, the ledger's `orders`, `data/outputs/execution_log.csv` |
 | `dry_run_orders` | dry: the same code up to the submit call; every order recorded as `dry_run` | the ledger, `execution_log.csv` |
 | `wait_for_fills` | sensor (reschedule mode): the day's entries are done, or `execution.fills_timeout_s` passed (then it says what is still open) | the ledger's order states |
+| `close_time` | when the books can be made: the session's close (early closes included) + a delay, or before the next open (`reconcile.timing`) | XCom: the instant |
+| `wait_for_close` | deferrable: the triggerer waits, not a worker slot | - |
+| `reconcile` | M5: fills, end-of-day positions, cash ledger, equity, every order classified, drift | the ledger's books, `filled_orders.csv`, `positions_eod_YYYYMMDD.csv`, `cash_ledger.csv`, `recon_report_YYYYMMDD.csv` |
+| `check_orders`, `check_fills`, `check_books` | data quality on the ledger Connection (common-sql): unique client_order_id, non-negative quantities, no fill without an order, positions reconcile to the broker | - |
 
 The broker is reached with the Airflow Connection `alpaca` (login = key id, password = secret;
 host, port and schema make the trading URL — `https://paper-api.alpaca.markets` in host, or host
@@ -47,6 +51,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
+from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator, SQLTableCheckOperator
+from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, get_current_context, task
 from xnys_timetable import XNYSSessionTimetable
 
@@ -204,12 +210,60 @@ def paper_trading_daily():
                               root=_root(), run_id=ctx["run_id"], broker=_broker, db_url=_ledger_url())
         return PokeReturnValue(is_done=done, xcom_value=summary)
 
+    @task
+    def close_time(day: str) -> str:
+        """When the day's books can be made: after the close (t0) or before the next open (t1)."""
+        from paper_trading.steps.common import config_or_defaults, load_settings, project_dir
+        from paper_trading.trading_calendar import parse_date, reconcile_time
+
+        rc = config_or_defaults(load_settings(project_dir(_root()), None)).reconcile
+        return reconcile_time(parse_date(day), rc.timing, rc.after_close_minutes, rc.before_open_minutes).isoformat()
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def reconcile(day: str) -> dict:
+        """M5: the books of the day from what really happened at the broker (dry runs too)."""
+        from paper_trading.steps import reconcile as run
+        from paper_trading.trading_calendar import parse_date
+
+        ctx = get_current_context()
+        return run(parse_date(day), mode=ctx["params"]["mode"], root=_root(), run_id=ctx["run_id"], broker=_broker,
+                   db_url=_ledger_url())
+
     day = trade_date()
     targets = signal_bus(day)
     wait_for_signals(day) >> targets
     gated = risk_gate(day, plan(day, targets))
     branch = execution_mode()
-    gated >> branch >> [submit_orders(day, gated), dry_run_orders(day, gated)] >> wait_for_fills(day)
+    fills = wait_for_fills(day)
+    gated >> branch >> [submit_orders(day, gated), dry_run_orders(day, gated)] >> fills
+    wait_for_close = DateTimeSensorAsync(
+        task_id="wait_for_close", target_time="{{ ti.xcom_pull(task_ids='close_time') }}",
+        doc_md="Waits in the triggerer (no worker slot) until the books of the day can be made.")
+    books = reconcile(day)
+    fills >> close_time(day) >> wait_for_close >> books
+    partition = "trade_date = '{{ ti.xcom_pull(task_ids='trade_date') }}'"
+    books >> [
+        SQLColumnCheckOperator(
+            task_id="check_orders", conn_id=LEDGER_CONN_ID, table="orders", retry_on_failure=False,
+            column_mapping={"client_order_id": {"unique_check": {"equal_to": 0}, "null_check": {"equal_to": 0}}},
+            doc_md="Every order has a client_order_id, and no id is there twice."),
+        SQLTableCheckOperator(
+            task_id="check_fills", conn_id=LEDGER_CONN_ID, table="fills", retry_on_failure=False,
+            checks={"no_fill_without_an_order": {
+                        "check_statement": "COALESCE(SUM(CASE WHEN order_id IS NULL OR order_id = '' THEN 1 ELSE 0 END), 0) = 0"},
+                    "non_negative_quantities": {"check_statement": "COALESCE(MIN(qty), 0) >= 0"},
+                    "positive_prices": {"check_statement": "COALESCE(MIN(price), 1) > 0"}},
+            doc_md="No fill without an order; non-negative quantities; positive prices."),
+        SQLTableCheckOperator(
+            task_id="check_books", conn_id=LEDGER_CONN_ID, table="recon", partition_clause=partition,
+            retry_on_failure=False,
+            checks={"reconciled": {"check_statement": "COUNT(*) > 0"},
+                    "positions_reconcile_to_the_broker": {
+                        "check_statement": "SUM(CASE WHEN classification = 'position_drift' THEN 1 ELSE 0 END) = 0"},
+                    "cash_reconciles_to_the_broker": {
+                        "check_statement": "SUM(CASE WHEN classification = 'cash_drift' THEN 1 ELSE 0 END) = 0"}},
+            doc_md="The day is reconciled, and the ledger's positions and cash equal the broker's."),
+    ]
 
 
 def _broker():

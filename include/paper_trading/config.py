@@ -291,6 +291,14 @@ class ExecutionConfig(_Strict):
     max_backoff_s: float = Field(60.0, gt=0, description="longest wait between two tries (a 429's reset included)")
 
 
+class ReconcileConfig(_Strict):
+    """M5: when the books of a day are made (the spec's M3 allows both)."""
+
+    timing: Literal["t0", "t1"] = Field("t0", description="t0: after the close; t1: before the next open")
+    after_close_minutes: float = Field(15.0, ge=0, le=600, description="t0: this long after the close")
+    before_open_minutes: float = Field(60.0, ge=0, le=900, description="t1: this long before the next open")
+
+
 class AppConfig(_Strict):
     signal_bus: SignalBusConfig
     paths: PathsConfig = PathsConfig()
@@ -300,6 +308,7 @@ class AppConfig(_Strict):
     broker: BrokerConfig = BrokerConfig()
     ledger: LedgerConfig = LedgerConfig()
     execution: ExecutionConfig = ExecutionConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
 
 
 def _loc(loc: tuple[Any, ...], data: Any) -> str:

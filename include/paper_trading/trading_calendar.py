@@ -83,6 +83,18 @@ def previous_session(day: dt.date) -> dt.date:
     return xnys().date_to_session(pd.Timestamp(day - dt.timedelta(days=1)), direction="previous").date()
 
 
+def reconcile_time(day: dt.date, timing: str = "t0", after_close_minutes: float = 15,
+                   before_open_minutes: float = 60) -> dt.datetime:
+    """When the books of `day` can be made (an aware UTC instant): after its close — early closes
+    included — plus a delay (`t0`), or before the next session's open (`t1`)."""
+    cal = xnys()
+    if timing == "t1":
+        following = next_session(day)
+        moment = cal.session_open(pd.Timestamp(following)) - pd.Timedelta(minutes=before_open_minutes)
+        return max(moment, cal.session_close(pd.Timestamp(day))).to_pydatetime()
+    return (cal.session_close(pd.Timestamp(day)) + pd.Timedelta(minutes=after_close_minutes)).to_pydatetime()
+
+
 def next_session(day: dt.date) -> dt.date:
     """The first XNYS session strictly after `day`."""
     return xnys().date_to_session(pd.Timestamp(day + dt.timedelta(days=1)), direction="next").date()

@@ -22,6 +22,18 @@ def dag(dagbag):
     return dagbag.dags["paper_trading_daily"]
 
 
+@pytest.fixture(autouse=True)
+def ledger_connection(request, monkeypatch):
+    """The ledger as the Airflow Connection the DAG's data-quality checks use: the test project's
+    SQLite file (as `make demo` sets it for the project)."""
+    if "project" in request.fixturenames:
+        import json
+
+        root = request.getfixturevalue("project")
+        monkeypatch.setenv("AIRFLOW_CONN_PAPER_TRADING_LEDGER",
+                           json.dumps({"conn_type": "sqlite", "host": str(root / "data" / "ledger.sqlite")}))
+
+
 @pytest.fixture(scope="session")
 def airflow_db():
     """A migrated metadata DB (SQLite) in the test session's throw-away AIRFLOW_HOME."""

@@ -43,6 +43,11 @@ def test_a_real_run_sends_exactly_the_approved_orders(dag, airflow_db, project, 
     assert sorted(o["client_order_id"] for o in entries) == sorted(
         f"pt-20251231-{r.symbol}-{r.side}-r1" for r in approved.itertuples())
     assert set(approved["run_id"]) == {run.run_id} and set(approved["mode"]) == {"real"}
+    assert {states(run)[t] for t in ("wait_for_close", "reconcile", "check_orders", "check_fills", "check_books")} \
+        == {TaskInstanceState.SUCCESS}
+    recon = pd.read_csv(project / "data" / "outputs" / "recon_report_20251231.csv")
+    assert set(recon.loc[recon["kind"] == "order", "classification"]) == {"filled"}
+
 
 
 def test_a_dry_run_sends_nothing_and_the_join_still_runs(dag, airflow_db, project, broker_env):
