@@ -66,6 +66,15 @@ def _execution_summary(path: Path, trade_date: dt.date) -> str:
     return f"{', '.join(f'{n} {s}' for s, n in counts.items())} ({', '.join(sorted(set(day['mode'])))})"
 
 
+def _recon_summary(path: Path) -> str:
+    import pandas as pd
+
+    rows = pd.read_csv(path, dtype=str, keep_default_na=False)
+    counts = rows["classification"].value_counts()
+    alerts = int((rows["alert"] == "True").sum())
+    return f"{', '.join(f'{n} {c}' for c, n in counts.items())}; {alerts} alert(s)"
+
+
 def list_artifacts(root: Path, trade_date: dt.date) -> list[Artifact]:
     """The artifacts of `trade_date` that exist under `root`, in pipeline order."""
     stamp = f"{trade_date:%Y%m%d}"
@@ -82,6 +91,9 @@ def list_artifacts(root: Path, trade_date: dt.date) -> list[Artifact]:
     ):
         if (outputs / name).exists():
             found.append(Artifact(label, outputs / name, summarize(outputs / name)))
+    recon = outputs / f"recon_report_{stamp}.csv"
+    if recon.exists():
+        found.append(Artifact("M5 recon", recon, _recon_summary(recon)))
     execution_log = outputs / "execution_log.csv"
     if execution_log.exists():
         found.append(Artifact("M4 orders", execution_log, _execution_summary(execution_log, trade_date)))

@@ -288,13 +288,10 @@ def postgres_ledger(monkeypatch):
     """A fresh PostgreSQL database as the ledger (the deployment's backend), dropped afterwards."""
     import secrets
 
-    import psycopg
+    from tests.postgres import admin_connection
 
     name = f"pt_exec_{secrets.token_hex(4)}"
-    try:
-        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5", autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is required (127.0.0.1:5432, database test): {exc}")
+    admin = admin_connection()
     admin.execute(f'CREATE DATABASE "{name}"')
     monkeypatch.setenv("PAPER_TRADING_DB_URL", f"postgresql://postgres@127.0.0.1:5432/{name}")
     yield name
