@@ -112,3 +112,36 @@ def test_the_next_day_checks_positions_and_cash_against_the_ledger(fast, sim, br
     rows = pd.read_csv(fast / "data" / "outputs" / "recon_report_20260102.csv")
     assert set(rows.loc[rows["kind"] == "position", "classification"]) == {"position_ok"}
     assert rows.loc[rows["kind"] == "cash", "classification"].tolist() == ["cash_ok"]
+
+
+def test_a_refused_submit_is_in_the_report_with_the_brokers_message(fast, sim, broker):
+    steps.signal_bus(DAY, root=fast, mode="select", pick="drl")
+    steps.plan(DAY, root=fast, broker=broker)
+    steps.risk(DAY, mode="real", root=fast, broker=broker)
+    sim.admin("PATCH", "/sim/assets/AAPL", {"tradable": False})  # halted after the gate
+    try:
+        steps.execute(DAY, mode="real", root=fast, broker=broker)
+    except OutcomeUnknown:
+        pass
+    sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
+    steps.reconcile(DAY, root=fast, broker=broker)
+    rows = report(fast).set_index("key")
+    aapl = rows.loc["pt-20251231-AAPL-buy-r1"]
+    assert aapl["classification"] == "rejected"
+    assert aapl["message"].startswith("buy AAPL: planned 31, rejected by the broker: ")
+
+
+def test_bracket_legs_that_trigger_on_the_days_path_are_filled_legs(fast, sim, broker):
+    config = fast / "config" / "config.yaml"
+    config.write_text(config.read_text().replace("take_profit_pct: 0.05", "take_profit_pct: 0.002"))
+    trade(fast, broker)
+    sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})  # the day's path runs through its high
+    steps.reconcile(DAY, root=fast, broker=broker)
+    rows = report(fast)
+    legs = rows[rows["kind"] == "leg"]
+    assert (legs["classification"] == "leg_filled").any()
+    assert legs.loc[legs["classification"] == "leg_filled", "message"].str.contains(
+        r"^(take-profit|stop-loss) leg of pt-20251231-\w+-buy-r1: filled \d+ at [\d.]+$").all()
+    held = {p.symbol: float(p.qty) for p in broker.positions()}
+    eod = pd.read_csv(fast / "data" / "outputs" / "positions_eod_20251231.csv")
+    assert dict(zip(eod["symbol"], eod["qty"])) == held
