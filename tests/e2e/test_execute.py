@@ -283,22 +283,6 @@ def test_a_reduced_position_keeps_one_take_profit_stop_loss_pair(fast, sim, brok
     assert len(pairs) == 1 and float(pairs[0]["qty"]) == held["AAPL"]
 
 
-@pytest.fixture
-def postgres_ledger(monkeypatch):
-    """A fresh PostgreSQL database as the ledger (the deployment's backend), dropped afterwards."""
-    import secrets
-
-    from tests.postgres import admin_connection
-
-    name = f"pt_exec_{secrets.token_hex(4)}"
-    admin = admin_connection()
-    admin.execute(f'CREATE DATABASE "{name}"')
-    monkeypatch.setenv("PAPER_TRADING_DB_URL", f"postgresql://postgres@127.0.0.1:5432/{name}")
-    yield name
-    admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.close()
-
-
 def test_execution_on_a_postgresql_ledger_sends_each_order_once(fast, sim, broker, postgres_ledger):
     gate(fast, broker)
     steps.execute(DAY, mode="real", root=fast, broker=broker)

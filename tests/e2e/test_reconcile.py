@@ -145,3 +145,30 @@ def test_bracket_legs_that_trigger_on_the_days_path_are_filled_legs(fast, sim, b
     held = {p.symbol: float(p.qty) for p in broker.positions()}
     eod = pd.read_csv(fast / "data" / "outputs" / "positions_eod_20251231.csv")
     assert dict(zip(eod["symbol"], eod["qty"])) == held
+
+
+def test_a_failed_broker_read_fails_the_step_and_leaves_the_books_as_they_were(fast, sim, broker):
+    from paper_trading.errors import BrokerUnavailable
+
+    trade(fast, broker)
+    sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
+    steps.reconcile(DAY, root=fast, broker=broker)
+    with Ledger(ledger_url(fast)) as book:
+        before = {t: book.table(t) for t in ("fills", "positions_eod", "cash_ledger", "equity_daily", "recon")}
+    sim.admin("POST", "/sim/faults", {"kind": "error", "status": 500, "method": "GET", "path": "/v2/positions"})
+    with pytest.raises(BrokerUnavailable, match="GET /v2/positions failed"):
+        steps.reconcile(DAY, root=fast, broker=broker)
+    with Ledger(ledger_url(fast)) as book:
+        assert {t: book.table(t) for t in before} == before
+
+
+def test_reconciliation_on_a_postgresql_ledger(fast, sim, broker, postgres_ledger):
+    trade(fast, broker)
+    sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
+    steps.reconcile(DAY, root=fast, broker=broker)
+    steps.reconcile(DAY, root=fast, broker=broker)
+    assert not (fast / "data" / "ledger.sqlite").exists()
+    rows = report(fast)
+    assert set(rows.loc[rows["kind"] == "order", "classification"]) == {"filled"}
+    with Ledger(ledger_url(fast)) as book:
+        assert book.equity_on(DAY)["cash"] == pytest.approx(float(broker.account().cash), abs=0.01)
