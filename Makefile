@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_broker_sim.py
 	$(BIN)/python bench/bench_plan.py
 	$(BIN)/python bench/bench_execute.py
+	$(BIN)/python bench/bench_reconcile.py
 
 sample-data: $(STAMP)
 	$(BIN)/python data/make_sample_data.py

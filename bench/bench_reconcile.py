@@ -92,7 +92,17 @@ def machine() -> dict[str, str]:
         pg = psycopg.__version__
     except ImportError:
         pg = "-"
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(),
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "include"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        commit += " (library modified)" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "?"
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(), "commit": commit,
             "sqlalchemy": sqlalchemy.__version__, "psycopg": pg, "sqlite": __import__("sqlite3").sqlite_version,
             "date": dt.datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "load": _load()}
 
@@ -543,7 +553,7 @@ def table(info: dict, case: Day, results: list[dict], http: dict | None, runs: i
     total_rows = sum(rows.values())
     lines = [
         f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, SQLAlchemy {info['sqlalchemy']}, "
-        f"SQLite {info['sqlite']}, psycopg {info['psycopg']}; run {info['date']}; 1-minute load average "
+        f"SQLite {info['sqlite']}, psycopg {info['psycopg']}; library at {info['commit']}; run {info['date']}; 1-minute load average "
         f"{info['load']} at the start, {_load()} at the end.",
         "",
         f"The day: {len(case.ledger_orders):,} orders of 1,000 symbols in the ledger, {case.n_fills:,} FILL activities "

@@ -142,19 +142,37 @@ def _order_row(day: dt.date, key: str, **fields) -> dict:
 
 
 def classify_orders(day: dt.date, ledger_orders: list[dict], broker_orders: dict[str, dict],
-                    fills_by_order: dict[str, list[Fill]], gate_rejected: list[dict]) -> list[dict]:
-    """One reconciliation row per order of the day (see the module docstring), keyed by client_order_id."""
+                    fills_by_order: dict[str, list[Fill]], gate_rejected: list[dict],
+                    later_fills_by_order: dict[str, list[Fill]] | None = None,
+                    known_elsewhere: set[str] | None = None) -> list[dict]:
+    """One reconciliation row per order of the day (see the module docstring), keyed by client_order_id.
+
+    The rows say how things stood at the end of `day`: an order with fills after the day was still
+    open then, whatever the broker says of it now (so reconciling an older day again gives the same
+    report). `known_elsewhere`: client_order_ids the ledger has under another date or mode — never
+    reported as manual trades."""
     rows = []
-    ours = {r["client_order_id"] for r in ledger_orders}
+    later_fills_by_order = later_fills_by_order or {}
+    ours = {r["client_order_id"] for r in ledger_orders} | (known_elsewhere or set())
+    # a pair of exit legs one of which filled after the day: both were still open at its end
+    pairs_later = {r["parent_client_order_id"] for r in ledger_orders
+                   if r["parent_client_order_id"] and later_fills_by_order.get(r["broker_order_id"] or "")}
     for r in ledger_orders:
         cid = r["client_order_id"]
         at_broker = broker_orders.get(cid)
         status = (at_broker or {}).get("status") or r["status"]
         fills = fills_by_order.get(r["broker_order_id"] or "", [])
-        filled = sum(f.qty for f in fills) if fills else float((at_broker or {}).get("filled_qty") or r["filled_qty"] or 0)
+        if later_fills_by_order.get(r["broker_order_id"] or "") or r["parent_client_order_id"] in pairs_later:
+            status = "open"  # it filled (further) after the day: at the end of the day it was open
+            filled = sum(f.qty for f in fills)
+        else:
+            filled = sum(f.qty for f in fills) if fills else float((at_broker or {}).get("filled_qty") or
+                                                                     r["filled_qty"] or 0)
         avg = (sum(f.qty * f.price for f in fills) / filled) if fills and filled else \
             (float(at_broker["filled_avg_price"]) if at_broker and at_broker.get("filled_avg_price") else
              r["filled_avg_price"])
+        if status not in FINAL and status not in ("unknown", "submitting"):
+            status = "open"  # new, held, accepted, partially_filled, ...: one word, whenever it is asked
         sent, planned = r["qty"], r["planned_qty"] or r["qty"]
         left = max(sent - filled, 0.0)
         kind = "leg" if r["parent_client_order_id"] else "order"
@@ -214,6 +232,33 @@ def classify_orders(day: dt.date, ledger_orders: list[dict], broker_orders: dict
                                classification="manual", alert=True,
                                message=f"{o['side']} {o['symbol']} {_q(float(o.get('qty') or 0))}: at the broker but "
                                        f"never planned (a manual trade?), {o['status']}, filled {_q(filled)}"))
+    return rows
+
+
+def earlier_order_fill_rows(day: dt.date, fills: Iterable[Fill], orders_of_day: set[str],
+                            our_orders: dict[str, dict]) -> list[dict]:
+    """A row per order filling on `day` that was placed on an earlier day: one of ours (a GTC
+    bracket leg, an OCO, a GTC entry's remainder) or, if the ledger does not know it, a manual trade."""
+    rows = []
+    for order_id, group in group_fills(f for f in fills if f.order_id not in orders_of_day).items():
+        qty = sum(f.qty for f in group)
+        avg = sum(f.qty * f.price for f in group) / qty if qty else 0.0
+        first = group[0]
+        row = our_orders.get(order_id)
+        if row is not None:
+            what = row["order_type"].replace("_", "-")
+            parent = f" of {row['parent_client_order_id']}" if row["parent_client_order_id"] else ""
+            rows.append(_order_row(day, row["client_order_id"], kind="leg" if row["parent_client_order_id"] else "order",
+                                   symbol=first.symbol, side=first.side, filled_qty=qty, status="filled",
+                                   classification="earlier_order_filled", avg_fill_price=round(avg, 6),
+                                   message=f"{what}{parent} (placed {row['trade_date']}): {first.side} {first.symbol} "
+                                           f"filled {_q(qty)} at {avg:g}"))
+        else:
+            rows.append(_order_row(day, f"order:{order_id}", kind="manual", symbol=first.symbol, side=first.side,
+                                   filled_qty=qty, status="filled", classification="manual", alert=True,
+                                   avg_fill_price=round(avg, 6),
+                                   message=f"{first.side} {first.symbol} filled {_q(qty)} at {avg:g}: an order placed "
+                                           "before the day that the ledger does not know (a manual trade?)"))
     return rows
 
 

@@ -245,8 +245,8 @@ class Ledger:
         if round is not None:
             query = query.where(orders.c.round == round)
         with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(orders.c.trade_date, orders.c.client_order_id)).mappings().all()
-        return [_order_row(r) for r in rows]
+            return [_order_row(r) for r in _dicts(conn.execute(query.order_by(orders.c.trade_date,
+                                                                                orders.c.client_order_id)))]
 
     @_guarded
     def run(self, run_id: str, trade_date: dt.date, step: str) -> dict | None:
@@ -379,7 +379,16 @@ class Ledger:
         for column, value in where.items():
             query = query.where(table.c[column] == value)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query.order_by(*table.primary_key.columns)).mappings().all()]
+            return _dicts(conn.execute(query.order_by(*table.primary_key.columns)))
+
+    @_guarded
+    def broker_ids(self) -> dict[str, dict]:
+        """broker order id -> our order (client_order_id, status, type, parent, date): one narrow read."""
+        columns = [orders.c.broker_order_id, orders.c.client_order_id, orders.c.status, orders.c.order_type,
+                   orders.c.parent_client_order_id, orders.c.trade_date]
+        with self.engine.connect() as conn:
+            return {r["broker_order_id"]: r for r in _dicts(conn.execute(
+                select(*columns).where(orders.c.broker_order_id.is_not(None))))}
 
     # ------------------------------------------------------------------------------ exports
 
@@ -403,6 +412,12 @@ class Ledger:
 
 def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.10g}"
+
+
+def _dicts(result) -> list[dict]:  # noqa: ANN001 - a SQLAlchemy result
+    """Rows as dicts, the keys looked up once (a mapping per row costs more than the query)."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row)) for row in result]
 
 
 def _run_row(row: Any) -> dict:

@@ -38,6 +38,45 @@ def _gate_rejections(ctx: StepContext, path: Path) -> list[dict]:
              "reasons": r.get("reasons", "")} for _, r in rejected.iterrows()]
 
 
+def _snapshot(broker, after: dt.datetime, attempts: int = 3):
+    """Account, positions and activities that belong together: the account is read again after the
+    activities, and the whole read repeated if anything moved in between (an order filling while we
+    read would otherwise be counted in one and not the other)."""
+    from ..errors import BrokerUnavailable
+
+    for _ in range(attempts):
+        account = broker.account()
+        held = {p.symbol: float(p.qty) for p in broker.positions()}
+        activities = broker.activities(after=after)
+        again = broker.account()
+        if again.cash == account.cash and again.equity == account.equity:
+            return again, held, activities
+    raise BrokerUnavailable(f"the account kept changing while it was read ({attempts} tries): orders are still "
+                            "filling; reconcile again later")
+
+
+def _closes(broker, day: dt.date, positions: dict[str, float]) -> tuple[dict[str, float], list[dict]]:
+    """Each held symbol's close of `day` (else its latest close before it, with an alert row: a
+    halted symbol or a late bar must not value a position at zero unnoticed)."""
+    from ..reconcile import _order_row
+
+    if not positions:
+        return {}, []
+    closes = broker.daily_closes(sorted(positions), day - dt.timedelta(days=10), day)
+    out, rows = {}, []
+    for symbol in sorted(positions):
+        series = [(d, float(c)) for d, c in closes.get(symbol, []) if d <= day]
+        if series:
+            out[symbol] = series[-1][1]
+        if not series or series[-1][0] < day:
+            seen = f"its latest close is from {series[-1][0]}" if series else "no close in the last 10 days"
+            rows.append(_order_row(day, f"price:{symbol}", kind="price", symbol=symbol, status="stale",
+                                   classification="price_missing", alert=True,
+                                   message=f"{symbol}: no close for {day} ({seen}); equity values it "
+                                           + ("at that close" if series else "at nothing")))
+    return out, rows
+
+
 def _csv(rows: list[dict], columns: list[str]) -> str:
     import csv
 
@@ -74,30 +113,37 @@ def reconcile(
         broker = connect(broker, ctx.settings)
         with open_ledger(ctx, db_url) as ledger:
             prev_day, prev_positions = ledger.positions_before(trade_date)
-            since = _start_of(prev_day + dt.timedelta(days=1)) if prev_day else _start_of(trade_date)
-            account = broker.account()
-            held_now = {p.symbol: float(p.qty) for p in broker.positions()}
-            activities = broker.activities(after=since - dt.timedelta(microseconds=1))
+            # from the start of the previous reconciled day: an activity dated then but posted after
+            # its reconcile (a fee at 22:00) is still found, and counted now
+            since = _start_of(prev_day) if prev_day else _start_of(trade_date)
+            account, held_now, activities = _snapshot(broker, since - dt.timedelta(microseconds=1))
             all_fills = books.fills_of(activities)
             cash_all = books.cash_rows(activities)
+            known_cash = {c["activity_id"] for c in ledger.table("cash_ledger", date=prev_day)} if prev_day else set()
+            known_fills = {f["activity_id"] for f in ledger.table("fills", trade_date=prev_day)} if prev_day else set()
+            late_cash = [c for c in cash_all if prev_day and c["date"] <= prev_day and c["activity_id"] not in known_cash]
             day_orders = [o for o in broker.list_orders(status="all", after=_start_of(trade_date) - dt.timedelta(days=1))
                           if o.submitted_at is not None and exchange_date(o.submitted_at) == trade_date]
             ours = ledger.orders(trade_date, mode=mode)
-            by_broker_id = {r["broker_order_id"]: r["client_order_id"] for r in ledger.orders() if r["broker_order_id"]}
+            by_broker_id = ledger.broker_ids()
+            known_cids = {r["client_order_id"] for r in by_broker_id.values()} | \
+                {r["client_order_id"] for r in ours}
 
             positions = books.positions_at_end_of(trade_date, held_now, all_fills)
             later_cash = sum(c["net_amount"] for c in cash_all if c["date"] > trade_date)
             cash = float(account.cash) - later_cash
-            window_fills = [f for f in all_fills if f.trade_date <= trade_date]
             baseline = prev_day is None
+            window_fills = [f for f in all_fills if (prev_day is None and f.trade_date == trade_date) or (
+                prev_day is not None and (prev_day < f.trade_date <= trade_date or
+                                          (f.trade_date <= prev_day and f.activity_id not in known_fills)))]
             implied = books.implied_positions(prev_positions, window_fills) if not baseline else positions
             prev_equity = ledger.equity_on(prev_day) if prev_day else None
             implied_cash = None if prev_equity is None else prev_equity["cash"] + sum(
-                c["net_amount"] for c in cash_all if c["date"] <= trade_date)
-            closes = broker.daily_closes(sorted(positions), trade_date, trade_date) if positions else {}
-            close = {s: float(rows[-1][1]) for s, rows in closes.items() if rows}
-            long_value = sum(q * close.get(s, 0.0) for s, q in positions.items() if q > 0)
-            short_value = sum(q * close.get(s, 0.0) for s, q in positions.items() if q < 0)
+                c["net_amount"] for c in cash_all if prev_day < c["date"] <= trade_date) + sum(
+                c["net_amount"] for c in late_cash)
+            close, price_rows = _closes(broker, trade_date, positions)
+            long_value = sum(q * close[s] for s, q in positions.items() if q > 0 and s in close)
+            short_value = sum(q * close[s] for s, q in positions.items() if q < 0 and s in close)
 
             broker_by_cid = {o.client_order_id: {"status": o.status, "filled_qty": o.filled_qty, "qty": o.qty,
                                                  "filled_avg_price": o.filled_avg_price, "symbol": o.symbol,
@@ -109,18 +155,22 @@ def reconcile(
                     broker_by_cid.setdefault(leg.client_order_id, {"status": leg.status, "filled_qty": leg.filled_qty,
                                                                    "qty": leg.qty, "filled_avg_price": leg.filled_avg_price,
                                                                    "symbol": leg.symbol, "side": leg.side, "legs": []})
-            manual_known = set(by_broker_id.values())
+            of_day = {o.id for o in day_orders} | {leg.id for o in day_orders for leg in o.legs}
+            of_day |= {r["broker_order_id"] for r in ours if r["broker_order_id"]}
+            day_fills = [f for f in all_fills if f.trade_date == trade_date]
             rows = books.classify_orders(
-                trade_date, ours, {c: o for c, o in broker_by_cid.items() if mode == "real" or c in manual_known},
-                books.group_fills(f for f in all_fills if f.trade_date == trade_date),
-                _gate_rejections(ctx, paths["risk_report"]))
+                trade_date, ours, broker_by_cid, books.group_fills(day_fills), _gate_rejections(ctx, paths["risk_report"]),
+                later_fills_by_order=books.group_fills(f for f in all_fills if f.trade_date > trade_date),
+                known_elsewhere=known_cids)
+            rows += books.earlier_order_fill_rows(trade_date, day_fills, of_day, by_broker_id)
             rows += books.position_rows(trade_date, implied, positions, baseline)
+            rows += price_rows
             rows.append(books.cash_row(trade_date, implied_cash, round(cash, 2)))
 
             fill_rows = [{"activity_id": f.activity_id, "trade_date": f.trade_date,
                           "transaction_time": f.transaction_time, "order_id": f.order_id,
-                          "client_order_id": by_broker_id.get(f.order_id), "symbol": f.symbol, "side": f.side,
-                          "qty": f.qty, "price": f.price, "fill_type": f.fill_type}
+                          "client_order_id": (by_broker_id.get(f.order_id) or {}).get("client_order_id"),
+                          "symbol": f.symbol, "side": f.side, "qty": f.qty, "price": f.price, "fill_type": f.fill_type}
                          for f in all_fills if f.trade_date <= trade_date]
             position_rows = [{"trade_date": trade_date, "symbol": s, "qty": q, "close_price": close.get(s),
                               "market_value": q * close[s] if s in close else None, "implied_qty": implied.get(s, 0.0)}
@@ -134,10 +184,10 @@ def reconcile(
             ledger.record_run(run_id, trade_date, "reconcile", mode, "success", detail=json.dumps(
                 {"orders": sum(r["kind"] in ("order", "leg", "manual") for r in rows),
                  "alerts": sum(bool(r["alert"]) for r in rows)}))
-            _export(ledger, trade_date, outputs, getattr(broker, "env", "paper"))
+            _export(ledger, trade_date, outputs, getattr(broker, "env", "paper"), by_broker_id)
         alerts = [r for r in rows if r["alert"]]
         for r in alerts:
-            if r["kind"] in ("position", "cash", "manual"):
+            if r["kind"] in ("position", "cash", "manual", "price"):
                 raise_alert(ctx.log_dir, trade_date, run_id, "reconcile", r["message"])
             else:
                 ctx.log.warning("%s", r["message"])
@@ -151,11 +201,11 @@ def reconcile(
                 "alerts": len(alerts), "equity": equity["equity"], "positions": len(positions)}
 
 
-def _export(ledger, day: dt.date, outputs: Path, env: str) -> None:
+def _export(ledger, day: dt.date, outputs: Path, env: str, by_broker_id: dict[str, dict]) -> None:
     """The spec's CSVs, each an export of the ledger written atomically."""
     stamp = f"{day:%Y%m%d}"
     by_order: dict[str, dict] = {}
-    statuses = {r["broker_order_id"]: (r["client_order_id"], r["status"]) for r in ledger.orders() if r["broker_order_id"]}
+    statuses = {i: (r["client_order_id"], r["status"]) for i, r in by_broker_id.items()}
     for f in ledger.table("fills"):
         o = by_order.setdefault(f["order_id"], {"datetime": f["transaction_time"], "env": env, "symbol": f["symbol"],
                                                 "side": f["side"], "filled_qty": 0.0, "notional": 0.0,
