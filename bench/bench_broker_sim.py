@@ -35,14 +35,9 @@ TARGET_ORDERS_PER_S = 200
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from benchlib import cpu_model
+
+    cpu = cpu_model()
     import os
 
     import alpaca

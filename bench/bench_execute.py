@@ -53,6 +53,8 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+from benchlib import pg_available
+
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "bench" / "README.md"
 START, END = "<!-- execute-results:start -->", "<!-- execute-results:end -->"
@@ -70,14 +72,9 @@ UNLIMITED = 10**9
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from benchlib import cpu_model
+
+    cpu = cpu_model()
     import alpaca
     import sqlalchemy
 
@@ -261,23 +258,6 @@ def rate_case(sim, tmp: Path, closes: dict[str, float], n_orders: int, limit: in
 
 # ------------------------------------------------------------------------------- ledger overhead
 
-
-def pg_available() -> str | None:
-    """None when the PostgreSQL ledger can be measured, else why not."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        return "psycopg is not installed"
-    from sqlalchemy import create_engine, text
-
-    try:
-        engine = create_engine(PG_BASE, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(text("select 1"))
-        engine.dispose()
-    except Exception as exc:  # noqa: BLE001
-        return f"no PostgreSQL server reachable at 127.0.0.1:5432 ({type(exc).__name__})"
-    return None
 
 
 class _Schema:

@@ -60,6 +60,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from benchlib import pg_available
+
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "bench" / "README.md"
 START, END = "<!-- reconcile-results:start -->", "<!-- reconcile-results:end -->"
@@ -76,14 +78,9 @@ CSVS = ("filled_orders.csv", f"positions_eod_{DAY:%Y%m%d}.csv", "cash_ledger.csv
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from benchlib import cpu_model
+
+    cpu = cpu_model()
     import sqlalchemy
 
     try:
@@ -263,22 +260,6 @@ class StandIn:
 
 # ------------------------------------------------------------------------------------ backends
 
-
-def pg_available() -> str | None:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        return "psycopg is not installed"
-    from sqlalchemy import create_engine, text
-
-    try:
-        engine = create_engine(PG_BASE, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(text("select 1"))
-        engine.dispose()
-    except Exception as exc:  # noqa: BLE001
-        return f"no PostgreSQL server reachable at 127.0.0.1:5432 ({type(exc).__name__})"
-    return None
 
 
 class Databases:

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 import pytest
 
+from paper_trading.broker import AlpacaBroker
+
+#: 09:45 New York on the sample data's last session: the market is open.
+OPEN = "2025-12-31T14:45:00Z"
+
+
+@pytest.fixture
+def broker(sim) -> AlpacaBroker:
+    """The adapter on the simulator at OPEN, without client-side pacing (the tests send hundreds of requests)."""
+    sim.admin("POST", "/sim/clock", {"to": OPEN})
+    return AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, timeout=2.0, backoff_seconds=0.01,
+                        requests_per_minute=100_000)
+
 
 @pytest.fixture
 def postgres_ledger(monkeypatch):

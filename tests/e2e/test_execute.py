@@ -20,13 +20,6 @@ OPEN = "2025-12-31T14:45:00Z"  # 09:45 New York
 
 
 @pytest.fixture
-def broker(sim) -> AlpacaBroker:
-    sim.admin("POST", "/sim/clock", {"to": OPEN})
-    return AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, timeout=2.0, backoff_seconds=0.01,
-                        requests_per_minute=100_000)
-
-
-@pytest.fixture
 def fast(project):
     """Short waits: the simulator fills on the next read while the market is open."""
     config = project / "config" / "config.yaml"

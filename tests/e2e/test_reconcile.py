@@ -18,13 +18,6 @@ OPEN = "2025-12-31T14:45:00Z"
 
 
 @pytest.fixture
-def broker(sim) -> AlpacaBroker:
-    sim.admin("POST", "/sim/clock", {"to": OPEN})
-    return AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, timeout=2.0, backoff_seconds=0.01,
-                        requests_per_minute=100_000)
-
-
-@pytest.fixture
 def fast(project):
     config = project / "config" / "config.yaml"
     config.write_text(config.read_text().replace("poll_interval_s: 1", "poll_interval_s: 0.05")
