@@ -220,6 +220,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _step(
         sub,
+        "report",
+        "M6: daily P&L, risk snapshot and metrics (vs SPY) from the ledger",
+        """\
+            M6 - analytics. Every reconciled session up to --date: equity, the daily return (net of
+            deposits and withdrawals), SPY's close and return, cumulative return and drawdown; the
+            end-of-day weights, sectors, cash and exposure; and the statistics (empyrical-reloaded's
+            names: annual_return, sharpe_ratio, max_drawdown, alpha, beta, ...) with our trading
+            figures (hit rate, turnover, slippage, fill rate, fees). A value undefined on the
+            history (one day, zero variance) is null with its reason under "reasons".
+
+            reads:   the ledger (equity_daily, positions_eod, cash_ledger, fills, recon), the
+                     broker's SPY daily closes, data/mapping/instrument_map.csv (sectors)
+            writes:  data/reports/pnl_daily_YYYYMMDD.csv, risk_snapshot_YYYYMMDD.csv,
+                     metrics_YYYYMMDD.json; logs/report_YYYYMMDD.log
+            """,
+    )
+    _common(p)
+
+    p = _step(
+        sub,
         "artifacts",
         "list what the run of a trade date wrote (targets, logs), with a summary of each",
         """\
@@ -279,6 +299,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = steps.reconcile(args.date, mode=args.mode, root=args.root, config_path=args.config_path,
                                       run_id=args.run_id, debug=args.debug)
             print(summary["recon_report_path"])
+            return 0
+        if args.step == "report":
+            summary = steps.report(args.date, root=args.root, config_path=args.config_path, run_id=args.run_id,
+                                   debug=args.debug)
+            print(summary["metrics_path"])
             return 0
         if args.step == "artifacts":
             root = steps.common.project_dir(args.root)

@@ -413,12 +413,12 @@ def test_lock_with_an_expired_lease_is_taken_over(ledger: Ledger) -> None:
 
 
 def test_keep_alive_renews_the_lease_and_says_when_the_lock_was_lost(ledger: Ledger) -> None:
-    with ledger.lock("execute:real:20251230", "run-a", lease_s=0.4) as keep_alive:
+    with ledger.lock("execute:real:20251230", "run-a", lease_s=2.0) as keep_alive:
         for _ in range(4):
-            time.sleep(0.15)
+            time.sleep(0.6)
             keep_alive()  # renewed: nobody can take it over
             assert ledger.try_lock("execute:real:20251230", "run-b", lease_s=300).startswith("run-a#")
-        time.sleep(0.5)  # stalled past the lease: taken over
+        time.sleep(2.2)  # stalled past the lease: taken over
         assert ledger.try_lock("execute:real:20251230", "run-b", lease_s=300) is None
         with pytest.raises(LedgerBusy, match="was lost to run 'run-b'"):
             keep_alive()

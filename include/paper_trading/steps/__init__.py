@@ -1,6 +1,6 @@
 """The steps of the daily run, as plain functions: what the CLI and the DAG tasks call.
 
-One module per step (`signals`, `plan`, `risk`, `execute`) and the plumbing they share (`common`): each step
+One module per step (`signals`, `plan`, `risk`, `execute`, `reconcile`, `report`) and the plumbing they share (`common`): each step
 resolves its settings (config file, then explicit overrides), opens its step log
 (`logs/<step>_YYYYMMDD.log`, handed to the host's logging too) and calls the pure core functions.
 Arguments and return values are plain (paths, dates, small dicts), so an Airflow task passes them
@@ -11,9 +11,10 @@ from .common import DEFAULT_CONFIG, broker_for, make_broker, output_paths
 from .execute import execute, wait_for_fills
 from .plan import plan
 from .reconcile import reconcile
+from .report import report
 from .risk import risk
 from .signals import signal_bus, signals_ready
 
-__all__ = ["DEFAULT_CONFIG", "broker_for", "execute", "make_broker", "output_paths", "plan", "reconcile", "risk",
+__all__ = ["DEFAULT_CONFIG", "broker_for", "execute", "make_broker", "output_paths", "plan", "reconcile", "report", "risk",
            "signal_bus",
            "signals_ready", "wait_for_fills"]
