@@ -453,13 +453,9 @@ def cli_table(measurements: list[Measurement]) -> str:
 
 
 def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    from benchlib import cpu_model
+
+    return cpu_model()
 
 
 def _ram_gb() -> str:

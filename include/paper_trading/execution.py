@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 
 from .broker import OrderInfo, OrderRequest
@@ -67,6 +68,18 @@ MIN_GAP = 0.01
 #: After this many submits in a row whose outcome stays unknown, the run stops sending (the broker is
 #: failing); what is left is sent by the next run, after each id was looked up.
 UNKNOWN_BREAKER = 3
+
+
+def day_window_start(trade_date: dt.date) -> dt.datetime:
+    """Where a listing of one trade date's orders starts: midnight UTC the day before (every New York
+    time of the date, and orders accepted before its open, fall after it)."""
+    return dt.datetime.combine(trade_date - dt.timedelta(days=1), dt.time(0), tzinfo=dt.timezone.utc)
+
+
+def exit_prices(base: float, take_profit_pct: float, stop_loss_pct: float) -> tuple[float, float]:
+    """Take-profit and stop-loss around one price, on Alpaca's ticks (see `rebalance.bracket_prices`)."""
+    tp, sl = bracket_prices(np.array([base]), take_profit_pct, stop_loss_pct)
+    return float(tp[0]), float(sl[0])
 
 
 def client_order_id(prefix: str, trade_date: dt.date, symbol: str, side: str, round: int, mode: str) -> str:
@@ -442,8 +455,7 @@ class Executor:
             intent.reason = (intent.reason + "; " if intent.reason else "") + \
                 "increase of a held name: market entry, the whole position re-protected by one OCO"
             return
-        tp, sl = (float(x[0]) for x in bracket_prices(pd.Series([base]).to_numpy(), self.s.take_profit_pct,
-                                                        self.s.stop_loss_pct))
+        tp, sl = exit_prices(base, self.s.take_profit_pct, self.s.stop_loss_pct)
         if not (tp >= base + MIN_GAP - 1e-9 and 0 < sl <= base - MIN_GAP + 1e-9 and tp > sl):
             self._not_sent(intent, f"bracket_invalid: take-profit {tp:g} / stop-loss {sl:g} do not fit Alpaca's rule "
                                    f"around the price now {base:g}")
@@ -539,7 +551,7 @@ class Executor:
         self.ledger.upsert_orders(rows)
 
     def _own_orders(self, symbols: Iterable[str]) -> dict[str, OrderInfo]:
-        after = dt.datetime.combine(self.trade_date - dt.timedelta(days=1), dt.time(0), tzinfo=dt.timezone.utc)
+        after = day_window_start(self.trade_date)
         return {o.client_order_id: o for o in self.broker.list_orders(status="all", after=after, symbols=sorted(symbols))
                 if self._own(o)}
 
@@ -584,8 +596,7 @@ class Executor:
             base = float(quotes[symbol].price) if symbol in quotes else None
             tp = sl = None
             if base is not None:
-                tp, sl = (float(x[0]) for x in bracket_prices(pd.Series([base]).to_numpy(), self.s.take_profit_pct,
-                                                                self.s.stop_loss_pct))
+                tp, sl = exit_prices(base, self.s.take_profit_pct, self.s.stop_loss_pct)
             intent = Intent(client_order_id(self.s.prefix, self.trade_date, symbol, "oco", self.round, self.mode),
                             symbol, "sell", qty, qty, "oco", self.s.bracket_time_in_force, base or 0.0, tp, sl,
                             form="oco", reason="re-protect: one take-profit/stop-loss pair over the whole position")

@@ -278,6 +278,24 @@ def position_rows(day: dt.date, implied: dict[str, float], actual: dict[str, flo
     return rows
 
 
+def closes_of_day(day: dt.date, symbols: Iterable[str],
+                  closes: dict[str, list[tuple[dt.date, object]]]) -> tuple[dict[str, float], list[dict]]:
+    """Each symbol's close of `day`, else its latest close before it with an alert row (a halted
+    symbol or a late bar must not value a position at zero unnoticed)."""
+    out, rows = {}, []
+    for symbol in symbols:
+        series = [(d, float(c)) for d, c in closes.get(symbol, []) if d <= day]
+        if series:
+            out[symbol] = series[-1][1]
+        if not series or series[-1][0] < day:
+            seen = f"its latest close is from {series[-1][0]}" if series else "no close in the last 10 days"
+            rows.append(_order_row(day, f"price:{symbol}", kind="price", symbol=symbol, status="stale",
+                                   classification="price_missing", alert=True,
+                                   message=f"{symbol}: no close for {day} ({seen}); equity values it "
+                                           + ("at that close" if series else "at nothing")))
+    return out, rows
+
+
 def cash_row(day: dt.date, implied: float | None, actual: float) -> dict:
     if implied is None:
         return _order_row(day, "cash", kind="cash", filled_qty=actual, status="ok", classification="cash_baseline",

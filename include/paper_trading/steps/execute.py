@@ -162,7 +162,7 @@ def wait_for_fills(
     broker goes to the ledger. Open take-profit / stop-loss legs are expected and not waited for.
     After `execution.fills_timeout_s` from the end of the execution, the wait is over and the
     summary says what is still open. Returns (done, summary)."""
-    from ..execution import DONE_TODAY
+    from ..execution import DONE_TODAY, day_window_start
 
     with run_step("wait_for_fills", trade_date, root=root, config_path=config_path, run_id=run_id) as ctx:
         paths = output_paths(ctx.root, ctx.settings, trade_date)
@@ -182,7 +182,7 @@ def wait_for_fills(
             sent = [r for r in entries if r["broker_order_id"]]
             if sent:
                 broker = connect(broker, ctx.settings)
-                after = dt.datetime.combine(trade_date - dt.timedelta(days=1), dt.time(0), tzinfo=dt.timezone.utc)
+                after = day_window_start(trade_date)
                 found = {o.client_order_id: o for o in broker.list_orders(
                     status="all", after=after, symbols=sorted({r["symbol"] for r in sent}))}
                 updates = []

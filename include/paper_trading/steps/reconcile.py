@@ -58,23 +58,11 @@ def _snapshot(broker, after: dt.datetime, attempts: int = 3):
 def _closes(broker, day: dt.date, positions: dict[str, float]) -> tuple[dict[str, float], list[dict]]:
     """Each held symbol's close of `day` (else its latest close before it, with an alert row: a
     halted symbol or a late bar must not value a position at zero unnoticed)."""
-    from ..reconcile import _order_row
+    from ..reconcile import closes_of_day
 
     if not positions:
         return {}, []
-    closes = broker.daily_closes(sorted(positions), day - dt.timedelta(days=10), day)
-    out, rows = {}, []
-    for symbol in sorted(positions):
-        series = [(d, float(c)) for d, c in closes.get(symbol, []) if d <= day]
-        if series:
-            out[symbol] = series[-1][1]
-        if not series or series[-1][0] < day:
-            seen = f"its latest close is from {series[-1][0]}" if series else "no close in the last 10 days"
-            rows.append(_order_row(day, f"price:{symbol}", kind="price", symbol=symbol, status="stale",
-                                   classification="price_missing", alert=True,
-                                   message=f"{symbol}: no close for {day} ({seen}); equity values it "
-                                           + ("at that close" if series else "at nothing")))
-    return out, rows
+    return closes_of_day(day, sorted(positions), broker.daily_closes(sorted(positions), day - dt.timedelta(days=10), day))
 
 
 def _csv(rows: list[dict], columns: list[str]) -> str:
