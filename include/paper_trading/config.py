@@ -195,6 +195,7 @@ class PathsConfig(_Strict):
     logs: str = "logs"
     mapping: str = "data/mapping/instrument_map.csv"
     outputs: str = "data/outputs"
+    reports: str = "data/reports"
 
 
 class RebalanceConfig(_Strict):

@@ -53,8 +53,8 @@ def test_risk_gate_in_real_mode_rejects_everything_when_the_market_is_closed(pro
     assert summary["approved"] == 0 and set(report["verdict"]) == {"rejected"}
     assert report["reasons"].str.contains("market_closed_now").all()
     assert pd.read_csv(summary["approved_path"]).empty
-    alert = (project / "logs" / "alerts.log").read_text().splitlines()[-1]
-    assert "ALERT trade_date=2025-12-31" in alert and "market_closed_now" in alert
+    alert = json.loads((project / "logs" / "alerts.log").read_text().splitlines()[-1])
+    assert alert["trade_date"] == "2025-12-31" and alert["step"] == "risk" and "market_closed_now" in alert["message"]
 
 
 def test_real_mode_refuses_to_trade_an_older_days_plan(project, targets, broker, sim):

@@ -12,7 +12,6 @@ from ..atomic import write_text_atomic
 from .common import connect, open_ledger, run_step
 
 BENCHMARK = "SPY"
-REPORTS_DIR = "data/reports"
 
 
 def _csv_text(frame) -> str:  # noqa: ANN001 - a DataFrame
@@ -110,7 +109,7 @@ def report(
                    "reasons": {**reasons, **perf.reasons, **{f"trading.{k}": v for k, v in trade.reasons.items()},
                                **{f"risk.{k}": v for k, v in risk.reasons.items()}}}
         stamp = f"{trade_date:%Y%m%d}"
-        out = ctx.root / REPORTS_DIR
+        out = ctx.path(ctx.cfg.paths.reports)
         paths = {"pnl_daily_path": out / f"pnl_daily_{stamp}.csv", "risk_snapshot_path": out / f"risk_snapshot_{stamp}.csv",
                  "metrics_path": out / f"metrics_{stamp}.json"}
         write_text_atomic(paths["pnl_daily_path"], _csv_text(pnl))
