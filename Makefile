@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_plan.py
 	$(BIN)/python bench/bench_execute.py
 	$(BIN)/python bench/bench_reconcile.py
+	$(BIN)/python bench/bench_report.py
 
 sample-data: $(STAMP)
 	$(BIN)/python data/make_sample_data.py

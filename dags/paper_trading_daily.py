@@ -21,6 +21,7 @@ orders (real mode) or record what would be sent (dry mode), and wait for the fil
 | `wait_for_close` | deferrable: the triggerer waits, not a worker slot | - |
 | `reconcile` | M5: fills, end-of-day positions, cash ledger, equity, every order classified, drift | the ledger's books, `filled_orders.csv`, `positions_eod_YYYYMMDD.csv`, `cash_ledger.csv`, `recon_report_YYYYMMDD.csv` |
 | `check_orders`, `check_fills`, `check_books` | data quality on the ledger Connection (common-sql): unique client_order_id, non-negative quantities, no fill without an order, positions reconcile to the broker | - |
+| `report` | M6: performance against SPY, trading quality, risk and concentration, the daily-drawdown alert; the dashboard (extra link "Portfolio dashboard", and the "Portfolio" page of the UI) | `data/reports/pnl_daily_YYYYMMDD.csv`, `risk_snapshot_YYYYMMDD.csv`, `metrics_YYYYMMDD.json`, `summary_dashboard_YYYYMMDD.html`, `summary_dashboard.html` |
 
 The broker is reached with the Airflow Connection `alpaca` (login = key id, password = secret;
 host, port and schema make the trading URL — `https://paper-api.alpaca.markets` in host, or host
@@ -31,6 +32,10 @@ Failures: bad input, bad configuration, refused credentials and refused live tra
 at once (no retry can fix them; the one-line error is in the task log); an unreachable or failing
 broker (connection, timeout, 5xx, 429) is retried with back-off. A strategy file that is not
 published yet is waited for; a published file that cannot be read fails the sensor at once.
+A task that fails for good is a `task_failed` line in `logs/alerts.log` and, the first time that task
+fails for the trade date, a notification through Airflow's apprise notifier to the channels of the
+Connection `paper_trading_alerts` (conn type `apprise`, extra `{"config": [{"path": "<apprise URL>"}]}`;
+none: the notifier's error is logged).
 
 The ledger is the Airflow Connection `paper_trading_ledger` (postgres: host, port, schema = the
 database, login, password; or sqlite: host = the file) if it exists, else `$PAPER_TRADING_DB_URL`,
@@ -62,6 +67,7 @@ SENSOR_TIMEOUT = timedelta(hours=6)
 BROKER_CONN_ID = "alpaca"
 LEDGER_CONN_ID = "paper_trading_ledger"
 FILLS_POKE_INTERVAL = timedelta(minutes=1)
+ALERTS_CONN_ID = "paper_trading_alerts"
 
 # The library's error classes say what a retry can fix (paper_trading/errors.py); named by dotted
 # path, so parsing this file imports nothing but that small module. First match wins.
@@ -83,6 +89,44 @@ def _root() -> str:
     return os.environ.get("PAPER_TRADING_ROOT") or str(Path(__file__).resolve().parents[1])
 
 
+def _record_failure(context) -> None:
+    """The failure callback (the only one): the failure as a `task_failed` line of logs/alerts.log
+    (alerts.py; it never raises), then — only when that line is new — the notice through
+    `_notify_failure`. A task cleared, or run again, that fails again on the same trade date is not
+    sent twice: alerts.log de-duplicates per (trade date, rule, key) for both."""
+    from paper_trading.alerts import failure_trade_date, record_task_failure
+
+    ti, dag_run = context["ti"], context["dag_run"]
+    day = failure_trade_date(context["params"].get("run_date"), context.get("logical_date"), dag_run.run_after)
+    new = record_task_failure(Path(_root()), dag_id=ti.dag_id, task_id=ti.task_id, run_id=context["run_id"],
+                              trade_date=day, try_number=ti.try_number, error=context.get("exception"))
+    if new:
+        _notify_failure(context, day)
+
+
+# What Airflow's apprise notifier sends on a task failure (Jinja, rendered with the task's context and
+# `trade_date`: the date the task_failed line of alerts.log has).
+FAILURE_NOTICE = {
+    "title": "paper-trading error: task_failed {{ ti.dag_id }}.{{ ti.task_id }}",
+    "body": "task {{ ti.dag_id }}.{{ ti.task_id }} failed (try {{ ti.try_number }}): {{ exception }}\n\n"
+            "rule: task_failed\nkey: {{ ti.dag_id }}.{{ ti.task_id }}\n"
+            "trade date: {{ trade_date }}\nrun: {{ run_id }}",
+}
+
+
+def _notify_failure(context, trade_date) -> None:
+    """The notice of a new task failure: Airflow's apprise provider notifier, sending to the
+    channels of the Connection `paper_trading_alerts` (conn type apprise, extra {"config": [{"path":
+    "<apprise URL>"}, ...]}), with the trade date alerts.log records. A fresh notifier per failure
+    (a notifier renders its templates in place, once), given a copy of the context (it adds its
+    fields to the context it is given). Without the Connection the notifier raises; Airflow logs
+    "Failed to run task callback" and nothing else changes (the task's state, the line in alerts.log)."""
+    from airflow.providers.apprise.notifications.apprise import AppriseNotifier
+
+    notifier = AppriseNotifier(apprise_conn_id=ALERTS_CONN_ID, notify_type="failure", **FAILURE_NOTICE)
+    notifier({**context, "trade_date": trade_date.isoformat()})
+
+
 @dag(
     dag_id=DAG_ID,
     schedule=XNYSSessionTimetable(at="09:35"),  # after the open: real mode trades then
@@ -97,6 +141,7 @@ def _root() -> str:
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=10),
         "retry_policy": RETRY_POLICY,
+        "on_failure_callback": [_record_failure],  # records, then notifies only a new failure
     },
     params={
         "mode": Param("dry", enum=["dry", "real"], description="dry: plan only; real: send orders"),
@@ -229,6 +274,18 @@ def paper_trading_daily():
         return run(parse_date(day), mode=ctx["params"]["mode"], root=_root(), run_id=ctx["run_id"], broker=_broker,
                    db_url=_ledger_url())
 
+    @task(trigger_rule="all_done_min_one_success")
+    def report() -> dict:
+        """M6: the reports and the dashboard of every reconciled session up to the trade date. Runs
+        when the books are made even if a data-quality check failed: a day with drift is exactly the
+        day the dashboard must show (the failed check keeps the run red)."""
+        from paper_trading.steps import report as run
+        from paper_trading.trading_calendar import parse_date
+
+        ctx = get_current_context()
+        day = ctx["ti"].xcom_pull(task_ids="trade_date")  # not an argument: only the books and checks are upstream
+        return run(parse_date(day), root=_root(), run_id=ctx["run_id"], broker=_broker, db_url=_ledger_url())
+
     day = trade_date()
     targets = signal_bus(day)
     wait_for_signals(day) >> targets
@@ -242,7 +299,7 @@ def paper_trading_daily():
     books = reconcile(day)
     fills >> close_time(day) >> wait_for_close >> books
     partition = "trade_date = '{{ ti.xcom_pull(task_ids='trade_date') }}'"
-    books >> [
+    checks = [
         SQLColumnCheckOperator(
             task_id="check_orders", conn_id=LEDGER_CONN_ID, table="orders", retry_on_failure=False,
             column_mapping={"client_order_id": {"unique_check": {"equal_to": 0}, "null_check": {"equal_to": 0}}},
@@ -264,6 +321,8 @@ def paper_trading_daily():
                         "check_statement": "SUM(CASE WHEN classification = 'cash_drift' THEN 1 ELSE 0 END) = 0"}},
             doc_md="The day is reconciled, and the ledger's positions and cash equal the broker's."),
     ]
+    books >> checks
+    [books, *checks] >> report()
 
 
 def _broker():

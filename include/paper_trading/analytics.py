@@ -30,6 +30,9 @@ PNL_COLUMNS = ["date", "equity", "cash", "external_flow", "daily_return", "bench
                "cumulative_return", "benchmark_cumulative_return", "drawdown"]
 RISK_COLUMNS = ["date", "kind", "name", "sector", "qty", "close_price", "market_value", "weight"]
 TOP_N = 10
+#: Order rows of the reconciliation that were never meant to reach the broker: rejected by the risk
+#: gate, or a dry run. The fill rate is what was filled of the approved orders of real runs.
+NOT_TRADED = frozenset({"not_submitted", "dry_run"})
 
 
 class Stats:
@@ -204,9 +207,11 @@ def period_returns(pnl: pd.DataFrame, as_of: dt.date) -> dict:
 # ------------------------------------------------------------------------------ trading
 
 
-def trading(fills: list[dict], cash: list[dict], recon: list[dict], equity: pd.DataFrame, as_of: dt.date) -> Stats:
+def trading(fills: list[dict], cash: list[dict], recon: list[dict], equity: pd.DataFrame, as_of: dt.date,
+            daily: pd.DataFrame | None = None) -> Stats:
     """Fees (cash ledger), slippage and fill rate (the reconciliation's order rows), turnover and
-    round trips (the fills, matched first in first out per symbol)."""
+    round trips (the fills, matched first in first out per symbol). `daily`: `daily_trading` of the
+    same books, when the caller has it already (the report does, for the dashboard)."""
     s = Stats()
     fees = [c for c in cash if c["activity_type"] in FEE_TYPES]
     s.put("fees_total", -sum(float(c["net_amount"]) for c in fees))
@@ -214,10 +219,12 @@ def trading(fills: list[dict], cash: list[dict], recon: list[dict], equity: pd.D
 
     orders = [r for r in recon if r["kind"] == "order"]
     for scope, rows in (("day", [r for r in orders if r["trade_date"] == as_of]), ("total", orders)):
-        planned = sum(float(r["planned_qty"] or 0) for r in rows if (r["planned_qty"] or 0) > 0)
-        filled = sum(float(r["filled_qty"] or 0) for r in rows if (r["planned_qty"] or 0) > 0)
+        approved = [r for r in rows if (r["planned_qty"] or 0) > 0 and r.get("classification") not in NOT_TRADED]
+        planned = sum(float(r["planned_qty"]) for r in approved)
+        filled = sum(float(r["filled_qty"] or 0) for r in approved)
         s.put(f"fill_rate_{scope}", filled / planned if planned else None,
-              None if planned else "no planned order quantity")
+              None if planned else "no approved order was to be sent (none planned, all rejected by the gate, "
+                                   "or a dry run)")
         slipped = [r for r in rows if r["slippage_bps"] is not None and (r["filled_qty"] or 0) > 0
                    and r["avg_fill_price"]]
         notional = sum(float(r["filled_qty"]) * float(r["avg_fill_price"]) for r in slipped)
@@ -228,18 +235,13 @@ def trading(fills: list[dict], cash: list[dict], recon: list[dict], equity: pd.D
               sum(float(r["slippage_bps"]) / 1e4 * float(r["filled_qty"]) * float(r["ref_price"]) for r in slipped
                   if r["ref_price"]), None)
 
-    eq = {d: float(e) for d, e in zip(equity["trade_date"], equity["equity"])}
-    traded: dict[dt.date, float] = defaultdict(float)
-    for f in fills:
-        traded[f["trade_date"]] += abs(float(f["qty"]) * float(f["price"]))
-    days = sorted(eq)
-    turnover = {}
-    for i, d in enumerate(days):  # traded notional over the equity at the previous close (the day's own on the first)
-        base = eq[days[i - 1]] if i else eq[d]
-        turnover[d] = traded.get(d, 0.0) / base if base > 0 else None
-    s.put("turnover_day", turnover.get(as_of), None if turnover.get(as_of) is not None else "no equity for the day")
-    valid = [v for v in turnover.values() if v is not None]
-    s.put("turnover_daily_mean", sum(valid) / len(valid) if valid else None, None if valid else "no equity")
+    per_day = daily if daily is not None else daily_trading(fills, recon, equity)
+    turnover = per_day["turnover"]
+    today = turnover[per_day["date"] == pd.Timestamp(as_of)].dropna()
+    s.put("turnover_day", float(today.iloc[0]) if len(today) else None,
+          None if len(today) else "no equity for the day")
+    valid = turnover.dropna()
+    s.put("turnover_daily_mean", float(valid.mean()) if len(valid) else None, None if len(valid) else "no equity")
 
     trips = round_trips(fills)
     pnl = [t["pnl"] for t in trips]
@@ -252,6 +254,61 @@ def trading(fills: list[dict], cash: list[dict], recon: list[dict], equity: pd.D
     s.put("profit_loss_ratio", (sum(wins) / len(wins)) / (-sum(losses) / len(losses)) if not ratio_why else None,
           ratio_why)
     return s
+
+
+DAILY_TRADING_COLUMNS = ["date", "traded_notional", "turnover", "filled_notional", "slippage_bps"]
+
+
+def daily_trading(fills: list[dict], recon: list[dict], equity: pd.DataFrame) -> pd.DataFrame:
+    """Per reconciled session: the traded notional and the turnover (over the equity at the previous
+    close; the day's own on the first session), and the notional-weighted slippage of the day's
+    filled orders (NaN on a day without one). The series behind `trading`'s day figures, in one
+    vectorized pass so ten years of fills stay cheap."""
+    sessions = equity.sort_values("trade_date")
+    dates = pd.DatetimeIndex(pd.to_datetime(sessions["trade_date"]))
+    eq = sessions["equity"].to_numpy(dtype=float)
+    base = np.concatenate([eq[:1], eq[:-1]])
+    traded = pd.Series(0.0, index=dates)
+    if fills:
+        f = pd.DataFrame.from_records(fills, columns=["trade_date", "qty", "price"])
+        notional = np.abs(f["qty"].to_numpy(dtype=float) * f["price"].to_numpy(dtype=float))
+        traded = _by_day(f["trade_date"], {"n": notional})["n"].reindex(dates, fill_value=0.0)
+    with np.errstate(all="ignore"):
+        turnover = np.where(base > 0, traded.to_numpy() / base, np.nan)
+    filled = weighted = pd.Series(np.nan, index=dates)
+    if recon:
+        r = pd.DataFrame.from_records(recon, columns=["trade_date", "kind", "filled_qty", "avg_fill_price",
+                                                      "slippage_bps"])
+        qty, price = r["filled_qty"].to_numpy(dtype=float), r["avg_fill_price"].to_numpy(dtype=float)
+        slip = r["slippage_bps"].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            keep = (r["kind"] == "order").to_numpy() & ~np.isnan(slip) & (qty > 0) & ~np.isnan(price) & (price != 0)
+        notional = qty[keep] * price[keep]
+        sums = _by_day(r["trade_date"][keep], {"n": notional, "ns": notional * slip[keep]})
+        filled, weighted = sums["n"].reindex(dates), sums["ns"].reindex(dates)
+    with np.errstate(all="ignore"):
+        slippage = np.where(filled.to_numpy() > 0, weighted.to_numpy() / filled.to_numpy(), np.nan)
+    return pd.DataFrame({"date": dates, "traded_notional": traded.to_numpy(), "turnover": turnover,
+                         "filled_notional": filled.fillna(0.0).to_numpy(), "slippage_bps": slippage},
+                        columns=DAILY_TRADING_COLUMNS)
+
+
+def _by_day(days: pd.Series, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Sums per day, grouped on the date objects as they are (converting a million of them to
+    timestamps costs more than the sums); the few distinct days are converted after."""
+    sums = pd.DataFrame(columns, index=days.index).groupby(days.to_numpy(dtype=object)).sum()
+    sums.index = pd.DatetimeIndex(pd.to_datetime(sums.index))
+    return sums
+
+
+def monthly_returns(pnl: pd.DataFrame, column: str = "daily_return") -> pd.DataFrame:
+    """The daily returns compounded per calendar month: one row per year, columns 1..12 (NaN for a
+    month without a return), the grid of the dashboard's heatmap."""
+    r = _returns(pnl, column)
+    if r.empty:
+        return pd.DataFrame(columns=range(1, 13), dtype=float)
+    grown = (1.0 + r).groupby([r.index.year, r.index.month]).prod() - 1.0
+    return grown.unstack().reindex(columns=range(1, 13)).rename_axis(index="year", columns="month")
 
 
 def round_trips(fills: Iterable[dict]) -> list[dict]:
@@ -326,3 +383,30 @@ def risk_snapshot(as_of: dt.date, positions: list[dict], equity: dict | None,
     if unpriced:
         s.reasons["unpriced_positions"] = f"no close for {', '.join(unpriced)}: left out of the weights"
     return frame, s
+
+
+WEIGHT_COLUMNS = ["symbol", "weight", "target_weight", "target_of_equity", "difference"]
+
+
+def weights_vs_targets(risk: pd.DataFrame, targets: pd.DataFrame | None, symbols: dict[str, str] | None,
+                       cash_buffer_pct: float = 0.0) -> pd.DataFrame:
+    """The end-of-day weight of each name against the day's target: every name held or targeted
+    (0 where one side has none). `target_of_equity` is the target as a weight of equity — the plan
+    invests `target_weight` x equity x (1 - cash buffer) — so `difference` (weight minus it) is the
+    drift the next rebalance would trade, not the cash buffer. `targets`: M1's asset_id,
+    target_weight; `symbols`: gvkey -> symbol (a target without one keeps its gvkey)."""
+    held = risk.loc[risk["kind"] == "position", ["name", "weight"]]
+    held = held.astype({"weight": float}).groupby("name")["weight"].sum(min_count=1)
+    if targets is not None and len(targets):
+        ids = targets["asset_id"].astype(str)
+        names = ids.map(symbols or {}).fillna("gvkey " + ids)
+        goal = pd.Series(targets["target_weight"].to_numpy(dtype=float), index=names).groupby(level=0).sum()
+    else:
+        goal = pd.Series(dtype=float)
+    out = pd.DataFrame({"weight": held, "target_weight": goal}).fillna({"target_weight": 0.0})
+    out.loc[~out.index.isin(held.index), "weight"] = 0.0  # not held; a held name without a close stays NaN
+    out = out.rename_axis("symbol").reset_index()
+    out["target_of_equity"] = out["target_weight"] * (1.0 - cash_buffer_pct)
+    out["difference"] = out["weight"] - out["target_of_equity"]
+    order = np.maximum(out["weight"].abs(), out["target_of_equity"].abs()).sort_values(ascending=False, kind="stable")
+    return out.loc[order.index, WEIGHT_COLUMNS].reset_index(drop=True)

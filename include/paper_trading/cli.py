@@ -231,9 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
             history (one day, zero variance) is null with its reason under "reasons".
 
             reads:   the ledger (equity_daily, positions_eod, cash_ledger, fills, recon), the
-                     broker's SPY daily closes, data/mapping/instrument_map.csv (sectors)
+                     broker's SPY daily closes, data/mapping/instrument_map.csv (sectors), the
+                     day's targets_consolidated_YYYYMMDD.parquet, logs/alerts.log (the dashboard)
             writes:  data/reports/pnl_daily_YYYYMMDD.csv, risk_snapshot_YYYYMMDD.csv,
-                     metrics_YYYYMMDD.json; logs/report_YYYYMMDD.log
+                     metrics_YYYYMMDD.json, summary_dashboard_YYYYMMDD.html (offline HTML) and
+                     summary_dashboard.html (the newest date's); logs/report_YYYYMMDD.log
             """,
     )
     _common(p)

@@ -300,6 +300,36 @@ class ReconcileConfig(_Strict):
     before_open_minutes: float = Field(60.0, ge=0, le=900, description="t1: this long before the next open")
 
 
+_APPRISE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
+
+
+class AlertsConfig(_Strict):
+    """M6 alerts (see alerts.py for the rules, the file and the de-duplication).
+
+    `channels` are apprise URLs (slack://..., feishu://..., wecombot://..., mailto://...,
+    json://host/path, ...). They carry tokens, so prefer `$PAPER_TRADING_ALERT_URLS` to this file;
+    both are used. A bad URL, or a value of the wrong type anywhere under `channels`, is reported
+    by its position (and type) only, never by its value."""
+
+    channels: list[str] = Field(default_factory=list, description="apprise URLs; with $PAPER_TRADING_ALERT_URLS")
+    timeout_s: float = Field(10.0, gt=0, le=120,
+                             description="delivery of a step's alerts (one notification) to all channels gives up "
+                                         "after this")
+    daily_drawdown: float = Field(-0.03, gt=-1, lt=0, description="alert when the day's return is at or below this")
+    plan_deviation_pct: float = Field(0.05, ge=0, le=1,
+                                      description="alert when an order's filled quantity is off the planned one by "
+                                                  "more than this share of it")
+
+    @field_validator("channels")
+    @classmethod
+    def _apprise_urls(cls, v: list[str]) -> list[str]:
+        for i, url in enumerate(v):
+            if not _APPRISE_URL.match(url.strip()):
+                raise ValueError(f"channels[{i}] is not an apprise URL (scheme://...); the value is not shown, "
+                                 "it may hold a token")
+        return [url.strip() for url in v]
+
+
 class AppConfig(_Strict):
     signal_bus: SignalBusConfig
     paths: PathsConfig = PathsConfig()
@@ -310,6 +340,7 @@ class AppConfig(_Strict):
     ledger: LedgerConfig = LedgerConfig()
     execution: ExecutionConfig = ExecutionConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
 
 def _loc(loc: tuple[Any, ...], data: Any) -> str:
@@ -328,13 +359,27 @@ def _loc(loc: tuple[Any, ...], data: Any) -> str:
     return out
 
 
+def _kind_of(value: Any) -> str:
+    """What a value is, in words, without the value (for inputs that may be secrets)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    return {str: "text", int: "a whole number", float: "a number", dict: "a mapping", list: "a list",
+            type(None): "nothing"}.get(type(value), f"a {type(value).__name__}")
+
+
 def _one_line(path: Path, exc: ValidationError, data: Any, root: Path) -> str:
     errors = exc.errors(include_url=False)
     first = errors[0]
     where = _loc(tuple(first["loc"]), data) or "(top level)"
     msg = first["msg"].removeprefix("Value error, ")
     kind, given = first["type"], first.get("input")
-    if kind == "missing":
+    if tuple(first["loc"][:2]) == ("alerts", "channels") and kind not in ("missing", "extra_forbidden"):
+        # channel URLs carry tokens: the input is never shown here, whatever its shape; its type only
+        where = "alerts.channels" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"][2:])
+        msg = f"{msg[0].lower()}{msg[1:]}"
+        if not kind.startswith("value_error"):
+            msg += f", got {_kind_of(given)} (not shown: channel URLs hold tokens)"
+    elif kind == "missing":
         msg = "is required"
     elif kind == "extra_forbidden":
         msg = "is not a known field"

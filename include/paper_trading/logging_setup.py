@@ -27,6 +27,8 @@ LOGGER_NAME = "paper_trading"
 MASK = "***"
 _SECRET_ENV = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|KEY_ID|PRIVATE)", re.IGNORECASE)
 _MIN_SECRET_LEN = 6
+#: Apprise URLs of the alert channels (alerts.py): each carries a token, so each is a secret.
+ALERT_URLS_ENV = "PAPER_TRADING_ALERT_URLS"
 _registered: set[str] = set()
 
 
@@ -44,6 +46,9 @@ def secret_values() -> list[str]:
             found.add(value)
         elif name.startswith("AIRFLOW_CONN_") and value:
             found.add(value)
+        elif name == ALERT_URLS_ENV and value:
+            found.add(value)
+            found.update(u for u in re.split(r"[\s,]+", value) if len(u) >= _MIN_SECRET_LEN)
     return sorted(found, key=len, reverse=True)
 
 

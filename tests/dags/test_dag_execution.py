@@ -47,6 +47,9 @@ def test_a_real_run_sends_exactly_the_approved_orders(dag, airflow_db, project, 
         == {TaskInstanceState.SUCCESS}
     recon = pd.read_csv(project / "data" / "outputs" / "recon_report_20251231.csv")
     assert set(recon.loc[recon["kind"] == "order", "classification"]) == {"filled"}
+    assert states(run)["report"] == TaskInstanceState.SUCCESS
+    assert (project / "data" / "reports" / "summary_dashboard_20251231.html").is_file()
+    assert (project / "data" / "reports" / "metrics_20251231.json").is_file()
 
 
 
@@ -58,6 +61,8 @@ def test_a_dry_run_sends_nothing_and_the_join_still_runs(dag, airflow_db, projec
     assert at_broker(broker_env) == []
     log = pd.read_csv(project / "data" / "outputs" / "execution_log.csv")
     assert set(log["status"]) == {"dry_run"}
+    assert states(run)["report"] == TaskInstanceState.SUCCESS  # a dry run reports what there is
+    assert (project / "data" / "reports" / "summary_dashboard.html").is_file()
 
 
 def test_rerunning_submit_orders_of_a_run_adds_nothing(dag, airflow_db, project, broker_env):

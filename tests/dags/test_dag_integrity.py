@@ -17,7 +17,7 @@ def test_dagbag_has_no_import_errors(dagbag):
 def test_task_ids_and_edges(dag):
     assert set(dag.task_ids) == {"trade_date", "wait_for_signals", "signal_bus", "plan", "risk_gate", "execution_mode",
                                  "submit_orders", "dry_run_orders", "wait_for_fills", "close_time", "wait_for_close",
-                                 "reconcile", "check_orders", "check_fills", "check_books"}
+                                 "reconcile", "check_orders", "check_fills", "check_books", "report"}
     assert dag.get_task("wait_for_signals").downstream_task_ids == {"signal_bus"}
     assert dag.get_task("signal_bus").downstream_task_ids == {"plan"}
     assert dag.get_task("plan").downstream_task_ids == {"risk_gate"}
@@ -27,7 +27,12 @@ def test_task_ids_and_edges(dag):
     assert dag.get_task("dry_run_orders").downstream_task_ids == {"wait_for_fills"}
     assert dag.get_task("wait_for_fills").downstream_task_ids == {"close_time"}
     assert dag.get_task("wait_for_close").downstream_task_ids == {"reconcile"}
-    assert dag.get_task("reconcile").downstream_task_ids == {"check_orders", "check_fills", "check_books"}
+    assert dag.get_task("reconcile").downstream_task_ids == {"check_orders", "check_fills", "check_books", "report"}
+    assert dag.get_task("report").upstream_task_ids == {"reconcile", "check_orders", "check_fills", "check_books"}
+
+
+def test_the_report_runs_when_a_data_quality_check_fails_but_not_without_books(dag):
+    assert dag.get_task("report").trigger_rule == "all_done_min_one_success"
 
 
 def test_the_wait_for_the_close_is_deferrable(dag):

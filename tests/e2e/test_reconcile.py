@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from paper_trading import steps
+from paper_trading.alerts import read_alerts
 from paper_trading.broker import AlpacaBroker, OrderRequest
 from paper_trading.errors import OutcomeUnknown
 from paper_trading.ledger import Ledger, ledger_url
@@ -79,6 +80,13 @@ def test_partial_fills_and_expiries_are_explained(fast, sim, broker):
     partial = rows[rows["classification"] == "partially_filled"]
     assert len(partial)
     assert partial["message"].str.contains(r"filled \d+, \d+ left (when the DAY order expired|still open)").all()
+    # plan vs actual: each order filled more than 5 % off its plan is one alert, and stays one on a re-run
+    off = partial[(partial["planned_qty"] - partial["filled_qty"]).abs() / partial["planned_qty"] > 0.05]
+    assert len(off)
+    deviations = [a for a in read_alerts(fast / "logs") if a["rule"] == "plan_deviation"]
+    assert sorted(a["key"] for a in deviations) == sorted(off["key"])
+    steps.reconcile(DAY, root=fast, broker=broker)
+    assert [a for a in read_alerts(fast / "logs") if a["rule"] == "plan_deviation"] == deviations
 
 
 def test_a_manual_trade_and_a_dividend_and_a_fee_are_in_the_books(fast, sim, broker):
@@ -93,7 +101,8 @@ def test_a_manual_trade_and_a_dividend_and_a_fee_are_in_the_books(fast, sim, bro
     assert rows.loc[rows["key"] == "by-hand-1", "classification"].tolist() == ["manual"]
     cash = pd.read_csv(fast / "data" / "outputs" / "cash_ledger.csv")
     assert {"DIV", "FEE", "FILL"} <= set(cash["activity_type"])
-    assert "never planned" in (fast / "logs" / "alerts.log").read_text()
+    [manual] = [a for a in read_alerts(fast / "logs") if "never planned" in a["message"]]
+    assert (manual["rule"], manual["key"]) == ("manual_trade", "by-hand-1")
 
 
 def test_the_next_day_checks_positions_and_cash_against_the_ledger(fast, sim, broker):

@@ -9,7 +9,7 @@ import json
 import pandas as pd
 import pytest
 
-from paper_trading import steps
+from paper_trading import dashboard, steps
 from paper_trading.ledger import Ledger, ledger_url
 from tests.e2e.test_reconcile import DAY, fast, trade  # noqa: F401 - the fixture
 
@@ -91,3 +91,96 @@ def test_a_date_before_any_reconciled_session_is_refused(fast, broker):  # noqa:
 
     with pytest.raises(InputError, match="no reconciled session"):
         steps.report(DAY, root=fast, broker=broker)
+
+
+def _reports(project):
+    return project / "data" / "reports"
+
+
+def test_the_report_writes_the_dated_and_the_latest_dashboard(reconciled, broker):
+    summary = steps.report(NEXT, root=reconciled, broker=broker)
+    dated = _reports(reconciled) / "summary_dashboard_20260102.html"
+    latest = _reports(reconciled) / "summary_dashboard.html"
+    assert summary["dashboard_path"] == str(dated) and summary["dashboard_latest_path"] == str(latest)
+    page = dated.read_text(encoding="utf-8")
+    assert latest.read_text(encoding="utf-8") == page
+    assert all(f'id="chart-{name}"' in page for name in dashboard.CHARTS)
+    assert '<tr data-key="sharpe_ratio">' in page and "Reconciliation of 2026-01-02" in page
+    assert not list(_reports(reconciled).glob(".*.tmp"))
+
+
+def test_the_dashboard_compares_the_weights_with_the_days_targets(reconciled, broker):
+    steps.report(DAY, root=reconciled, broker=broker)
+    page = (_reports(reconciled) / "summary_dashboard_20251231.html").read_text(encoding="utf-8")
+    weights = _figures(page)["weights"]
+    assert [t["name"] for t in weights["data"]] == ["weight", "target"]
+    assert sum(weights["data"][1]["y"]) == pytest.approx(0.98, abs=1e-6)  # the targets, less the 2 % cash buffer
+    assert "annotations" not in weights["layout"]
+
+
+def test_a_day_without_targets_says_so_on_the_weights_chart(reconciled, broker):
+    steps.report(NEXT, root=reconciled, broker=broker)  # M1 ran for DAY only
+    page = (_reports(reconciled) / "summary_dashboard_20260102.html").read_text(encoding="utf-8")
+    note = _figures(page)["weights"]["layout"]["annotations"][0]["text"]
+    assert "no targets" in note and "targets_consolidated_20260102.parquet" in note
+
+
+def test_re_running_an_older_date_keeps_the_latest(reconciled, broker):
+    steps.report(NEXT, root=reconciled, broker=broker)
+    newest = (_reports(reconciled) / "summary_dashboard.html").read_bytes()
+    summary = steps.report(DAY, root=reconciled, broker=broker)
+    assert (_reports(reconciled) / "summary_dashboard_20251231.html").is_file()
+    assert (_reports(reconciled) / "summary_dashboard.html").read_bytes() == newest
+    assert summary["dashboard_latest_updated"] is False
+
+
+def test_re_running_the_newest_date_replaces_the_latest(reconciled, broker):
+    steps.report(DAY, root=reconciled, broker=broker)
+    steps.report(NEXT, root=reconciled, broker=broker)
+    latest = (_reports(reconciled) / "summary_dashboard.html").read_text(encoding="utf-8")
+    assert "paper-trading — 2026-01-02" in latest
+    assert steps.report(NEXT, root=reconciled, broker=broker)["dashboard_latest_updated"] is True
+
+
+def test_recent_alerts_up_to_the_date_are_on_the_dashboard(reconciled, broker):
+    lines = [{"ts": "2025-12-31T15:00:00Z", "trade_date": DAY.isoformat(), "run_id": "r1", "step": "risk",
+              "rule": "trading_refused", "key": "", "severity": "error", "message": "the <kill switch> is on"},
+             {"ts": "2026-01-02T15:00:00Z", "trade_date": NEXT.isoformat(), "run_id": "r2", "step": "risk",
+              "rule": "trading_refused", "key": "", "severity": "error", "message": "an alert of the next day"}]
+    with open(reconciled / "logs" / "alerts.log", "a", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(line) + "\n" for line in lines)
+    steps.report(DAY, root=reconciled, broker=broker)
+    page = (_reports(reconciled) / "summary_dashboard_20251231.html").read_text(encoding="utf-8")
+    assert "the &lt;kill switch&gt; is on" in page and "an alert of the next day" not in page
+
+
+def test_a_dry_run_day_has_a_dashboard(fast, sim, broker):  # noqa: F811
+    steps.signal_bus(DAY, root=fast, mode="select", pick="drl")
+    steps.plan(DAY, root=fast, broker=broker)
+    steps.risk(DAY, mode="dry", root=fast, broker=broker)
+    steps.execute(DAY, mode="dry", root=fast, broker=broker)
+    sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
+    steps.reconcile(DAY, root=fast, broker=broker, mode="dry")
+    steps.report(DAY, root=fast, broker=broker)
+    page = (_reports(fast) / "summary_dashboard.html").read_text(encoding="utf-8")
+    figures = _figures(page)
+    assert list(figures) == list(dashboard.CHARTS)
+    assert figures["turnover"]["data"] == [] and "no trade" in figures["turnover"]["layout"]["annotations"][0]["text"]
+    assert figures["weights"]["data"]  # nothing held, but the day's targets are there
+
+
+def _figures(page: str) -> dict:
+    import re
+
+    return json.loads(re.search(r"var FIGURES=(.*?);Object\.keys", page, re.S).group(1))
+
+
+def test_a_date_that_is_not_reconciled_is_refused_and_the_latest_dashboard_stays(reconciled, broker):
+    from paper_trading.errors import InputError
+
+    steps.report(NEXT, root=reconciled, broker=broker)
+    reports = reconciled / "data" / "reports"
+    before = sorted(p.name for p in reports.iterdir())
+    with pytest.raises(InputError, match=r"2026-12-31 is not reconciled \(the latest reconciled session is 2026-01-02\)"):
+        steps.report(dt.date(2026, 12, 31), root=reconciled, broker=broker)
+    assert sorted(p.name for p in reports.iterdir()) == before

@@ -198,3 +198,88 @@ def test_no_trades_gives_none_with_reasons():
     for name in ("hit_rate", "profit_loss_ratio", "fill_rate_day", "slippage_bps_total"):
         assert stats.values[name] is None and stats.reasons[name]
     assert stats.values["fees_total"] == 0
+
+
+def _recon_order(day, filled, price, bps, kind="order"):
+    return {"trade_date": DAYS[day], "kind": kind, "planned_qty": filled, "filled_qty": filled, "slippage_bps": bps,
+            "avg_fill_price": price, "ref_price": price}
+
+
+def test_daily_trading_gives_the_day_figures_of_trading_for_every_session():
+    fills = [_fill(1, "AAPL", "buy", 10, 100.0), _fill(2, "MSFT", "sell", 4, 50.0, 2),
+             _fill(3, "AAPL", "sell", 5, 110.0, 2)]
+    recon = [_recon_order(0, 10, 100.0, 3.0), _recon_order(2, 4, 50.0, -2.0), _recon_order(2, 5, 110.0, 1.0),
+             _recon_order(2, 7, 10.0, 99.0, kind="leg")]
+    equity = _equity([10_000.0, 10_050.0, 9_900.0, 9_950.0])
+    daily = analytics.daily_trading(fills, recon, equity)
+    assert daily["date"].dt.date.tolist() == DAYS[:4]
+    for day in range(4):
+        s = analytics.trading(fills, [], recon, equity, DAYS[day]).values
+        row = daily.iloc[day]
+        assert row["turnover"] == pytest.approx(s["turnover_day"], abs=1e-15)
+        if s["slippage_bps_day"] is None:
+            assert math.isnan(row["slippage_bps"])
+        else:
+            assert row["slippage_bps"] == pytest.approx(s["slippage_bps_day"], abs=1e-12)
+
+
+def test_daily_turnover_is_over_the_previous_close():
+    fills = [_fill(1, "AAPL", "buy", 10, 100.0), _fill(2, "AAPL", "sell", 10, 101.0, 1)]
+    daily = analytics.daily_trading(fills, [], _equity([10_000.0, 12_000.0, 11_000.0]))
+    assert daily["turnover"].tolist() == pytest.approx([1000 / 10_000, 1010 / 10_000, 0.0])
+    assert daily["slippage_bps"].isna().all()
+
+
+def test_daily_trading_of_a_day_without_equity_has_no_turnover():
+    daily = analytics.daily_trading([_fill(1, "AAPL", "buy", 1, 10.0, 2)], [], _equity([100.0, 0.0, 50.0]))
+    assert daily["turnover"].isna().tolist() == [False, False, True]  # day 3 trades over the 0 equity of day 2
+
+
+def test_monthly_returns_compound_the_daily_returns_as_the_period_views(pnl):
+    grid = analytics.monthly_returns(pnl)
+    monthly = analytics.period_returns(pnl, DAYS[-1])["portfolio"]["monthly"]
+    assert list(grid.columns) == list(range(1, 13)) and list(grid.index) == [2025]
+    for key, value in monthly.items():
+        assert grid.loc[int(key[:4]), int(key[5:])] == pytest.approx(value, abs=1e-12)
+    assert grid.loc[2025, 12] != grid.loc[2025, 12]  # NaN: no return in December
+
+
+def test_monthly_returns_of_one_session_are_empty():
+    pnl = analytics.daily_pnl(_equity([100.0]), pd.Series(dtype=float))
+    assert analytics.monthly_returns(pnl).empty
+
+
+def test_weights_vs_targets_covers_held_and_targeted_names():
+    positions = [{"symbol": "AAPL", "qty": 10.0, "close_price": 300.0, "market_value": 3000.0},
+                 {"symbol": "XOM", "qty": 10.0, "close_price": 100.0, "market_value": 1000.0},
+                 {"symbol": "ZZZ", "qty": 1.0, "close_price": None, "market_value": None}]
+    risk, _ = analytics.risk_snapshot(DAYS[0], positions, {"equity": 10_000.0, "cash": 6_000.0}, None)
+    targets = pd.DataFrame({"asset_id": ["001690", "012141", "999999"], "target_weight": [0.5, 0.3, 0.2]})
+    out = analytics.weights_vs_targets(risk, targets, {"001690": "AAPL", "012141": "MSFT"}, cash_buffer_pct=0.1)
+    rows = out.set_index("symbol")
+    assert rows.loc["AAPL", "weight"] == 0.3 and rows.loc["AAPL", "target_of_equity"] == pytest.approx(0.45)
+    assert rows.loc["AAPL", "difference"] == pytest.approx(-0.15)
+    assert rows.loc["MSFT", "weight"] == 0.0 and rows.loc["MSFT", "target_weight"] == 0.3  # targeted, not held
+    assert rows.loc["XOM", "target_weight"] == 0.0  # held, not targeted: the next plan sells it
+    assert math.isnan(rows.loc["ZZZ", "weight"])  # held without a close: unknown, not zero
+    assert rows.loc["gvkey 999999", "target_weight"] == 0.2  # a target without a symbol keeps its gvkey
+    assert out["symbol"].tolist()[:2] == ["AAPL", "MSFT"]
+
+
+def test_weights_without_targets_are_compared_with_zero():
+    positions = [{"symbol": "AAPL", "qty": 10.0, "close_price": 300.0, "market_value": 3000.0}]
+    risk, _ = analytics.risk_snapshot(DAYS[0], positions, {"equity": 10_000.0, "cash": 7_000.0}, None)
+    out = analytics.weights_vs_targets(risk, None, None)
+    assert out.to_dict("records") == [{"symbol": "AAPL", "weight": 0.3, "target_weight": 0.0, "target_of_equity": 0.0,
+                                       "difference": 0.3}]
+
+
+def test_the_fill_rate_counts_only_approved_orders_of_real_runs():
+    equity = _equity([10_000.0, 10_100.0])
+    filled = {"trade_date": DAYS[1], "kind": "order", "planned_qty": 10.0, "filled_qty": 10.0, "slippage_bps": 0.0,
+              "avg_fill_price": 10.0, "ref_price": 10.0, "classification": "filled"}
+    rejected = filled | {"planned_qty": 90.0, "filled_qty": None, "classification": "not_submitted"}
+    dry = filled | {"planned_qty": 50.0, "filled_qty": None, "classification": "dry_run"}
+    assert analytics.trading([], [], [filled, rejected], equity, DAYS[1]).values["fill_rate_day"] == 1.0
+    stats = analytics.trading([], [], [dry], equity, DAYS[1])
+    assert stats.values["fill_rate_day"] is None and "dry run" in stats.reasons["fill_rate_day"]

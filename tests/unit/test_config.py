@@ -178,3 +178,20 @@ def test_a_strategy_given_twice_in_a_blend_argument_is_refused():
 
     with pytest.raises(ValueError, match="'drl' is given twice"):
         parse_blend("drl=0.5,equal=0.5,drl=0.2")
+
+
+CHANNEL = "slack://T1JJ3T3L2/B1JJ3T3L2/Secret8s9d8f7g6h"
+
+
+@pytest.mark.parametrize("channels, where, kind", [
+    (f"'{CHANNEL}'", "alerts.channels", "input should be a valid list, got text"),
+    (f"['{CHANNEL}', 5]", "alerts.channels[1]", "input should be a valid string, got a whole number"),
+    (f"[{{url: '{CHANNEL}'}}]", "alerts.channels[0]", "input should be a valid string, got a mapping"),
+    (f"[{{id: '{CHANNEL}'}}]", "alerts.channels[0]", "input should be a valid string, got a mapping"),
+], ids=["a-string", "a-number-beside-a-url", "a-mapping", "a-mapping-with-an-id"])
+def test_no_input_under_alerts_channels_is_shown_only_its_type(tmp_path, channels, where, kind):
+    _write(tmp_path, "config.yaml", f"signal_bus: {{mode: select, pick: a}}\nalerts:\n  channels: {channels}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config("config/config.yaml", tmp_path)
+    assert str(err.value) == f"config/config.yaml: {where}: {kind} (not shown: channel URLs hold tokens)"
+    assert "T1JJ3T3L2" not in str(err.value)

@@ -688,3 +688,85 @@ def test_run_timestamps_read_back_are_utc_aware(foreign_time_zone: str) -> None:
             assert run["started_at"].utcoffset() == dt.timedelta(0), run
             assert run["ended_at"].utcoffset() == dt.timedelta(0), run
             assert run["started_at"] <= run["ended_at"] <= store.utcnow()
+
+
+# ------------------------------------------------------------------------- reading the books
+
+
+def _books(ledger: Ledger) -> None:
+    """Three sessions of books: fills, cash, positions, equity and reconciliation rows."""
+    days = [dt.date(2025, 12, 29), dt.date(2025, 12, 30), dt.date(2025, 12, 31)]
+    for i, day in enumerate(days):
+        t = dt.datetime.combine(day, dt.time(15, 0), dt.timezone.utc)
+        fills = [{"activity_id": f"{day:%Y%m%d}-{s}", "trade_date": day, "transaction_time": t,
+                  "order_id": f"o-{day}-{s}", "client_order_id": None, "symbol": s, "side": "buy", "qty": 1.0 + i,
+                  "price": 10.0 * (i + 1), "fill_type": "fill"} for s in ("AAPL", "MSFT")]
+        cash = [{"activity_id": f["activity_id"], "date": day, "activity_type": "FILL", "symbol": f["symbol"],
+                 "qty": f["qty"], "price": f["price"], "net_amount": -f["qty"] * f["price"], "description": "buy"}
+                for f in fills] + [{"activity_id": f"fee-{day}", "date": day, "activity_type": "FEE", "symbol": None,
+                                    "qty": None, "price": None, "net_amount": -1.5, "description": "fee"}]
+        positions = [{"trade_date": day, "symbol": s, "qty": 5.0, "close_price": 10.0, "market_value": 50.0,
+                      "implied_qty": 5.0} for s in ("AAPL", "MSFT")]
+        recon = [{"trade_date": day, "key": f"pt-{day}-{s}", "kind": "order", "symbol": s, "side": "buy",
+                  "planned_qty": 1.0, "sent_qty": 1.0, "filled_qty": 1.0, "remaining_qty": 0.0, "status": "filled",
+                  "classification": "filled", "ref_price": 10.0, "avg_fill_price": 10.1, "slippage_bps": 100.0,
+                  "message": "filled", "alert": False} for s in ("AAPL", "MSFT")]
+        recon += [{"trade_date": day, "key": f"position:{s}", "kind": "position", "symbol": s, "side": None,
+                   "planned_qty": 5.0, "sent_qty": None, "filled_qty": 5.0, "remaining_qty": 0.0, "status": "ok",
+                   "classification": "position_ok", "ref_price": None, "avg_fill_price": None, "slippage_bps": None,
+                   "message": "ok", "alert": False} for s in ("AAPL", "MSFT")]
+        ledger.write_books(day, fill_rows=fills, cash_rows=cash, positions=positions, recon_rows=recon,
+                           equity={"trade_date": day, "equity": 1000.0 + i, "cash": 900.0, "long_market_value": 100.0,
+                                   "short_market_value": 0.0, "source": "test"})
+
+
+def test_table_filters_by_date_range_values_and_columns_in_sql(ledger: Ledger) -> None:
+    _books(ledger)
+    dec30 = dt.date(2025, 12, 30)
+    assert [r["trade_date"] for r in ledger.table("equity_daily", until=dec30)] == [dt.date(2025, 12, 29), dec30]
+    assert [r["trade_date"] for r in ledger.table("equity_daily", since=dec30)] == [dec30, dt.date(2025, 12, 31)]
+    assert {r["date"] for r in ledger.table("cash_ledger", until=dec30)} == {dt.date(2025, 12, 29), dec30}
+    orders = ledger.table("recon", until=dec30, kind="order")
+    assert [(r["trade_date"], r["key"]) for r in orders] == [
+        (dt.date(2025, 12, 29), "pt-2025-12-29-AAPL"), (dt.date(2025, 12, 29), "pt-2025-12-29-MSFT"),
+        (dec30, "pt-2025-12-30-AAPL"), (dec30, "pt-2025-12-30-MSFT")]  # in key order
+    assert orders[0]["alert"] is False and orders[0]["slippage_bps"] == 100.0
+    narrow = ledger.table("fills", until=dec30, columns=["trade_date", "qty", "price"])
+    assert narrow == [{"trade_date": dt.date(2025, 12, 29), "qty": 1.0, "price": 10.0}] * 2 + \
+        [{"trade_date": dec30, "qty": 2.0, "price": 20.0}] * 2
+    fees = ledger.table("cash_ledger", activity_type=["FEE", "CFEE"], columns=["date", "net_amount"])
+    assert fees == [{"date": d, "net_amount": -1.5} for d in (dt.date(2025, 12, 29), dec30, dt.date(2025, 12, 31))]
+    assert ledger.table("recon", trade_date=dec30, kind="position", symbol="AAPL")[0]["key"] == "position:AAPL"
+    assert ledger.table("fills", until=dt.date(2025, 12, 1)) == []
+    # the unfiltered read is unchanged: every row, every column, key order
+    everything = ledger.table("recon")
+    assert len(everything) == 12 and set(everything[0]) == {c.name for c in metadata.tables["recon"].c}
+
+
+def test_frame_is_the_table_as_a_dataframe(ledger: Ledger) -> None:
+    _books(ledger)
+    dec30 = dt.date(2025, 12, 30)
+    for name, kwargs in (("fills", {"until": dec30}), ("recon", {}), ("recon", {"kind": "order"}),
+                         ("equity_daily", {}), ("positions_eod", {"trade_date": dec30}),
+                         ("cash_ledger", {"columns": ["date", "activity_type", "net_amount"], "since": dec30})):
+        frame = ledger.frame(name, **kwargs)
+        rows = ledger.table(name, **kwargs)
+        assert list(frame.columns) == list(rows[0])
+        # the same values; a missing one is pandas' own (NaN) in a column of numbers or text
+        got = [{k: None if isinstance(v, float) and v != v else v for k, v in r.items()}
+               for r in frame.to_dict("records")]
+        assert got == rows
+    frame = ledger.frame("recon")
+    assert frame["slippage_bps"].dtype == float and frame["alert"].dtype == bool
+    assert isinstance(frame["trade_date"].iloc[0], dt.date)
+    empty = ledger.frame("recon", until=dt.date(2025, 1, 1), columns=["trade_date", "kind"])
+    assert empty.empty and list(empty.columns) == ["trade_date", "kind"]
+
+
+def test_table_refuses_unknown_tables_and_columns(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match="no books table 'orders'"):
+        ledger.table("orders")
+    with pytest.raises(ValueError, match="recon has no column 'nope'"):
+        ledger.table("recon", nope=1)
+    with pytest.raises(ValueError, match="fills has no column 'nope'"):
+        ledger.frame("fills", columns=["qty", "nope"])

@@ -370,16 +370,56 @@ class Ledger:
                                  .where(cash_ledger.c.date > after, cash_ledger.c.date <= until)).scalar()
         return float(total or 0.0)
 
-    @_guarded
-    def table(self, name: str, **where) -> list[dict]:
-        """The rows of one of the books' tables (for exports and tests), filtered by equality."""
-        table = {"fills": fills, "positions_eod": positions_eod, "cash_ledger": cash_ledger,
-                 "equity_daily": equity_daily, "recon": recon}[name]
-        query = select(table)
+    def _books_query(self, name: str, until: dt.date | None, since: dt.date | None,
+                     columns: Iterable[str] | None, where: dict[str, Any]):  # noqa: ANN202 - a Select
+        if name not in BOOKS:
+            raise ValueError(f"no books table {name!r}; expected one of {', '.join(BOOKS)}")
+        table = BOOKS[name]
+        names = list(columns) if columns is not None else None
+        for column in (names or []) + list(where):
+            if column not in table.c:
+                raise ValueError(f"{name} has no column {column!r}")
+        query = select(*(table.c[c] for c in names)) if names else select(table)
         for column, value in where.items():
-            query = query.where(table.c[column] == value)
+            if isinstance(value, (list, tuple, set, frozenset)):
+                query = query.where(table.c[column].in_(list(value)))
+            else:
+                query = query.where(table.c[column] == value)
+        day = table.c[BOOK_DATES[name]]
+        if until is not None:
+            query = query.where(day <= until)
+        if since is not None:
+            query = query.where(day >= since)
+        return query.order_by(*table.primary_key.columns)
+
+    @_guarded
+    def table(self, name: str, *, until: dt.date | None = None, since: dt.date | None = None,
+              columns: Iterable[str] | None = None, **where) -> list[dict]:
+        """The rows of one of the books' tables (for exports, reports and tests), in key order,
+        filtered in SQL: `column=value` by equality (a list, tuple or set: any of its values),
+        `until`/`since` on the table's date (`trade_date`; `date` for the cash ledger), both
+        inclusive; `columns`: only these (all by default)."""
+        query = self._books_query(name, until, since, columns, where)
         with self.engine.connect() as conn:
-            return _dicts(conn.execute(query.order_by(*table.primary_key.columns)))
+            return _dicts(conn.execute(query))
+
+    @_guarded
+    def frame(self, name: str, *, until: dt.date | None = None, since: dt.date | None = None,
+              columns: Iterable[str] | None = None, **where):  # noqa: ANN201 - a pandas DataFrame
+        """`table(...)` as a pandas DataFrame, built column by column (no dict per row): the same
+        filters, rows and values (dates as `datetime.date` objects; a missing value is pandas' own,
+        NaN, in a column of numbers or text), the columns in the table's order (or `columns`'); empty
+        with those columns if no row matches."""
+        import pandas as pd
+
+        query = self._books_query(name, until, since, columns, where)
+        with self.engine.connect() as conn:
+            result = conn.execute(query)
+            keys = list(result.keys())
+            rows = result.all()
+        if not rows:
+            return pd.DataFrame({k: pd.Series(dtype=object) for k in keys}, columns=keys)
+        return pd.DataFrame(dict(zip(keys, (list(c) for c in zip(*rows)))), columns=keys)
 
     @_guarded
     def broker_ids(self) -> dict[str, dict]:
@@ -410,6 +450,13 @@ class Ledger:
         return len(rows)
 
 
+#: The books' tables (what `Ledger.table` and `Ledger.frame` read), and the date column of each.
+BOOKS = {"fills": fills, "positions_eod": positions_eod, "cash_ledger": cash_ledger, "equity_daily": equity_daily,
+         "recon": recon}
+BOOK_DATES = {"fills": "trade_date", "positions_eod": "trade_date", "cash_ledger": "date",
+              "equity_daily": "trade_date", "recon": "trade_date"}
+
+
 def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.10g}"
 
@@ -417,7 +464,7 @@ def _num(value: float | None) -> str:
 def _dicts(result) -> list[dict]:  # noqa: ANN001 - a SQLAlchemy result
     """Rows as dicts, the keys looked up once (a mapping per row costs more than the query)."""
     keys = list(result.keys())
-    return [dict(zip(keys, row)) for row in result]
+    return [dict(zip(keys, row)) for row in result.all()]
 
 
 def _run_row(row: Any) -> dict:

@@ -59,7 +59,8 @@ def _preflight(ctx: StepContext, broker) -> None:
                          exchange_date(clock.timestamp) == ctx.trade_date)
     if failures:
         message = f"real execution refused to trade: {', '.join(failures)}; nothing was sent"
-        raise_alert(ctx.log_dir, ctx.trade_date, ctx.run_id, "execute", message)
+        raise_alert(ctx.log_dir, ctx.trade_date, ctx.run_id, "execute", message, rule="trading_refused",
+                    key=",".join(failures), settings=ctx.cfg.alerts)
         raise TradingRefused(message)
 
 
@@ -129,11 +130,15 @@ def execute(
                                                      "reprotected": result.reprotected,
                                                      "unprotected": result.unprotected, "problems": result.problems}))
                 ledger.export_execution_log(paths["execution_log"])
-        if result.problems:
-            from ..alerts import raise_alert
+        from ..alerts import raise_alerts
 
-            for problem in result.problems:
-                raise_alert(ctx.log_dir, trade_date, run_id, "execute", problem)
+        alerts = [{"rule": "order_failed", "key": i.cid,
+                   "message": f"{i.side} {i.symbol} {i.planned_qty:g} ({i.cid}): {i.status.replace('_', ' ')}: "
+                              f"{i.error or i.reason or 'no reason given'}"}
+                  for i in result.intents if i.status in ("rejected", "not_sent")]  # refused for good this round
+        alerts += [{"rule": "unprotected_position", "key": f"{problem.split(' ', 1)[0]}:r{round}",  # per round
+                    "message": problem} for problem in result.problems]  # each starts with the symbol (execution.py)
+        raise_alerts(ctx.log_dir, trade_date, run_id, "execute", alerts, settings=cfg.alerts)  # one notification
         ctx.log.info("execute (%s, round %d): %s; cancelled %d earlier order(s); re-protected %s", mode, round,
                      ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no orders", len(result.cancelled),
                      ", ".join(result.reprotected) or "none")

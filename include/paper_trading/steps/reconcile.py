@@ -92,7 +92,8 @@ def reconcile(
     read as "no positions"); the books of the date are written in one transaction, so a re-run
     rewrites them and a kill leaves the ledger as it was."""
     from .. import reconcile as books
-    from ..alerts import raise_alert
+    from ..alert_rules import evaluate_books
+    from ..alerts import raise_alerts
     from ..trading_calendar import exchange_date
 
     with run_step("reconcile", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
@@ -174,11 +175,11 @@ def reconcile(
                  "alerts": sum(bool(r["alert"]) for r in rows)}))
             _export(ledger, trade_date, outputs, getattr(broker, "env", "paper"), by_broker_id)
         alerts = [r for r in rows if r["alert"]]
-        for r in alerts:
-            if r["kind"] in ("position", "cash", "manual", "price"):
-                raise_alert(ctx.log_dir, trade_date, run_id, "reconcile", r["message"])
-            else:
-                ctx.log.warning("%s", r["message"])
+        # every flagged row under its rule, plus plan vs actual and the cash buffer (alert_rules.py);
+        # a re-run of the day raises none of them again (alerts.py: de-duplicated per date, rule, key)
+        raised = raise_alerts(ctx.log_dir, trade_date, run_id, "reconcile", evaluate_books(
+            rows, equity=equity["equity"], cash=equity["cash"], min_cash_buffer_pct=ctx.cfg.risk.min_cash_buffer_pct,
+            plan_deviation_pct=ctx.cfg.alerts.plan_deviation_pct), settings=ctx.cfg.alerts)
         counts: dict[str, int] = {}
         for r in rows:
             counts[r["classification"]] = counts.get(r["classification"], 0) + 1
@@ -186,7 +187,8 @@ def reconcile(
                      ", ".join(f"{n} {c}" for c, n in sorted(counts.items())), equity["equity"], equity["cash"],
                      len(positions))
         return {"recon_report_path": str(outputs / f"recon_report_{trade_date:%Y%m%d}.csv"), "counts": counts,
-                "alerts": len(alerts), "equity": equity["equity"], "positions": len(positions)}
+                "alerts": len(alerts), "alerts_raised": len(raised), "equity": equity["equity"],
+                "positions": len(positions)}
 
 
 def _export(ledger, day: dt.date, outputs: Path, env: str, by_broker_id: dict[str, dict]) -> None:

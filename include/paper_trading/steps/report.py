@@ -1,17 +1,21 @@
 """The M6 step: the ledger's books up to a trade date and the benchmark's daily closes -> the daily
-P&L table, the risk snapshot and the metrics (see `analytics.py`), written atomically."""
+P&L table, the risk snapshot and the metrics (see `analytics.py`) and the HTML dashboard (see
+`dashboard.py`), written atomically."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import math
+import re
 from pathlib import Path
 
-from ..atomic import write_text_atomic
-from .common import connect, open_ledger, run_step
+from ..atomic import file_lock, write_text_atomic
+from .common import StepContext, connect, open_ledger, output_paths, run_step
 
 BENCHMARK = "SPY"
+DASHBOARD_LATEST = "summary_dashboard.html"
+DASHBOARD_DATED = re.compile(r"summary_dashboard_(\d{8})\.html")
 
 
 def _csv_text(frame) -> str:  # noqa: ANN001 - a DataFrame
@@ -36,6 +40,40 @@ def _json_safe(value):  # noqa: ANN001, ANN202
     return value
 
 
+def _targets(ctx: StepContext, trade_date: dt.date):  # noqa: ANN202 - (DataFrame | None, note | None)
+    """M1's targets of the date, for the dashboard's weights-vs-targets chart; a missing or unreadable
+    file is a note on the chart, not a failed report (a day traded from `--targets`, an old day)."""
+    from ..errors import InputError
+    from ..inputs import read_targets
+
+    path = output_paths(ctx.root, ctx.settings, trade_date)["targets"]
+    try:
+        return read_targets(path, trade_date, ctx.root), None
+    except InputError as exc:
+        ctx.log.warning("dashboard: no targets to compare the weights with: %s", exc)
+        return None, f"no targets: {exc}"
+
+
+def write_dashboard(out: Path, trade_date: dt.date, page: str) -> tuple[Path, Path, bool]:
+    """Write `summary_dashboard_YYYYMMDD.html`, and `summary_dashboard.html` when this date is the
+    newest dashboard written so far: re-running an older date never makes the latest go back. The
+    dated files are the record of what was written (the latest is a copy of the newest; if it is
+    missing while a newer date exists, that date's page is copied back). Returns both paths and
+    whether the latest was replaced."""
+    dated = out / f"summary_dashboard_{trade_date:%Y%m%d}.html"
+    latest = out / DASHBOARD_LATEST
+    with file_lock(out / ".dashboard.lock"):  # two reports of different dates at once: the newest wins
+        write_text_atomic(dated, page)
+        stamps = [m.group(1) for p in out.iterdir() if (m := DASHBOARD_DATED.fullmatch(p.name))]
+        newest = max(stamps)
+        if newest == f"{trade_date:%Y%m%d}":
+            write_text_atomic(latest, page)
+            return dated, latest, True
+        if not latest.is_file():
+            write_text_atomic(latest, (out / f"summary_dashboard_{newest}.html").read_text(encoding="utf-8"))
+        return dated, latest, False
+
+
 def report(
     trade_date: dt.date,
     *,
@@ -49,27 +87,37 @@ def report(
 ) -> dict:
     """M6 for one trade date: every reconciled session up to it. Reads the ledger (equity_daily,
     positions_eod, cash_ledger, fills, recon) and the benchmark's closes from the broker; writes
-    data/reports/pnl_daily_, risk_snapshot_ (CSV) and metrics_YYYYMMDD.json. Nothing in the ledger
-    changes; a re-run rewrites the same files."""
+    data/reports/pnl_daily_, risk_snapshot_ (CSV), metrics_YYYYMMDD.json and the dashboard
+    (summary_dashboard_YYYYMMDD.html, and summary_dashboard.html unless a newer date has one). Nothing
+    in the ledger changes; a re-run rewrites the same files."""
     import pandas as pd
 
-    from .. import analytics
+    from .. import analytics, dashboard
+    from ..alerts import read_alerts
     from ..errors import InputError
 
     with run_step("report", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
         with open_ledger(ctx, db_url) as ledger:
-            equity_rows = [r for r in ledger.table("equity_daily") if r["trade_date"] <= trade_date]
+            equity_rows = ledger.table("equity_daily", until=trade_date)
             if not equity_rows:
                 raise InputError(f"the ledger has no reconciled session up to {trade_date}: run "
                                  f"`reconcile --date {trade_date}` first")
             day_equity = ledger.equity_on(trade_date)
             positions = ledger.table("positions_eod", trade_date=trade_date)
-            cash = [c for c in ledger.table("cash_ledger") if c["date"] <= trade_date]
-            fills = [f for f in ledger.table("fills") if f["trade_date"] <= trade_date]
-            recon = [r for r in ledger.table("recon") if r["trade_date"] <= trade_date]
-        reasons: dict[str, str] = {}
+            # only what the figures use: ten years of a 500-name book is ~100k fills and ~1.3M recon rows
+            cash = ledger.table("cash_ledger", until=trade_date,
+                                activity_type=analytics.FEE_TYPES | analytics.FLOW_TYPES,
+                                columns=["activity_id", "date", "activity_type", "net_amount"])
+            fills = ledger.table("fills", until=trade_date, columns=["activity_id", "trade_date", "transaction_time",
+                                                                      "symbol", "side", "qty", "price"])
+            recon = ledger.table("recon", until=trade_date, kind="order",
+                                 columns=["trade_date", "kind", "classification", "planned_qty", "filled_qty",
+                                          "ref_price", "avg_fill_price", "slippage_bps"])
+            recon_day = ledger.table("recon", trade_date=trade_date)  # the day's reconciliation, every kind
         if day_equity is None:
-            reasons["as_of"] = f"{trade_date} is not reconciled; the latest session is {equity_rows[-1]['trade_date']}"
+            raise InputError(f"{trade_date} is not reconciled (the latest reconciled session is "
+                             f"{equity_rows[-1]['trade_date']}): run `reconcile --date {trade_date}` first")
+        reasons: dict[str, str] = {}
         equity = pd.DataFrame(equity_rows)
         first = min(equity["trade_date"])
         # a few days before the first session, so the first session has the close it is compared with
@@ -87,12 +135,13 @@ def report(
                                           + ", ".join(d.date().isoformat() for d in missing))
             ctx.log.warning("%s", reasons["benchmark_close"])
 
-        sectors = None
+        sectors, symbols = None, None
         map_path = ctx.path(ctx.cfg.paths.mapping)
         if map_path is not None and map_path.is_file():
             from ..inputs import read_instrument_map
 
             imap = read_instrument_map(map_path, ctx.root)
+            symbols = dict(zip(imap["gvkey"], imap["symbol"]))
             if "sector" in imap.columns:
                 sectors = dict(zip(imap["symbol"], imap["sector"].fillna("unknown").replace("", "unknown")))
         if sectors is None:
@@ -100,7 +149,8 @@ def report(
                                  "sector is 'unknown'"
         risk_frame, risk = analytics.risk_snapshot(trade_date, positions, day_equity, sectors)
         perf = analytics.performance(pnl)
-        trade = analytics.trading(fills, cash, recon, equity, trade_date)
+        daily = analytics.daily_trading(fills, recon, equity)
+        trade = analytics.trading(fills, cash, recon, equity, trade_date, daily)
 
         metrics = {"as_of": trade_date.isoformat(), "benchmark": benchmark,
                    "first_session": first.isoformat(), "periods_per_year": analytics.PERIODS_PER_YEAR,
@@ -116,7 +166,25 @@ def report(
         write_text_atomic(paths["risk_snapshot_path"], _csv_text(risk_frame))
         write_text_atomic(paths["metrics_path"],
                           json.dumps(_json_safe(metrics), indent=2, sort_keys=False, allow_nan=False) + "\n")
+        from ..alert_rules import evaluate_daily
+        from ..alerts import raise_alerts
+
+        raised = raise_alerts(ctx.log_dir, trade_date, run_id, "report",
+                              evaluate_daily(pnl, trade_date, daily_drawdown=ctx.cfg.alerts.daily_drawdown),
+                              settings=ctx.cfg.alerts)
+        targets, targets_note = _targets(ctx, trade_date)
+        weights = analytics.weights_vs_targets(risk_frame, targets, symbols, ctx.cfg.rebalance.cash_buffer_pct)
+        page = dashboard.render_dashboard(
+            as_of=trade_date, pnl=pnl, risk=risk_frame, metrics=_json_safe(metrics),
+            recon=recon_day, weights=weights, daily=daily,
+            alerts=read_alerts(ctx.log_dir, until=trade_date, limit=50), benchmark=benchmark,
+            notes={"weights": targets_note} if targets_note else None)
+        dated, latest, replaced = write_dashboard(out, trade_date, page)
+        paths |= {"dashboard_path": dated, "dashboard_latest_path": latest}
+        if not replaced:
+            ctx.log.info("dashboard: %s left as it is (a newer date has a dashboard)", ctx.shown(latest))
         ctx.log.info("report %s: %d session(s), cumulative return %s, max drawdown %s, %d undefined value(s)",
                      trade_date, len(pnl), perf.values.get("cum_returns_final"), perf.values.get("max_drawdown"),
                      len(metrics["reasons"]))
-        return {k: str(v) for k, v in paths.items()} | {"sessions": len(pnl)}
+        return {k: str(v) for k, v in paths.items()} | {"sessions": len(pnl), "dashboard_latest_updated": replaced,
+                                                         "alerts_raised": len(raised)}

@@ -121,7 +121,8 @@ def risk(
             from ..alerts import raise_alert
 
             raise_alert(ctx.log_dir, trade_date, run_id, "risk",
-                        f"{mode} run stopped before trading: {', '.join(failures)}; all {len(report)} order(s) rejected")
+                        f"{mode} run stopped before trading: {', '.join(failures)}; all {len(report)} order(s) rejected",
+                        rule="trading_refused", key=",".join(failures), settings=ctx.cfg.alerts)
         for row in report[report["verdict"] == "rejected"].itertuples():
             ctx.log.warning("rejected %s %s %g: %s", row.side, row.symbol, row.qty, row.reasons)
         ctx.log.info("risk gate (%s): %d approved, %d rejected", mode, len(approved), rejected)

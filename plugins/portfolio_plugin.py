@@ -1,0 +1,244 @@
+"""The portfolio reports inside Airflow: a "Portfolio" entry in the UI's navigation, the report files
+served by the API server to logged-in users, and a "Portfolio dashboard" link on the `report` task.
+
+URLs (mounted by the API server under `/portfolio`):
+
+* `/portfolio/` — the latest dashboard (`<reports>/summary_dashboard.html`; a redirect, so that
+  relative links inside it resolve against the reports directory), or the list when there is none;
+* `/portfolio/reports/` — every file of the reports directory, newest first, with links;
+* `/portfolio/reports/<name>` — one file, only a plain name directly inside the reports directory
+  (`paper_trading.report_files` decides, and anything else is a 404), served as text/html, text/csv
+  or application/json by its extension, never sniffed.
+
+Where the reports are: `$PAPER_TRADING_ROOT` (else the parent of the DAGs folder) and the project
+config's `paths.reports`, looked up on every request so a config change needs no restart.
+
+Authentication is Airflow's own: the routes depend on `get_user` of the core API
+(`airflow.api_fastapi.core_api.security`), which takes a `Authorization: Bearer <JWT>` header, else
+the `_token` cookie that the UI's login sets (httponly, path `/`). The UI shows an external view in
+an iframe of the same origin, so the browser sends that cookie with the iframe's requests and a
+logged-in user sees the page with no extra step; a request without a valid token gets 401 (a
+browser page is redirected to the login page instead), and the user must also be allowed to read
+the `paper_trading_daily` DAG (the reports are that DAG's output).
+
+Plugins are imported by every Airflow process, each task's included, so this file imports nothing
+heavy at module level: FastAPI and the app are built on the API server's first request to them,
+and Airflow's security module and the XCom model are imported inside the functions that need them.
+"""
+
+import html
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from airflow.plugins_manager import AirflowPlugin
+from airflow.sdk import BaseOperatorLink
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from starlette.responses import Response
+
+# No `from __future__ import annotations` here: FastAPI reads the annotations of the routes, which are
+# defined inside `build_app` with FastAPI's names imported there; evaluated eagerly, they resolve
+# against those local names (strings would be looked up in this module's globals, where they are not).
+
+
+URL_PREFIX = "/portfolio"
+URL_ROUTE = "portfolio"  # the UI shows the view at /plugin/portfolio
+DAG_ID = "paper_trading_daily"
+REPORT_TASK_ID = "report"
+# A small line-chart icon for the navigation bar (the UI draws it with <img src=...>).
+ICON = ("data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 24 24' fill='none' "
+        "stroke='%23888' stroke-width='2' stroke-linecap='round' stroke-linejoin='round'>"
+        "<path d='M3 3v18h18'/><path d='M7 15l4-4 3 3 5-6'/></svg>")
+HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache",
+           "Content-Security-Policy": "frame-ancestors 'self'"}
+
+
+def _reports_dir():  # noqa: ANN202 - a Path
+    """The reports directory of the project this Airflow serves (see the module docstring)."""
+    from airflow.configuration import conf
+    from paper_trading.report_files import project_root_for_server, reports_dir
+
+    return reports_dir(project_root_for_server(conf.get("core", "dags_folder", fallback=None)))
+
+
+def _page(title: str, body: str) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+ body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 1.5rem; color: #1a202c; }}
+ h1 {{ font-size: 1.4rem; margin: 0 0 .5rem; }}
+ p.where {{ color: #4a5568; font-size: .9rem; }}
+ table {{ border-collapse: collapse; min-width: 40rem; }}
+ th, td {{ text-align: left; padding: .35rem .9rem .35rem 0; border-bottom: 1px solid #e2e8f0; font-size: .95rem; }}
+ td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+ a {{ color: #0b6bcb; text-decoration: none; }} a:hover {{ text-decoration: underline; }}
+</style></head><body>
+{body}
+</body></html>
+"""
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB"):
+        if n < 1024 or unit == "MB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)  # pragma: no cover
+
+
+def _list_html(directory, files) -> str:  # noqa: ANN001 - a Path and ReportFiles
+    from paper_trading.report_files import LATEST_DASHBOARD
+
+    rows = "\n".join(
+        f'<tr><td><a href="{quote(f.name)}">{html.escape(f.name)}</a></td><td>{html.escape(f.media_type.split(";")[0])}'
+        f'</td><td class="num">{_size(f.size)}</td><td>{f.modified:%Y-%m-%d %H:%M:%S} UTC</td></tr>'
+        for f in files)
+    latest = (f'<p><a href="{LATEST_DASHBOARD}">Latest dashboard</a></p>'
+              if any(f.name == LATEST_DASHBOARD for f in files) else "<p>No dashboard yet.</p>")
+    table = ("<table><thead><tr><th>File</th><th>Type</th><th>Size</th><th>Modified</th></tr></thead>"
+             f"<tbody>\n{rows}\n</tbody></table>") if files else "<p>No report has been written yet.</p>"
+    return _page("Portfolio reports", f"<h1>Portfolio reports</h1><p class=\"where\">"
+                                      f"{len(files)} file(s), newest first</p>{latest}{table}")
+
+
+def _not_found(name: str) -> "Response":
+    from fastapi.responses import HTMLResponse
+
+    body = (f"<h1>Not found</h1><p>No report named <code>{html.escape(name)}</code>.</p>"
+            '<p><a href="/portfolio/reports/">All reports</a></p>')
+    return HTMLResponse(_page("Not found", body), status_code=404, headers=HEADERS)
+
+
+def build_app() -> "FastAPI":
+    """The FastAPI app the API server mounts at /portfolio (every route needs a logged-in reader)."""
+    from fastapi import Depends, FastAPI, HTTPException, Request, status
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+    from fastapi.security import HTTPBearer
+    from starlette.responses import Response
+
+    from paper_trading.report_files import LATEST_DASHBOARD, is_inline, list_reports, media_type, resolve_report
+
+    bearer = HTTPBearer(auto_error=False)
+
+    async def _require_reader(request: Request) -> None:
+        """Airflow's authentication (Bearer header, else the UI's `_token` cookie, as the core API
+        does), then read access to the DAG whose reports these are."""
+        from airflow.api_fastapi.app import get_auth_manager
+        from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+        from airflow.api_fastapi.core_api.security import get_user
+
+        credentials = await bearer(request)
+        user = await get_user(request, None, credentials)
+        if not get_auth_manager().is_authorized_dag(method="GET", details=DagDetails(id=DAG_ID), user=user):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden: you may not read the DAG " + DAG_ID)
+
+    app = FastAPI(title="Portfolio reports", dependencies=[Depends(_require_reader)],
+                  docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(HTTPException)
+    async def _auth_error(request: Request, exc: HTTPException):  # noqa: ANN202
+        """A browser that is not logged in goes to the login page and comes back; API clients get
+        the status (401 no or expired token, 403 invalid token or no access)."""
+        if exc.status_code == 401 and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            from airflow.api_fastapi.app import get_auth_manager
+
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(get_auth_manager().get_url_login(next_url=target), status_code=303)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.get("/", include_in_schema=False)
+    def latest_dashboard() -> Response:
+        """The latest dashboard (or the list while there is none)."""
+        target = LATEST_DASHBOARD if resolve_report(_reports_dir(), LATEST_DASHBOARD) else ""
+        return RedirectResponse(f"reports/{target}", status_code=307, headers=HEADERS)
+
+    @app.get("/reports", include_in_schema=False)
+    def reports_redirect() -> Response:
+        return RedirectResponse("reports/", status_code=307)
+
+    @app.get("/reports/", response_class=HTMLResponse)
+    def reports() -> Response:
+        """Every file of the reports directory, newest first."""
+        directory = _reports_dir()
+        return HTMLResponse(_list_html(directory, list_reports(directory)), headers=HEADERS)
+
+    @app.get("/reports/{name:path}")
+    def report_file(name: str) -> Response:
+        """One file directly inside the reports directory, by its plain name; anything else 404."""
+        path = resolve_report(_reports_dir(), name)
+        if path is None:
+            return _not_found(name)
+        disposition = "inline" if is_inline(path.name) else "attachment"
+        return FileResponse(path, media_type=media_type(path.name), headers=HEADERS,
+                            content_disposition_type=disposition, filename=path.name)
+
+    return app
+
+
+@lru_cache(maxsize=1)
+def _app() -> "FastAPI":
+    return build_app()
+
+
+class LazyPortfolioApp:
+    """The ASGI app registered with Airflow: builds the FastAPI app on its first request, so the
+    processes that import plugins but serve nothing (scheduler, DAG processor, every task) never
+    import FastAPI for it."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:  # noqa: ANN401
+        await _app()(scope, receive, send)
+
+
+class PortfolioDashboardLink(BaseOperatorLink):
+    """"Portfolio dashboard" on the `report` task: the dated dashboard of that task instance, from
+    the `dashboard_path` of its return value, served by this plugin. Empty (no link) for every other
+    task, and for a report try that has not returned one. Airflow calls this in the API server, with
+    the serialized operator, so reading the XCom from the metadata DB is allowed here."""
+
+    name = "Portfolio dashboard"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:  # noqa: ANN401
+        if ti_key.task_id != REPORT_TASK_ID:
+            return ""
+        from paper_trading.report_files import report_name_of
+
+        value = _return_value(ti_key)
+        path = value.get("dashboard_path") if isinstance(value, dict) else None
+        name = report_name_of(path) if isinstance(path, str) and path else None
+        return f"{URL_PREFIX}/reports/{quote(name)}" if name else ""
+
+
+def _return_value(ti_key: Any) -> Any:  # noqa: ANN401
+    """The task instance's `return_value` XCom as JSON (None when there is none)."""
+    import json
+
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.execute(
+            XComModel.get_many(key="return_value", run_id=ti_key.run_id, dag_ids=ti_key.dag_id,
+                               task_ids=ti_key.task_id, map_indexes=ti_key.map_index)
+            .with_only_columns(XComModel.value)).first()
+    if row is None:
+        return None
+    value = row.value
+    if isinstance(value, (str, bytes)):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+class PortfolioPlugin(AirflowPlugin):
+    """Registers the app, the navigation entry and the extra link (see the module docstring)."""
+
+    name = "portfolio"
+    fastapi_apps = [{"app": LazyPortfolioApp(), "url_prefix": URL_PREFIX, "name": "Portfolio reports"}]
+    external_views = [{"name": "Portfolio", "href": f"{URL_PREFIX}/", "destination": "nav", "url_route": URL_ROUTE,
+                       "icon": ICON}]
+    global_operator_extra_links = [PortfolioDashboardLink()]

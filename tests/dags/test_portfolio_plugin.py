@@ -1,0 +1,184 @@
+"""The portfolio plugin inside Airflow's own API app (`create_app`, as `airflow api-server` builds it):
+the mounted routes, content types, 404s, authentication and authorization, the navigation entry,
+and the "Portfolio dashboard" extra link of a `report` task read from its XCom."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+pytestmark = pytest.mark.airflow
+
+DASHBOARD = "<!doctype html><html><body><div id='chart'>dashboard</div></body></html>"
+
+
+@pytest.fixture(scope="module")
+def api(airflow_db):
+    """Airflow's API app with the plugins folder of the repository, and a token maker."""
+    from airflow.api_fastapi.app import create_app, get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from fastapi.testclient import TestClient
+
+    app = create_app()
+
+    def token(role: str | None = "admin") -> str:
+        return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=f"u-{role}", role=role))
+
+    return TestClient(app), token
+
+
+@pytest.fixture
+def reports(tmp_path, monkeypatch) -> Path:
+    """A project whose reports directory has a dashboard, a CSV, a JSON, a hidden temporary file, a
+    symlink out and a nested directory; a secret sits beside the reports directory."""
+    root = tmp_path / "project"
+    out = root / "data" / "reports"
+    (out / "nested").mkdir(parents=True)
+    (root / "data" / "secret.txt").write_text("TOPSECRET")
+    (out / "summary_dashboard.html").write_text(DASHBOARD)
+    (out / "summary_dashboard_20251231.html").write_text(DASHBOARD)
+    (out / "pnl_daily_20251231.csv").write_text("date,equity\n2025-12-31,100000\n")
+    (out / "metrics_20251231.json").write_text('{"as_of": "2025-12-31"}\n')
+    (out / ".metrics_20251231.json.x1.tmp").write_text("{")
+    (out / "nested" / "inner.csv").write_text("a\n")
+    (out / "escape.csv").symlink_to(root / "data" / "secret.txt")
+    monkeypatch.setenv("PAPER_TRADING_ROOT", str(root))
+    return out
+
+
+@pytest.fixture
+def client(api, reports):
+    """A client logged in as the UI is: the `_token` cookie."""
+    client, token = api
+    client.cookies.clear()
+    client.cookies.set("_token", token())
+    yield client
+    client.cookies.clear()
+
+
+def test_latest_dashboard_and_files_with_their_types(client):
+    latest = client.get("/portfolio/", follow_redirects=False)
+    assert latest.status_code == 307 and latest.headers["location"] == "reports/summary_dashboard.html"
+    page = client.get("/portfolio/")
+    assert page.status_code == 200 and page.text == DASHBOARD
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    csv = client.get("/portfolio/reports/pnl_daily_20251231.csv")
+    assert csv.status_code == 200 and csv.headers["content-type"] == "text/csv; charset=utf-8"
+    assert csv.text.startswith("date,equity")
+    metrics = client.get("/portfolio/reports/metrics_20251231.json")
+    assert metrics.headers["content-type"] == "application/json" and metrics.json() == {"as_of": "2025-12-31"}
+
+
+def test_the_list_shows_every_file_newest_first_with_links(client, reports):
+    import os
+
+    os.utime(reports / "metrics_20251231.json", (2_000_000_000, 2_000_000_000))  # the newest
+    page = client.get("/portfolio/reports/")
+    assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+    for name in ("summary_dashboard.html", "summary_dashboard_20251231.html", "pnl_daily_20251231.csv"):
+        assert f'<a href="{name}">{name}</a>' in page.text
+    assert page.text.index("metrics_20251231.json") < page.text.index("pnl_daily_20251231.csv")
+    for hidden in (".metrics_20251231.json.x1.tmp", "escape.csv", "inner.csv", "secret"):
+        assert hidden not in page.text
+    assert client.get("/portfolio/reports", follow_redirects=False).headers["location"] == "reports/"
+
+
+def test_without_a_dashboard_the_entry_shows_the_list(client, reports):
+    (reports / "summary_dashboard.html").unlink()
+    assert client.get("/portfolio/", follow_redirects=False).headers["location"] == "reports/"
+    assert "No dashboard yet" in client.get("/portfolio/").text
+
+
+@pytest.mark.parametrize("path", [
+    "../secret.txt", "..%2fsecret.txt", "..%2Fsecret.txt", "%2e%2e/secret.txt", "%2e%2e%2fsecret.txt",
+    "%252e%252e%252fsecret.txt", "..%5csecret.txt", "/etc/passwd", "%2fetc%2fpasswd", "escape.csv", "nested/inner.csv",
+    "nested", ".metrics_20251231.json.x1.tmp", "missing.csv", "summary_dashboard.html%00.csv"])
+def test_anything_but_a_report_is_404(client, path):
+    response = client.get(f"/portfolio/reports/{path}", follow_redirects=False)
+    assert response.status_code == 404, (path, response.status_code)
+    assert "TOPSECRET" not in response.text and "root:" not in response.text
+
+
+def test_the_project_root_falls_back_to_the_dags_folder_parent(api, reports, monkeypatch):
+    """Without PAPER_TRADING_ROOT the API server serves `<dags folder>/../data/reports`."""
+    client, token = api
+    monkeypatch.delenv("PAPER_TRADING_ROOT")
+    (reports.parent.parent / "dags").mkdir()
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(reports.parent.parent / "dags"))
+    response = client.get("/portfolio/reports/pnl_daily_20251231.csv", headers={"Authorization": f"Bearer {token()}"})
+    assert response.status_code == 200
+
+
+def test_only_logged_in_readers(api, reports):
+    client, token = api
+    client.cookies.clear()
+    assert client.get("/portfolio/reports/").status_code == 401
+    assert client.get("/portfolio/reports/pnl_daily_20251231.csv").status_code == 401
+    browser = client.get("/portfolio/", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert browser.status_code == 303 and browser.headers["location"] == "/auth/login?next=%2Fportfolio%2F"
+    assert client.get("/portfolio/reports/", headers={"Authorization": "Bearer not-a-jwt"}).status_code == 403
+    no_role = client.get("/portfolio/reports/", headers={"Authorization": f"Bearer {token(None)}"})
+    assert no_role.status_code == 403  # a user without a role may not read the DAG
+    for role in ("viewer", "admin"):
+        assert client.get("/portfolio/reports/", headers={"Authorization": f"Bearer {token(role)}"}).status_code == 200
+
+
+def test_the_navigation_entry_and_the_link_are_registered(client):
+    plugins = {p["name"]: p for p in client.get("/api/v2/plugins").json()["plugins"]}
+    portfolio = plugins["portfolio"]
+    assert portfolio["external_views"] == [
+        {**portfolio["external_views"][0], "name": "Portfolio", "href": "/portfolio/", "destination": "nav",
+         "url_route": "portfolio"}]
+    assert portfolio["fastapi_apps"][0]["url_prefix"] == "/portfolio"
+    assert portfolio["global_operator_extra_links"] == ["<portfolio_plugin.PortfolioDashboardLink object>"]
+    assert client.get("/api/v2/plugins/importErrors").json()["import_errors"] == []
+
+
+LINK_DAG = '''
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="portfolio_link_demo", schedule=None, start_date=pendulum.datetime(2025, 1, 1, tz="UTC"), catchup=False)
+def portfolio_link_demo():
+    @task
+    def report() -> dict:
+        return {"dashboard_path": "{path}", "sessions": 2}
+
+    @task
+    def other() -> dict:
+        return {"dashboard_path": "{path}"}
+
+    report() >> other()
+
+
+portfolio_link_demo()
+'''
+
+
+def test_the_report_task_links_to_its_dated_dashboard(client, reports, tmp_path, monkeypatch):
+    """A `report` task returning `dashboard_path` gets the link (through the REST API the UI calls);
+    other tasks get none."""
+    from airflow.models import DagBag
+
+    dags = tmp_path / "link_dags"
+    dags.mkdir()
+    dashboard = reports / "summary_dashboard_20251231.html"
+    (dags / "link_demo.py").write_text(textwrap.dedent(LINK_DAG).replace("{path}", str(dashboard)))
+    monkeypatch.setattr("airflow.settings.DAGS_FOLDER", str(dags))  # dag.test() serializes the dags-folder bundle
+    dag = DagBag(dag_folder=str(dags)).dags["portfolio_link_demo"]
+    run = dag.test()
+    links = {}
+    for task_id in ("report", "other"):
+        response = client.get(f"/api/v2/dags/portfolio_link_demo/dagRuns/{quote(run.run_id)}/taskInstances/{task_id}/links")
+        assert response.status_code == 200, response.text
+        links[task_id] = response.json()["extra_links"]
+    assert links["report"] == {"Portfolio dashboard": "/portfolio/reports/summary_dashboard_20251231.html"}
+    assert links["other"] == {"Portfolio dashboard": None}
+    assert client.get(links["report"]["Portfolio dashboard"]).text == DASHBOARD
