@@ -22,6 +22,7 @@ export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := True
 export AIRFLOW_CONN_PAPER_TRADING_LEDGER := {"conn_type": "sqlite", "host": "$(CURDIR)/data/ledger.sqlite"}
 
 DEMO_DATE ?= 2025-12-31
+DEMO_LOG ?= $(AIRFLOW_HOME)/demo.log
 
 .PHONY: setup demo test bench lock sample-data clean airflow
 
@@ -38,12 +39,13 @@ $(AIRFLOW_HOME)/airflow.db: $(STAMP)
 	@mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
 
+# The DAG run's own output (Airflow's log lines) goes to $(DEMO_LOG); its tail is shown only when the
+# run fails. scripts/demo_summary.py then prints each task's state and where the outputs are.
 demo: $(AIRFLOW_HOME)/airflow.db
-	@echo "==> running DAG paper_trading_daily for $(DEMO_DATE) (embedded Airflow, SQLite, local Alpaca simulator)"
-	$(BIN)/python -m alpaca_sim run --bars data/market/daily_bars.csv --clock $(DEMO_DATE)T09:45:00-05:00 -- \
-		$(BIN)/airflow dags test paper_trading_daily -c '{"run_date": "$(DEMO_DATE)", "mode": "dry"}'
-	@echo "==> outputs of $(DEMO_DATE):"
-	@$(BIN)/python -m paper_trading artifacts --date $(DEMO_DATE)
+	@echo "==> running DAG paper_trading_daily for $(DEMO_DATE), mode dry (embedded Airflow on SQLite, local Alpaca simulator)"
+	@start=$$(date +%s); $(BIN)/python -m alpaca_sim run --bars data/market/daily_bars.csv --clock $(DEMO_DATE)T09:45:00-05:00 -- \
+		$(BIN)/airflow dags test paper_trading_daily -c '{"run_date": "$(DEMO_DATE)", "mode": "dry"}' > $(DEMO_LOG) 2>&1; \
+	$(BIN)/python scripts/demo_summary.py --date $(DEMO_DATE) --log $(DEMO_LOG) --status $$? --since $$start
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -64,9 +66,26 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile requirements.txt --python-version 3.11 --no-header -o constraints.txt
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_HOME) logs data/intermediate data/outputs data/reports data/cache
+	rm -rf $(VENV) $(AIRFLOW_HOME) logs data/intermediate data/outputs data/reports data/cache data/sim
 
-# The Airflow UI (api-server, scheduler, dag-processor, triggerer) on the embedded home.
-# `airflow standalone` prints the admin password it generates.
+# The Airflow UI (api-server, scheduler, dag-processor, triggerer) on the embedded home, on
+# http://localhost:$(AIRFLOW_PORT) (make airflow AIRFLOW_PORT=8081, or AIRFLOW__API__PORT). The broker: the
+# Connection `alpaca` or APCA_API_KEY_ID if configured (scripts/airflow_broker.py), else the local
+# simulator (`python -m alpaca_sim run` around `airflow standalone`), whose account, orders and clock
+# persist in $(SIM_DB) between sessions.
+AIRFLOW_PORT ?= $(or $(AIRFLOW__API__PORT),8080)
+SIM_DB ?= data/sim/airflow.sqlite
+
 airflow: $(AIRFLOW_HOME)/airflow.db
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/airflow standalone
+	@$(BIN)/python -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("", $(AIRFLOW_PORT)))' 2>/dev/null \
+		|| { echo "port $(AIRFLOW_PORT) is in use: stop what uses it, or make airflow AIRFLOW_PORT=8081"; exit 1; }
+	@echo "==> Airflow UI on http://localhost:$(AIRFLOW_PORT) (user admin, password in $(patsubst $(CURDIR)/%,%,$(AIRFLOW_HOME))/simple_auth_manager_passwords.json.generated); Ctrl-C stops it"
+	@export PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+		AIRFLOW__CORE__EXECUTION_API_SERVER_URL="$${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://localhost:$(AIRFLOW_PORT)/execution/}"; \
+	if $(BIN)/python scripts/airflow_broker.py; then \
+		exec airflow standalone; \
+	else \
+		echo "==> broker: the local Alpaca simulator ($(SIM_DB), sample bars); for Alpaca set APCA_API_KEY_ID or the Connection alpaca"; \
+		mkdir -p $(dir $(SIM_DB)); \
+		exec python -m alpaca_sim run --db $(SIM_DB) --bars data/market/daily_bars.csv -- airflow standalone; \
+	fi

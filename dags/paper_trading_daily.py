@@ -14,6 +14,7 @@ orders (real mode) or record what would be sent (dry mode), and wait for the fil
 | `plan` | M2: targets + broker equity, positions, prices -> plan and orders | `data/outputs/rebalance_plan_YYYYMMDD.csv`, `planned_orders_YYYYMMDD.csv` |
 | `risk_gate` | approve or reject every order; pre-flight (kill switch, account flags, market open in real mode) | `data/outputs/risk_report_YYYYMMDD.csv`, `approved_orders_YYYYMMDD.csv`, the ledger's `runs` |
 | `execution_mode` | branch on the `mode` param | - |
+| `approve_orders` | real: a person approves the batch when `execution.require_approval` (or the `require_approval` param) is true — Approve sends, Reject or no answer by `execution.approval_timeout_minutes` sends nothing | the ledger's `runs` (step `approval`) |
 | `submit_orders` | real: pre-flight again, cancel open legs on the symbols, sells, cash re-read, buys, OCO re-protection; every order exactly once (deterministic client_order_id, looked up before sending) | orders at the broker, the ledger's `orders`, `data/outputs/execution_log.csv` |
 | `dry_run_orders` | dry: the same code up to the submit call; every order recorded as `dry_run` | the ledger, `execution_log.csv` |
 | `wait_for_fills` | sensor (reschedule mode): the day's entries are done, or `execution.fills_timeout_s` passed (then it says what is still open) | the ledger's order states |
@@ -43,7 +44,8 @@ else `ledger.url` of the config, else `data/ledger.sqlite`.
 
 Params: `mode` (`dry` | `real`, default `dry`), `run_date` (YYYY-MM-DD, default: from the run),
 `round` (default 1: a new round trades the same symbols again on purpose), `signal_mode` / `pick` /
-`blend` (override `signal_bus` of `config/config.yaml`).
+`blend` (override `signal_bus` of `config/config.yaml`), `require_approval` (override
+`execution.require_approval`).
 Every task can be cleared and re-run: outputs are rewritten atomically, never appended.
 This file only wires: the logic is in `include/paper_trading`.
 """
@@ -58,7 +60,8 @@ from pathlib import Path
 import pendulum
 from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator, SQLTableCheckOperator
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
-from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, get_current_context, task
+from airflow.sdk import Asset, ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, get_current_context, task
+from approval_gate import OrderApprovalOperator
 from xnys_timetable import XNYSSessionTimetable
 
 DAG_ID = "paper_trading_daily"
@@ -68,6 +71,13 @@ BROKER_CONN_ID = "alpaca"
 LEDGER_CONN_ID = "paper_trading_ledger"
 FILLS_POKE_INTERVAL = timedelta(minutes=1)
 ALERTS_CONN_ID = "paper_trading_alerts"
+#: A task that runs longer than this is killed and retried (a hung broker read, a stuck file system);
+#: the waits have their own bounds (sensor timeouts, the approval deadline, the close).
+TASK_TIMEOUT = timedelta(minutes=30)
+#: Outlets a downstream DAG can be scheduled on (`schedule=[TARGETS]`): updated by every run.
+TARGETS = Asset(name="paper_trading_targets", uri="paper-trading://targets", group="paper-trading")
+PLAN = Asset(name="paper_trading_plan", uri="paper-trading://plan", group="paper-trading")
+LEDGER = Asset(name="paper_trading_ledger", uri="paper-trading://ledger", group="paper-trading")
 
 # The library's error classes say what a retry can fix (paper_trading/errors.py); named by dotted
 # path, so parsing this file imports nothing but that small module. First match wins.
@@ -141,6 +151,7 @@ def _notify_failure(context, trade_date) -> None:
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=10),
         "retry_policy": RETRY_POLICY,
+        "execution_timeout": TASK_TIMEOUT,
         "on_failure_callback": [_record_failure],  # records, then notifies only a new failure
     },
     params={
@@ -153,6 +164,9 @@ def _notify_failure(context, trade_date) -> None:
                              description="M1 mode; empty: signal_bus.mode of config.yaml"),
         "pick": Param(None, type=["null", "string"], description="strategy id for signal_mode=select"),
         "blend": Param(None, type=["null", "string"], description="ID=WEIGHT,... for signal_mode=blend"),
+        "require_approval": Param(None, type=["null", "boolean"],
+                                  description="real mode: wait for a person's Approve before sending; empty: "
+                                              "execution.require_approval of config.yaml"),
     },
     tags=["paper-trading", "alpaca", "rebalance"],
     doc_md=__doc__,
@@ -181,7 +195,7 @@ def paper_trading_daily():
         ready, statuses = signals_ready(parse_date(day), root=_root(), run_id=get_current_context()["run_id"])
         return PokeReturnValue(is_done=ready, xcom_value={s.strategy_id: s.reason for s in statuses})
 
-    @task
+    @task(multiple_outputs=False, outlets=[TARGETS])
     def signal_bus(day: str) -> dict:
         """M1: consolidated target weights for the trade date."""
         from paper_trading.steps import signal_bus as run
@@ -198,7 +212,7 @@ def paper_trading_daily():
             blend=params.get("blend"),
         )
 
-    @task
+    @task(multiple_outputs=False, outlets=[PLAN])
     def plan(day: str, targets: dict) -> dict:
         """M2: the rebalance plan and share orders."""
         from paper_trading.steps import plan as run
@@ -206,22 +220,28 @@ def paper_trading_daily():
 
         ctx = get_current_context()
         return run(parse_date(day), root=_root(), run_id=ctx["run_id"], targets=targets["targets_path"],
-                   broker=_broker)
+                   broker=_broker, db_url=_ledger_url())
 
-    @task
+    @task(multiple_outputs=False)
     def risk_gate(day: str, planned: dict) -> dict:
         """The pre-trade risk gate: approved and rejected orders, with reasons."""
         from paper_trading.steps import risk as run
         from paper_trading.trading_calendar import parse_date
 
         ctx = get_current_context()
-        return run(parse_date(day), mode=ctx["params"]["mode"], root=_root(), run_id=ctx["run_id"],
-                   orders=planned["orders_path"], broker=_broker, db_url=_ledger_url())
+        gated = run(parse_date(day), mode=ctx["params"]["mode"], root=_root(), run_id=ctx["run_id"],
+                    orders=planned["orders_path"], broker=_broker, db_url=_ledger_url())
+        if ctx["params"]["mode"] == "real" and gated["preflight"]:  # not green, and no retry can fix it
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"the risk gate refused to trade: {', '.join(gated['preflight'])}; every "
+                                       "order rejected, nothing sent (alert raised)")
+        return gated
 
     @task.branch
     def execution_mode() -> str:
-        """Real mode sends orders; dry mode records what would be sent."""
-        return "submit_orders" if get_current_context()["params"]["mode"] == "real" else "dry_run_orders"
+        """Real mode goes to the approval step, then sends; dry mode records what would be sent."""
+        return "approve_orders" if get_current_context()["params"]["mode"] == "real" else "dry_run_orders"
 
     def _execute(day: str, gated: dict, mode: str) -> dict:
         from paper_trading.steps import execute
@@ -231,12 +251,12 @@ def paper_trading_daily():
         return execute(parse_date(day), mode=mode, round=int(ctx["params"]["round"]), root=_root(),
                        run_id=ctx["run_id"], orders=gated["approved_path"], broker=_broker, db_url=_ledger_url())
 
-    @task
+    @task(multiple_outputs=False)
     def submit_orders(day: str, gated: dict) -> dict:
         """M4, real: every approved order at the broker exactly once (see execution.py)."""
         return _execute(day, gated, "real")
 
-    @task
+    @task(multiple_outputs=False)
     def dry_run_orders(day: str, gated: dict) -> dict:
         """M4, dry: the same code up to the submit call; every order recorded as dry_run."""
         return _execute(day, gated, "dry")
@@ -264,7 +284,7 @@ def paper_trading_daily():
         rc = config_or_defaults(load_settings(project_dir(_root()), None)).reconcile
         return reconcile_time(parse_date(day), rc.timing, rc.after_close_minutes, rc.before_open_minutes).isoformat()
 
-    @task(trigger_rule="none_failed_min_one_success")
+    @task(multiple_outputs=False, trigger_rule="none_failed_min_one_success", outlets=[LEDGER])
     def reconcile(day: str) -> dict:
         """M5: the books of the day from what really happened at the broker (dry runs too)."""
         from paper_trading.steps import reconcile as run
@@ -274,7 +294,7 @@ def paper_trading_daily():
         return run(parse_date(day), mode=ctx["params"]["mode"], root=_root(), run_id=ctx["run_id"], broker=_broker,
                    db_url=_ledger_url())
 
-    @task(trigger_rule="all_done_min_one_success")
+    @task(multiple_outputs=False, trigger_rule="all_done_min_one_success")
     def report() -> dict:
         """M6: the reports and the dashboard of every reconciled session up to the trade date. Runs
         when the books are made even if a data-quality check failed: a day with drift is exactly the
@@ -292,9 +312,21 @@ def paper_trading_daily():
     gated = risk_gate(day, plan(day, targets))
     branch = execution_mode()
     fills = wait_for_fills(day)
-    gated >> branch >> [submit_orders(day, gated), dry_run_orders(day, gated)] >> fills
+    approve = OrderApprovalOperator(
+        task_id="approve_orders", subject="paper-trading: approve the orders of {{ params.run_date or ds }}?",
+        body="{{ ti.xcom_pull(task_ids='risk_gate')['approval_md'] }}", ledger_url=_ledger_url,
+        execution_timeout=TASK_TIMEOUT, response_timeout=timedelta(minutes=60),
+        doc_md="Real mode: a person approves the batch before it is sent when `execution.require_approval` "
+               "(or the `require_approval` param) is true — Approve sends, Reject or no answer by "
+               "`execution.approval_timeout_minutes` sends nothing; the answer is recorded in the ledger. "
+               "Otherwise it records that no approval was required and lets the orders go.")
+    dry = dry_run_orders(day, gated)
+    gated >> branch >> [approve, dry]
+    approve >> submit_orders(day, gated) >> fills
+    dry >> fills
     wait_for_close = DateTimeSensorAsync(
         task_id="wait_for_close", target_time="{{ ti.xcom_pull(task_ids='close_time') }}",
+        execution_timeout=timedelta(days=5),  # t1 waits for the next open: a long weekend, a holiday
         doc_md="Waits in the triggerer (no worker slot) until the books of the day can be made.")
     books = reconcile(day)
     fills >> close_time(day) >> wait_for_close >> books

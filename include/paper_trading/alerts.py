@@ -80,6 +80,10 @@ RULES: dict[str, str] = {
                   "cash-funded); key: cash",
     "cash_buffer": "end-of-day cash below risk.min_cash_buffer_pct of equity; key: cash",
     "daily_drawdown": "the day's return at or below alerts.daily_drawdown (default -3 %); key: daily_return",
+    "orders_rejected": "the risk gate rejected some orders of a run that traded the rest (warning); key: "
+                       "side:SYMBOL",
+    "approval_rejected": "a person rejected the run's orders in Airflow's approval step, or nobody answered by "
+                         "execution.approval_timeout_minutes (warning): nothing was sent; key: approval",
     "task_failed": "a task of the DAG failed (after its retries); key: dag_id.task_id",
     "other": "anything else; key: free (the message identifies it when empty)",
 }

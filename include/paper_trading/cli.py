@@ -3,7 +3,8 @@
 Exit status: 0 success; 2 bad input or configuration (one line on stderr says which file, row or
 field, and what was expected); 3 signals not ready (`signals-ready`); 75 temporary (the broker or
 the ledger unreachable, an order's outcome unknown: run the same command again); 1 an unexpected
-error (a bug: run again with --debug for the traceback).
+error (a bug: run again with --debug for the traceback). `run` (the whole day) exits 75 too when the
+signals are not ready yet: a cron user runs it again later.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from . import steps
 from .artifacts import list_artifacts
 from .config import parse_blend
-from .errors import TRANSIENT_ERRORS, PaperTradingError
+from .errors import TRANSIENT_ERRORS, PaperTradingError, SignalsNotReady
 from .logging_setup import console_logging, redact
 from .trading_calendar import parse_date
 
@@ -41,11 +42,12 @@ def _blend(text: str) -> dict[str, float]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, run_id_default: str | None = "cli",
+            run_id_help: str = "run id written to logs and lineage (default: cli)") -> None:
     g = p.add_argument_group("common options")
     g.add_argument("--root", help="project root (default: $PAPER_TRADING_ROOT or the current directory)")
     g.add_argument("--config", dest="config_path", help=f"config file (default: {steps.DEFAULT_CONFIG} if present)")
-    g.add_argument("--run-id", default="cli", help="run id written to logs and lineage (default: cli)")
+    g.add_argument("--run-id", default=run_id_default, help=run_id_help)
     g.add_argument("-v", "--verbose", action="store_true", help="progress lines on stderr (always in the step log)")
     g.add_argument("--debug", action="store_true", help="debug lines; tracebacks on unexpected errors")
 
@@ -57,11 +59,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INPUT, f"error: {self.prog}: {message} (see --help)\n")
 
 
-def _step(sub, name: str, help: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
-    """A step's parser: its help, what it reads and writes, and the trade date every step takes."""
+def _step(sub, name: str, help: str, description: str, epilog: str | None = None,
+          date_help: str | None = None) -> argparse.ArgumentParser:
+    """A step's parser: its help, what it reads and writes, and the trade date every step takes
+    (required, unless `date_help` says what its absence means)."""
     p = sub.add_parser(name, help=help, description=textwrap.dedent(description), epilog=epilog,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--date", required=True, type=_date, help="trade date, YYYY-MM-DD or YYYYMMDD")
+    p.add_argument("--date", required=date_help is None, type=_date,
+                   help=date_help or "trade date, YYYY-MM-DD or YYYYMMDD")
     return p
 
 
@@ -242,6 +247,60 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _step(
         sub,
+        "run",
+        "the whole day once, in the DAG's order (for cron): signals to report",
+        """\
+            The whole day once, then exit: the same steps as the DAG's tasks, in its order, with one
+            run id (cli-YYYYMMDDTHHMMSS unless --run-id):
+
+              not an XNYS session -> says so, does nothing (exit 0)
+              real mode with execution.require_approval -> exit 2 (a cron job has nobody to ask)
+              signals-ready       -> not ready: exit 75 naming the strategies (run again later)
+              signal-bus -> plan -> risk (real: a pre-flight refusal - market_closed_now, kill_switch,
+              account flags, trade_date_not_today - is exit 2 naming it; nothing is sent)
+              -> execute (--mode) -> wait for fills (every execution.poll_interval_s, at most
+              execution.fills_timeout_s) -> wait until the reconcile time (reconcile.timing: after
+              the close, or before the next open; sleeps until then, real clock) -> reconcile -> report
+
+            --no-wait never sleeps: past the reconcile time it reconciles and reports as usual; before
+            it, it stops after the fills and makes no books (intraday books would classify orders that
+            are only still open, raise alerts for them and value positions at a price that is not the
+            close); it says when to run reconcile and report. Running a day again sends nothing
+            twice (client_order_ids are looked up first) and rewrites the same output files.
+
+            reads:   everything the steps read: the manifest and strategy files, the instrument map,
+                     the broker (APCA_*), the ledger, logs/alerts.log
+            writes:  everything the steps write: targets_consolidated_YYYYMMDD.parquet; in
+                     data/outputs/ the plan, planned and approved orders, risk report,
+                     execution_log.csv, recon report, positions, fills and cash ledger; orders at the
+                     broker (real); the ledger; data/reports/ pnl, risk snapshot, metrics, dashboard;
+                     logs/<step>_YYYYMMDD.log and logs/run_YYYYMMDD.log (this summary)
+            prints:  one line per step: what it did, and the paths of its outputs
+            exit:    0 the day is done (or not a session, or books deferred by --no-wait); 2 bad input,
+                     configuration or a refusal to trade; 75 signals not ready, or the broker or the
+                     ledger unreachable or an order's outcome unknown: run the same command again
+                     (nothing is sent twice); 1 a bug
+            """,
+        epilog="examples:\n  python -m paper_trading run --date 2025-12-31 --mode dry\n"
+        "  crontab, New York time (CRON_TZ=America/New_York), after the open; holidays exit 0 doing nothing:\n"
+        "  35 9 * * 1-5  cd /srv/paper-trading && .venv/bin/python -m paper_trading run --mode real",
+        date_help="trade date, YYYY-MM-DD or YYYYMMDD (default: today in New York)",
+    )
+    p.add_argument("--mode", choices=["dry", "real"], default="dry", help="real sends orders (default: dry)")
+    p.add_argument("--round", type=int, default=1,
+                   help="round of the day (default 1); a new round trades the same symbols again on purpose")
+    p.add_argument("--signal-mode", choices=["select", "blend"],
+                   help="M1: select one strategy or blend several (default: signal_bus.mode of the config)")
+    p.add_argument("--pick", help="strategy id for --signal-mode select")
+    p.add_argument("--blend", type=_blend, help="ID=WEIGHT,... for --signal-mode blend; weights sum to 1")
+    p.add_argument("--blend-missing", choices=["error", "renormalize"],
+                   help="blend mode, a strategy without rows for the date: stop (error, default) or blend the others")
+    p.add_argument("--no-wait", dest="wait", action="store_false",
+                   help="never sleep for the close: before the reconcile time, stop after the fills (no books)")
+    _common(p, run_id_default=None, run_id_help="run id of every step of the day (default: cli-YYYYMMDDTHHMMSS, UTC)")
+
+    p = _step(
+        sub,
         "artifacts",
         "list what the run of a trade date wrote (targets, logs), with a summary of each",
         """\
@@ -306,6 +365,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = steps.report(args.date, root=args.root, config_path=args.config_path, run_id=args.run_id,
                                    debug=args.debug)
             print(summary["metrics_path"])
+            return 0
+        if args.step == "run":
+            try:
+                steps.run_day(
+                    args.date, mode=args.mode, root=args.root, config_path=args.config_path, round=args.round,
+                    run_id=args.run_id, wait=args.wait, signal_mode=args.signal_mode, pick=args.pick,
+                    blend=args.blend, blend_missing=args.blend_missing, debug=args.debug,
+                    echo=lambda line: print(line, flush=True),
+                )
+            except SignalsNotReady as exc:
+                print(f"error: {redact(str(exc))} (temporary: run the same command again later)", file=sys.stderr)
+                return EXIT_RETRY
             return 0
         if args.step == "artifacts":
             root = steps.common.project_dir(args.root)

@@ -290,6 +290,10 @@ class ExecutionConfig(_Strict):
                                 description="renewed while a run works; a killed run's lock is taken over after this")
     submit_attempts: int = Field(5, ge=1, le=20, description="tries of one submit on 429 / unknown outcome")
     max_backoff_s: float = Field(60.0, gt=0, description="longest wait between two tries (a 429's reset included)")
+    require_approval: bool = Field(False, description="a real run waits for a person's Approve in Airflow's UI "
+                                                      "(or REST API) before sending; a DAG param can ask per run")
+    approval_timeout_minutes: float = Field(60.0, gt=0, le=24 * 60,
+                                            description="no answer by then is a Reject: nothing is sent")
 
 
 class ReconcileConfig(_Strict):

@@ -320,7 +320,9 @@ class Executor:
         for intent in intents:
             row = self.ledger.order(intent.cid)
             if (found := at_broker.get(intent.cid)) is not None:  # the broker is the truth, whatever we wrote
-                intent.reason = (row or {}).get("reason") or "found at the broker (sent by an earlier attempt)"
+                # known to the ledger as sent: its reason stays; unknown (an answer lost): say how it was found
+                intent.reason = (row.get("reason") or "") if row and row.get("broker_order_id") else (
+                    (row or {}).get("reason") or "found at the broker (sent by an earlier attempt)")
                 self._record(intent, found)
             elif row and row["status"] in NOT_SENT_AGAIN:
                 intent.status, intent.form, intent.qty = row["status"], row["order_type"], row["qty"]

@@ -6,20 +6,13 @@ rendered with no script error. Screenshots go to the test's tmp dir, and to
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.browser.conftest import airflow_api_server
 from tests.conftest import REPO, SIM_SETTINGS
 
 pytestmark = pytest.mark.browser
@@ -83,64 +76,13 @@ def project(tmp_path_factory, sim_server) -> Path:
     return root
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def airflow_server(project, tmp_path_factory):
-    """`airflow api-server` on a free loopback port: a throw-away AIRFLOW_HOME with a migrated SQLite
-    DB, this repository's plugins, SimpleAuthManager with one admin whose password is in a file, and
-    PAPER_TRADING_ROOT at the test project. Yields (base URL, username, password); the process group
-    is killed at the end."""
-    home = tmp_path_factory.mktemp("airflow-home")
-    password = secrets.token_urlsafe(12)
-    (home / "passwords.json").write_text(json.dumps({"admin": password}))
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "PAPER_TRADING_ROOT": str(project),
-           "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-           "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(48)}
-    airflow = [sys.executable, "-m", "airflow"]
-    migrate = subprocess.run([*airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
-    assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-2000:]
-    port = _free_port()
-    log = (home / "api-server.log").open("w")
-    proc = subprocess.Popen([*airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"airflow api-server exited with {proc.returncode}:\n"
-                            f"{(home / 'api-server.log').read_text()[-4000:]}", pytrace=False)
-            try:
-                if requests.get(f"{base}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"airflow api-server did not answer in 180 s:\n{(home / 'api-server.log').read_text()[-4000:]}",
-                            pytrace=False)
-            time.sleep(0.5)
-        yield base, "admin", password
-    finally:
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(proc.pid, sig)
-                proc.wait(timeout=wait)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        log.close()
+    """`airflow api-server` on a free loopback port (conftest.airflow_api_server: a throw-away
+    AIRFLOW_HOME, this repository's plugins, one admin whose password is in a file) with
+    PAPER_TRADING_ROOT at the test project. Yields (base URL, username, password)."""
+    with airflow_api_server(tmp_path_factory.mktemp("airflow-home"), {"PAPER_TRADING_ROOT": str(project)}) as server:
+        yield server
 
 
 def _watch(page) -> list[str]:

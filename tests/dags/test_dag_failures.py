@@ -98,3 +98,27 @@ def test_step_lines_reach_the_task_log_at_their_own_level(dag, airflow_db, proje
     assert ours and {r.levelname for r in ours} <= {"INFO", "WARNING"}
     assert any(r.name == "paper_trading.plan" and r.getMessage().startswith("plan: equity") for r in ours)
     assert dt.date(2025, 12, 31)  # the run's date, for the reader
+
+
+def test_a_real_run_the_gate_refuses_fails_the_gate_at_once_naming_the_reason(dag, airflow_db, project, sim,
+                                                                                 monkeypatch):
+    sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})  # 16:30 in New York: the market is closed
+    _conn(monkeypatch, sim, host=sim.url)
+    monkeypatch.setenv("PAPER_TRADING_ROOT", str(project))
+    run = dag.test(run_conf={"run_date": "2025-12-31", "mode": "real"})
+    tis = _tis(run)
+    assert run.state == DagRunState.FAILED  # not green: nothing was traded
+    gate = tis["risk_gate"]
+    assert (gate.state, gate.try_number) == (TaskInstanceState.FAILED, 1)  # no retry can open the market
+    assert {tis[t].state for t in ("approve_orders", "submit_orders", "reconcile", "report")} == {
+        TaskInstanceState.UPSTREAM_FAILED}
+    alerts = [json.loads(line) for line in (project / "logs" / "alerts.log").read_text().splitlines()]
+    assert [(a["rule"], a["step"]) for a in alerts if a["rule"] == "trading_refused"] == [("trading_refused", "risk")]
+    assert "market_closed_now" in alerts[0]["message"]
+    assert requests_at(sim) == []
+
+
+def requests_at(sim) -> list:
+    import requests
+
+    return requests.get(f"{sim.url}/v2/orders", params={"status": "all"}, headers=sim.headers, timeout=10).json()

@@ -5,8 +5,19 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "paper_trading_daily.py"
 HEAVY = {"pandas", "pyarrow", "numpy", "paper_trading", "alpaca", "exchange_calendars", "sqlalchemy", "requests"}
+
+
+@pytest.fixture(scope="module")
+def dag():
+    """The DAG as parsed, not the session's: dag.test() runs of other modules leave their run's
+    params on the session's DAG object."""
+    from airflow.models import DagBag
+
+    return DagBag(dag_folder=str(DAG_FILE.parent)).dags["paper_trading_daily"]
 
 
 def test_dagbag_has_no_import_errors(dagbag):
@@ -17,12 +28,14 @@ def test_dagbag_has_no_import_errors(dagbag):
 def test_task_ids_and_edges(dag):
     assert set(dag.task_ids) == {"trade_date", "wait_for_signals", "signal_bus", "plan", "risk_gate", "execution_mode",
                                  "submit_orders", "dry_run_orders", "wait_for_fills", "close_time", "wait_for_close",
-                                 "reconcile", "check_orders", "check_fills", "check_books", "report"}
+                                 "reconcile", "check_orders", "check_fills", "check_books", "report",
+                                 "approve_orders"}
     assert dag.get_task("wait_for_signals").downstream_task_ids == {"signal_bus"}
     assert dag.get_task("signal_bus").downstream_task_ids == {"plan"}
     assert dag.get_task("plan").downstream_task_ids == {"risk_gate"}
     assert dag.get_task("risk_gate").downstream_task_ids == {"execution_mode", "submit_orders", "dry_run_orders"}
-    assert dag.get_task("execution_mode").downstream_task_ids == {"submit_orders", "dry_run_orders"}
+    assert dag.get_task("execution_mode").downstream_task_ids == {"approve_orders", "dry_run_orders"}
+    assert dag.get_task("approve_orders").downstream_task_ids == {"submit_orders"}
     assert dag.get_task("submit_orders").downstream_task_ids == {"wait_for_fills"}
     assert dag.get_task("dry_run_orders").downstream_task_ids == {"wait_for_fills"}
     assert dag.get_task("wait_for_fills").downstream_task_ids == {"close_time"}
@@ -87,3 +100,42 @@ def test_dag_file_has_no_heavy_top_level_imports():
         elif isinstance(node, ast.ImportFrom) and node.module:
             top.add(node.module.split(".")[0])
     assert not (top & HEAVY), top & HEAVY
+
+
+def test_the_dag_has_no_cycle(dag):
+    from airflow.utils.dag_cycle_tester import check_cycle
+
+    check_cycle(dag)  # raises on a cycle
+
+
+def test_every_task_has_an_execution_timeout(dag):
+    missing = [t.task_id for t in dag.tasks if t.execution_timeout is None]
+    assert not missing
+    assert dag.get_task("wait_for_close").execution_timeout.days >= 4  # t1 waits over a long weekend
+
+
+def test_every_task_has_docs(dag):
+    assert not [t.task_id for t in dag.tasks if not (t.doc_md or "").strip()]
+
+
+def test_the_trigger_form_has_typed_params(dag):
+    schema = {name: dag.params.get_param(name).schema for name in dag.params}
+    assert schema["mode"]["enum"] == ["dry", "real"]
+    assert schema["run_date"]["format"] == "date"  # a date picker in the trigger form
+    assert schema["round"]["type"] == "integer"
+    assert schema["require_approval"]["type"] == ["null", "boolean"]
+    assert {"signal_mode", "pick", "blend"} <= set(schema)
+    assert all(dag.params.get_param(name).description for name in dag.params)
+
+
+def test_the_targets_the_plan_and_the_ledger_are_assets(dag):
+    outlets = {t.task_id: {a.name for a in t.outlets} for t in dag.tasks if t.outlets}
+    assert outlets == {"signal_bus": {"paper_trading_targets"}, "plan": {"paper_trading_plan"},
+                       "reconcile": {"paper_trading_ledger"}}
+
+
+def test_money_moves_only_after_the_approval_step(dag):
+    approve = dag.get_task("approve_orders")
+    assert type(approve).__mro__[1].__name__ == "ApprovalOperator"
+    assert approve.defaults == ["Reject"]  # no answer by the deadline: nothing is sent
+    assert dag.get_task("submit_orders").upstream_task_ids >= {"approve_orders"}

@@ -79,6 +79,8 @@ class AirflowCluster:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            # the scheduler's sleep between idle loops (default 1 s): each task of a run waits on a few
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
             "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/0",
@@ -207,14 +209,14 @@ class AirflowCluster:
         run = self.api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})
         return run["dag_run_id"]
 
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300.0) -> dict:
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300.0, poll: float = 0.25) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()
             run = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
             if run["state"] in ("success", "failed"):
                 return run
-            time.sleep(1)
+            time.sleep(poll)
         raise TimeoutError(f"{dag_id} {run_id} not finished in {timeout:.0f} s: {self.task_states(dag_id, run_id)}")
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:

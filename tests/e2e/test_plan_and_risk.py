@@ -134,3 +134,15 @@ def test_bad_positions_file_names_the_row(project, targets):
     with pytest.raises(InputError, match=r"^positions.csv row 3: qty expected a finite number, got 'ten'$"):
         steps.plan(DAY, root=project, equity=10_000, fill_price=100, positions=bad)
     assert not (outputs(project) / "planned_orders_20251231.csv").exists()
+
+
+def test_a_real_gate_that_rejects_some_orders_warns_and_approves_the_rest(project, targets, broker):
+    config = project / "config" / "config.yaml"
+    plan = steps.plan(DAY, root=project, broker=broker)
+    first = pd.read_csv(plan["orders_path"])["symbol"].iloc[0]
+    config.write_text(config.read_text().replace("  blacklist: []", f"  blacklist: [{first}]"))
+    summary = steps.risk(DAY, mode="real", root=project, broker=broker)
+    assert summary["rejected"] == 1 and summary["approved"] > 0 and summary["preflight"] == []
+    alerts = [json.loads(line) for line in (project / "logs" / "alerts.log").read_text().splitlines()]
+    assert [(a["rule"], a["severity"], a["key"]) for a in alerts] == [("orders_rejected", "warning", f"buy:{first}")]
+    assert "order(s) to send" in summary["approval_md"] and first in summary["approval_md"]

@@ -86,3 +86,26 @@ def test_artifacts_lists_the_days_targets_and_logs(project):
     assert "weights sum to 1.000000000000, ml (select)" in result.stdout
     assert "signal_bus_20251231.log" in result.stdout
     assert cli("artifacts", "--date", "2025-12-30", cwd=project).returncode == 2
+
+
+def test_run_help_says_what_it_reads_writes_and_its_exit_codes():
+    result = cli("run", "--help")
+    assert result.returncode == 0
+    assert "reads:" in result.stdout and "writes:" in result.stdout and "exit:" in result.stdout
+    assert "--no-wait" in result.stdout and "--signal-mode" in result.stdout
+    assert "run" in cli("--help").stdout
+
+
+def test_run_on_a_non_session_date_exits_0_and_creates_nothing(project):
+    before = sorted(project.rglob("*"))
+    result = cli("run", "--date", "2026-01-01", "--mode", "real", cwd=project,
+                 env={"APCA_API_BASE_URL": "http://127.0.0.1:9"})  # never contacted
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "session    2026-01-01 is not an XNYS session: nothing to do"
+    assert sorted(project.rglob("*")) == before
+
+
+def test_run_with_an_unknown_mode_is_a_usage_error(project):
+    result = cli("run", "--date", "2025-12-31", "--mode", "live", cwd=project)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: python -m paper_trading run: argument --mode: invalid choice: 'live'")

@@ -1,6 +1,7 @@
 """The steps of the daily run, as plain functions: what the CLI and the DAG tasks call.
 
-One module per step (`signals`, `plan`, `risk`, `execute`, `reconcile`, `report`) and the plumbing they share (`common`): each step
+One module per step (`signals`, `plan`, `risk`, `execute`, `reconcile`, `report`), the plumbing they share (`common`),
+and the whole day in the DAG's order without Airflow (`day`, the CLI's `run`): each step
 resolves its settings (config file, then explicit overrides), opens its step log
 (`logs/<step>_YYYYMMDD.log`, handed to the host's logging too) and calls the pure core functions.
 Arguments and return values are plain (paths, dates, small dicts), so an Airflow task passes them
@@ -8,6 +9,7 @@ through XCom unchanged.
 """
 
 from .common import DEFAULT_CONFIG, broker_for, make_broker, output_paths
+from .day import run_day
 from .execute import execute, wait_for_fills
 from .plan import plan
 from .reconcile import reconcile
@@ -16,5 +18,5 @@ from .risk import risk
 from .signals import signal_bus, signals_ready
 
 __all__ = ["DEFAULT_CONFIG", "broker_for", "execute", "make_broker", "output_paths", "plan", "reconcile", "report", "risk",
-           "signal_bus",
+           "run_day", "signal_bus",
            "signals_ready", "wait_for_fills"]

@@ -190,3 +190,19 @@ def broker_for(root: str | Path | None = None, config_path: str | Path | None = 
     url = trading_url or url_from_parts(host, port, schema, conn_id=conn_id)
     return make_broker(load_settings(project, config_path), key=key, secret=secret, trading_url=url,
                        data_url=data_url)
+
+
+def traded_by_this_run(ctx: StepContext, db_url: str | None = None) -> dict | None:
+    """The ledger's successful real `execute` of this run and trade date, if there is one.
+
+    Once a run has traded, its plan and its gate are history: re-running them (a cleared task, a
+    cleared run) must give the same files, not a new plan from the account the trades changed.
+    A new run id (or round) plans again. No ledger yet: nothing was traded."""
+    from ..ledger import ledger_url
+
+    url = ledger_url(ctx.root, ctx.cfg.ledger.url, db_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+        return None  # no ledger file: nothing was traded (and a plan does not create one)
+    with open_ledger(ctx, db_url) as ledger:
+        row = ledger.run(ctx.run_id, ctx.trade_date, "execute")
+    return row if row and row["mode"] == "real" and row["outcome"] == "success" else None

@@ -9,7 +9,23 @@ from pathlib import Path
 from .. import account_now
 from ..atomic import atomic_path, write_text_atomic
 from ..inputs import read_instrument_map, read_targets
-from .common import connect, output_paths, run_step
+from .common import connect, file_sha256, output_paths, run_step, traded_by_this_run
+
+
+def _kept(ctx, paths: dict, run_id: str, targets: Path, db_url: str | None) -> dict | None:  # noqa: ANN001
+    """The plan this run traded on, if it has traded (see `traded_by_this_run`), wrote it, and the
+    targets are still the ones it planned from (new targets are a new plan)."""
+    try:
+        summary = json.loads(paths["summary"].read_text())
+    except (OSError, ValueError):
+        return None
+    if summary.get("run_id") != run_id or not paths["orders"].is_file() or not targets.is_file() \
+            or summary.get("targets_sha256") != file_sha256(targets) or not traded_by_this_run(ctx, db_url):
+        return None
+    ctx.log.info("plan: run %s has traded %s: the plan it traded on is kept (a new run plans again)", run_id,
+                 ctx.trade_date)
+    return {"plan_path": str(paths["plan"]), "orders_path": str(paths["orders"]), "summary_path": str(paths["summary"]),
+            **{k: summary[k] for k in ("orders", "buys", "sells")}, "skipped": len(summary["skipped"])}
 
 
 def plan(
@@ -25,6 +41,7 @@ def plan(
     positions: str | Path | None = None,
     fill_price: float | None = None,
     broker=None,
+    db_url: str | None = None,
     debug: bool = False,
 ) -> dict:
     """M2: the day's targets -> rebalance plan and planned orders. `broker`: a Broker, a factory of
@@ -33,6 +50,9 @@ def plan(
     Online (the default) it reads equity, cash, positions and prices from the broker. Offline —
     the spec's one-click dry run without Alpaca — it takes `equity`, optional `positions` (CSV) and
     prices from `prices` (CSV) or `fill_price` (one price for every symbol).
+
+    A run that has already traded keeps its plan: re-running this step for it (a cleared task)
+    returns the plan it traded on instead of planning again from the account its orders changed.
     """
     import pandas as pd
 
@@ -42,11 +62,14 @@ def plan(
         cfg = ctx.cfg
         paths = output_paths(ctx.root, ctx.settings, trade_date)
         offline = equity is not None
+        targets_path = ctx.path(targets) or paths["targets"]
+        if not offline and (kept := _kept(ctx, paths, run_id, targets_path, db_url)) is not None:
+            return kept
         if not offline and (positions is not None or fill_price is not None or cash is not None):
             from ..errors import InputError
 
             raise InputError("--positions, --cash and --fill-price are for an offline plan: give --equity too")
-        frame = read_targets(ctx.path(targets) or paths["targets"], trade_date, ctx.root)
+        frame = read_targets(targets_path, trade_date, ctx.root)
         mapping = read_instrument_map(ctx.root / cfg.paths.mapping, ctx.root)
         prices_path = ctx.path(prices) or (
             ctx.path(cfg.rebalance.prices_file) if cfg.rebalance.price_source == "file" else None)
@@ -66,7 +89,8 @@ def plan(
             with atomic_path(paths[key]) as tmp:
                 table.to_csv(tmp, index=False, float_format="%.10g")
         summary = {
-            "trade_date": trade_date.isoformat(), "run_id": run_id, "source": now.source, "equity": now.equity,
+            "trade_date": trade_date.isoformat(), "run_id": run_id, "targets_sha256": file_sha256(targets_path),
+            "source": now.source, "equity": now.equity,
             "cash": now.cash, "cash_after": result.cash_after, "positions": now.positions,
             "orders": len(result.orders), "buys": int((result.orders["side"] == "buy").sum()),
             "sells": int((result.orders["side"] == "sell").sum()),

@@ -11,7 +11,33 @@ from .. import account_now
 from ..atomic import atomic_path
 from ..errors import ConfigError, InputError
 from ..inputs import check_price, read_orders
-from .common import StepContext, connect, file_sha256, open_ledger, output_paths, run_step
+from .common import StepContext, connect, file_sha256, open_ledger, output_paths, run_step, traded_by_this_run
+
+
+def _kept(ctx: StepContext, paths: dict, run_id: str, planned, db_url: str | None) -> dict | None:  # noqa: ANN001
+    """The gate's verdicts this run traded on, if it has traded (see `traded_by_this_run`) and the
+    planned orders are the ones it judged: judging them again against the cash they spent would
+    reject every buy."""
+    import pandas as pd
+
+    if not (paths["risk_report"].is_file() and paths["approved"].is_file()) or not traded_by_this_run(ctx, db_url):
+        return None
+    report = pd.read_csv(paths["risk_report"], dtype={"run_id": str, "mode": str})
+    if report.empty or set(report["run_id"]) != {run_id} or set(report["mode"]) != {"real"}:
+        return None
+    def orders(frame) -> list:  # noqa: ANN001
+        return sorted(zip(frame["symbol"].astype(str), frame["side"].astype(str), frame["qty"].astype(float)))
+    if orders(report) != orders(planned):
+        return None
+    from ..approval import approval_markdown
+
+    ctx.log.info("risk gate: run %s has traded %s: the verdicts it traded on are kept", run_id, ctx.trade_date)
+    equity = _plan_summary(ctx, paths["summary"]).get("equity") if paths["summary"].is_file() else None
+    return {"risk_report_path": str(paths["risk_report"]), "approved_path": str(paths["approved"]),
+            "approved": int((report["verdict"] == "approved").sum()),
+            "rejected": int((report["verdict"] == "rejected").sum()), "preflight": [],
+            "approval_md": approval_markdown(report, trade_date=ctx.trade_date, equity=equity, mode="real",
+                                             report_path=ctx.shown(paths["risk_report"]))}
 
 
 def _plan_summary(ctx: StepContext, path: Path) -> dict:
@@ -70,6 +96,8 @@ def risk(
         paths = output_paths(ctx.root, ctx.settings, trade_date)
         fill_price = check_price(fill_price, "--fill-price")
         planned = read_orders(ctx.path(orders) or paths["orders"], ORDER_COLUMNS, ctx.root, "planned orders")
+        if mode == "real" and (kept := _kept(ctx, paths, run_id, planned, db_url)) is not None:
+            return kept
         kill = rc.kill_switch or (ctx.root / rc.kill_switch_file).exists()
         offline = offline or prices is not None or fill_price is not None
         if offline:
@@ -123,11 +151,23 @@ def risk(
             raise_alert(ctx.log_dir, trade_date, run_id, "risk",
                         f"{mode} run stopped before trading: {', '.join(failures)}; all {len(report)} order(s) rejected",
                         rule="trading_refused", key=",".join(failures), settings=ctx.cfg.alerts)
-        for row in report[report["verdict"] == "rejected"].itertuples():
+        refused = report[report["verdict"] == "rejected"]
+        for row in refused.itertuples():
             ctx.log.warning("rejected %s %s %g: %s", row.side, row.symbol, row.qty, row.reasons)
+        if rejected and not failures and mode == "real":  # a run that trades the rest: green, with a warning
+            from ..alerts import raise_alerts
+
+            raise_alerts(ctx.log_dir, trade_date, run_id, "risk", [
+                {"rule": "orders_rejected", "key": f"{r.side}:{r.symbol}", "severity": "warning",
+                 "message": f"risk gate rejected {r.side} {r.symbol} {r.qty:g}: {r.reasons}"} for r in refused.itertuples()],
+                settings=ctx.cfg.alerts)
         ctx.log.info("risk gate (%s): %d approved, %d rejected", mode, len(approved), rejected)
+        from ..approval import approval_markdown
+
         return {"risk_report_path": str(paths["risk_report"]), "approved_path": str(paths["approved"]),
-                "approved": len(approved), "rejected": rejected, "preflight": list(failures)}
+                "approved": len(approved), "rejected": rejected, "preflight": list(failures),
+                "approval_md": approval_markdown(report, trade_date=trade_date, equity=now.equity, mode=mode,
+                                                 report_path=ctx.shown(paths["risk_report"]))}
 
 
 def _volatilities(broker, planned, rc, trade_date: dt.date, realized_volatility) -> dict[str, float]:
