@@ -48,7 +48,7 @@ demo: $(AIRFLOW_HOME)/airflow.db
 	$(BIN)/python scripts/demo_summary.py --date $(DEMO_DATE) --log $(DEMO_LOG) --status $$? --since $$start
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_signal_bus.py
