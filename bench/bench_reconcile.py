@@ -68,7 +68,6 @@ README = REPO / "bench" / "README.md"
 START, END = "<!-- reconcile-results:start -->", "<!-- reconcile-results:end -->"
 DAY = dt.date(2025, 12, 31)
 PREV = dt.date(2025, 12, 30)
-PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TARGET_S = 3.0
 UTC = dt.timezone.utc
 BOOKS = ("fills", "cash_ledger", "positions_eod", "equity_daily", "recon", "orders")
@@ -263,35 +262,6 @@ class StandIn:
 
 
 
-class Databases:
-    """Fresh ledgers: SQLite files under `tmp`, or PostgreSQL schemas of our own (dropped at the end)."""
-
-    def __init__(self, backend: str, tmp: Path) -> None:
-        self.backend, self.tmp, self.schemas = backend, tmp, []
-        self.admin = None
-        if backend == "postgresql":
-            from sqlalchemy import create_engine
-
-            self.admin = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
-
-    def fresh(self) -> str:
-        name = f"bench_reconcile_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        if self.backend == "sqlite":
-            return f"sqlite:///{self.tmp / (name + '.sqlite')}"
-        with self.admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-        self.schemas.append(name)
-        return f"{PG_BASE}?options=-csearch_path%3D{name}"
-
-    def drop(self) -> None:
-        if self.admin is None:
-            return
-        with self.admin.connect() as conn:
-            for name in self.schemas:
-                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        self.admin.dispose()
-
-
 # ------------------------------------------------------------------------------------ timing
 
 STEP_MODULE = "paper_trading.steps.reconcile"
@@ -367,7 +337,7 @@ def snapshot(url: str, outputs: Path) -> dict:
 
 
 def one_backend(backend: str, tmp: Path, case: Day, runs: int, baseline_runs: int) -> dict:
-    dbs = Databases(backend, tmp)
+    dbs = benchlib.Databases(backend, tmp, "bench_reconcile")
     first, rerun, inner_first, inner_rerun = [], [], [], []
     result = None
     written = None
@@ -508,7 +478,7 @@ def http_fetch(n: int, runs: int) -> dict:
 
 
 def profile(tmp: Path, case: Day, top: int) -> str:
-    dbs = Databases("sqlite", tmp)
+    dbs = benchlib.Databases("sqlite", tmp, "bench_reconcile")
     url, root = dbs.fresh(), tmp / "root-profile"
     root.mkdir()
     broker = StandIn(case)

@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import benchlib
-from benchlib import PG_BASE, pg_available
+from benchlib import pg_available
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "bench" / "README.md"
@@ -381,34 +381,6 @@ def write_inputs(root: Path, case: Case, bars: Path) -> None:
 # ------------------------------------------------------------------------------------ backends
 
 
-class Databases:
-    """A SQLite file under `tmp`, or a PostgreSQL schema of our own (dropped at the end)."""
-
-    def __init__(self, backend: str, tmp: Path) -> None:
-        self.backend, self.tmp, self.schemas, self.admin = backend, tmp, [], None
-        if backend == "postgresql":
-            from sqlalchemy import create_engine
-
-            self.admin = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
-
-    def fresh(self) -> str:
-        name = f"bench_report_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        if self.backend == "sqlite":
-            return f"sqlite:///{self.tmp / (name + '.sqlite')}"
-        with self.admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-        self.schemas.append(name)
-        return f"{PG_BASE}?options=-csearch_path%3D{name}"
-
-    def drop(self) -> None:
-        if self.admin is None:
-            return
-        with self.admin.connect() as conn:
-            for name in self.schemas:
-                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        self.admin.dispose()
-
-
 # ------------------------------------------------------------------------------------ timing
 
 LEDGER_READS = "ledger reads (`Ledger.table`, `equity_on`)"
@@ -576,7 +548,7 @@ def check_outputs(root: Path, case: Case) -> dict:
 
 
 def one_backend(backend: str, tmp: Path, case: Case, sim, runs: int) -> dict:  # noqa: ANN001
-    dbs = Databases(backend, tmp)
+    dbs = benchlib.Databases(backend, tmp, "bench_report")
     root = tmp / f"root-{backend}"
     write_inputs(root, case, tmp / f"bars-{backend}.csv")
     try:

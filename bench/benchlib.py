@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import uuid
 from pathlib import Path
 
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -47,3 +49,32 @@ def pg_available(url: str = PG_BASE) -> str | None:
     except Exception as exc:  # noqa: BLE001
         return f"no PostgreSQL server reachable at 127.0.0.1:5432 ({type(exc).__name__})"
     return None
+
+
+class Databases:
+    """Fresh ledgers for a benchmark: a SQLite file under `tmp`, or a PostgreSQL schema of its own
+    (named after `prefix`, dropped by `drop`)."""
+
+    def __init__(self, backend: str, tmp: Path, prefix: str) -> None:
+        self.backend, self.tmp, self.prefix, self.schemas, self.admin = backend, tmp, prefix, [], None
+        if backend == "postgresql":
+            from sqlalchemy import create_engine
+
+            self.admin = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+
+    def fresh(self) -> str:
+        name = f"{self.prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.tmp / (name + '.sqlite')}"
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+        self.schemas.append(name)
+        return f"{PG_BASE}?options=-csearch_path%3D{name}"
+
+    def drop(self) -> None:
+        if self.admin is None:
+            return
+        with self.admin.connect() as conn:
+            for name in self.schemas:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        self.admin.dispose()
