@@ -219,8 +219,8 @@ def paper_trading_daily():
         from paper_trading.trading_calendar import parse_date
 
         ctx = get_current_context()
-        return run(parse_date(day), root=_root(), run_id=ctx["run_id"], targets=targets["targets_path"],
-                   broker=_broker, db_url=_ledger_url())
+        return run(parse_date(day), root=_root(), run_id=ctx["run_id"], round=int(ctx["params"]["round"]),
+                   targets=targets["targets_path"], broker=_broker, db_url=_ledger_url())
 
     @task(multiple_outputs=False)
     def risk_gate(day: str, planned: dict) -> dict:
@@ -229,8 +229,8 @@ def paper_trading_daily():
         from paper_trading.trading_calendar import parse_date
 
         ctx = get_current_context()
-        gated = run(parse_date(day), mode=ctx["params"]["mode"], root=_root(), run_id=ctx["run_id"],
-                    orders=planned["orders_path"], broker=_broker, db_url=_ledger_url())
+        gated = run(parse_date(day), mode=ctx["params"]["mode"], round=int(ctx["params"]["round"]), root=_root(),
+                    run_id=ctx["run_id"], orders=planned["orders_path"], broker=_broker, db_url=_ledger_url())
         if ctx["params"]["mode"] == "real" and gated["preflight"]:  # not green, and no retry can fix it
             from airflow.sdk.exceptions import AirflowFailException
 

@@ -147,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prices", help="CSV symbol,price (price_source=file; offline or online)")
     p.add_argument("--positions", help="offline: CSV symbol,qty of the current holdings")
     p.add_argument("--fill-price", type=float, help="offline: one price for every symbol")
+    p.add_argument("--round", type=int, default=1,
+                   help="round of the day (default 1): once a round has traded, its plan is kept; a new round plans again")
     _common(p)
 
     p = _step(
@@ -170,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--orders", help="planned orders CSV (default: M2's output for --date)")
     p.add_argument("--prices", help="offline: CSV symbol,price as the latest prices")
     p.add_argument("--fill-price", type=float, help="offline: one latest price for every symbol")
+    p.add_argument("--round", type=int, default=1,
+                   help="round of the day (default 1): once a round has traded, its real gate's verdicts are is kept; a new round is gated again")
     _common(p)
 
     p = _step(
@@ -336,16 +340,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0 if ready else EXIT_NOT_READY
         if args.step == "plan":
             summary = steps.plan(
-                args.date, root=args.root, config_path=args.config_path, run_id=args.run_id, targets=args.targets,
-                equity=args.equity, cash=args.cash, prices=args.prices, positions=args.positions,
+                args.date, root=args.root, config_path=args.config_path, run_id=args.run_id, round=args.round,
+                targets=args.targets, equity=args.equity, cash=args.cash, prices=args.prices, positions=args.positions,
                 fill_price=args.fill_price, debug=args.debug,
             )
             print(summary["orders_path"])
             return 0
         if args.step == "risk":
             summary = steps.risk(
-                args.date, mode=args.mode, root=args.root, config_path=args.config_path, run_id=args.run_id,
-                orders=args.orders, prices=args.prices, fill_price=args.fill_price, debug=args.debug,
+                args.date, mode=args.mode, round=args.round, root=args.root, config_path=args.config_path,
+                run_id=args.run_id, orders=args.orders, prices=args.prices, fill_price=args.fill_price, debug=args.debug,
             )
             print(summary["approved_path"])
             return 0

@@ -5,9 +5,9 @@ single task of a finished real run and re-running it gives the same outputs and 
 One real day runs first (2025-12-31, 09:45 in New York, no approval required); its state is the
 snapshot. Each single-task test takes its own "before" just ahead of its clear and compares the
 "after" with it, so a defect shows up in the test of the task that causes it and is not blamed on the
-tests that follow (when every test passes, every "after" equals the first snapshot; the tasks with a
-known defect are cleared last, see CLEAR_ORDER). The whole-run clear and the second dagRun are
-compared with the first snapshot itself.
+tests that follow (when every test passes, every "after" equals the first snapshot). The whole-run
+clear and the second dagRun are compared with the first snapshot itself: the second dagRun finds
+round 1 of the date traded by the first, keeps its plan and gate, and sends nothing.
 
 What "the same" means:
 
@@ -48,32 +48,20 @@ CONF = {"run_date": DAY, "mode": "real"}
 TASK_IDS = ["trade_date", "wait_for_signals", "signal_bus", "plan", "risk_gate", "execution_mode",
             "approve_orders", "submit_orders", "dry_run_orders", "wait_for_fills", "close_time",
             "wait_for_close", "reconcile", "check_orders", "check_fills", "check_books", "report"]
-#: The order of the per-task clears: the two tasks with a known defect (KNOWN_DEFECTS) last, so their
-#: changed outputs do not reach the tests of the others (risk_gate first: it is then gated on the
-#: first run's planned orders, not on the 0-order plan a cleared plan writes).
-CLEAR_ORDER = [t for t in TASK_IDS if t not in ("plan", "risk_gate")] + ["risk_gate", "plan"]
+#: The order of the per-task clears: the DAG's.
+CLEAR_ORDER = TASK_IDS
 #: Tasks the real run skips (the other side of the branch).
 SKIPPED = {"dry_run_orders"}
 
 #: Output files (relative to the project, glob) whose bytes may change on a re-run, and why.
 VOLATILE: dict[str, str] = {}
 
-#: Checks that fail today because of a known limitation (open in issue 11). The test runs and asserts
-#: everything else (task states, the broker, the ledger), then checks that exactly these output files
-#: changed and xfails saying so; once they stop changing it fails, asking for the entry to be removed.
-#: A run that has traded keeps its plan and its gate when re-run (steps.common.traded_by_this_run);
-#: a NEW run of the same date plans again from the account after the trades: a 0-order plan and
-#: nothing approved, written over the day's files. Nothing is sent twice.
-_PLAN = ("data/outputs/plan_summary_20251231.json", "data/outputs/planned_orders_20251231.csv",
-         "data/outputs/rebalance_plan_20251231.csv")
-_GATE = ("data/outputs/approved_orders_20251231.csv", "data/outputs/risk_report_20251231.csv")
-_BOTH_REREAD = ("plan and risk_gate re-read the account after the trades: a 0-order plan, nothing approved, "
-                "and the dashboard shows that day")
-KNOWN_DEFECTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    # a new run of a traded day plans again from the account as it is (nothing to do, nothing sent),
-    # and rewrites the day's plan and gate files with that empty plan: open in issue 11
-    "same run_date again": (_BOTH_REREAD, _PLAN + _GATE),
-}
+#: Checks that fail today because of a known limitation: the test runs and asserts everything else
+#: (task states, the broker, the ledger), then checks that exactly these output files changed and
+#: xfails saying so; once they stop changing it fails, asking for the entry to be removed. None now:
+#: a new run of a traded round keeps the round's plan and gate and sends nothing
+#: (steps.common.traded_round).
+KNOWN_DEFECTS: dict[str, tuple[str, tuple[str, ...]]] = {}
 
 #: A re-run of submit_orders rewrites the ledger's `orders.reason` of every order it finds at the
 #: broker from NULL to FOUND_REASON (execution.py `_resolve_all`: `row.get("reason") or "found ..."`

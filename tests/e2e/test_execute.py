@@ -29,10 +29,10 @@ def fast(project):
     return project
 
 
-def gate(project, broker, mode="real", run_id="cli", pick="drl"):
-    steps.signal_bus(DAY, root=project, mode="select", pick=pick)
-    steps.plan(DAY, root=project, broker=broker)
-    return steps.risk(DAY, mode=mode, root=project, broker=broker, run_id=run_id)
+def gate(project, broker, mode="real", run_id="cli", pick="drl", round=1):
+    steps.signal_bus(DAY, root=project, mode="select", pick=pick, run_id=run_id)
+    steps.plan(DAY, root=project, broker=broker, run_id=run_id, round=round)
+    return steps.risk(DAY, mode=mode, root=project, broker=broker, run_id=run_id, round=round)
 
 
 def broker_orders(sim) -> list[dict]:
@@ -248,7 +248,7 @@ def test_a_new_round_trades_again_and_an_old_rounds_ids_are_final(fast, sim, bro
     steps.execute(DAY, mode="real", root=fast, broker=broker)
     with pytest.raises(TradingRefused, match="executed in round 1 already; for round 2 run plan and risk again"):
         steps.execute(DAY, mode="real", root=fast, broker=broker, round=2)
-    gate(fast, broker, run_id="round-2", pick="ml")  # a new plan and gate: another strategy's targets
+    gate(fast, broker, run_id="round-2", pick="ml", round=2)  # a new plan and gate: another strategy's targets
     steps.execute(DAY, mode="real", root=fast, broker=broker, round=2, run_id="round-2")
     ids = [o["client_order_id"] for o in broker_orders(sim)]
     assert len(ids) == len(set(ids))

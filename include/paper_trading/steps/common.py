@@ -192,17 +192,41 @@ def broker_for(root: str | Path | None = None, config_path: str | Path | None = 
                        data_url=data_url)
 
 
-def traded_by_this_run(ctx: StepContext, db_url: str | None = None) -> dict | None:
-    """The ledger's successful real `execute` of this run and trade date, if there is one.
+def check_round(round: int) -> int:
+    """The round of the day: a whole number from 1 (the CLI's `--round`, the DAG's `round` param)."""
+    if isinstance(round, bool) or not isinstance(round, int) or round < 1:
+        raise ConfigError(f"--round: expected a whole number >= 1, got {round!r}")
+    return round
 
-    Once a run has traded, its plan and its gate are history: re-running them (a cleared task, a
-    cleared run) must give the same files, not a new plan from the account the trades changed.
-    A new run id (or round) plans again. No ledger yet: nothing was traded."""
+
+def traded_round(ctx: StepContext, round: int = 1, db_url: str | None = None) -> dict | None:
+    """The ledger's successful real `execute` that traded this trade date's `round`, by this run or
+    by an earlier one, if there is one.
+
+    Once a round has traded, its plan and its gate are history: re-running them (a cleared task, a
+    cleared run, the same `run_date` triggered again) must give the same files, not a new plan from
+    the account the trades changed. A new round plans again. No ledger yet: nothing was traded."""
     from ..ledger import ledger_url
 
     url = ledger_url(ctx.root, ctx.cfg.ledger.url, db_url)
     if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
         return None  # no ledger file: nothing was traded (and a plan does not create one)
     with open_ledger(ctx, db_url) as ledger:
-        row = ledger.run(ctx.run_id, ctx.trade_date, "execute")
-    return row if row and row["mode"] == "real" and row["outcome"] == "success" else None
+        return round_trader(ledger, ctx.trade_date, round)
+
+
+def round_trader(ledger, trade_date: dt.date, round: int) -> dict | None:  # noqa: ANN001
+    """The runs row of the first successful real `execute` that traded `round` of `trade_date`."""
+    rows = [r for r in ledger.runs(trade_date) if r["step"] == "execute" and r["mode"] == "real"
+            and r["outcome"] == "success" and r["round"] == round and not traded_by(r)]
+    return rows[0] if rows else None
+
+
+def traded_by(row: dict) -> str | None:
+    """The run that really traded, for a runs row of a later run that found its round already traded."""
+    import json
+
+    try:
+        return (json.loads(row.get("detail") or "{}") or {}).get("traded_by")
+    except (ValueError, AttributeError):
+        return None

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from ..errors import SignalsNotReady, TradingRefused
 from ..paths import display_path
-from .common import config_or_defaults, connect, load_settings, project_dir, run_step
+from .common import check_round, config_or_defaults, connect, load_settings, project_dir, run_step
 
 #: Sleep at most this long at a time while waiting for the close (a machine that slept, or a clock
 #: that was set, is noticed within this).
@@ -90,8 +90,7 @@ def run_day(
 
     if mode not in ("dry", "real"):
         raise ConfigError(f"mode must be dry or real, got {mode!r}")
-    if isinstance(round, bool) or not isinstance(round, int) or round < 1:
-        raise ConfigError(f"--round: expected a whole number >= 1, got {round!r}")
+    check_round(round)
     if isinstance(blend, str):
         try:
             blend = parse_blend(blend)
@@ -152,12 +151,13 @@ def run_day(
          targets["targets_path"])
 
     planned = steps.plan(day, **common, targets=targets["targets_path"], broker=shared_broker, db_url=db_url,
-                         debug=debug)
+                         round=round, debug=debug)
     result["steps"]["plan"] = planned
     note("plan", f"{planned['orders']} order(s): {planned['sells']} sell(s), {planned['buys']} buy(s); "
                  f"{planned['skipped']} skipped", planned["plan_path"], planned["orders_path"])
 
-    gated = steps.risk(day, mode=mode, **common, orders=planned["orders_path"], **online, debug=debug)
+    gated = steps.risk(day, mode=mode, round=round, **common, orders=planned["orders_path"], **online,
+                       debug=debug)
     result["steps"]["risk"] = gated
     refused = f"; pre-flight: {', '.join(gated['preflight'])}" if gated["preflight"] else ""
     note("risk", f"{gated['approved']} approved, {gated['rejected']} rejected ({mode}){refused}",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, OutcomeUnknown, PaperTradingError, TradingRefused
 from ..inputs import read_orders
-from .common import StepContext, connect, file_sha256, open_ledger, output_paths, run_step
+from .common import StepContext, check_round, connect, file_sha256, open_ledger, output_paths, round_trader, run_step
 
 
 def _check_approvals(ctx: StepContext, ledger, approved, path: Path, run_id: str) -> None:
@@ -31,6 +31,23 @@ def _check_approvals(ctx: StepContext, ledger, approved, path: Path, run_id: str
         row = wrong.iloc[0]
         raise TradingRefused(f"{shown}: {row['symbol']} was approved by a {row['mode']} gate of run {row['run_id']!r}, "
                              f"not by the real gate of run {run_id!r}")
+
+
+def _traded_by_another_run(ctx: StepContext, ledger, round: int, approved, path: Path) -> str | None:  # noqa: ANN001
+    """The run that already traded this `round` of the trade date, if it is not this one (the same
+    `run_date` triggered again): this run then sends nothing. Its approvals must be that run's
+    (kept by plan and risk); a new batch for a traded round is refused: it would reuse the round's
+    client_order_ids, which are final."""
+    first = round_trader(ledger, ctx.trade_date, round)
+    if first is None or first["run_id"] == ctx.run_id:
+        return None
+    other, shown = first["run_id"], ctx.shown(path)
+    gate = ledger.run(other, ctx.trade_date, "risk")
+    recorded = json.loads((gate or {}).get("detail") or "{}").get("approved_sha256")
+    if set(approved["run_id"]) - {other} or recorded != file_sha256(path):
+        raise TradingRefused(f"{shown}: round {round} of {ctx.trade_date} was traded by run {other!r} already and "
+                             f"these are other approvals; to trade them, run plan and risk again for round {round + 1}")
+    return other
 
 
 def _check_round(ctx: StepContext, ledger, mode: str, round: int, path: Path) -> None:
@@ -85,8 +102,7 @@ def execute(
 
     if mode not in ("dry", "real"):
         raise ConfigError(f"mode must be dry or real, got {mode!r}")
-    if isinstance(round, bool) or not isinstance(round, int) or round < 1:
-        raise ConfigError(f"--round: expected a whole number >= 1, got {round!r}")
+    check_round(round)
     with run_step("execute", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
         cfg, ec = ctx.cfg, ctx.cfg.execution
         if not ec.enable_client_order_id:
@@ -96,6 +112,8 @@ def execute(
         approved_path = ctx.path(orders) or paths["approved"]
         approved = read_orders(approved_path, APPROVED_COLUMNS, ctx.root, "approved orders")
         with open_ledger(ctx, db_url) as ledger:
+            if mode == "real" and (other := _traded_by_another_run(ctx, ledger, round, approved, approved_path)):
+                return _nothing_to_send(ctx, ledger, round, other, paths)
             if mode == "real":
                 _check_approvals(ctx, ledger, approved, approved_path, run_id)
             broker = connect(broker, ctx.settings)
@@ -108,6 +126,8 @@ def execute(
                 submit_attempts=ec.submit_attempts, max_backoff_s=ec.max_backoff_s)
             with ledger.lock(f"execute:{mode}:{trade_date:%Y%m%d}", run_id, wait_s=ec.lock_wait_s,
                              lease_s=ec.lock_lease_s) as keep_alive:
+                if mode == "real" and (other := _traded_by_another_run(ctx, ledger, round, approved, approved_path)):
+                    return _nothing_to_send(ctx, ledger, round, other, paths)  # it traded while this run waited
                 _check_round(ctx, ledger, mode, round, approved_path)
                 ledger.record_run(run_id, trade_date, "execute", mode, "running", round=round, started=True)
                 try:
@@ -150,6 +170,16 @@ def execute(
                                  "re-protected yet; run again once they are done")
         return {"execution_log_path": str(paths["execution_log"]), "orders": len(result.intents), "counts": counts,
                 "cancelled": len(result.cancelled), "reprotected": result.reprotected}
+
+
+def _nothing_to_send(ctx: StepContext, ledger, round: int, other: str, paths: dict) -> dict:  # noqa: ANN001
+    """This run's answer when `other` already traded the round: recorded, and nothing sent."""
+    ctx.log.warning("execute: round %d of %s was traded by run %s: nothing is sent (to trade the day again, use "
+                    "round %d)", round, ctx.trade_date, other, round + 1)
+    ledger.record_run(ctx.run_id, ctx.trade_date, "execute", "real", "success", round=round,
+                      detail=json.dumps({"traded_by": other, "counts": {}}))
+    return {"execution_log_path": str(paths["execution_log"]), "orders": 0, "counts": {}, "cancelled": 0,
+            "reprotected": [], "traded_by": other}
 
 
 def wait_for_fills(

@@ -9,21 +9,43 @@ from pathlib import Path
 from .. import account_now
 from ..atomic import atomic_path, write_text_atomic
 from ..inputs import read_instrument_map, read_targets
-from .common import connect, file_sha256, output_paths, run_step, traded_by_this_run
+from .common import check_round, connect, file_sha256, output_paths, run_step, traded_round
 
 
-def _kept(ctx, paths: dict, run_id: str, targets: Path, db_url: str | None) -> dict | None:  # noqa: ANN001
-    """The plan this run traded on, if it has traded (see `traded_by_this_run`), wrote it, and the
-    targets are still the ones it planned from (new targets are a new plan)."""
+def targets_digest(path: Path) -> str | None:
+    """What of the targets decides a plan — each asset's weight for the date — as a digest. The
+    file's own hash is not it: M1 writes the run id and the lineage into the file, so the same
+    weights consolidated by another run are another file. None: unreadable (the plan says why)."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path, columns=["trade_date", "asset_id", "target_weight"])
+    except (OSError, ValueError, KeyError):
+        return None
+    digest = hashlib.sha256()
+    for column in table.sort_by([("asset_id", "ascending")]).columns:
+        digest.update(repr(column.to_pylist()).encode())
+    return digest.hexdigest()
+
+
+def _kept(ctx, paths: dict, round: int, targets: Path, db_url: str | None) -> dict | None:  # noqa: ANN001
+    """The plan this trade date's `round` traded on, if it has traded (see `traded_round`), that run
+    wrote the plan, and the targets are still the ones it planned from (new targets are a new plan)."""
     try:
         summary = json.loads(paths["summary"].read_text())
     except (OSError, ValueError):
         return None
-    if summary.get("run_id") != run_id or not paths["orders"].is_file() or not targets.is_file() \
-            or summary.get("targets_sha256") != file_sha256(targets) or not traded_by_this_run(ctx, db_url):
+    if not isinstance(summary, dict) or not paths["orders"].is_file() or not targets.is_file() \
+            or summary.get("targets_digest") != targets_digest(targets) or not (traded := traded_round(ctx, round, db_url)) \
+            or summary.get("run_id") != traded["run_id"]:
         return None
-    ctx.log.info("plan: run %s has traded %s: the plan it traded on is kept (a new run plans again)", run_id,
-                 ctx.trade_date)
+    if traded["run_id"] == ctx.run_id:
+        ctx.log.info("plan: run %s has traded %s: the plan it traded on is kept", ctx.run_id, ctx.trade_date)
+    else:
+        ctx.log.warning("plan: round %d of %s was traded by run %s: its plan is kept and nothing new is planned "
+                        "(to trade the day again, use round %d)", round, ctx.trade_date, traded["run_id"], round + 1)
     return {"plan_path": str(paths["plan"]), "orders_path": str(paths["orders"]), "summary_path": str(paths["summary"]),
             **{k: summary[k] for k in ("orders", "buys", "sells")}, "skipped": len(summary["skipped"])}
 
@@ -34,6 +56,7 @@ def plan(
     root: str | Path | None = None,
     config_path: str | Path | None = None,
     run_id: str = "cli",
+    round: int = 1,
     targets: str | Path | None = None,
     equity: float | None = None,
     cash: float | None = None,
@@ -51,19 +74,21 @@ def plan(
     the spec's one-click dry run without Alpaca — it takes `equity`, optional `positions` (CSV) and
     prices from `prices` (CSV) or `fill_price` (one price for every symbol).
 
-    A run that has already traded keeps its plan: re-running this step for it (a cleared task)
-    returns the plan it traded on instead of planning again from the account its orders changed.
+    A `round` of the day that has already traded keeps its plan: re-running this step for it (a
+    cleared task, the same date triggered again) returns the plan it traded on instead of planning
+    again from the account its orders changed. A new round plans again.
     """
     import pandas as pd
 
     from ..rebalance import PlanSettings, plan_rebalance
 
+    check_round(round)
     with run_step("plan", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
         cfg = ctx.cfg
         paths = output_paths(ctx.root, ctx.settings, trade_date)
         offline = equity is not None
         targets_path = ctx.path(targets) or paths["targets"]
-        if not offline and (kept := _kept(ctx, paths, run_id, targets_path, db_url)) is not None:
+        if not offline and (kept := _kept(ctx, paths, round, targets_path, db_url)) is not None:
             return kept
         if not offline and (positions is not None or fill_price is not None or cash is not None):
             from ..errors import InputError
@@ -90,6 +115,7 @@ def plan(
                 table.to_csv(tmp, index=False, float_format="%.10g")
         summary = {
             "trade_date": trade_date.isoformat(), "run_id": run_id, "targets_sha256": file_sha256(targets_path),
+            "targets_digest": targets_digest(targets_path),
             "source": now.source, "equity": now.equity,
             "cash": now.cash, "cash_after": result.cash_after, "positions": now.positions,
             "orders": len(result.orders), "buys": int((result.orders["side"] == "buy").sum()),

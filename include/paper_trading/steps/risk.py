@@ -11,19 +11,20 @@ from .. import account_now
 from ..atomic import atomic_path
 from ..errors import ConfigError, InputError
 from ..inputs import check_price, read_orders
-from .common import StepContext, connect, file_sha256, open_ledger, output_paths, run_step, traded_by_this_run
+from .common import StepContext, check_round, connect, file_sha256, open_ledger, output_paths, run_step, traded_round
 
 
-def _kept(ctx: StepContext, paths: dict, run_id: str, planned, db_url: str | None) -> dict | None:  # noqa: ANN001
-    """The gate's verdicts this run traded on, if it has traded (see `traded_by_this_run`) and the
-    planned orders are the ones it judged: judging them again against the cash they spent would
-    reject every buy."""
+def _kept(ctx: StepContext, paths: dict, round: int, planned, db_url: str | None) -> dict | None:  # noqa: ANN001
+    """The gate's verdicts this trade date's `round` traded on, if it has traded (see `traded_round`)
+    and the planned orders are the ones it judged: judging them again against the cash they spent
+    would reject every buy."""
     import pandas as pd
 
-    if not (paths["risk_report"].is_file() and paths["approved"].is_file()) or not traded_by_this_run(ctx, db_url):
+    if not (paths["risk_report"].is_file() and paths["approved"].is_file()) \
+            or not (traded := traded_round(ctx, round, db_url)):
         return None
     report = pd.read_csv(paths["risk_report"], dtype={"run_id": str, "mode": str})
-    if report.empty or set(report["run_id"]) != {run_id} or set(report["mode"]) != {"real"}:
+    if report.empty or set(report["run_id"]) != {traded["run_id"]} or set(report["mode"]) != {"real"}:
         return None
     def orders(frame) -> list:  # noqa: ANN001
         return sorted(zip(frame["symbol"].astype(str), frame["side"].astype(str), frame["qty"].astype(float)))
@@ -31,7 +32,8 @@ def _kept(ctx: StepContext, paths: dict, run_id: str, planned, db_url: str | Non
         return None
     from ..approval import approval_markdown
 
-    ctx.log.info("risk gate: run %s has traded %s: the verdicts it traded on are kept", run_id, ctx.trade_date)
+    ctx.log.info("risk gate: round %d of %s was traded by run %s: the verdicts it traded on are kept", round,
+                 ctx.trade_date, traded["run_id"])
     equity = _plan_summary(ctx, paths["summary"]).get("equity") if paths["summary"].is_file() else None
     return {"risk_report_path": str(paths["risk_report"]), "approved_path": str(paths["approved"]),
             "approved": int((report["verdict"] == "approved").sum()),
@@ -71,6 +73,7 @@ def risk(
     root: str | Path | None = None,
     config_path: str | Path | None = None,
     run_id: str = "cli",
+    round: int = 1,
     orders: str | Path | None = None,
     prices: str | Path | None = None,
     fill_price: float | None = None,
@@ -84,19 +87,20 @@ def risk(
     Online it reads the account, positions, latest prices (and in real mode the clock and the
     calendar; daily bars when the volatility gate is on) from the broker. Offline (dry mode only)
     it takes equity, cash and positions from the plan's summary and prices from `prices` /
-    `fill_price`.
+    `fill_price`. A real gate of a `round` that has traded keeps the verdicts it traded on.
     """
     from ..rebalance import APPROVED_COLUMNS, ORDER_COLUMNS
     from ..risk import GateContext, RiskSettings, gate, preflight, realized_volatility
 
     if mode not in ("dry", "real"):
         raise ConfigError(f"mode must be dry or real, got {mode!r}")
+    check_round(round)
     with run_step("risk", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
         rc = ctx.cfg.risk
         paths = output_paths(ctx.root, ctx.settings, trade_date)
         fill_price = check_price(fill_price, "--fill-price")
         planned = read_orders(ctx.path(orders) or paths["orders"], ORDER_COLUMNS, ctx.root, "planned orders")
-        if mode == "real" and (kept := _kept(ctx, paths, run_id, planned, db_url)) is not None:
+        if mode == "real" and (kept := _kept(ctx, paths, round, planned, db_url)) is not None:
             return kept
         kill = rc.kill_switch or (ctx.root / rc.kill_switch_file).exists()
         offline = offline or prices is not None or fill_price is not None
