@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -29,8 +30,10 @@ class SimServer:
 
     def __init__(self, db: str | Path, bars: str | Path | None = None, port: int | None = None,
                  key: str | None = None, secret: str | None = None, clock: str | None = None,
-                 log: str | Path | None = None) -> None:
-        self.db, self.bars, self.clock = Path(db), bars, clock
+                 log: str | Path | None = None, own_group: bool = False) -> None:
+        """`own_group`: the child gets a process group of its own, so a Ctrl-C at the terminal does
+        not stop the broker under a command that is still shutting down (`run` stops it after)."""
+        self.db, self.bars, self.clock, self.own_group = Path(db), bars, clock, own_group
         self.port = port or free_port()
         self.key = key or f"PK{secrets.token_hex(8).upper()}"
         self.secret = secret or secrets.token_urlsafe(30)
@@ -47,7 +50,7 @@ class SimServer:
 
     def start(self, timeout: float = 30.0) -> "SimServer":
         args = [sys.executable, "-m", "alpaca_sim", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                "--db", str(self.db)]
+                "--db", str(self.db), "--parent-pid", str(os.getpid())]
         if self.bars:
             args += ["--bars", str(self.bars)]
         if self.clock:
@@ -55,7 +58,8 @@ class SimServer:
         env = {**os.environ, "ALPACA_SIM_KEY": self.key, "ALPACA_SIM_SECRET": self.secret}
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         process_group=0 if self.own_group else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -105,6 +109,8 @@ def serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--key", help="API key id clients must send")
     parser.add_argument("--secret", help="API secret clients must send")
     parser.add_argument("--clock", help="set the simulated clock (ISO 8601) at start")
+    parser.add_argument("--parent-pid", type=int,
+                        help="stop when this process is gone (SimServer passes its own: no broker outlives a killed test)")
     args = parser.parse_args(argv)
     key = args.key or os.environ.get("ALPACA_SIM_KEY") or os.environ.get("APCA_API_KEY_ID")
     secret = args.secret or os.environ.get("ALPACA_SIM_SECRET") or os.environ.get("APCA_API_SECRET_KEY")
@@ -124,7 +130,69 @@ def serve(argv: list[str] | None = None) -> None:
     app = create_app(engine, key, secret)
     print(f"alpaca_sim on http://{args.host}:{args.port} db={args.db} clock={engine.now():%Y-%m-%dT%H:%M:%SZ}",
           flush=True)
+    if args.parent_pid:
+        _exit_with_parent(args.parent_pid)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+def _exit_with_parent(pid: int, interval_s: float = 0.5) -> None:
+    """Stop this server (SIGTERM to itself: uvicorn's graceful shutdown) once `pid` is no longer its
+    parent, i.e. the process that started it died, even by SIGKILL."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == pid:
+            time.sleep(interval_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+#: Signals that ask `run` to stop: each becomes the command's own Ctrl-C (SIGINT).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _terminal_sent_it() -> bool:
+    """Whether a SIGINT came from the terminal's Ctrl-C: then the whole foreground process group,
+    the command included, got it already, and forwarding it would be a second Ctrl-C."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def run_command(command: list[str], env: dict[str, str], stop_timeout_s: float = 60.0) -> int:
+    """Run `command` and return its exit status (128 + N for signal N), stopping it the way its own
+    user would: a Ctrl-C, SIGTERM or SIGHUP to us becomes one SIGINT to it (`airflow standalone` then
+    stops its scheduler, api-server, dag-processor and triggerer, where a SIGKILL would leave them
+    running); only if it is still running `stop_timeout_s` later is it terminated, then killed."""
+    proc = subprocess.Popen(command, env=env)
+    stop_asked: list[float] = []
+
+    def stop(signum: int, _frame) -> None:  # noqa: ANN001
+        if not stop_asked:
+            stop_asked.append(time.monotonic())
+            if proc.poll() is None and not (signum == signal.SIGINT and _terminal_sent_it()):
+                proc.send_signal(signal.SIGINT)
+
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    try:
+        while proc.poll() is None:
+            if stop_asked and time.monotonic() - stop_asked[0] > stop_timeout_s:
+                print(f"alpaca_sim: the command did not stop within {stop_timeout_s:g}s of the stop request: "
+                      "terminating it", file=sys.stderr, flush=True)
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                break
+            time.sleep(0.1)
+        status = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return status if status >= 0 else 128 - status
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -132,7 +200,8 @@ def run(argv: list[str] | None = None) -> int:
 
     Starts the simulator, runs COMMAND with APCA_API_KEY_ID, APCA_API_SECRET_KEY,
     APCA_API_BASE_URL and APCA_API_DATA_URL pointing at it, stops the simulator, and exits with
-    COMMAND's status. The demo uses it so that nothing can reach the real Alpaca.
+    COMMAND's status. The demo uses it so that nothing can reach the real Alpaca. Ctrl-C stops
+    COMMAND as its own Ctrl-C would, and the simulator only after it (see `run_command`).
     """
     import tempfile
 
@@ -141,6 +210,8 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", help="SQLite file (default: a fresh temporary one)")
     parser.add_argument("--bars", help="daily bars file (CSV or Parquet)")
     parser.add_argument("--clock", help="simulated clock at start (ISO 8601)")
+    parser.add_argument("--stop-timeout", type=float, default=60.0,
+                        help="seconds COMMAND has to stop after Ctrl-C/SIGTERM before it is terminated (default 60)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -148,8 +219,8 @@ def run(argv: list[str] | None = None) -> int:
         parser.error("no command given (put it after --)")
     with tempfile.TemporaryDirectory(prefix="alpaca-sim-") as tmp:
         db = Path(args.db) if args.db else Path(tmp) / "sim.db"
-        with SimServer(db, bars=args.bars, clock=args.clock, log=Path(tmp) / "sim.log") as sim:
+        with SimServer(db, bars=args.bars, clock=args.clock, log=Path(tmp) / "sim.log", own_group=True) as sim:
             print(f"alpaca_sim: local paper broker on {sim.url} (clock {args.clock or 'from its database'})", flush=True)
             env = {**os.environ, "APCA_API_KEY_ID": sim.key, "APCA_API_SECRET_KEY": sim.secret,
                    "APCA_API_BASE_URL": sim.url, "APCA_API_DATA_URL": sim.url}
-            return subprocess.call(command, env=env)
+            return run_command(command, env, args.stop_timeout)
