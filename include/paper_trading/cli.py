@@ -303,6 +303,44 @@ def build_parser() -> argparse.ArgumentParser:
                    help="never sleep for the close: before the reconcile time, stop after the fills (no books)")
     _common(p, run_id_default=None, run_id_help="run id of every step of the day (default: cli-YYYYMMDDTHHMMSS, UTC)")
 
+    p = sub.add_parser(
+        "replay", help="the daily pipeline over a range of sessions against the local simulator",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=textwrap.dedent("""\
+            Replay history: every XNYS session from --start to --end through the same steps as
+            `run` and the DAG, against the local Alpaca simulator, whose clock moves through each
+            day (orders fill on its bars, bracket legs trigger, DAY orders expire at the close).
+            The last session's report covers the period: the dashboard shows the equity curve
+            against SPY. No credentials and no network: the simulator is started here.
+
+            reads:   the config, the manifest and strategy files, the instrument map,
+                     data/market/daily_bars.csv (or --bars) for the simulator
+            writes:  a workspace (--out, default data/replay), rebuilt at each replay: its own
+                     ledger, data/outputs, data/reports (the dashboard), logs, the simulator's
+                     database; the project's own ledger, outputs and reports are not touched
+            prints:  a progress bar, then a one-screen summary with the dashboard's path
+            exit:    0 done; 2 bad input or configuration
+            """),
+        epilog="example:\n  python -m paper_trading replay --start 2025-09-02 --end 2025-12-31 --mode real")
+    p.add_argument("--start", required=True, type=_date, help="first day (YYYY-MM-DD); sessions only")
+    p.add_argument("--end", required=True, type=_date, help="last day (YYYY-MM-DD)")
+    p.add_argument("--mode", choices=["dry", "real"], default="dry",
+                   help="real sends the orders to the simulator (default: dry, nothing is sent)")
+    p.add_argument("--out", help="workspace folder, relative to the root (default: data/replay)")
+    p.add_argument("--cash", type=float, default=100_000.0, help="the simulated account's cash at the start")
+    p.add_argument("--bars", help="daily bars for the simulator (default: data/market/daily_bars.csv)")
+    p.add_argument("--signal-mode", choices=["select", "blend"],
+                   help="M1: select one strategy or blend several (default: signal_bus.mode of the config)")
+    p.add_argument("--pick", help="strategy id for --signal-mode select")
+    p.add_argument("--blend", type=_blend, help="ID=WEIGHT,... for --signal-mode blend; weights sum to 1")
+    p.add_argument("--blend-missing", choices=["error", "renormalize"],
+                   help="blend mode, a strategy without rows for the date: stop (error, default) or blend the others")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    g = p.add_argument_group("common options")
+    g.add_argument("--root", help="project root (default: $PAPER_TRADING_ROOT or the current directory)")
+    g.add_argument("--config", dest="config_path", help=f"config file (default: {steps.DEFAULT_CONFIG} if present)")
+    g.add_argument("-v", "--verbose", action="store_true", help="progress lines on stderr (always in the step logs)")
+    g.add_argument("--debug", action="store_true", help="debug lines; tracebacks on unexpected errors")
+
     p = _step(
         sub,
         "artifacts",
@@ -317,6 +355,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
     return parser
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """`replay`: a progress bar on stderr while it runs, the summary on stdout at the end."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .steps.replay import replay, summary_lines
+
+    bar = Progress(TextColumn("replay {task.fields[day]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn(), TextColumn("{task.fields[did]}"), console=Console(stderr=True),
+                   disable=not args.progress)
+    tasks: list = []
+
+    def advance(done: int, total: int, day: dict) -> None:
+        if not tasks:  # shown from the first session on: a refused replay prints only its error
+            bar.start()
+            tasks.append(bar.add_task("replay", total=total, day="", did=""))
+        did = f"equity {day['equity']:,.0f}" if day["equity"] is not None else ""
+        bar.update(tasks[0], completed=done, day=day["date"], did=did + ("" if day["traded"] else " (not traded)"))
+
+    try:
+        result = replay(args.start, args.end, mode=args.mode, root=args.root, config_path=args.config_path,
+                        out=args.out, cash=args.cash, bars=args.bars, signal_mode=args.signal_mode, pick=args.pick,
+                        blend=args.blend, blend_missing=args.blend_missing, progress=advance, debug=args.debug)
+    finally:
+        bar.stop()
+    print("\n".join(summary_lines(result, steps.common.project_dir(args.root))))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -382,6 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"error: {redact(str(exc))} (temporary: run the same command again later)", file=sys.stderr)
                 return EXIT_RETRY
             return 0
+        if args.step == "replay":
+            return _replay(args)
         if args.step == "artifacts":
             root = steps.common.project_dir(args.root)
             found = list_artifacts(root, args.date)

@@ -175,13 +175,17 @@ def classify_orders(day: dt.date, ledger_orders: list[dict], broker_orders: dict
             status = "open"  # new, held, accepted, partially_filled, ...: one word, whenever it is asked
         sent, planned = r["qty"], r["planned_qty"] or r["qty"]
         left = max(sent - filled, 0.0)
-        kind = "leg" if r["parent_client_order_id"] else "order"
+        # exits that protect a position: the legs of a bracket, and the OCO pair that re-protects a
+        # traded name (its take-profit is the order, its stop-loss the leg) — open by design, no plan
+        kind = "leg" if r["parent_client_order_id"] or r.get("order_class") == "oco" else "order"
         what = f"{r['side']} {r['symbol']}"
         scaled = f" (sent {_q(sent)} after {r['reason']})" if planned and sent != planned and r["reason"] else ""
         alert = False
         if kind == "leg":
             label = f"leg_{status}" if status in FINAL else "leg_open"
-            message = (f"{r['order_type'].replace('_', '-')} leg of {r['parent_client_order_id']}: "
+            owner = f"leg of {r['parent_client_order_id']}" if r["parent_client_order_id"] else \
+                f"OCO re-protecting {r['symbol']} ({_q(sent)})"
+            message = (f"{r['order_type'].replace('_', '-')} {owner}: "
                        + (f"filled {_q(filled)} at {avg:g}" if status == "filled" and avg else status))
         elif status == "dry_run":
             label, message = "dry_run", f"{what}: dry run, planned {_q(planned)}, nothing sent"

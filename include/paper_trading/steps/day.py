@@ -72,13 +72,17 @@ def run_day(
     blend_missing: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], dt.datetime] = _utc_now,
+    max_sleep_s: float = MAX_SLEEP_S,
+    report: bool = True,
     echo: Callable[[str], None] | None = None,
     debug: bool = False,
 ) -> dict:
     """Run the whole day once (see the module's docstring). `trade_date` None: today in New York.
     `broker`: a Broker, a factory of one, or None (from the environment and the config), made once
     and shared by the steps. `sleep` and `now` (an aware instant) are the clock, for tests. `echo`
-    receives each step's summary line as the step ends.
+    receives each step's summary line as the step ends. `max_sleep_s`: the longest single sleep
+    while waiting for the close (a replay's clock jumps there at once). `report` False: the day
+    ends with its books (a replay reports the whole period once, at its end).
 
     Returns {"trade_date", "mode", "round", "run_id", "session", "books", "steps": {step: what it
     returned}, "lines": [{"step", "did", "paths"}]}; `books` is "made", "deferred" (no-wait before
@@ -202,7 +206,7 @@ def run_day(
             return result
         note("close", f"waiting until {local} to make the books")
         while (left := (at - now()).total_seconds()) > 0:
-            sleep(min(left, MAX_SLEEP_S))
+            sleep(min(left, max_sleep_s))
     else:
         note("close", f"reconcile time {local} has passed")
 
@@ -213,6 +217,8 @@ def run_day(
     note("reconcile", f"{classes}; equity {books['equity']:,.2f}, {books['positions']} position(s), "
                       f"{books['alerts']} alert row(s)", books["recon_report_path"])
 
+    if not report:
+        return result
     reported = steps.report(day, **common, **online, debug=debug)
     result["steps"]["report"] = reported
     note("report", f"{reported['sessions']} session(s)", reported["metrics_path"], reported["pnl_daily_path"],

@@ -1,0 +1,254 @@
+"""Replay: the daily pipeline, step for step, over a range of XNYS sessions against the local simulator.
+
+`python -m paper_trading replay --start D1 --end D2 [--mode real]`. Each session runs exactly what
+`run` (and the DAG) runs — `run_day`: signals, M1, M2, the gate, execution, the fills, the books —
+with the simulator's clock as the clock: the day starts at the DAG's schedule (09:35 New York), the
+fills are waited for by moving the simulated clock, and "waiting for the close" moves it to the
+reconcile time, so on the way the simulator fills the orders on its bars, triggers the bracket legs,
+expires the DAY orders at the close and, the next morning, opens on the next bar. The report of the
+last session covers the whole period (equity against SPY, drawdowns, trading, risk) and writes the
+dashboard.
+
+Where it writes: a replay workspace (`--out`, default `data/replay` under the project root), a
+project of its own that is rebuilt at every replay. It holds a copy of the configuration (alert
+channels off: replayed history must not page anyone; the ledger in the workspace, whatever
+`ledger.url` says), the inputs hard-linked (or copied) at their own relative paths, and everything
+the run writes: the ledger, outputs, reports, logs and the simulator's database. The project's own
+ledger, outputs and reports are never touched, and no credential is used: the simulator is started
+here with a key of its own, on 127.0.0.1.
+
+The same inputs give the same workspace (run ids `replay-YYYYMMDD`, a fresh simulator, its fills
+deterministic on its bars), so a replay is reproducible. A session whose signals are not all
+published is not traded (the DAG's sensor would still be waiting); its books are still made, so the
+equity curve has no hole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import ConfigError, SignalsNotReady
+from ..logging_setup import ALERT_URLS_ENV
+from .common import DEFAULT_CONFIG, check_round, load_settings, project_dir
+
+#: A workspace holds this file: only such a folder is ever emptied by a replay.
+MARKER = ".paper-trading-replay"
+#: When each replayed session starts, New York time: the DAG's schedule (after the open).
+RUN_AT = dt.time(9, 35)
+#: The simulator's (and the client's) request budget in a replay: history, not Alpaca's 200/min.
+REQUESTS_PER_MINUTE = 600_000
+
+
+def workspace(root: Path, out: str | Path | None, config_path: str | Path | None) -> Path:
+    """The replay workspace, rebuilt: the configuration (alert channels off, the ledger inside),
+    the manifest and every input it names, at the same relative paths. `out` is relative to the
+    project root and stays inside it; an existing folder is emptied only if a replay made it."""
+    import yaml
+
+    from ..config import load_manifest
+    from ..paths import resolve_inside
+
+    try:
+        where = resolve_inside(root, out if out not in (None, "") else "data/replay")
+    except ValueError as exc:
+        raise ConfigError(f"--out: {exc}") from None
+    if where == root or where in root.parents:
+        raise ConfigError("--out: the workspace must be a folder of its own inside the project, not its root")
+    if where.exists():
+        if not where.is_dir():
+            raise ConfigError(f"--out {where.relative_to(root)}: not a folder")
+        if any(where.iterdir()) and not (where / MARKER).is_file():
+            raise ConfigError(f"--out {where.relative_to(root)}: the folder is not empty and no replay made it "
+                              f"(no {MARKER}); give another --out")
+        shutil.rmtree(where)
+    settings = load_settings(root, config_path)
+    config_file = root / (config_path or DEFAULT_CONFIG)
+    data = yaml.safe_load(config_file.read_text(encoding="utf-8")) if settings is not None else {}
+    data.setdefault("alerts", {})["channels"] = []
+    data.setdefault("ledger", {})["url"] = None
+    data.setdefault("risk", {})["kill_switch"] = False
+    manifest = (data.get("signal_bus") or {}).get("manifest") or "config/strategy_manifest.yaml"
+    inputs = [manifest, (data.get("paths") or {}).get("mapping") or "data/mapping/instrument_map.csv"]
+    prices = (data.get("rebalance") or {}).get("prices_file")
+    inputs += [prices] if prices else []
+    inputs += [spec.path for spec in load_manifest(manifest, root)]
+    where.mkdir(parents=True)
+    (where / MARKER).write_text("made by `python -m paper_trading replay`; emptied by the next replay\n")
+    target = where / DEFAULT_CONFIG
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    for relative in dict.fromkeys(inputs):
+        source, copy = resolve_inside(root, relative), resolve_inside(where, relative)
+        if not source.is_file():
+            continue  # the step that reads it says so, naming the file
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, copy)
+        except OSError:
+            shutil.copy2(source, copy)
+    return where
+
+
+class SimClock:
+    """The simulator's clock as `run_day`'s clock: `now` reads it, `sleep` moves it forward (the
+    simulator fills, triggers and expires orders on the way)."""
+
+    def __init__(self, sim) -> None:  # noqa: ANN001 - alpaca_sim.server.SimServer
+        self.sim = sim
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.sim.admin("GET", "/sim/health").json()["clock"].replace("Z", "+00:00"))
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self.sim.admin("POST", "/sim/clock", {"advance_seconds": seconds})
+
+    def set(self, moment: dt.datetime) -> None:
+        if moment > self.now():
+            self.sim.admin("POST", "/sim/clock", {"to": moment.astimezone(dt.timezone.utc).isoformat()})
+
+
+def replay(
+    start: dt.date,
+    end: dt.date,
+    *,
+    mode: str = "dry",
+    root: str | Path | None = None,
+    config_path: str | Path | None = None,
+    out: str | Path | None = None,
+    cash: float = 100_000.0,
+    bars: str | Path | None = None,
+    round: int = 1,
+    signal_mode: str | None = None,
+    pick: str | None = None,
+    blend: dict[str, float] | str | None = None,
+    blend_missing: str | None = None,
+    progress: Callable[[int, int, dict], None] | None = None,
+    debug: bool = False,
+) -> dict:
+    """Replay every XNYS session from `start` to `end` (see the module's docstring). `progress`
+    is called after each session with (done, total, that day's summary).
+
+    Returns {"workspace", "mode", "start", "end", "sessions", "days": [per session: date,
+    traded, orders, filled, equity, note], "report": the last session's report, "seconds"}."""
+    from alpaca_sim.server import SimServer
+
+    from ..broker import AlpacaBroker
+    from ..trading_calendar import EXCHANGE_TZ, sessions_between
+    from .day import run_day
+    from .reconcile import reconcile
+    from .report import report
+
+    if mode not in ("dry", "real"):
+        raise ConfigError(f"mode must be dry or real, got {mode!r}")
+    check_round(round)
+    if end < start:
+        raise ConfigError(f"--end {end} is before --start {start}")
+    if isinstance(cash, bool) or not isinstance(cash, (int, float)) or not math.isfinite(cash) or not 0 < cash <= 1e12:
+        raise ConfigError(f"--cash: expected a positive amount up to 1e12, got {cash!r}")
+    days = sessions_between(start, end)
+    if not days:
+        raise ConfigError(f"no XNYS session from {start} to {end}")
+    project = project_dir(root)
+    bars_file = Path(bars) if bars else project / "data" / "market" / "daily_bars.csv"
+    if not bars_file.is_file():
+        raise ConfigError(f"--bars {bars_file}: no such file (the simulator prices the replay on daily bars)")
+    began = time.perf_counter()
+    where = workspace(project, out, config_path)
+    db_url = f"sqlite:///{where / 'data' / 'ledger.sqlite'}"  # given: wins over $PAPER_TRADING_DB_URL
+    first_open = dt.datetime.combine(days[0], RUN_AT, EXCHANGE_TZ)
+    saved_urls = os.environ.pop(ALERT_URLS_ENV, None)  # replayed history pages nobody
+    result: dict = {"workspace": str(where), "mode": mode, "start": days[0].isoformat(), "end": days[-1].isoformat(),
+                    "sessions": len(days), "days": []}
+    try:
+        with SimServer(where / "data" / "sim" / "replay.sqlite", bars=bars_file, log=where / "logs" / "alpaca_sim.log",
+                       clock=(first_open - dt.timedelta(hours=1)).isoformat()) as sim:
+            sim.admin("POST", "/sim/reset", {"cash": str(cash),
+                                             "clock": (first_open - dt.timedelta(hours=1)).isoformat()})
+            sim.admin("POST", "/sim/config", {"rate_limit_per_minute": REQUESTS_PER_MINUTE,
+                                              "data_rate_limit_per_minute": REQUESTS_PER_MINUTE})
+            broker = AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, requests_per_minute=REQUESTS_PER_MINUTE)
+            clock = SimClock(sim)
+            for done, day in enumerate(days, 1):
+                clock.set(dt.datetime.combine(day, RUN_AT, EXCHANGE_TZ))
+                run_id = f"replay-{day:%Y%m%d}"
+                summary = {"date": day.isoformat(), "traded": False, "orders": 0, "filled": 0, "equity": None,
+                           "note": ""}
+                try:
+                    ran = run_day(day, mode=mode, root=where, broker=broker, db_url=db_url, run_id=run_id,
+                                  round=round, signal_mode=signal_mode, pick=pick, blend=blend,
+                                  blend_missing=blend_missing, now=clock.now, sleep=clock.sleep,
+                                  max_sleep_s=math.inf, report=False, debug=debug)
+                    executed = ran["steps"].get("execute", {})
+                    books = ran["steps"].get("reconcile", {})
+                    summary.update(traded=True, orders=executed.get("orders", 0),
+                                   filled=(executed.get("counts") or {}).get("filled", 0),
+                                   equity=books.get("equity"))
+                except SignalsNotReady as exc:
+                    # the DAG's sensor would still be waiting: not traded; the books are still made
+                    from ..trading_calendar import reconcile_time
+
+                    rc = load_settings(where, None).reconcile
+                    clock.set(reconcile_time(day, rc.timing, rc.after_close_minutes, rc.before_open_minutes))
+                    books = reconcile(day, mode=mode, root=where, run_id=run_id, broker=broker, db_url=db_url,
+                                      debug=debug)
+                    summary.update(equity=books.get("equity"), note=str(exc))
+                result["days"].append(summary)
+                if progress is not None:
+                    progress(done, len(days), summary)
+            result["report"] = report(days[-1], root=where, run_id=f"replay-{days[-1]:%Y%m%d}", broker=broker,
+                                      db_url=db_url, debug=debug)
+    finally:
+        if saved_urls is not None:
+            os.environ[ALERT_URLS_ENV] = saved_urls
+    result["seconds"] = float(f"{time.perf_counter() - began:.2f}")
+    return result
+
+
+def summary_lines(result: dict, root: Path | None = None) -> list[str]:
+    """The one-screen summary of a replay: the period, what was traded, the outcome against the
+    benchmark, and where the dashboard and the ledger are."""
+    import json
+
+    from ..paths import display_path
+
+    def pct(value) -> str:  # noqa: ANN001
+        return "—" if value is None else f"{value:+.2%}"
+
+    def shown(path) -> str:  # noqa: ANN001
+        return display_path(Path(path), root) if root else str(path)
+
+    days = result["days"]
+    report = result.get("report") or {}
+    metrics = json.loads(Path(report["metrics_path"]).read_text()) if report.get("metrics_path") else {}
+    trading, risk = metrics.get("trading") or {}, metrics.get("risk") or {}
+    skipped = [d for d in days if not d["traded"]]
+    equities = [d["equity"] for d in days if d["equity"] is not None]
+    lines = [
+        f"replay {result['start']} .. {result['end']} ({result['mode']} mode against the local simulator): "
+        f"{result['sessions']} session(s) in {result['seconds']:.1f} s",
+        f"  traded     {len(days) - len(skipped)} session(s); {sum(d['orders'] for d in days)} order(s), "
+        f"{sum(d['filled'] for d in days)} filled"
+        + (f"; not traded: {', '.join(d['date'] for d in skipped[:5])}{' ...' if len(skipped) > 5 else ''}"
+           f" ({skipped[0]['note'][:80]})" if skipped else ""),
+        f"  equity     {equities[0]:,.2f} after the first session -> {equities[-1]:,.2f}" if equities else
+        "  equity     no books",
+        f"  return     {pct(metrics.get('cum_returns_final'))} vs {metrics.get('benchmark', 'SPY')} "
+        f"{pct(metrics.get('benchmark_cum_returns_final'))}; max drawdown {pct(metrics.get('max_drawdown'))}; "
+        f"Sharpe {metrics['sharpe_ratio']:.2f}" if metrics.get("sharpe_ratio") is not None else
+        f"  return     {pct(metrics.get('cum_returns_final'))}",
+        f"  trading    fill rate {pct(trading.get('fill_rate_total')).lstrip('+')}, slippage "
+        f"{trading.get('slippage_bps_total') or 0:.1f} bps, {trading.get('round_trips', 0)} round trip(s)",
+        f"  at the end {risk.get('positions', 0)} position(s), cash {pct(risk.get('cash_pct')).lstrip('+')}",
+    ]
+    if report:
+        lines += [f"  dashboard  {shown(report['dashboard_latest_path'])}",
+                  f"  ledger     {shown(Path(result['workspace']) / 'data' / 'ledger.sqlite')}",
+                  f"  workspace  {shown(result['workspace'])} (outputs, reports, logs; rebuilt by the next replay)"]
+    return lines
