@@ -1,5 +1,6 @@
 # paper-trading — the two commands of the README, and the pieces behind them.
-#   make demo   set up (first time only), then run the daily DAG once on the sample data
+#   make demo   set up (first time only), run the daily DAG once on the sample data, then replay the
+#               last months of it against the simulator: its dashboard is the equity curve vs SPY
 #   make test   set up (first time only), then run every test
 # Set-up is a virtualenv in .venv with the versions locked in constraints.txt; it is redone only
 # when requirements.txt, constraints.txt or pyproject.toml change.
@@ -22,6 +23,7 @@ export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := True
 export AIRFLOW_CONN_PAPER_TRADING_LEDGER := {"conn_type": "sqlite", "host": "$(CURDIR)/data/ledger.sqlite"}
 
 DEMO_DATE ?= 2025-12-31
+DEMO_REPLAY_START ?= 2025-10-01
 DEMO_LOG ?= $(AIRFLOW_HOME)/demo.log
 
 .PHONY: setup demo test bench lock sample-data clean airflow
@@ -46,6 +48,9 @@ demo: $(AIRFLOW_HOME)/airflow.db
 	@start=$$(date +%s); $(BIN)/python -m alpaca_sim run --bars data/market/daily_bars.csv --clock $(DEMO_DATE)T09:45:00-05:00 -- \
 		$(BIN)/airflow dags test paper_trading_daily -c '{"run_date": "$(DEMO_DATE)", "mode": "dry"}' > $(DEMO_LOG) 2>&1; \
 	$(BIN)/python scripts/demo_summary.py --date $(DEMO_DATE) --log $(DEMO_LOG) --status $$? --since $$start
+	@echo "==> replaying $(DEMO_REPLAY_START) .. $(DEMO_DATE) through the same steps, real mode against the local simulator"
+	@$(BIN)/python -m paper_trading replay --start $(DEMO_REPLAY_START) --end $(DEMO_DATE) --mode real
+	@echo "==> open data/replay/data/reports/summary_dashboard.html in a browser: the replay's equity curve against SPY"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile

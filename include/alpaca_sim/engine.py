@@ -231,11 +231,16 @@ class Engine(AccountsMixin, OrdersMixin):
 
     # ------------------------------------------------------------------------------- matching
 
-    def _match(self, t: dt.datetime, prev: dt.datetime | None) -> None:
-        """Fill, at instant `t`, every open order that is marketable or whose trigger was crossed."""
+    def _match(self, t: dt.datetime, prev: dt.datetime | None, only: str | None = None) -> None:
+        """Fill, at instant `t`, every open order that is marketable or whose trigger was crossed.
+
+        `only`: just this new order and its legs — every other open order was already matched at
+        `t` (quotes depend on the symbol and the instant only), so a submit costs one order's work,
+        not a pass over the whole book."""
         s = session(ny_date(t))
         same_session = prev is not None and s is not None and s.open <= prev
-        rows = self.store.order_rows("open = 1")
+        rows = self.store.order_rows("open = 1 AND (id = ? OR parent_id = ?)", (only, only)) if only else \
+            self.store.order_rows("open = 1")
         # stop-losses first: when both legs trigger in one step, assume the worse outcome
         rows = sorted(rows, key=lambda r: (json.loads(r["doc"])["_sim"].get("leg") != "stop_loss", r["seq"]))
         for row in rows:

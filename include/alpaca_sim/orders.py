@@ -82,7 +82,7 @@ class OrdersMixin:
                 self.store.insert_order(leg_doc, parent["id"], True)
             snapshot = self._api_order(parent, nested=True)
             if is_open(now):
-                self._match(now, None)
+                self._match(now, None, only=parent["id"])
             return snapshot
 
     def _order_stamp(self) -> dt.datetime:

@@ -481,18 +481,37 @@ class Executor:
         cid = (parent or order).client_order_id or ""
         return cid.startswith(self.own_prefix) and cid.endswith(self.own_suffix)
 
-    def _live_orders(self, symbols: Iterable[str]) -> list[tuple[OrderInfo, OrderInfo | None]]:
-        """Every order and leg on `symbols` still open at the broker, with its parent (legs of filled
-        brackets included: they are only listed under their parent, with `status=all&nested=true`)."""
+    def _listing_start(self, symbols: Iterable[str]) -> dt.datetime:
+        """Where a `status=all` listing of the orders on `symbols` must start to see every leg that
+        may still be open under a filled entry (such legs are listed only under their parent, with
+        `status=all&nested=true`): the day of the oldest order of ours on them that the ledger does
+        not know to be done, else this trade date; never before the broker's GTC window (100 days).
+        A wider listing is correct but pages through every order of the window at every run: tens
+        of thousands for a year of daily trading, at 500 a request. Anything open at the broker is
+        also listed with `status=open` (`_live_orders`), whatever its age."""
         if self._window_start is None:  # the broker's clock, not ours (a simulator's may be years away)
             self._window_start = self.broker.clock().timestamp - GTC_WINDOW
-        after = self._window_start
-        found = []
-        for order in self.broker.list_orders(status="all", after=after, symbols=sorted(symbols)):
+        oldest = self.ledger.oldest_live_order(sorted(symbols), TERMINAL | NOT_SENT_AGAIN)
+        start = day_window_start(self.trade_date) if oldest is None else min(
+            oldest - dt.timedelta(days=1), day_window_start(self.trade_date))
+        return max(start, self._window_start)
+
+    def _live_orders(self, symbols: Iterable[str]) -> list[tuple[OrderInfo, OrderInfo | None]]:
+        """Every order and leg on `symbols` still open at the broker, with its parent: the open
+        orders (nested), and the legs of filled entries since `_listing_start`."""
+        symbols = sorted(symbols)
+        found: dict[str, tuple[OrderInfo, OrderInfo | None]] = {}
+        listed = self.broker.list_orders(status="open", symbols=symbols) + \
+            self.broker.list_orders(status="all", after=self._listing_start(symbols), symbols=symbols)
+        for order in listed:
             if order.status not in TERMINAL:
-                found.append((order, None))
-            found += [(leg, order) for leg in order.legs if leg.status not in TERMINAL]
-        return found
+                found[order.id] = (order, None)
+            found.update({leg.id: (leg, order) for leg in order.legs if leg.status not in TERMINAL})
+        # what the broker says of our earlier orders goes to the ledger (a leg that filled or expired
+        # on its own): the next listing then starts later
+        self._sync({o.client_order_id: o for order in listed for o in (order, *order.legs)
+                    if o.client_order_id.startswith(f"{self.s.prefix}-")})
+        return list(found.values())
 
     def _cancel_conflicts(self, symbols: set[str]) -> tuple[list[str], set[str]]:
         """Step 2: cancel the open orders (and legs) on the symbols to trade that are not this round's.
@@ -538,19 +557,26 @@ class Executor:
         if not symbols:
             return
         seen = {}
-        for order in self.broker.list_orders(status="all", after=self._window_start, symbols=sorted(symbols)):
+        for order in self.broker.list_orders(status="all", after=self._listing_start(symbols), symbols=sorted(symbols)):
             for o in (order, *order.legs):
                 seen[o.client_order_id] = o
+        self._sync(seen, f"cancelled before trading {self.trade_date} round {self.round}")
+
+    def _sync(self, seen: dict[str, OrderInfo], cancel_note: str | None = None) -> None:
+        """The ledger rows of `seen` orders whose status the broker reports differently, updated in
+        one transaction; a cancellation gets `cancel_note` added to its reason."""
         rows = []
+        known = self.ledger.orders_by_id(sorted(seen))
         for cid, info in seen.items():
-            row = self.ledger.order(cid)
+            row = known.get(cid)
             if row and row["status"] != info.status:
-                note = f"cancelled before trading {self.trade_date} round {self.round}"
-                reason = f"{row['reason']}; {note}" if row["reason"] else note
-                row.update(status=info.status, updated_at=None, filled_qty=float(info.filled_qty),
-                           reason=reason if info.status == "canceled" else row["reason"])
+                reason = row["reason"]
+                if cancel_note and info.status == "canceled":
+                    reason = f"{row['reason']}; {cancel_note}" if row["reason"] else cancel_note
+                row.update(status=info.status, updated_at=None, filled_qty=float(info.filled_qty), reason=reason)
                 rows.append(row)
-        self.ledger.upsert_orders(rows)
+        if rows:
+            self.ledger.upsert_orders(rows)
 
     def _own_orders(self, symbols: Iterable[str]) -> dict[str, OrderInfo]:
         after = day_window_start(self.trade_date)

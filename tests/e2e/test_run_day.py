@@ -108,18 +108,18 @@ def test_a_real_day_sends_exactly_the_approved_orders_reconciles_and_reports(fas
 def test_running_a_real_day_twice_sends_nothing_twice_and_gives_the_same_outputs(fast, sim, broker):
     steps.run_day(DAY, mode="real", root=fast, broker=broker, run_id="cli-first")
     at_broker = sorted(o["id"] for o in broker_orders(sim))
-    # the books and the reports (the plan and the gate are made again on the positions now: see below)
+    # the books, the reports, and the plan and the gate (round 1 was traded by the first run: kept)
     books = {p: (fast / p).read_bytes() for p in OUTPUTS if p.rsplit("/", 1)[1].startswith((
-        "recon_report", "positions_eod", "filled_orders", "cash_ledger", "pnl_daily", "risk_snapshot", "metrics"))}
-    assert len(books) == 7
+        "recon_report", "positions_eod", "filled_orders", "cash_ledger", "pnl_daily", "risk_snapshot", "metrics",
+        "rebalance_plan", "planned_orders", "plan_summary", "risk_report", "approved_orders"))}
+    assert len(books) == 12
     log = pd.read_csv(fast / "data" / "outputs" / "execution_log.csv")
     second = steps.run_day(DAY, mode="real", root=fast, broker=broker, run_id="cli-second")
     assert sorted(o["id"] for o in broker_orders(sim)) == at_broker  # nothing sent, cancelled or re-protected
-    assert {p: (fast / p).read_bytes() for p in books} == books  # the same books, rewritten
+    assert {p: (fast / p).read_bytes() for p in books} == books  # the same files, rewritten
     again = pd.read_csv(fast / "data" / "outputs" / "execution_log.csv")
     assert sorted(again["client_order_id"]) == sorted(log["client_order_id"])
-    # the second plan is made on the positions the first one bought: nothing left to trade
-    assert second["steps"]["plan"]["orders"] == 0 and second["books"] == "made"
+    assert second["steps"]["execute"]["traded_by"] == "cli-first" and second["books"] == "made"
 
 
 def test_a_non_session_date_does_nothing(fast, sim):

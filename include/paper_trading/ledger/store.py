@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, insert, select, update
+from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 
@@ -247,6 +247,30 @@ class Ledger:
         with self.engine.connect() as conn:
             return [_order_row(r) for r in _dicts(conn.execute(query.order_by(orders.c.trade_date,
                                                                                 orders.c.client_order_id)))]
+
+    @_guarded
+    def orders_by_id(self, client_order_ids: list[str]) -> dict[str, dict]:
+        """The ledger rows of these client_order_ids (those it has), in one read per 500 ids."""
+        out: dict[str, dict] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(client_order_ids), 500):
+                chunk = client_order_ids[i:i + 500]
+                for row in conn.execute(select(orders).where(orders.c.client_order_id.in_(chunk))).mappings():
+                    out[row["client_order_id"]] = _order_row(row)
+        return out
+
+    @_guarded
+    def oldest_live_order(self, symbols: list[str], done: frozenset[str] | set[str]) -> dt.datetime | None:
+        """When the oldest real order (or leg) on `symbols` that the ledger does not know to be done
+        (its status not in `done`) was submitted; None if there is none."""
+        if not symbols:
+            return None
+        query = select(func.min(orders.c.submitted_at)).where(
+            orders.c.symbol.in_(symbols), orders.c.mode == "real", orders.c.status.not_in(sorted(done)),
+            orders.c.submitted_at.is_not(None))
+        with self.engine.connect() as conn:
+            found = conn.execute(query).scalar()
+        return _aware(found) if found is not None else None
 
     @_guarded
     def run(self, run_id: str, trade_date: dt.date, step: str) -> dict | None:

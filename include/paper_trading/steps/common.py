@@ -36,12 +36,28 @@ def project_dir(root: str | Path | None) -> Path:
 
 
 def load_settings(root: Path, config_path: str | Path | None) -> AppConfig | None:
-    """The config file, or None when the default one is absent (every setting then comes from flags)."""
+    """The config file, or None when the default one is absent (every setting then comes from flags).
+
+    Parsed once per content: every step of a day (and every day of a replay) reads the same file,
+    and its YAML parse is most of a short step's time. The cache is keyed by the file's bytes, so
+    an edited config is read anew, and each caller gets its own copy."""
     if config_path is None:
         if not (root / DEFAULT_CONFIG).exists():
             return None
         config_path = DEFAULT_CONFIG
-    return load_config(config_path, root)
+    path = Path(config_path) if Path(config_path).is_absolute() else root / config_path
+    try:
+        key = (str(root), str(path), path.read_bytes())
+    except OSError:
+        return load_config(config_path, root)  # it says what is wrong with the file
+    if key not in _SETTINGS:
+        if len(_SETTINGS) >= 8:
+            _SETTINGS.clear()
+        _SETTINGS[key] = load_config(config_path, root)
+    return _SETTINGS[key].model_copy(deep=True)
+
+
+_SETTINGS: dict[tuple[str, str, bytes], AppConfig] = {}
 
 
 def config_or_defaults(settings: AppConfig | None) -> AppConfig:
