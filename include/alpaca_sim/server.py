@@ -202,6 +202,10 @@ def run(argv: list[str] | None = None) -> int:
     APCA_API_BASE_URL and APCA_API_DATA_URL pointing at it, stops the simulator, and exits with
     COMMAND's status. The demo uses it so that nothing can reach the real Alpaca. Ctrl-C stops
     COMMAND as its own Ctrl-C would, and the simulator only after it (see `run_command`).
+
+    The simulator's keys: --key/--secret, else $ALPACA_SIM_KEY/$ALPACA_SIM_SECRET, else random ones.
+    Never $APCA_API_KEY_ID/$APCA_API_SECRET_KEY: those may be a real account's, and COMMAND gets
+    the simulator's keys in their place.
     """
     import tempfile
 
@@ -212,14 +216,20 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--clock", help="simulated clock at start (ISO 8601)")
     parser.add_argument("--stop-timeout", type=float, default=60.0,
                         help="seconds COMMAND has to stop after Ctrl-C/SIGTERM before it is terminated (default 60)")
+    parser.add_argument("--key", help="API key id of the simulator (default: $ALPACA_SIM_KEY, else a random one; "
+                                      "prefer the environment: arguments show in `ps`)")
+    parser.add_argument("--secret", help="API secret of the simulator (default: $ALPACA_SIM_SECRET, else a random one)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given (put it after --)")
+    key = args.key or os.environ.get("ALPACA_SIM_KEY") or None
+    secret = args.secret or os.environ.get("ALPACA_SIM_SECRET") or None
     with tempfile.TemporaryDirectory(prefix="alpaca-sim-") as tmp:
         db = Path(args.db) if args.db else Path(tmp) / "sim.db"
-        with SimServer(db, bars=args.bars, clock=args.clock, log=Path(tmp) / "sim.log", own_group=True) as sim:
+        with SimServer(db, bars=args.bars, clock=args.clock, key=key, secret=secret, log=Path(tmp) / "sim.log",
+                       own_group=True) as sim:
             print(f"alpaca_sim: local paper broker on {sim.url} (clock {args.clock or 'from its database'})", flush=True)
             env = {**os.environ, "APCA_API_KEY_ID": sim.key, "APCA_API_SECRET_KEY": sim.secret,
                    "APCA_API_BASE_URL": sim.url, "APCA_API_DATA_URL": sim.url}

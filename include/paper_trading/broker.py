@@ -33,13 +33,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from .connections import is_loopback_host
 from .errors import (
     ConfigError,
     AmbiguousSubmitError,
@@ -231,18 +232,46 @@ def _error_text(exc: BaseException) -> tuple[str, int | None]:
 def _base(url: str | None) -> str | None:
     if not url:
         return None
-    url = url.rstrip("/")
+    url = url.strip().rstrip("/")
     return url[: -len("/v2")] if url.endswith("/v2") else url
 
 
 PAPER_HOSTS = {"paper-api.alpaca.markets"}
 LIVE_HOSTS = {"api.alpaca.markets"}
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def _host(url: str) -> str:
+    """The URL's host as DNS reads it: lower case, without the one trailing dot of a full name."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host.removesuffix(".")
+
+
+def _shown(url: str) -> str:
+    """A URL for an error message: a user name or password in it is replaced by `***`."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 def _checked_url(url: str, what: str) -> str:
-    """An absolute http(s) URL with a host, or a ConfigError that shows what was given."""
+    """An absolute http(s) URL with a host, or a ConfigError that shows what was given.
+
+    Refused too, whatever the host: a user name or password in the URL (credentials belong in the
+    key id and secret, and a URL is shown in logs and errors), and a backslash, a space or a control
+    character, on which Python's URL parser and the HTTP client's disagree about the host
+    (`https://api.alpaca.markets\\@paper-api.alpaca.markets` is paper to one, live to the other)."""
     parts = urlsplit(url)
+    if any(ch == "\\" or ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise ConfigError(f"the {what} URL {_shown(url)!r} has a backslash, a space or a control character; "
+                          "HTTP clients read such a URL differently")
+    if "@" in parts.netloc:
+        raise ConfigError(f"the {what} URL {_shown(url)!r} has a user name or password in it; give the key id "
+                          "and secret as credentials (APCA_API_KEY_ID/APCA_API_SECRET_KEY, or the login and "
+                          "password of the Airflow connection), never in the URL")
+    if _client_host(url) != (parts.hostname or ""):
+        raise ConfigError(f"the {what} URL {url!r} names its host ambiguously (encoded or not plain ASCII); "
+                          "write it as scheme://host[:port]")
     try:
         parts.port  # noqa: B018 - raises ValueError on a port that is not a number
     except ValueError:
@@ -253,10 +282,22 @@ def _checked_url(url: str, what: str) -> str:
     return url
 
 
+def _client_host(url: str) -> str | None:
+    """The host the HTTP client (urllib3, under requests and alpaca-py) would connect to."""
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
+    try:
+        host = parse_url(url).host
+    except LocationParseError:
+        return None
+    return (host or "").lower().removeprefix("[").removesuffix("]")
+
+
 def _live_refusal(url: str) -> str:
     """Why a URL was refused: what to use instead first, the live switch last."""
-    host = urlsplit(url).hostname or url
-    known = host.lower() in LIVE_HOSTS
+    host = _host(url) or url
+    known = host in LIVE_HOSTS
     what = "is Alpaca's live (real-money) endpoint" if known else "is neither Alpaca paper nor a local simulator"
     return (f"broker host {host!r} ({url}) {what}. For paper trading use {PAPER_URL}; for the local simulator "
             "use http://127.0.0.1:<port> (in an Airflow connection: host 127.0.0.1, port, schema http). Only to "
@@ -265,9 +306,10 @@ def _live_refusal(url: str) -> str:
 
 def _may_be_live(url: str) -> bool:
     """Anything but Alpaca's paper host or a loopback simulator counts as live (real money): a
-    different spelling of the live host (port, case, scheme) must not slip past `allow_live`."""
-    host = (urlsplit(url).hostname or "").lower()
-    return not (host in PAPER_HOSTS or host in LOOPBACK_HOSTS or host.startswith("127."))
+    different spelling of the live host (port, case, scheme, a trailing dot, an encoded or
+    internationalized form) must not slip past `allow_live`."""
+    host = _host(url)
+    return not (host in PAPER_HOSTS or is_loopback_host(host))
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -304,8 +346,7 @@ class AlpacaBroker:
         register_secret(secret_key)
         self.trading_url = _checked_url(_base(trading_url) or PAPER_URL, "trading")
         # the local simulator serves market data on its trading port: a loopback trading URL alone is enough
-        loopback = (urlsplit(self.trading_url).hostname or "") in LOOPBACK_HOSTS or \
-            (urlsplit(self.trading_url).hostname or "").startswith("127.")
+        loopback = is_loopback_host(_host(self.trading_url))
         self.data_url = _checked_url(_base(data_url) or (self.trading_url if loopback else DATA_URL), "market data")
         self.host = urlsplit(self.trading_url).netloc
         self.live = _may_be_live(self.trading_url)

@@ -10,14 +10,24 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 from .symbols import checked_symbol
-from .paths import display_path, project_root, resolve_inside
+from .paths import check_relative, display_path, project_root, resolve_inside
 
 #: Columns every signal file must have after its column mapping.
 REQUIRED_SIGNAL_COLUMNS = ("trade_date", "asset_id", "target_weight")
@@ -31,6 +41,19 @@ DEFAULT_MAX_WEIGHT = 1_000_000.0
 
 _FORMAT_BY_SUFFIX = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".parquet": "parquet", ".pq": "parquet"}
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+
+
+def _inside_project(value: str, info: ValidationInfo) -> str:
+    """A path of the config: relative to the project root and inside it (`..` and symlinks seen
+    against the root `load_config` gives; without one, the path's own form only)."""
+    check_relative(value)
+    if (root := (info.context or {}).get("root")) is not None:
+        resolve_inside(Path(root), value)
+    return value
+
+
+#: A file or folder of the project, as the config names it: see `_inside_project`.
+ProjectPath = Annotated[str, AfterValidator(_inside_project)]
 
 
 class _Strict(BaseModel):
@@ -155,7 +178,7 @@ def check_blend_weights(blend: dict[str, float]) -> dict[str, float]:
 class SignalBusConfig(_Strict):
     """Defaults for M1; the CLI flags and the DAG params override them."""
 
-    manifest: str = "config/strategy_manifest.yaml"
+    manifest: ProjectPath = "config/strategy_manifest.yaml"
     mode: Literal["select", "blend"] = "select"
     pick: str | None = None
     blend: dict[str, float] | None = None
@@ -166,8 +189,8 @@ class SignalBusConfig(_Strict):
             "'renormalize' blends the others with their weights rescaled to sum to 1"
         ),
     )
-    output_dir: str = "data/intermediate"
-    cache_dir: str = "data/cache/signals"
+    output_dir: ProjectPath = "data/intermediate"
+    cache_dir: ProjectPath = "data/cache/signals"
     max_weight: float = Field(
         DEFAULT_MAX_WEIGHT,
         gt=0,
@@ -192,10 +215,10 @@ class SignalBusConfig(_Strict):
 
 
 class PathsConfig(_Strict):
-    logs: str = "logs"
-    mapping: str = "data/mapping/instrument_map.csv"
-    outputs: str = "data/outputs"
-    reports: str = "data/reports"
+    logs: ProjectPath = "logs"
+    mapping: ProjectPath = "data/mapping/instrument_map.csv"
+    outputs: ProjectPath = "data/outputs"
+    reports: ProjectPath = "data/reports"
 
 
 class RebalanceConfig(_Strict):
@@ -206,7 +229,7 @@ class RebalanceConfig(_Strict):
     min_trade_pct: float = Field(0.001, ge=0, lt=1, description="... or less than this share of equity")
     fractional: bool = Field(False, description="fractional shares (then simple market DAY orders, no brackets)")
     price_source: Literal["broker", "file"] = "broker"
-    prices_file: str | None = Field(None, description="CSV symbol,price for price_source=file")
+    prices_file: ProjectPath | None = Field(None, description="CSV symbol,price for price_source=file")
 
 
 class BracketConfig(_Strict):
@@ -244,7 +267,7 @@ class RiskConfig(_Strict):
     volatility: VolatilityConfig = VolatilityConfig()
     reject_batch_on_any: bool = False
     kill_switch: bool = Field(False, description="true: no order passes the gate")
-    kill_switch_file: str = Field("config/KILL_SWITCH", description="if this file exists, no order passes")
+    kill_switch_file: ProjectPath = Field("config/KILL_SWITCH", description="if this file exists, no order passes")
 
     @field_validator("blacklist")
     @classmethod
@@ -268,6 +291,26 @@ class LedgerConfig(_Strict):
     Connection `paper_trading_ledger` carry one."""
 
     url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///data/ledger.sqlite (relative to the root)")
+
+    @field_validator("url")
+    @classmethod
+    def _sqlite_file_inside_project(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """A SQLite file named here is a project path like any other (a server database is not)."""
+        if v is None or not v.lower().startswith("sqlite"):
+            return v
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            database = make_url(v).database
+        except ArgumentError:
+            return v  # not a URL: ledger_url says so when the ledger is opened
+        if database and database != ":memory:" and not database.startswith("file:"):
+            try:
+                _inside_project(database, info)
+            except ValueError as exc:
+                raise ValueError(f"the SQLite file {exc}") from None
+        return v
 
 
 class ExecutionConfig(_Strict):
@@ -460,6 +503,6 @@ def load_config(path: str | Path, root: str | Path | None = None) -> AppConfig:
     path = Path(path) if Path(path).is_absolute() else root / path
     data = _read_yaml(path, root)
     try:
-        return AppConfig.model_validate(data)
+        return AppConfig.model_validate(data, context={"root": root})
     except ValidationError as exc:
         raise ConfigError(_one_line(path, exc, data, root)) from None

@@ -9,11 +9,27 @@ contradictions are errors.
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
 
-_LOOPBACK = ("127.", "localhost", "::1", "[::1]")
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether a URL's host (as `urlsplit(...).hostname` gives it, or bracketed) is this machine:
+    `localhost` or a loopback IP address (127.0.0.0/8, ::1, ::ffff:127.0.0.1), one trailing dot
+    allowed. A name that merely starts with `127.` (`127.0.0.1.example.com`) is a remote host like
+    any other."""
+    host = (host or "").strip().lower().removeprefix("[").removesuffix("]")
+    host = host.removesuffix(".")
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 def url_from_parts(host: str | None, port: int | str | None = None, schema: str | None = None,
@@ -52,8 +68,17 @@ def url_from_parts(host: str | None, port: int | str | None = None, schema: str 
             raise ConfigError(f"{conn_id}: host {host!r} has port {own_port} but port says {port}")
         netloc = parts.netloc if port is None or own_port is not None else f"{parts.netloc}:{port}"
         return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    scheme = schema or ("http" if host.lower().startswith(_LOOPBACK) else "https")
+    if _is_ipv6(host):  # Airflow's form may hold a bare IPv6 address: a URL needs it in brackets
+        host = f"[{host}]"
+    scheme = schema or ("http" if is_loopback_host(urlsplit(f"//{host}").hostname) else "https")
     return url_from_parts(f"{scheme}://{host}", port, schema, conn_id=conn_id)
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
+    except ValueError:
+        return False
 
 
 def ledger_url_from_parts(conn_type: str | None, host: str | None = None, schema: str | None = None,

@@ -17,11 +17,30 @@ def project_root() -> Path:
     return Path(os.environ.get(ROOT_ENV) or os.getcwd()).resolve()
 
 
+def check_relative(relative: str | os.PathLike[str]) -> str:
+    """`relative` as written, if it can only be a path relative to the project root; ValueError
+    otherwise: empty, absolute, starting with `~` (nothing expands it), holding a NUL byte or a
+    backslash (a separator on Windows, a file-name character here: `..\\x` means two things).
+    `..` is checked by `resolve_inside`, which sees where it leads. Percent signs are file-name
+    characters: nothing decodes `%2e%2e`."""
+    text = os.fspath(relative)
+    if not text:
+        raise ValueError("must be a path relative to the project root, got an empty one")
+    if "\x00" in text:
+        raise ValueError(f"must not contain a NUL byte, got {text!r}")
+    if "\\" in text:
+        raise ValueError(f"must separate folders with '/', not '\\', got {text!r}")
+    if text.startswith("~"):
+        raise ValueError(f"must be a path relative to the project root ('~' is not expanded), got {text!r}")
+    if Path(text).is_absolute():
+        raise ValueError(f"must be a path relative to the project root, got absolute {text!r}")
+    return text
+
+
 def resolve_inside(root: Path, relative: str | os.PathLike[str]) -> Path:
-    """Resolve `relative` against `root`; raise ValueError if it is absolute or escapes root."""
-    rel = Path(relative)
-    if rel.is_absolute():
-        raise ValueError(f"must be a path relative to the project root, got absolute {str(rel)!r}")
+    """Resolve `relative` against `root` (symlinks followed); raise ValueError if it is not a plain
+    relative path (`check_relative`) or leads out of root (`..`, a symlink pointing out)."""
+    rel = Path(check_relative(relative))
     root = Path(root).resolve()
     full = (root / rel).resolve()
     if full != root and root not in full.parents:

@@ -96,11 +96,60 @@ def test_without_a_dashboard_the_entry_shows_the_list(client, reports):
 @pytest.mark.parametrize("path", [
     "../secret.txt", "..%2fsecret.txt", "..%2Fsecret.txt", "%2e%2e/secret.txt", "%2e%2e%2fsecret.txt",
     "%252e%252e%252fsecret.txt", "..%5csecret.txt", "/etc/passwd", "%2fetc%2fpasswd", "escape.csv", "nested/inner.csv",
-    "nested", ".metrics_20251231.json.x1.tmp", "missing.csv", "summary_dashboard.html%00.csv"])
+    "nested", ".metrics_20251231.json.x1.tmp", "missing.csv", "summary_dashboard.html%00.csv",
+    "..%5c..%5csecret.txt", "%c0%ae%c0%ae/secret.txt", "%c0%ae%c0%ae%c0%afsecret.txt", "....//secret.txt",
+    ".%2e/secret.txt", "%2e./secret.txt", "nested%2f..%2f..%2fsecret.txt", "~/secret.txt", "~root/.bashrc",
+    "summary_dashboard.html%3f.csv", "summary_dashboard.html%23", "summary_dashboard.html%2f", "%2e",
+    "file:%2f%2f%2fetc%2fpasswd", "..;/secret.txt", "%u002e%u002e/secret.txt", "..%ef%bc%8fsecret.txt"])
 def test_anything_but_a_report_is_404(client, path):
     response = client.get(f"/portfolio/reports/{path}", follow_redirects=False)
     assert response.status_code == 404, (path, response.status_code)
     assert "TOPSECRET" not in response.text and "root:" not in response.text
+
+
+def test_a_reports_folder_configured_outside_the_project_is_not_served(api, reports, tmp_path):
+    """`paths.reports` pointing out of the root is a config error: no file is served from there."""
+    from fastapi.testclient import TestClient
+
+    client, token = api
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "pnl_daily_20251231.csv").write_text("TOPSECRET")
+    config = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
+    (reports.parent.parent / "config").mkdir()
+    (reports.parent.parent / "config" / "config.yaml").write_text(
+        config.read_text().replace("  reports: data/reports", "  reports: ../../elsewhere"))
+    strict = TestClient(client.app, raise_server_exceptions=False)
+    for path in ("/portfolio/reports/pnl_daily_20251231.csv", "/portfolio/reports/", "/portfolio/"):
+        response = strict.get(path, headers={"Authorization": f"Bearer {token()}"}, follow_redirects=False)
+        assert response.status_code == 500 and "TOPSECRET" not in response.text, (path, response.status_code)
+
+
+def test_an_expired_token_is_not_let_in(api, reports):
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    client, _ = api
+    expired = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="u-admin", role="admin"),
+                                              expiration_time_in_seconds=-3600)
+    response = client.get("/portfolio/reports/pnl_daily_20251231.csv", headers={"Authorization": f"Bearer {expired}"})
+    assert response.status_code in (401, 403) and "equity" not in response.text
+
+
+def test_a_token_signed_with_another_secret_is_not_let_in(api, reports):
+    import jwt
+
+    client, token = api
+    claims = jwt.decode(token(), options={"verify_signature": False})
+    forged = jwt.encode(claims, "not-the-api-secret-" + "x" * 32, algorithm="HS512")
+    response = client.get("/portfolio/reports/pnl_daily_20251231.csv", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code in (401, 403) and "equity" not in response.text
+
+
+def test_a_method_other_than_get_serves_nothing(client):
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        response = client.request(method, "/portfolio/reports/pnl_daily_20251231.csv")
+        assert response.status_code == 405 and "equity" not in response.text, method
 
 
 def test_the_project_root_falls_back_to_the_dags_folder_parent(api, reports, monkeypatch):

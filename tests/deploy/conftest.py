@@ -1,6 +1,8 @@
 """One deployed Airflow per test module (starting one costs ~30 s): the api-server, scheduler,
 dag-processor, triggerer and a Celery worker as processes on PostgreSQL and Redis, the DAG on a
-project of the module's own, the simulator as the broker (reached through the `alpaca` Connection)."""
+project of the module's own, the simulator as the broker (reached through the `alpaca` Connection),
+with the recognizable fake credentials of tests/security/canary.py (test_secrets.py looks for them
+everywhere a run leaves something)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ import socket
 import pytest
 import requests
 
-from tests.conftest import REPO, SIM_SETTINGS
+from tests.conftest import BARS, OPEN_CLOCK, REPO, SIM_SETTINGS
 from tests.deploy.cluster import AirflowCluster
 from tests.postgres import REQUIRED, admin_connection
+from tests.security.canary import CANARY_KEY, CANARY_SECRET
 
 DAG_ID = "paper_trading_daily"
 #: The simulator's clock only moves forward: the module's first trading day, 09:45 in New York.
@@ -30,6 +33,17 @@ def redis_ping() -> None:
             pytest.fail(f"Redis is not reachable at 127.0.0.1:6379 ({exc}); the deployment tests must run in CI",
                         pytrace=False)
         pytest.skip(f"Redis is not reachable at 127.0.0.1:6379 ({exc})")
+
+
+@pytest.fixture(scope="session")
+def sim_server(tmp_path_factory):
+    """The simulator of the deployment tests (one per test session, like tests/conftest.py's), with
+    the fake credentials: they reach Airflow as the `alpaca` Connection's login and password."""
+    from alpaca_sim.server import SimServer
+
+    with SimServer(tmp_path_factory.mktemp("deploy-sim") / "sim.db", bars=BARS, clock=OPEN_CLOCK, key=CANARY_KEY,
+                   secret=CANARY_SECRET) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,31 @@ def test_run_points_the_command_at_a_fresh_broker_and_passes_its_exit_status(tmp
     assert result.stdout.splitlines()[-1] == "100000 True"
 
 
+#: The command's view of its broker: exit 0 when its keys are the ones expected and the broker takes them.
+CHECKS_ITS_KEYS = ("import os, sys; from alpaca.trading.client import TradingClient; "
+                   "key, secret = os.environ['APCA_API_KEY_ID'], os.environ['APCA_API_SECRET_KEY']; "
+                   "TradingClient(key, secret, url_override=os.environ['APCA_API_BASE_URL']).get_account(); "
+                   "sys.exit(0 if (key, secret) == tuple(sys.argv[1:3]) else 3)")
+
+
+def run_with_keys(env: dict[str, str], *options: str, expect: tuple[str, str]) -> int:
+    return subprocess.run([sys.executable, "-m", "alpaca_sim", "run", *options, "--", sys.executable, "-c",
+                           CHECKS_ITS_KEYS, *expect], env={**os.environ, **env}, capture_output=True, timeout=120,
+                          check=False).returncode
+
+
+def test_run_takes_the_simulators_keys_from_the_environment():
+    keys = {"ALPACA_SIM_KEY": "PKENVKEY0000000000000", "ALPACA_SIM_SECRET": "env-secret-for-the-sim"}
+    assert run_with_keys(keys, expect=("PKENVKEY0000000000000", "env-secret-for-the-sim")) == 0
+
+
+def test_run_never_hands_an_accounts_own_keys_to_the_simulator():
+    """APCA_API_KEY_ID/APCA_API_SECRET_KEY of the caller may be a real account's: replaced, not reused."""
+    real = {"APCA_API_KEY_ID": "PKREALACCOUNTKEY0000", "APCA_API_SECRET_KEY": "real-account-secret"}
+    assert run_with_keys({**real, "ALPACA_SIM_KEY": "", "ALPACA_SIM_SECRET": ""},
+                         expect=("PKREALACCOUNTKEY0000", "real-account-secret")) == 3
+
+
 def start_run(tmp_path, script: str, *options: str) -> tuple[subprocess.Popen, str]:
     """`alpaca_sim run -- python -c script` in a session of its own (no terminal); returns it and the
     broker's URL once the script has written `ready`."""
