@@ -97,12 +97,12 @@ class Trial:
 class Runner:
     """One trial: a workspace, a simulator, the steps with faults, the invariants."""
 
-    def __init__(self, trial: Trial, project: Path) -> None:
+    def __init__(self, trial: Trial, project: Path, kinds: tuple[str, ...] = KINDS) -> None:
         from alpaca_sim.server import SimServer, free_port
 
         from paper_trading.steps.replay import workspace
 
-        self.trial, self.rng = trial, random.Random(trial.seed)
+        self.trial, self.rng, self.kinds = trial, random.Random(trial.seed), kinds
         self.where = workspace(project, f"data/chaos/trial-{trial.number:03d}", None)
         self._configure()
         self.db_url = f"sqlite:///{self.where / 'data' / 'ledger.sqlite'}"
@@ -156,8 +156,8 @@ class Runner:
 
     def _plan_faults(self) -> list[dict]:
         chosen = []
-        for _ in range(self.rng.randint(1, 3)):
-            kind = self.rng.choice(KINDS)
+        for _ in range(self.rng.randint(1, 3) if self.kinds else 0):
+            kind = self.rng.choice(self.kinds)
             if kind.startswith("submit_") or kind == "storm_429":
                 step = "execute"
             elif kind in ("sigkill_step", "ledger_crash"):

@@ -79,10 +79,21 @@ def test_an_approved_batch_is_sent_once(cluster, market, deploy_project):
     assert (deploy_project / "data" / "reports" / "summary_dashboard_20251230.html").is_file()
 
 
-def test_a_real_run_triggered_through_the_rest_api_on_celery_workers_then_a_cleared_submit(cluster, market,
-                                                                                          deploy_project):
+def test_a_real_run_through_the_rest_api_survives_restarts_a_second_trigger_waits_then_a_cleared_submit(
+        cluster, market, deploy_project):
+    """Issue 11's real run on Celery workers, with issue 12 §3 on top: once its orders are sent, the
+    broker and then the scheduler are killed and started again, and an operator triggers the same
+    date meanwhile. The run completes; the second one waits for it (max_active_runs=1), finds round
+    1 traded and sends nothing."""
     sim = market("2025-12-31T14:45:00Z")  # 09:45 in New York, the market open
     run_id = cluster.trigger(DAG_ID, {"run_date": "2025-12-31", "mode": "real"})
+    second = cluster.trigger(DAG_ID, {"run_date": "2025-12-31", "mode": "real"})
+    wait_for_state(cluster, run_id, "submit_orders", "success")
+    assert cluster.api("GET", f"/dags/{DAG_ID}/dagRuns/{second}")["state"] == "queued"  # it waits
+    sim.stop()  # the broker goes down (SIGTERM) and comes back on its database: orders, account, clock
+    sim.start()
+    cluster.kill("scheduler")  # SIGKILL, then a new scheduler adopts the running tasks
+    cluster.spawn("scheduler", cluster._airflow("scheduler"))
     run = cluster.wait_for_run(DAG_ID, run_id)
     states = cluster.task_states(DAG_ID, run_id)
     assert run["state"] == "success", f"{states}\n{cluster.tails()}"
@@ -98,6 +109,14 @@ def test_a_real_run_triggered_through_the_rest_api_on_celery_workers_then_a_clea
     assert sent and len(sent) == len(set(sent))
     books = ledger_rows(cluster, "SELECT client_order_id, status, broker_order_id FROM orders ORDER BY 1")
     assert {cid for cid, _status, broker_id in books if broker_id} >= set(sent)
+
+    later = cluster.wait_for_run(DAG_ID, second)
+    assert later["state"] == "success", cluster.task_states(DAG_ID, second)
+    assert later["start_date"] >= run["end_date"]  # it waited for the first run to end
+    assert sorted(o["id"] for o in at_broker(sim)) == sorted(o["id"] for o in at_sim)  # it sent nothing
+    assert ledger_rows(cluster, "SELECT client_order_id, status, broker_order_id FROM orders ORDER BY 1") == books
+    (detail,), = ledger_rows(cluster, f"SELECT detail FROM runs WHERE run_id = '{second}' AND step = 'execute'")
+    assert f'"traded_by": "{run_id}"' in detail
 
     cleared = cluster.clear(DAG_ID, run_id, ["submit_orders"])
     assert [ti["task_id"] for ti in cleared] == ["submit_orders"]
