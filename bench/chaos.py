@@ -97,7 +97,9 @@ class Trial:
 class Runner:
     """One trial: a workspace, a simulator, the steps with faults, the invariants."""
 
-    def __init__(self, trial: Trial, project: Path, kinds: tuple[str, ...] = KINDS) -> None:
+    def __init__(self, trial: Trial, project: Path, kinds: tuple[str, ...] = KINDS, sim=None) -> None:  # noqa: ANN001
+        """`sim`: a running simulator to reset and use (the campaign shares one: starting one costs
+        a second); else the trial starts its own in its workspace."""
         from alpaca_sim.server import SimServer, free_port
 
         from paper_trading.steps.replay import workspace
@@ -106,8 +108,9 @@ class Runner:
         self.where = workspace(project, f"data/chaos/trial-{trial.number:03d}", None)
         self._configure()
         self.db_url = f"sqlite:///{self.where / 'data' / 'ledger.sqlite'}"
-        self.sim = SimServer(self.where / "data" / "sim" / "chaos.sqlite", bars=BARS, port=free_port(),
-                             log=self.where / "logs" / "alpaca_sim.log")
+        self.shared = sim is not None
+        self.sim = sim or SimServer(self.where / "data" / "sim" / "chaos.sqlite", bars=BARS, port=free_port(),
+                                    log=self.where / "logs" / "alpaca_sim.log")
         self.chaos_log = self.where / "logs" / "chaos.log"
         self.errors_raised: list[tuple[str, str]] = []  # (step log name, message) of in-process failures
 
@@ -133,7 +136,8 @@ class Runner:
 
         began = time.perf_counter()
         first = dt.datetime.combine(self.trial.days[0], RUN_AT, EXCHANGE_TZ) - dt.timedelta(hours=1)
-        self.sim.start()
+        if not self.shared:
+            self.sim.start()
         try:
             self.sim.admin("POST", "/sim/reset", {"cash": "100000", "clock": first.isoformat()})
             self.sim.admin("POST", "/sim/config", {"rate_limit_per_minute": REQUESTS_PER_MINUTE,
@@ -150,7 +154,8 @@ class Runner:
             self.sim.admin("DELETE", "/sim/faults")
             self.check()
         finally:
-            self.sim.stop()
+            if not self.shared:
+                self.sim.stop()
             self.trial.seconds = time.perf_counter() - began
         return self.trial
 
@@ -464,13 +469,16 @@ def campaign(trials: int, seed: int, out: Path | None = None, progress=None,  # 
             shutil.rmtree(project)
         for part in ("config", "data/raw_signals", "data/mapping"):
             shutil.copytree(REPO / part, project / part)
+        from alpaca_sim.server import SimServer, free_port
+
         done = []
-        for number in range(1, trials + 1):
-            trial_seed = rng.randrange(1 << 30)
-            trial = Runner(Trial(number, trial_seed, sessions_for(random.Random(trial_seed), sessions)), project).run()
-            done.append(trial)
-            if progress is not None:
-                progress(trial)
+        with SimServer(Path(out or tmp) / "chaos-sim.sqlite", bars=BARS, port=free_port()) as sim:
+            for number in range(1, trials + 1):
+                trial_seed = rng.randrange(1 << 30)
+                days = sessions_for(random.Random(trial_seed), sessions)
+                done.append(Runner(Trial(number, trial_seed, days), project, sim=sim).run())
+                if progress is not None:
+                    progress(done[-1])
         return done
 
 
