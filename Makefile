@@ -1,6 +1,6 @@
 # paper-trading — the two commands of the README, and the pieces behind them.
 #   make demo   set up (first time only), run the daily DAG once on the sample data, then replay the
-#               last months of it against the simulator: its dashboard is the equity curve vs SPY
+#               last two months of it against the simulator: its dashboard is the equity curve vs SPY
 #   make test   set up (first time only), then run every test
 # Set-up is a virtualenv in .venv with the versions locked in constraints.txt; it is redone only
 # when requirements.txt, constraints.txt or pyproject.toml change.
@@ -23,7 +23,7 @@ export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := True
 export AIRFLOW_CONN_PAPER_TRADING_LEDGER := {"conn_type": "sqlite", "host": "$(CURDIR)/data/ledger.sqlite"}
 
 DEMO_DATE ?= 2025-12-31
-DEMO_REPLAY_START ?= 2025-10-01
+DEMO_REPLAY_START ?= 2025-11-03
 DEMO_LOG ?= $(AIRFLOW_HOME)/demo.log
 
 .PHONY: setup demo test bench lock sample-data clean airflow

@@ -358,7 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    """`replay`: a progress bar on stderr while it runs, the summary on stdout at the end."""
+    """`replay`: a progress bar on stderr while it runs, the summary on stdout at the end. The
+    sessions' warnings stay in their step logs (`-v` shows them): a replay of months has many."""
+    if not (args.verbose or args.debug):
+        console_logging(logging.ERROR)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
