@@ -1,7 +1,7 @@
 """One deployed Airflow per test module (starting one costs ~30 s): the api-server, scheduler,
 dag-processor, triggerer and a Celery worker as processes on PostgreSQL and Redis, the DAG on a
 project of the module's own, the simulator as the broker (reached through the `alpaca` Connection),
-with the recognizable fake credentials of tests/security/canary.py (test_secrets.py looks for them
+with the recognizable fake credentials of tests/security/canary.py (test_deployment.py looks for them
 everywhere a run leaves something)."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ log holds them, in any form (tests/security/canary.py).
 One project copy, run once for the module, in four ways that between them write every kind of file:
 `make demo`'s own command (the DAG in dry mode under `alpaca_sim run`, then the summary it prints),
 the day in real mode on the command line (orders, fills, the ledger, the reports; a real run inside
-Airflow is the deployment test's, tests/deploy/test_secrets.py), the DAG and the command line with a
+Airflow is the deployment test's, tests/deploy/test_deployment.py), the DAG and the command line with a
 wrong secret (a 403: the failure, its alert and its traceback are logged).
 """
 
