@@ -476,7 +476,11 @@ def campaign(trials: int, seed: int, out: Path | None = None, progress=None,  # 
             for number in range(1, trials + 1):
                 trial_seed = rng.randrange(1 << 30)
                 days = sessions_for(random.Random(trial_seed), sessions)
-                done.append(Runner(Trial(number, trial_seed, days), project, sim=sim).run())
+                runner = Runner(Trial(number, trial_seed, days), project, sim=sim)
+                done.append(runner.run())
+                warm, cache = runner.where / "data" / "cache" / "signals", project / "data" / "cache" / "signals"
+                if warm.is_dir() and not cache.exists():  # the next trials start from M1's index of the files
+                    shutil.copytree(warm, cache)
                 if progress is not None:
                     progress(done[-1])
         return done

@@ -88,11 +88,21 @@ def workspace(root: Path, out: str | Path | None, config_path: str | Path | None
         if not source.is_file():
             continue  # the step that reads it says so, naming the file
         copy.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(source, copy)
-        except OSError:
-            shutil.copy2(source, copy)
+        _link(source, copy)
+    # M1's index of the strategy files, if the project has one: checked against the files at every
+    # read (signal_io), so a copy is as safe as a rebuild, and saves parsing every file again
+    cache = (data.get("signal_bus") or {}).get("cache_dir") or "data/cache/signals"
+    if (source := resolve_inside(root, cache)).is_dir():
+        shutil.copytree(source, resolve_inside(where, cache), copy_function=_link)
     return where
+
+
+def _link(source: str | Path, copy: str | Path) -> None:
+    """A hard link (no copy of the bytes), else a copy (another file system)."""
+    try:
+        os.link(source, copy)
+    except OSError:
+        shutil.copy2(source, copy)
 
 
 class SimClock:
