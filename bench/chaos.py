@@ -246,7 +246,7 @@ class Runner:
     def _in_process(self, day: dt.date, step: str) -> None:
         from paper_trading import steps
         from paper_trading.errors import TRANSIENT_ERRORS, PaperTradingError
-        from paper_trading.trading_calendar import reconcile_time
+        from paper_trading.steps.replay import books_time
 
         common = {"root": self.where, "run_id": f"chaos-{day:%Y%m%d}"}
         online = {"broker": self.broker, "db_url": self.db_url}
@@ -272,8 +272,7 @@ class Runner:
                         break
                     self.clock.sleep(1)
             elif step == "reconcile":
-                rc = self._settings().reconcile
-                self.clock.set(reconcile_time(day, rc.timing, rc.after_close_minutes, rc.before_open_minutes))
+                self.clock.set(books_time(self.where, day))
                 steps.reconcile(day, mode="real", **common, **online)
         except TRANSIENT_ERRORS as exc:
             self.errors_raised.append((step, str(exc)))
@@ -284,21 +283,15 @@ class Runner:
         except OSError as exc:  # the simulator restarting under a read: a connection error
             raise Transient(str(exc)) from exc
 
-    def _settings(self):  # noqa: ANN202
-        from paper_trading.steps.common import load_settings
-
-        return load_settings(self.where, None)
-
     def _in_subprocess(self, day: dt.date, step: str, fault: dict) -> None:
         """The step as `python -m paper_trading STEP`, killed at a random moment (sigkill_step) or dying
         inside its Nth ledger transaction (ledger_crash)."""
         argv = {"plan": ["plan"], "risk": ["risk", "--mode", "real"], "execute": ["execute", "--mode", "real"],
                 "reconcile": ["reconcile", "--mode", "real"]}[step]
         if step == "reconcile":
-            from paper_trading.trading_calendar import reconcile_time
+            from paper_trading.steps.replay import books_time
 
-            rc = self._settings().reconcile
-            self.clock.set(reconcile_time(day, rc.timing, rc.after_close_minutes, rc.before_open_minutes))
+            self.clock.set(books_time(self.where, day))
         args = [*argv, "--date", day.isoformat(), "--root", str(self.where), "--run-id", f"chaos-{day:%Y%m%d}"]
         env = {**os.environ, "APCA_API_KEY_ID": self.sim.key, "APCA_API_SECRET_KEY": self.sim.secret,
                "APCA_API_BASE_URL": self.sim.url, "APCA_API_DATA_URL": self.sim.url, "PAPER_TRADING_DB_URL": self.db_url}

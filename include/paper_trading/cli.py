@@ -42,12 +42,24 @@ def _blend(text: str) -> dict[str, float]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _m1_overrides(p: argparse.ArgumentParser) -> None:
+    """M1's settings for a whole day (`run`, `replay`), over signal_bus of the config."""
+    p.add_argument("--signal-mode", choices=["select", "blend"],
+                   help="M1: select one strategy or blend several (default: signal_bus.mode of the config)")
+    p.add_argument("--pick", help="strategy id for --signal-mode select")
+    p.add_argument("--blend", type=_blend, help="ID=WEIGHT,... for --signal-mode blend; weights sum to 1")
+    p.add_argument("--blend-missing", choices=["error", "renormalize"],
+                   help="blend mode, a strategy without rows for the date: stop (error, default) or blend the others")
+
+
 def _common(p: argparse.ArgumentParser, run_id_default: str | None = "cli",
-            run_id_help: str = "run id written to logs and lineage (default: cli)") -> None:
+            run_id_help: str | None = "run id written to logs and lineage (default: cli)") -> None:
+    """The options every command takes; `run_id_help` None: no --run-id (replay names its runs)."""
     g = p.add_argument_group("common options")
     g.add_argument("--root", help="project root (default: $PAPER_TRADING_ROOT or the current directory)")
     g.add_argument("--config", dest="config_path", help=f"config file (default: {steps.DEFAULT_CONFIG} if present)")
-    g.add_argument("--run-id", default=run_id_default, help=run_id_help)
+    if run_id_help is not None:
+        g.add_argument("--run-id", default=run_id_default, help=run_id_help)
     g.add_argument("-v", "--verbose", action="store_true", help="progress lines on stderr (always in the step log)")
     g.add_argument("--debug", action="store_true", help="debug lines; tracebacks on unexpected errors")
 
@@ -293,12 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["dry", "real"], default="dry", help="real sends orders (default: dry)")
     p.add_argument("--round", type=int, default=1,
                    help="round of the day (default 1); a new round trades the same symbols again on purpose")
-    p.add_argument("--signal-mode", choices=["select", "blend"],
-                   help="M1: select one strategy or blend several (default: signal_bus.mode of the config)")
-    p.add_argument("--pick", help="strategy id for --signal-mode select")
-    p.add_argument("--blend", type=_blend, help="ID=WEIGHT,... for --signal-mode blend; weights sum to 1")
-    p.add_argument("--blend-missing", choices=["error", "renormalize"],
-                   help="blend mode, a strategy without rows for the date: stop (error, default) or blend the others")
+    _m1_overrides(p)
     p.add_argument("--no-wait", dest="wait", action="store_false",
                    help="never sleep for the close: before the reconcile time, stop after the fills (no books)")
     _common(p, run_id_default=None, run_id_help="run id of every step of the day (default: cli-YYYYMMDDTHHMMSS, UTC)")
@@ -328,18 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="workspace folder, relative to the root (default: data/replay)")
     p.add_argument("--cash", type=float, default=100_000.0, help="the simulated account's cash at the start")
     p.add_argument("--bars", help="daily bars for the simulator (default: data/market/daily_bars.csv)")
-    p.add_argument("--signal-mode", choices=["select", "blend"],
-                   help="M1: select one strategy or blend several (default: signal_bus.mode of the config)")
-    p.add_argument("--pick", help="strategy id for --signal-mode select")
-    p.add_argument("--blend", type=_blend, help="ID=WEIGHT,... for --signal-mode blend; weights sum to 1")
-    p.add_argument("--blend-missing", choices=["error", "renormalize"],
-                   help="blend mode, a strategy without rows for the date: stop (error, default) or blend the others")
+    _m1_overrides(p)
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    g = p.add_argument_group("common options")
-    g.add_argument("--root", help="project root (default: $PAPER_TRADING_ROOT or the current directory)")
-    g.add_argument("--config", dest="config_path", help=f"config file (default: {steps.DEFAULT_CONFIG} if present)")
-    g.add_argument("-v", "--verbose", action="store_true", help="progress lines on stderr (always in the step logs)")
-    g.add_argument("--debug", action="store_true", help="debug lines; tracebacks on unexpected errors")
+    _common(p, run_id_help=None)
 
     p = _step(
         sub,

@@ -105,6 +105,14 @@ def _link(source: str | Path, copy: str | Path) -> None:
         shutil.copy2(source, copy)
 
 
+def books_time(root: Path, day: dt.date) -> dt.datetime:
+    """When the books of `day` are made under the project's `reconcile` settings."""
+    from ..trading_calendar import reconcile_time
+
+    rc = load_settings(root, None).reconcile
+    return reconcile_time(day, rc.timing, rc.after_close_minutes, rc.before_open_minutes)
+
+
 class SimClock:
     """The simulator's clock as `run_day`'s clock: `now` reads it, `sleep` moves it forward (the
     simulator fills, triggers and expires orders on the way)."""
@@ -202,10 +210,7 @@ def replay(
                                    equity=books.get("equity"))
                 except SignalsNotReady as exc:
                     # the DAG's sensor would still be waiting: not traded; the books are still made
-                    from ..trading_calendar import reconcile_time
-
-                    rc = load_settings(where, None).reconcile
-                    clock.set(reconcile_time(day, rc.timing, rc.after_close_minutes, rc.before_open_minutes))
+                    clock.set(books_time(where, day))
                     books = reconcile(day, mode=mode, root=where, run_id=run_id, broker=broker, db_url=db_url,
                                       debug=debug)
                     summary.update(equity=books.get("equity"), note=str(exc))
