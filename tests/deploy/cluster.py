@@ -78,6 +78,10 @@ class AirflowCluster:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            # the tests trigger their own runs; the XNYS timetable's run of the wall clock's trading day
+            # (09:35 in New York) would otherwise take the one active run (max_active_runs=1), wait for
+            # signals that never come, and queue every triggered run behind it
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             # the scheduler's sleep between idle loops (default 1 s): each task of a run waits on a few
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
