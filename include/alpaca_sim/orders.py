@@ -353,7 +353,8 @@ class OrdersMixin:
             params += [s.upper() for s in symbols]
         _time_range(where, params, "submitted_at", after, until)
         rows = self.store.order_rows(" AND ".join(where), tuple(params),
-                                     order=f"submitted_at {direction.upper()}, seq {direction.upper()}")
+                                     order=f"submitted_at {direction.upper()}, seq {direction.upper()}",
+                                     limit=None if side else limit)  # `side` is filtered below, on the docs
         out = []
         for row in rows:
             doc = json.loads(row["doc"])

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS orders (
     doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS orders_open ON orders (open, symbol);
 CREATE INDEX IF NOT EXISTS orders_parent ON orders (parent_id);
+CREATE INDEX IF NOT EXISTS orders_submitted ON orders (submitted_at, seq);
 CREATE TABLE IF NOT EXISTS positions (symbol TEXT PRIMARY KEY, qty TEXT NOT NULL, cost_basis TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS activities (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -106,8 +107,13 @@ class Store:
             (doc["status"], int(is_open), json.dumps(doc), doc["id"]),
         )
 
-    def order_rows(self, where: str = "1=1", params: tuple = (), order: str = "seq") -> list[sqlite3.Row]:
-        return self.conn.execute(f"SELECT * FROM orders WHERE {where} ORDER BY {order}", params).fetchall()
+    def order_rows(self, where: str = "1=1", params: tuple = (), order: str = "seq",
+                   limit: int | None = None) -> list[sqlite3.Row]:
+        if limit is not None:
+            where, params = f"{where} ORDER BY {order} LIMIT ?", (*params, limit)
+        else:
+            where = f"{where} ORDER BY {order}"
+        return self.conn.execute(f"SELECT * FROM orders WHERE {where}", params).fetchall()
 
     # -------------------------------------------------------------------------------- positions
 

@@ -164,7 +164,8 @@ class Broker(Protocol):
     def submit_order(self, order: OrderRequest) -> OrderInfo: ...
     def get_order_by_client_id(self, client_order_id: str) -> OrderInfo | None: ...
     def get_order(self, order_id: str) -> OrderInfo: ...
-    def list_orders(self, status: str = "all", after: dt.datetime | None = None, symbols: list[str] | None = None) -> list[OrderInfo]: ...
+    def list_orders(self, status: str = "all", after: dt.datetime | None = None, symbols: list[str] | None = None,
+                    nested: bool = True) -> list[OrderInfo]: ...
     def cancel_order(self, order_id: str) -> None: ...
     def activities(self, activity_types: list[str] | None = None, after: dt.datetime | None = None) -> list[dict]: ...
 
@@ -497,8 +498,10 @@ class AlpacaBroker:
         return None if found is None else _order(found)
 
     def list_orders(self, status: str = "all", after: dt.datetime | None = None,
-                    symbols: list[str] | None = None) -> list[OrderInfo]:
-        """Orders (newest first, nested legs), paging past Alpaca's 500-per-request limit."""
+                    symbols: list[str] | None = None, nested: bool = True) -> list[OrderInfo]:
+        """Orders (newest first), paging past Alpaca's 500-per-request limit. Nested: the legs of a
+        bracket or OCO only inside their parent; not nested: each leg listed as an order of its own
+        (Alpaca gives no parent id then)."""
         from alpaca.trading.enums import QueryOrderStatus
         from alpaca.trading.requests import GetOrdersRequest
 
@@ -506,7 +509,7 @@ class AlpacaBroker:
         seen: set[str] = set()
         until = None
         while True:
-            request = GetOrdersRequest(status=QueryOrderStatus(status), limit=500, nested=True, after=after,
+            request = GetOrdersRequest(status=QueryOrderStatus(status), limit=500, nested=nested, after=after,
                                        until=until, symbols=symbols, direction="desc")
             page = self._read("GET /v2/orders", lambda: self._trading.get_orders(request))
             fresh = [o for o in page if str(o.id) not in seen]

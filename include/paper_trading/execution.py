@@ -8,7 +8,9 @@ lose one. What makes that true:
   even after a cancel or a reject, so an id's outcome is final for its round; `--round` trades a
   symbol again on purpose.
 - **Look before sending.** Before each submit the id is looked up (the ledger for a final outcome,
-  then the broker). A timeout, a 5xx or a dropped connection after the POST is an unknown outcome:
+  then the broker). One listing of the day's orders at the start of the run answers for every id
+  the ledger has never journaled (the run holds the ledger's lock for the day, so nobody else can
+  send them meanwhile); any other id is looked up one by one just before its submit. A timeout, a 5xx or a dropped connection after the POST is an unknown outcome:
   the id is looked up before anything else, and only sent again (with the same id) when the broker
   does not have it; a 422 "client_order_id must be unique" means it is there. A 429 created
   nothing: wait what the broker says, look up, send again.
@@ -18,10 +20,13 @@ lose one. What makes that true:
 The order of a real run (dry runs the same code, with writes replaced by ledger rows `dry_run`):
 
 1. pre-flight again (market open now and today, account flags, kill switch) — done by the step;
-2. cancel the open orders on every symbol about to be traded — earlier brackets' take-profit and
-   stop-loss legs included, found under their parents with `status=all&nested=true` (once an
-   entry has filled, `status=open` no longer lists its legs, and the held stop-loss is never
-   "open") — and wait until they are cancelled;
+2. cancel the open orders on every symbol about to be traded — earlier brackets' and OCOs' exit
+   legs included — and wait until they are cancelled. One `status=open` listing without nesting
+   finds them all: it lists each working leg as an order of its own, so a filled bracket's
+   take-profit (`new`) is there, while a nested listing shows it only under a parent that
+   `status=open` no longer lists. The stop-loss beside it stays `held` (Alpaca triggers it itself)
+   and is never "open"; cancelling either leg cancels the other. Which parent a leg belongs to
+   (Alpaca's listing does not say) is in our ledger, for our own orders;
 3. sells as MARKET DAY orders, each capped to what is held now (on a margin account the rest
    would open a short), and wait until they are done (or a timeout);
 4. re-read cash and prices, and scale the buys down (never up) if cash is short, saying why;
@@ -62,8 +67,6 @@ DONE_TODAY = TERMINAL | {"done_for_day"}
 NOT_SENT_AGAIN = frozenset({"rejected", "not_sent"})
 #: Ledger states of an order whose fate must still be found out at the broker.
 UNRESOLVED = frozenset({"submitting", "unknown"})
-#: How far back live GTC orders (and legs) can reach: Alpaca expires GTC orders after 90 days.
-GTC_WINDOW = dt.timedelta(days=100)
 MIN_GAP = 0.01
 #: After this many submits in a row whose outcome stays unknown, the run stops sending (the broker is
 #: failing); what is left is sent by the next run, after each id was looked up.
@@ -184,8 +187,10 @@ class Executor:
         self.mode, self.trade_date, self.round, self.run_id, self.env = mode, trade_date, round, run_id, env
         self.sleep, self.clock = sleep, clock
         self.real = mode == "real"
-        self._window_start: dt.datetime | None = None
         self._unknown_in_a_row = 0
+        #: ids that the broker's listing at the start of the run did not have and the ledger never
+        #: journaled: their first submit needs no look-up (`_place`)
+        self._absent: set[str] = set()
         self._preflight, self._cleared = preflight, preflight is None
         self._keep_alive = keep_alive or (lambda: None)
         self.own_prefix = f"{'dry' if mode == 'dry' else settings.prefix}-{trade_date:%Y%m%d}-"
@@ -211,9 +216,8 @@ class Executor:
                 self._place(intent, self._request(intent, "market"))
         self._wait([i for i in intents if i.side == "sell"], self.s.sell_timeout_s, "sells")
         buys = [i for i in todo if i.side == "buy"]
-        held: dict[str, float] = {}
         if buys:
-            held = self._size_and_price_buys(buys)
+            self._size_and_price_buys(buys)
             for intent in buys:
                 if intent.status == "pending":
                     self._place(intent, self._request(intent, intent.form))
@@ -315,10 +319,13 @@ class Executor:
     def _resolve_all(self, intents: list[Intent]) -> None:
         """What is already known of each id: a final refusal in the ledger (never sent again in this
         round), or the order at the broker (sent by an earlier attempt: recorded, not sent again).
-        One listing of the day's orders answers for all; each submit still looks its id up first."""
+        One listing of the day's orders answers for all: an id neither there nor ever journaled goes
+        to `_absent` (its first submit is not looked up again); any other is looked up before its submit."""
         at_broker = self._own_orders({i.symbol for i in intents}) if intents else {}
         for intent in intents:
             row = self.ledger.order(intent.cid)
+            if row is None and intent.cid not in at_broker:
+                self._absent.add(intent.cid)
             if (found := at_broker.get(intent.cid)) is not None:  # the broker is the truth, whatever we wrote
                 # known to the ledger as sent: its reason stays; unknown (an answer lost): say how it was found
                 intent.reason = (row.get("reason") or "") if row and row.get("broker_order_id") else (
@@ -356,11 +363,13 @@ class Executor:
             return
         for attempt in range(1, self.s.submit_attempts + 1):
             self._writing()
-            found = self.broker.get_order_by_client_id(intent.cid)
-            if found is not None:
-                self._record(intent, found)
-                return
+            if intent.cid not in self._absent:
+                found = self.broker.get_order_by_client_id(intent.cid)
+                if found is not None:
+                    self._record(intent, found)
+                    return
             self._journal(intent, "submitting")
+            self._absent.discard(intent.cid)  # from now on, whatever happens to this POST, look first
             try:
                 info = self.broker.submit_order(request)
             except SubmitRateLimited as exc:
@@ -477,41 +486,23 @@ class Executor:
 
     # ---------------------------------------------------------------- conflicts and waits
 
-    def _own(self, order: OrderInfo, parent: OrderInfo | None = None) -> bool:
-        cid = (parent or order).client_order_id or ""
+    def _own(self, order: OrderInfo, parent: str | None = None) -> bool:
+        """This round's order, or a leg of one (`parent`: the client_order_id of the leg's parent)."""
+        cid = parent or order.client_order_id or ""
         return cid.startswith(self.own_prefix) and cid.endswith(self.own_suffix)
 
-    def _listing_start(self, symbols: Iterable[str]) -> dt.datetime:
-        """Where a `status=all` listing of the orders on `symbols` must start to see every leg that
-        may still be open under a filled entry (such legs are listed only under their parent, with
-        `status=all&nested=true`): the day of the oldest order of ours on them that the ledger does
-        not know to be done, else this trade date; never before the broker's GTC window (100 days).
-        A wider listing is correct but pages through every order of the window at every run: tens
-        of thousands for a year of daily trading, at 500 a request. Anything open at the broker is
-        also listed with `status=open` (`_live_orders`), whatever its age."""
-        if self._window_start is None:  # the broker's clock, not ours (a simulator's may be years away)
-            self._window_start = self.broker.clock().timestamp - GTC_WINDOW
-        oldest = self.ledger.oldest_live_order(sorted(symbols), TERMINAL | NOT_SENT_AGAIN)
-        start = day_window_start(self.trade_date) if oldest is None else min(
-            oldest - dt.timedelta(days=1), day_window_start(self.trade_date))
-        return max(start, self._window_start)
-
-    def _live_orders(self, symbols: Iterable[str]) -> list[tuple[OrderInfo, OrderInfo | None]]:
-        """Every order and leg on `symbols` still open at the broker, with its parent: the open
-        orders (nested), and the legs of filled entries since `_listing_start`."""
-        symbols = sorted(symbols)
-        found: dict[str, tuple[OrderInfo, OrderInfo | None]] = {}
-        listed = self.broker.list_orders(status="open", symbols=symbols) + \
-            self.broker.list_orders(status="all", after=self._listing_start(symbols), symbols=symbols)
-        for order in listed:
-            if order.status not in TERMINAL:
-                found[order.id] = (order, None)
-            found.update({leg.id: (leg, order) for leg in order.legs if leg.status not in TERMINAL})
-        # what the broker says of our earlier orders goes to the ledger (a leg that filled or expired
-        # on its own): the next listing then starts later
-        self._sync({o.client_order_id: o for order in listed for o in (order, *order.legs)
-                    if o.client_order_id.startswith(f"{self.s.prefix}-")})
-        return list(found.values())
+    def _live_orders(self, symbols: Iterable[str]) -> list[tuple[OrderInfo, str | None]]:
+        """Every order and leg on `symbols` still working at the broker, each with the
+        client_order_id of its parent when it is a leg of ours (the ledger recorded the legs of every
+        bracket and OCO we sent), else None: one `status=open` listing without nesting (see step 2
+        of the module docstring). It costs the same on the first day and after a year: no window of
+        days to page through, however long a protected position has been held."""
+        listed = [o for o in self.broker.list_orders(status="open", symbols=sorted(symbols), nested=False)
+                  if o.status not in TERMINAL]
+        known = self.ledger.orders_by_id(sorted(o.client_order_id for o in listed))
+        # what the broker says of our earlier orders goes to the ledger (a leg now working, say)
+        self._sync({o.client_order_id: o for o in listed if o.client_order_id in known}, known=known)
+        return [(o, (known.get(o.client_order_id) or {}).get("parent_client_order_id")) for o in listed]
 
     def _cancel_conflicts(self, symbols: set[str]) -> tuple[list[str], set[str]]:
         """Step 2: cancel the open orders (and legs) on the symbols to trade that are not this round's.
@@ -526,50 +517,62 @@ class Executor:
         if not foreign:
             return [], set()
         self._writing()
-        cancelled: dict[str, OrderInfo] = {}
+        cancelled: dict[str, tuple[OrderInfo, str | None]] = {}
         for order, parent in foreign:
-            if order.id in cancelled or (parent is not None and parent.id in cancelled):
+            if order.id in cancelled:
                 continue
             try:
                 self.broker.cancel_order(order.id)
             except BrokerError as exc:
                 if exc.status not in (404, 422):  # 422: no longer cancelable (it filled or was cancelled)
                     raise
-            cancelled[order.id] = order
+            cancelled[order.id] = (order, parent)
             log.info("cancelled %s %s %s %s before trading the symbol", order.status, order.order_type, order.side,
                      order.symbol)
         deadline = self.clock() + self.s.cancel_timeout_s
         while (left := [o for o, p in self._live_orders(symbols) if not self._own(o, p)]) and self.clock() < deadline:
             self._keep_alive()
             self.sleep(self.s.poll_interval_s)
-        self._record_foreign({o.symbol for o in cancelled.values()})
+        self._record_cancelled(cancelled)
         if left:
             from .errors import OutcomeUnknown
 
             raise OutcomeUnknown(f"{len(left)} open order(s) on the symbols to trade were not cancelled within "
                                  f"{self.s.cancel_timeout_s:g} s ({', '.join(sorted({o.symbol for o in left}))}); "
                                  "nothing was sent; run again")
-        return sorted(cancelled), {o.symbol for o in cancelled.values()}
+        return sorted(cancelled), {o.symbol for o, _ in cancelled.values()}
 
-    def _record_foreign(self, symbols: set[str]) -> None:
+    def _record_cancelled(self, cancelled: dict[str, tuple[OrderInfo, str | None]]) -> None:
         """Earlier orders of ours that were just cancelled: their final state as the broker says it
-        (a cancel may come too late: the order filled), never assumed."""
-        if not symbols:
+        (a cancel may come too late: the order filled), never assumed. A leg of ours is read with its
+        whole group (its parent, nested), so the held leg that went with it is recorded too."""
+        if not cancelled:
             return
+        parents = self.ledger.orders_by_id(sorted({p for _, p in cancelled.values() if p}))
+        ids = {(parents.get(p) or {}).get("broker_order_id") or o.id for o, p in cancelled.values()}
         seen = {}
-        for order in self.broker.list_orders(status="all", after=self._listing_start(symbols), symbols=sorted(symbols)):
+        for order_id in sorted(ids):
+            try:
+                order = self.broker.get_order(order_id)
+            except BrokerError as exc:
+                if exc.status != 404:
+                    raise
+                continue
             for o in (order, *order.legs):
                 seen[o.client_order_id] = o
         self._sync(seen, f"cancelled before trading {self.trade_date} round {self.round}")
 
-    def _sync(self, seen: dict[str, OrderInfo], cancel_note: str | None = None) -> None:
+    def _sync(self, seen: dict[str, OrderInfo], cancel_note: str | None = None,
+              known: dict[str, dict] | None = None) -> None:
         """The ledger rows of `seen` orders whose status the broker reports differently, updated in
-        one transaction; a cancellation gets `cancel_note` added to its reason."""
+        one transaction; a cancellation gets `cancel_note` added to its reason. `known`: the ledger
+        rows of `seen`, when the caller has just read them."""
         rows = []
-        known = self.ledger.orders_by_id(sorted(seen))
+        known = self.ledger.orders_by_id(sorted(seen)) if known is None else known
         for cid, info in seen.items():
             row = known.get(cid)
             if row and row["status"] != info.status:
+                row = dict(row)
                 reason = row["reason"]
                 if cancel_note and info.status == "canceled":
                     reason = f"{row['reason']}; {cancel_note}" if row["reason"] else cancel_note

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import functools
 import io
 import os
 import time
@@ -90,7 +91,6 @@ def ledger_url(root: Path, configured: str | None = None, given: str | None = No
 def _guarded(method):
     """A database that cannot be reached (or is locked past the busy timeout) is `LedgerUnavailable`:
     transient, one line, never the password; a retry of the step finishes the job."""
-    import functools
 
     @functools.wraps(method)
     def call(self, *args, **kwargs):
@@ -194,11 +194,7 @@ class Ledger:
         for row in last.values():
             groups.setdefault(tuple(sorted(row)), []).append(row)
         for columns, group in groups.items():
-            stmt = dialect_insert(table)
-            changed = {c: stmt.excluded[c] for c in columns if c not in keys}
-            stmt = (stmt.on_conflict_do_update(index_elements=keys, set_=changed) if changed
-                    else stmt.on_conflict_do_nothing(index_elements=keys))
-            conn.execute(stmt, group)
+            conn.execute(_upsert_statement(dialect_insert, table, columns, tuple(keys)), group)
 
     @_guarded
     def upsert_orders(self, rows: Iterable[dict]) -> None:
@@ -258,19 +254,6 @@ class Ledger:
                 for row in conn.execute(select(orders).where(orders.c.client_order_id.in_(chunk))).mappings():
                     out[row["client_order_id"]] = _order_row(row)
         return out
-
-    @_guarded
-    def oldest_live_order(self, symbols: list[str], done: frozenset[str] | set[str]) -> dt.datetime | None:
-        """When the oldest real order (or leg) on `symbols` that the ledger does not know to be done
-        (its status not in `done`) was submitted; None if there is none."""
-        if not symbols:
-            return None
-        query = select(func.min(orders.c.submitted_at)).where(
-            orders.c.symbol.in_(symbols), orders.c.mode == "real", orders.c.status.not_in(sorted(done)),
-            orders.c.submitted_at.is_not(None))
-        with self.engine.connect() as conn:
-            found = conn.execute(query).scalar()
-        return _aware(found) if found is not None else None
 
     @_guarded
     def run(self, run_id: str, trade_date: dt.date, step: str) -> dict | None:
@@ -387,8 +370,6 @@ class Ledger:
     @_guarded
     def cash_between(self, after: dt.date, until: dt.date) -> float:
         """The sum of the cash ledger's amounts dated in (after, until]."""
-        from sqlalchemy import func
-
         with self.engine.connect() as conn:
             total = conn.execute(select(func.coalesce(func.sum(cash_ledger.c.net_amount), 0.0))
                                  .where(cash_ledger.c.date > after, cash_ledger.c.date <= until)).scalar()
@@ -479,6 +460,16 @@ BOOKS = {"fills": fills, "positions_eod": positions_eod, "cash_ledger": cash_led
          "recon": recon}
 BOOK_DATES = {"fills": "trade_date", "positions_eod": "trade_date", "cash_ledger": "date",
               "equity_daily": "trade_date", "recon": "trade_date"}
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_statement(dialect_insert, table, columns: tuple[str, ...], keys: tuple[str, ...]):  # noqa: ANN001
+    """The INSERT ... ON CONFLICT statement for one set of columns, built once: building it (the
+    `excluded` pseudo-table proxies every column of the table) cost more than executing it."""
+    stmt = dialect_insert(table)
+    changed = {c: stmt.excluded[c] for c in columns if c not in keys}
+    return (stmt.on_conflict_do_update(index_elements=list(keys), set_=changed) if changed
+            else stmt.on_conflict_do_nothing(index_elements=list(keys)))
 
 
 def _num(value: float | None) -> str:

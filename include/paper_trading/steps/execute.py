@@ -149,7 +149,6 @@ def execute(
                                   detail=json.dumps({"counts": counts, "cancelled": result.cancelled,
                                                      "reprotected": result.reprotected,
                                                      "unprotected": result.unprotected, "problems": result.problems}))
-                ledger.export_execution_log(paths["execution_log"])
         from ..alerts import raise_alerts
 
         alerts = [{"rule": "order_failed", "key": i.cid,
