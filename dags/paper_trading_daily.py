@@ -65,8 +65,6 @@ from approval_gate import OrderApprovalOperator
 from xnys_timetable import XNYSSessionTimetable
 
 DAG_ID = "paper_trading_daily"
-SENSOR_POKE_INTERVAL = timedelta(minutes=5)
-SENSOR_TIMEOUT = timedelta(hours=6)
 BROKER_CONN_ID = "alpaca"
 LEDGER_CONN_ID = "paper_trading_ledger"
 FILLS_POKE_INTERVAL = timedelta(minutes=1)
@@ -172,6 +170,11 @@ def _notify_failure(context, trade_date) -> None:
     doc_md=__doc__,
 )
 def paper_trading_daily():
+    # The sensor's timing is shared with `replay`, which waits for late signals the same way. Imported
+    # here, not at the top: paper_trading stays out of the file's top-level imports (sensors.py itself
+    # imports only datetime).
+    from paper_trading.sensors import SENSOR_POKE_INTERVAL, SENSOR_TIMEOUT
+
     @task.short_circuit
     def trade_date() -> str | bool:
         """The trade date (ISO) if it is an XNYS session; otherwise skip the rest of the run."""

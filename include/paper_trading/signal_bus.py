@@ -17,6 +17,10 @@ Rules decided here where the specification is silent:
 - Exact duplicate rows are dropped with a warning; two rows for the same strategy, date, asset and
   `asof` with different weights are an error (nobody can tell which one is meant).
 - Zero weights are kept (a target of zero is a decision to hold none).
+- Point in time (`known_at`, given by a replay: its simulated clock): rows whose `asof` is after
+  it are ignored, as if not published yet, so `pick_latest_per_strategy` picks the latest revision
+  published by then, never one from the future (no look-ahead). Files without an asof column are
+  not cut (see `signal_io.rows_known_at`). None (the DAG, `run`): every row of the file as it is.
 """
 
 from __future__ import annotations
@@ -110,7 +114,11 @@ def validate_weights(frame: pd.DataFrame, allow_short: bool = False, max_weight:
 
 
 def load_all_strategies(
-    specs: list[StrategySpec], trade_date: dt.date, cache_dir: str | Path, max_weight: float | None = DEFAULT_MAX_WEIGHT
+    specs: list[StrategySpec],
+    trade_date: dt.date,
+    cache_dir: str | Path,
+    max_weight: float | None = DEFAULT_MAX_WEIGHT,
+    known_at: dt.datetime | None = None,
 ) -> pd.DataFrame:
     """The rows of `trade_date` from every strategy, standardized and validated.
 
@@ -120,11 +128,13 @@ def load_all_strategies(
 
     The strategies are read in parallel threads; the frame, the log lines and the error raised
     (the first in manifest order) are those of reading them one after another.
+
+    `known_at` (aware): only the rows published by then (see the module's docstring).
     """
     frames, sources = [], {}
     workers = max(1, min(len(specs), READ_THREADS))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="signal-read") as pool:
-        futures = [pool.submit(read_strategy_rows, spec, trade_date, Path(cache_dir)) for spec in specs]
+        futures = [pool.submit(read_strategy_rows, spec, trade_date, Path(cache_dir), known_at) for spec in specs]
         try:
             for spec, future in zip(specs, futures):
                 frame, source = future.result()
@@ -331,8 +341,10 @@ def run_signal_bus(
     manifest_label: str = "the manifest",
     max_weight: float | None = DEFAULT_MAX_WEIGHT,
     root: Path | None = None,
+    known_at: dt.datetime | None = None,
 ) -> SignalBusResult:
-    """M1 end to end for one date: read, pick latest, merge, normalize, save."""
+    """M1 end to end for one date: read, pick latest, merge, normalize, save. `known_at` (aware):
+    as the files were at that instant (rows published later are ignored); it is in the lineage."""
     known = {s.id: s for s in specs}
     wanted = [pick] if mode == "select" else list(blend or {})
     for sid in wanted:
@@ -340,10 +352,10 @@ def run_signal_bus(
             flag = "--pick" if mode == "select" else "--blend"
             raise ConfigError(f"{flag}: {sid!r} is not a strategy of {manifest_label}; known: {', '.join(known)}")
     used_specs = [known[sid] for sid in wanted if sid]
-    frame = load_all_strategies(used_specs, trade_date, cache_dir, max_weight)
+    frame = load_all_strategies(used_specs, trade_date, cache_dir, max_weight, known_at)
     sources: dict[str, SourceFile] = frame.attrs["sources"]
     frame.attrs["latest_dates"] = {
-        sid: latest_date(known[sid], Path(cache_dir)) for sid, src in sources.items() if src.date_used is None
+        sid: latest_date(known[sid], Path(cache_dir), known_at=known_at) for sid, src in sources.items() if src.date_used is None
     }
     # Carry-forward strategies report the date they published; align them to the trade date.
     if len(frame):
@@ -360,6 +372,7 @@ def run_signal_bus(
         "mode": mode,
         "blend": blend,
         "blend_missing": blend_missing,
+        **({"known_at": known_at.astimezone(dt.UTC).isoformat()} if known_at is not None else {}),
         "sources": {sid: {"path": s.path, "content_hash": s.content_hash, "date_used": s.date_used} for sid, s in sources.items()},
     }
     path = save_targets(targets, out_path, lineage)

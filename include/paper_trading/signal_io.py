@@ -988,16 +988,17 @@ def _own_rows(spec: StrategySpec, day: dt.date | None, frame: pd.DataFrame) -> p
 
 
 def read_strategy_rows(
-    spec: StrategySpec, trade_date: dt.date, cache_dir: Path
+    spec: StrategySpec, trade_date: dt.date, cache_dir: Path, known_at: dt.datetime | None = None
 ) -> tuple[pd.DataFrame, SourceFile]:
     """The strategy's rows for `trade_date` (or, for a strategy that does not publish every day,
     its latest rows on or before it), standardized, as a DataFrame with `strategy_id`,
-    `source_file` and `source_row` columns. No rows -> an empty frame, not an error."""
+    `source_file` and `source_row` columns. No rows -> an empty frame, not an error.
+
+    `known_at` (aware): only the rows published by then (see `rows_known_at`), so an earlier
+    revision is used when the latest one came out later. None reads every row, as a live run does.
+    """
     source, content = open_source(spec, cache_dir)
-    day: dt.date | None = trade_date
-    if not spec.publishes_every_day:
-        day = source.latest_on_or_before(trade_date)
-    table = source.rows_for(day) if day is not None else source.schema().empty_table()
+    day, table, _ = rows_known_at(spec, source, trade_date, known_at)
     frame = _own_rows(spec, day, table.to_pandas(types_mapper=None))
     frame = frame.assign(strategy_id=spec.id, source_file=spec.path)
     # A file without an asof column published everything at its modification time. In a file with
@@ -1011,7 +1012,98 @@ def read_strategy_rows(
     return frame.reset_index(drop=True), SourceFile(spec.id, spec.path, content, used)
 
 
-def latest_date(spec: StrategySpec, cache_dir: Path, on_or_before: dt.date | None = None) -> dt.date | None:
-    """The latest trade_date the strategy has published (on or before a date, if given)."""
+# ----------------------------------------------------------------------------- point in time
+
+
+@dataclass(frozen=True)
+class Unpublished:
+    """Rows of a date that the file holds but that were published after the cut (`known_at`)."""
+
+    strategy_id: str
+    day: dt.date
+    published_at: dt.datetime  # the first of them
+    known_at: dt.datetime
+
+    @property
+    def when(self) -> str:
+        """`published at 2025-11-18 11:30 America/New_York, after 09:35` (New York time; the cut's
+        date is shown only when it is another day)."""
+        from .trading_calendar import EXCHANGE_TZ
+
+        at, cut = self.published_at.astimezone(EXCHANGE_TZ), self.known_at.astimezone(EXCHANGE_TZ)
+        shown_cut = f"{cut:%H:%M}" if cut.date() == at.date() else f"{cut:%Y-%m-%d %H:%M}"
+        return f"published at {at:%Y-%m-%d %H:%M} {EXCHANGE_TZ.key}, after {shown_cut}"
+
+    def __str__(self) -> str:
+        return f"{self.strategy_id}: rows for {self.day} {self.when}"
+
+
+def check_known_at(known_at: dt.datetime | None) -> dt.datetime | None:
+    """`known_at` in UTC; a naive instant is refused (which zone would it be in?)."""
+    if known_at is None:
+        return None
+    if known_at.tzinfo is None or known_at.utcoffset() is None:
+        raise ValueError(f"known_at must be timezone-aware, got {known_at.isoformat()}")
+    return known_at.astimezone(dt.UTC)
+
+
+def _published_by(table: pa.Table, known_at: dt.datetime | None) -> tuple[pa.Table, dt.datetime | None]:
+    """The rows of `table` published by `known_at`, and when the first of the others was published.
+
+    Only a real `asof` column can say a row was not published yet. A file without one has no
+    asof in the standardized rows (the file's mtime is filled in later, by `read_strategy_rows`),
+    so nothing is cut from it: its mtime is when the file was last written (in a replay, when it
+    was copied), which says nothing about when an old row came out; its rows are known as soon as
+    the file is there, as in a live run.
+    """
+    if known_at is None or "asof" not in table.column_names or table.num_rows == 0:
+        return table, None
+    cut = pa.scalar(known_at.astimezone(dt.UTC), type=table.schema.field("asof").type)
+    mask = pc.less_equal(table["asof"], cut)
+    if pc.all(mask).as_py():
+        return table, None
+    later = table.filter(pc.invert(mask))
+    return table.filter(mask), pc.min(later["asof"]).as_py()
+
+
+def rows_known_at(
+    spec: StrategySpec, source: Any, trade_date: dt.date, known_at: dt.datetime | None
+) -> tuple[dt.date | None, pa.Table, Unpublished | None]:
+    """The date a run for `trade_date` reads (the trade date, or a carry-forward strategy's latest
+    on or before it), its standardized rows as known at `known_at`, and what was withheld.
+
+    Point in time: a row whose `asof` is after `known_at` was not published yet, so it is left out
+    and an earlier revision of the same rows (if one came out in time) is what remains; a
+    carry-forward strategy whose latest date is not out yet falls back to the date before it.
+    The cut is made on the rows read, after the cache: cache entries and indexes (keyed on the
+    file's content) always hold every row, so a read without a cut is never served a cut one.
+    `known_at` None: every row, exactly as before the cut existed.
+    """
+    known_at = check_known_at(known_at)
+    day: dt.date | None = trade_date
+    if not spec.publishes_every_day:
+        day = source.latest_on_or_before(trade_date)
+    withheld: Unpublished | None = None
+    while day is not None:
+        table, first_later = _published_by(source.rows_for(day), known_at)
+        if first_later is not None and withheld is None:
+            withheld = Unpublished(spec.id, day, first_later, known_at)
+        if table.num_rows or spec.publishes_every_day or first_later is None:
+            return day, table, withheld
+        day = source.latest_on_or_before(day - dt.timedelta(days=1))  # its latest date is not out yet
+    return None, source.schema().empty_table(), withheld
+
+
+def latest_date(
+    spec: StrategySpec, cache_dir: Path, on_or_before: dt.date | None = None, known_at: dt.datetime | None = None
+) -> dt.date | None:
+    """The latest trade_date the strategy has published (on or before a date, if given; as known
+    at `known_at`, if given: a date whose rows all came out later is not published yet)."""
     source, _ = open_source(spec, cache_dir)
-    return source.latest_on_or_before(on_or_before)
+    day = source.latest_on_or_before(on_or_before)
+    if known_at is None:
+        return day
+    known_at = check_known_at(known_at)
+    while day is not None and _published_by(source.rows_for(day), known_at)[0].num_rows == 0:
+        day = source.latest_on_or_before(day - dt.timedelta(days=1))
+    return day

@@ -187,3 +187,121 @@ def test_the_replay_command_refuses_an_end_before_the_start_in_one_line(project)
                            "2025-12-01", "--root", str(project)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip() == "error: --end 2025-12-01 is before --start 2025-12-03"
+
+
+# ------------------------------------------------------------------------------ point in time
+
+NY = "America/New_York"
+AAPL, MSFT, AMZN, GOOGL = "001690", "012141", "064768", "160329"
+FIRST_FIVE = [AAPL, MSFT, AMZN, GOOGL, "170617"]  # ... META: 0.2 each, within risk.max_weight_per_name
+NEXT_FIVE = ["117768", "002968", "006266", "004503", "008762"]  # NVDA, JPM, JNJ, XOM, PG
+
+
+def equal_weights(day: str, asof: str, gvkeys: list[str]) -> list[tuple]:
+    return [(day, gvkey, 1 / len(gvkeys), asof) for gvkey in gvkeys]
+
+
+def ml_project(root: Path, rows: list[tuple]) -> Path:
+    """A copy of the project's config and instrument map with one strategy of our own, `ml`: a
+    Parquet file of (trade_date, asset_id, target_weight, asof in New York time) rows."""
+    import shutil
+
+    from tests.conftest import REPO
+
+    for part in ("config", "data/mapping"):
+        shutil.copytree(REPO / part, root / part)
+    frame = pd.DataFrame(rows, columns=["trade_date", "asset_id", "target_weight", "asof"])
+    frame["trade_date"] = pd.to_datetime(frame["trade_date"]).dt.date
+    frame["asof"] = pd.to_datetime(frame["asof"]).dt.tz_localize(NY).dt.tz_convert("UTC")
+    (root / "data" / "raw_signals").mkdir(parents=True)
+    frame.to_parquet(root / "data" / "raw_signals" / "ml.parquet", index=False)
+    (root / "config" / "strategy_manifest.yaml").write_text(
+        "strategies:\n  - id: ml\n    path: data/raw_signals/ml.parquet\n    format: parquet\n    column_mapping: {}\n")
+    return root
+
+
+def ml_replay(root: Path, start: dt.date, end: dt.date, mode: str = "real") -> dict:
+    return replay(start, end, mode=mode, root=root, bars=BARS, signal_mode="select", pick="ml")
+
+
+def targets_of(result: dict, day: dt.date) -> dict[str, float]:
+    path = Path(result["workspace"]) / "data" / "intermediate" / f"targets_consolidated_{day:%Y%m%d}.parquet"
+    frame = pd.read_parquet(path)
+    return dict(zip(frame["asset_id"], frame["target_weight"].round(12)))
+
+
+def submitted_at_new_york(workspace: Path, day: dt.date) -> set[str]:
+    """HH:MM (New York) at which the day's entry orders were sent."""
+    rows = ledger_rows(workspace, "SELECT submitted_at FROM orders WHERE submitted_at IS NOT NULL AND "
+                                  f"parent_client_order_id IS NULL AND trade_date = '{day.isoformat()}'")
+    times = set()
+    for (at,) in rows:
+        moment = pd.Timestamp(at)
+        moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment
+        times.add(f"{moment.tz_convert(NY):%H:%M}")
+    return times
+
+
+def test_a_revision_published_after_the_runs_time_is_not_used_in_replay(tmp_path):
+    root = ml_project(tmp_path / "project", [
+        ("2025-12-01", AAPL, 0.5, "2025-12-01 06:30"), ("2025-12-01", MSFT, 0.5, "2025-12-01 06:30"),
+        ("2025-12-01", AAPL, 0.2, "2025-12-01 11:30"), ("2025-12-01", MSFT, 0.8, "2025-12-01 11:30"),  # revised later
+    ])
+    result = ml_replay(root, START, START, mode="dry")
+    assert result["days"][0]["traded"] and result["days"][0]["signals_at"] == "09:35"
+    assert targets_of(result, START) == {AAPL: 0.5, MSFT: 0.5}
+
+
+@pytest.fixture(scope="module")
+def late_replay(tmp_path_factory):
+    """A real-mode replay of two sessions: 12-01's rows came out at 06:30, 12-02's only at 11:32
+    (12-03's never: the sensor's timeout passes)."""
+    root = ml_project(tmp_path_factory.mktemp("late") / "project",
+                      equal_weights("2025-12-01", "2025-12-01 06:30", FIRST_FIVE)
+                      + equal_weights("2025-12-02", "2025-12-02 11:32", NEXT_FIVE)
+                      + equal_weights("2025-12-03", "2025-12-03 15:36", FIRST_FIVE))  # after 09:35 + 6 h
+
+    return ml_replay(root, START, END)
+
+
+def test_rows_published_on_time_are_traded_at_the_dags_schedule(late_replay):
+    first = late_replay["days"][0]
+    assert first["traded"] and first["signals_at"] == "09:35" and first["waited_s"] == 0
+    assert submitted_at_new_york(Path(late_replay["workspace"]), START) == {"09:35"}
+
+
+def test_rows_published_at_1132_make_replay_trade_at_the_first_poke_after_them(late_replay):
+    late = late_replay["days"][1]
+    assert late["traded"] and late["orders"] > 0
+    assert late["signals_at"] == "11:35" and late["waited_s"] == 2 * 3600  # 09:35 + 24 pokes of 5 min
+    assert submitted_at_new_york(Path(late_replay["workspace"]), dt.date(2025, 12, 2)) == {"11:35"}
+    assert set(targets_of(late_replay, dt.date(2025, 12, 2))) == set(NEXT_FIVE)
+
+
+def test_a_late_day_says_in_its_summary_that_it_waited_and_how_long(late_replay):
+    from paper_trading.steps.replay import summary_lines
+
+    assert late_replay["days"][1]["note"] == "signals late: traded at 11:35 New York after waiting 2 h 00 min"
+    assert "  late       1 session(s) waited for their signals, as the DAG's sensor would: " \
+           "2025-12-02 at 11:35 (2 h 00 min)" in summary_lines(late_replay)
+
+
+def test_a_day_whose_rows_never_arrive_by_the_sensors_timeout_is_not_traded(late_replay):
+    never = late_replay["days"][2]
+    assert not never["traded"] and never["orders"] == 0 and never["equity"] is not None  # its books are made
+    assert never["waited_s"] == 6 * 3600
+    assert never["note"].startswith("signals for 2025-12-03 not ready after waiting 6 h 00 min (73 checks, the "
+                                    "sensor's timeout is 6 h 00 min): ml (data/raw_signals/ml.parquet: ml: rows "
+                                    "for 2025-12-03 published at 2025-12-03 15:36 America/New_York, after 15:35)")
+    assert submitted_at_new_york(Path(late_replay["workspace"]), END) == set()
+
+
+def test_a_day_whose_rows_arrive_after_an_early_close_is_not_traded_in_real_mode(tmp_path):
+    """2025-11-28 closes at 13:00: the gate refuses to send orders at 13:05 (the DAG's would too);
+    the replay goes on and the day still gets its books."""
+    friday = dt.date(2025, 11, 28)
+    root = ml_project(tmp_path / "project", equal_weights("2025-11-28", "2025-11-28 13:02", FIRST_FIVE))
+    day = ml_replay(root, friday, friday)["days"][0]
+    assert not day["traded"] and day["signals_at"] == "13:05" and day["equity"] == 100_000
+    assert day["note"].startswith("signals late: ready at 13:05 New York after waiting 3 h 30 min; the risk gate "
+                                  "refused to trade 2025-11-28 in real mode: market_closed_now")

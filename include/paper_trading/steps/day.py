@@ -8,6 +8,13 @@ The same step functions as the DAG's tasks, in the DAG's order, with one run id 
 - Not an XNYS session: nothing is done (nothing is written, the broker is not contacted).
 - Signals not ready: `SignalsNotReady`, naming each strategy still waited for (the CLI exits 75:
   run the same command again later). A published file that cannot be read is an `InputError`.
+  With `signals_timeout` (a replay) the day instead waits as the DAG's `wait_for_signals` sensor
+  does: it checks again every `signals_poke_interval` (`sleep`) until the signals are ready — then
+  the day goes on, late — or until a failed check comes after the timeout (counted from the first
+  check); then `SignalsNotReady`, saying how long it waited.
+- `point_in_time` (a replay): the strategy files are read as they were at `now()` (the check that
+  found them ready): rows whose `asof` is later were not published yet and are ignored, by the
+  check and by M1. Off (`run`, like the DAG): a live file holds what was published by now.
 - Real mode: a pre-flight refusal of the gate (market closed, kill switch, account blocked, trade
   date not today) is `TradingRefused` naming the reasons; nothing is sent (the DAG fails its gate).
   Real mode with `execution.require_approval: true` is refused before anything is done: the DAG
@@ -76,17 +83,22 @@ def run_day(
     report: bool = True,
     echo: Callable[[str], None] | None = None,
     debug: bool = False,
+    point_in_time: bool = False,
+    signals_timeout: dt.timedelta | None = None,
+    signals_poke_interval: dt.timedelta | None = None,
 ) -> dict:
     """Run the whole day once (see the module's docstring). `trade_date` None: today in New York.
     `broker`: a Broker, a factory of one, or None (from the environment and the config), made once
     and shared by the steps. `sleep` and `now` (an aware instant) are the clock, for tests. `echo`
     receives each step's summary line as the step ends. `max_sleep_s`: the longest single sleep
     while waiting for the close (a replay's clock jumps there at once). `report` False: the day
-    ends with its books (a replay reports the whole period once, at its end).
+    ends with its books (a replay reports the whole period once, at its end). `point_in_time`,
+    `signals_timeout`, `signals_poke_interval` (default: the DAG sensor's): see the module's docstring.
 
-    Returns {"trade_date", "mode", "round", "run_id", "session", "books", "steps": {step: what it
-    returned}, "lines": [{"step", "did", "paths"}]}; `books` is "made", "deferred" (no-wait before
-    the reconcile time) or None (nothing traded: not a session)."""
+    Returns {"trade_date", "mode", "round", "run_id", "session", "books", "signals": {"known_at"
+    (ISO, or None without point_in_time), "checks", "waited_s"}, "steps": {step: what it returned},
+    "lines": [{"step", "did", "paths"}]}; `books` is "made", "deferred" (no-wait before the
+    reconcile time) or None (nothing traded: not a session)."""
     from .. import steps
     from ..config import parse_blend
     from ..errors import ConfigError
@@ -132,12 +144,12 @@ def run_day(
                              "approve_orders step, and `run` has nobody to ask; nothing was done")
     common = {"root": project, "config_path": config_path, "run_id": run_id}
 
-    ready, statuses = steps.signals_ready(day, **common)
-    if not ready:
-        waiting = [f"{s.strategy_id} ({s.path}: {s.reason})" for s in statuses if not s.ready]
-        raise SignalsNotReady(f"signals for {day} not ready: {'; '.join(waiting)}; run again once they are "
-                              "published")
-    note("signals", f"ready: {', '.join(s.strategy_id for s in statuses)}")
+    known_at, statuses, waited = _wait_for_signals(day, common, now, sleep, point_in_time, signals_timeout,
+                                                   signals_poke_interval)
+    result["signals"] = {"known_at": known_at.isoformat() if known_at else None, **waited}
+    late = (f" after waiting {duration(waited['waited_s'])} ({waited['checks']} checks)"
+            if waited["waited_s"] else "")
+    note("signals", f"ready{late}: {', '.join(s.strategy_id for s in statuses)}")
 
     made: list = []
 
@@ -149,7 +161,7 @@ def run_day(
 
     online = {"broker": shared_broker, "db_url": db_url}
     targets = steps.signal_bus(day, **common, mode=signal_mode, pick=pick, blend=blend, blend_missing=blend_missing,
-                               debug=debug)
+                               debug=debug, known_at=known_at)
     result["steps"]["signal_bus"] = targets
     note("signal_bus", f"{targets['assets']} assets, {targets['strategy_set_id']} ({targets['blend_mode']})",
          targets["targets_path"])
@@ -224,6 +236,56 @@ def run_day(
     note("report", f"{reported['sessions']} session(s)", reported["metrics_path"], reported["pnl_daily_path"],
          reported["dashboard_path"])
     return result
+
+
+def _wait_for_signals(
+    day: dt.date,
+    common: dict,
+    now: Callable[[], dt.datetime],
+    sleep: Callable[[float], None],
+    point_in_time: bool,
+    timeout: dt.timedelta | None,
+    poke_interval: dt.timedelta | None,
+) -> tuple[dt.datetime | None, list, dict]:
+    """Check the signals until they are ready, as the DAG's sensor does (see the module's
+    docstring). Returns the instant they were read at (None: not point in time), the statuses, and
+    {"checks", "waited_s"}; raises SignalsNotReady when they are not ready in time.
+
+    The timeout is Airflow's: after a failed check, give up if the time since the first check has
+    reached it (Airflow says "exceeded", but its check comes a little after the poke's instant; a
+    clock that stands still during a check, as a replay's does, would otherwise poke once more)."""
+    from .. import steps
+    from ..sensors import SENSOR_POKE_INTERVAL
+
+    poke = (poke_interval or SENSOR_POKE_INTERVAL).total_seconds()
+    first = now()
+    checks = 0
+    while True:
+        moment = now()
+        known_at = moment if point_in_time else None
+        checks += 1
+        ready, statuses = steps.signals_ready(day, **common, known_at=known_at)
+        waited = (moment - first).total_seconds()
+        if ready:
+            return known_at, statuses, {"checks": checks, "waited_s": waited}
+        if timeout is None or waited >= timeout.total_seconds():
+            break
+        sleep(poke)
+    pending = [f"{s.strategy_id} ({s.path}: {s.reason})" for s in statuses if not s.ready]
+    if timeout is None:
+        raise SignalsNotReady(f"signals for {day} not ready: {'; '.join(pending)}; run again once they are "
+                              "published")
+    raise SignalsNotReady(f"signals for {day} not ready after waiting {duration(waited)} ({checks} checks, the "
+                          f"sensor's timeout is {duration(timeout.total_seconds())}): {'; '.join(pending)}")
+
+
+def duration(seconds: float) -> str:
+    """`2 h 05 min`, `45 min`, `30 s`: a wait, as a person reads it."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
 def format_line(line: dict) -> str:

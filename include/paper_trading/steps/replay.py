@@ -18,9 +18,22 @@ ledger, outputs and reports are never touched, and no credential is used: the si
 here with a key of its own, on 127.0.0.1.
 
 The same inputs give the same workspace (run ids `replay-YYYYMMDD`, a fresh simulator, its fills
-deterministic on its bars), so a replay is reproducible. A session whose signals are not all
-published is not traded (the DAG's sensor would still be waiting); its books are still made, so the
-equity curve has no hole.
+deterministic on its bars), so a replay is reproducible.
+
+Point in time: the signal files are history files holding every revision, so each session reads
+them as they were at its simulated clock (`run_day(point_in_time=True)`): a row whose `asof` is
+after that instant was not published yet and is not used — an earlier revision is, if one came out
+in time — or the replay would trade on revisions it could not have known (look-ahead). Files
+without an asof column cannot say when a row came out (their mtime is when they were copied) and
+are read whole.
+
+Late signals: a session whose signals are not all published at 09:35 waits as the DAG's
+`wait_for_signals` sensor does (its poke interval and timeout, `paper_trading.sensors`), moving the
+simulated clock: rows published at 11:30 are traded at the first check after them (11:35), and the
+day's summary says how long it waited. A session whose signals are still missing when the sensor's
+timeout has passed is not traded (the DAG's sensor would fail); nor, in real mode, is one whose
+signals came after the close (an early close: the gate refuses, as the DAG's would). Either way
+its books are still made, so the equity curve has no hole.
 """
 
 from __future__ import annotations
@@ -33,7 +46,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import ConfigError, SignalsNotReady
+from ..errors import ConfigError, SignalsNotReady, TradingRefused
 from ..logging_setup import ALERT_URLS_ENV
 from .common import DEFAULT_CONFIG, check_round, load_settings, project_dir
 
@@ -154,12 +167,15 @@ def replay(
     is called after each session with (done, total, that day's summary).
 
     Returns {"workspace", "mode", "start", "end", "sessions", "days": [per session: date,
-    traded, orders, filled, equity, note], "report": the last session's report, "seconds"}."""
+    traded, orders, filled, equity, signals_at (New York HH:MM of the check that found the signals
+    ready), waited_s (how long the day waited for them), note], "report": the last session's
+    report, "seconds"}."""
     from alpaca_sim.server import SimServer
 
     from ..broker import AlpacaBroker
+    from ..sensors import SENSOR_POKE_INTERVAL, SENSOR_TIMEOUT
     from ..trading_calendar import EXCHANGE_TZ, sessions_between
-    from .day import run_day
+    from .day import duration, run_day
     from .reconcile import reconcile
     from .report import report
 
@@ -194,26 +210,39 @@ def replay(
             broker = AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, requests_per_minute=REQUESTS_PER_MINUTE)
             clock = SimClock(sim)
             for done, day in enumerate(days, 1):
-                clock.set(dt.datetime.combine(day, RUN_AT, EXCHANGE_TZ))
+                run_at = dt.datetime.combine(day, RUN_AT, EXCHANGE_TZ)
+                clock.set(run_at)
                 run_id = f"replay-{day:%Y%m%d}"
                 summary = {"date": day.isoformat(), "traded": False, "orders": 0, "filled": 0, "equity": None,
-                           "note": ""}
+                           "signals_at": None, "waited_s": 0.0, "note": ""}
                 try:
                     ran = run_day(day, mode=mode, root=where, broker=broker, db_url=db_url, run_id=run_id,
                                   round=round, signal_mode=signal_mode, pick=pick, blend=blend,
                                   blend_missing=blend_missing, now=clock.now, sleep=clock.sleep,
-                                  max_sleep_s=math.inf, report=False, debug=debug)
+                                  max_sleep_s=math.inf, report=False, debug=debug, point_in_time=True,
+                                  signals_timeout=SENSOR_TIMEOUT, signals_poke_interval=SENSOR_POKE_INTERVAL)
                     executed = ran["steps"].get("execute", {})
                     books = ran["steps"].get("reconcile", {})
+                    at = dt.datetime.fromisoformat(ran["signals"]["known_at"]).astimezone(EXCHANGE_TZ)
+                    waited = ran["signals"]["waited_s"]
                     summary.update(traded=True, orders=executed.get("orders", 0),
                                    filled=(executed.get("counts") or {}).get("filled", 0),
-                                   equity=books.get("equity"))
-                except SignalsNotReady as exc:
-                    # the DAG's sensor would still be waiting: not traded; the books are still made
+                                   equity=books.get("equity"), signals_at=f"{at:%H:%M}", waited_s=waited,
+                                   note=f"signals late: traded at {at:%H:%M} New York after waiting "
+                                        f"{duration(waited)}" if waited else "")
+                except (SignalsNotReady, TradingRefused) as exc:
+                    # the DAG's sensor timed out, or (real mode) the signals came after an early close
+                    # and the gate refused, as the DAG's would: not traded; the books are still made
+                    waited = (clock.now() - run_at).total_seconds()
+                    summary.update(waited_s=waited)
+                    if isinstance(exc, TradingRefused):  # the clock stands where the signals were ready
+                        summary.update(signals_at=f"{clock.now().astimezone(EXCHANGE_TZ):%H:%M}")
                     clock.set(books_time(where, day))
                     books = reconcile(day, mode=mode, root=where, run_id=run_id, broker=broker, db_url=db_url,
                                       debug=debug)
-                    summary.update(equity=books.get("equity"), note=str(exc))
+                    late = (f"signals late: ready at {summary['signals_at']} New York after waiting "
+                            f"{duration(waited)}; " if isinstance(exc, TradingRefused) and waited else "")
+                    summary.update(equity=books.get("equity"), note=late + str(exc))
                 result["days"].append(summary)
                 if progress is not None:
                     progress(done, len(days), summary)
@@ -232,6 +261,7 @@ def summary_lines(result: dict, root: Path | None = None) -> list[str]:
     import json
 
     from ..paths import display_path
+    from .day import duration
 
     def pct(value) -> str:  # noqa: ANN001
         return "—" if value is None else f"{value:+.2%}"
@@ -244,6 +274,7 @@ def summary_lines(result: dict, root: Path | None = None) -> list[str]:
     metrics = json.loads(Path(report["metrics_path"]).read_text()) if report.get("metrics_path") else {}
     trading, risk = metrics.get("trading") or {}, metrics.get("risk") or {}
     skipped = [d for d in days if not d["traded"]]
+    late = [d for d in days if d["traded"] and d.get("waited_s")]
     equities = [d["equity"] for d in days if d["equity"] is not None]
     lines = [
         f"replay {result['start']} .. {result['end']} ({result['mode']} mode against the local simulator): "
@@ -252,6 +283,9 @@ def summary_lines(result: dict, root: Path | None = None) -> list[str]:
         f"{sum(d['filled'] for d in days)} filled"
         + (f"; not traded: {', '.join(d['date'] for d in skipped[:5])}{' ...' if len(skipped) > 5 else ''}"
            f" ({skipped[0]['note'][:80]})" if skipped else ""),
+        *([f"  late       {len(late)} session(s) waited for their signals, as the DAG's sensor would: "
+           + ", ".join(f"{d['date']} at {d['signals_at']} ({duration(d['waited_s'])})" for d in late[:5])
+           + (" ..." if len(late) > 5 else "")] if late else []),
         f"  equity     {equities[0]:,.2f} after the first session -> {equities[-1]:,.2f}" if equities else
         "  equity     no books",
         f"  return     {pct(metrics.get('cum_returns_final'))} vs {metrics.get('benchmark', 'SPY')} "

@@ -37,10 +37,13 @@ def signal_bus(
     blend_missing: str | None = None,
     out: str | Path | None = None,
     debug: bool = False,
+    known_at: dt.datetime | None = None,
 ) -> dict:
     """M1 for one trade date. Returns a small summary (targets path, assets, strategy set).
 
-    `blend` is a dict or the CLI's `ID=W,...` text.
+    `blend` is a dict or the CLI's `ID=W,...` text. `known_at` (aware): read the strategy files as
+    they were at that instant — rows whose `asof` is later are ignored (a replay's point in time);
+    None, the DAG's and `run`'s: the files as they are.
     """
     with run_step("signal_bus", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
         defaults = ctx.settings.signal_bus if ctx.settings else None
@@ -62,7 +65,8 @@ def signal_bus(
         out_path = ctx.path(out) or default_output_path(output_dir, trade_date)
         manifest_path = _manifest_path(ctx, manifest)
         specs = load_manifest(manifest_path, ctx.root)
-        ctx.log.info("M1 %s: mode=%s %s", trade_date, mode, f"pick={pick}" if mode == "select" else f"blend={blend}")
+        ctx.log.info("M1 %s: mode=%s %s%s", trade_date, mode, f"pick={pick}" if mode == "select" else f"blend={blend}",
+                     f"; as known at {known_at.isoformat()}" if known_at is not None else "")
         result = run_signal_bus(
             specs,
             trade_date,
@@ -76,6 +80,7 @@ def signal_bus(
             manifest_label=ctx.shown(manifest_path),
             max_weight=defaults.max_weight if defaults else DEFAULT_MAX_WEIGHT,
             root=ctx.root,
+            known_at=known_at,
         )
         return result.summary()
 
@@ -87,15 +92,18 @@ def signals_ready(
     config_path: str | Path | None = None,
     run_id: str = "cli",
     manifest: str | Path | None = None,
+    known_at: dt.datetime | None = None,
 ) -> tuple[bool, list[StrategyReadiness]]:
     """Whether every strategy of the manifest has published for `trade_date` (the sensor's check).
 
     Not published yet (no file, an empty file, no rows for the date) is "not ready"; a published
-    file that cannot be read raises its InputError: waiting would not fix it.
+    file that cannot be read raises its InputError: waiting would not fix it. `known_at` (aware):
+    as published by that instant (rows whose `asof` is later do not count; a replay's point in
+    time); None, the DAG's sensor's: the files as they are.
     """
     with run_step("wait_for_signals", trade_date, root=root, config_path=config_path, run_id=run_id) as ctx:
         specs = load_manifest(_manifest_path(ctx, manifest), ctx.root)
-        statuses = check_signals(specs, trade_date, _cache_dir(ctx))
+        statuses = check_signals(specs, trade_date, _cache_dir(ctx), known_at)
         for s in statuses:
             ctx.log.info("%s %s: %s (%s)", "ready" if s.ready else "waiting", s.strategy_id, s.path, s.reason)
         return all(s.ready for s in statuses), statuses
