@@ -19,6 +19,10 @@ or OCO legs hold shares), short sales,
 duplicate client_order_id, bracket prices against the base price, sub-penny prices, fractional
 orders only simple DAY on fractionable assets, potential wash trades, account flags.
 
+Halts and delistings (market.py): an order for a symbol without a bar on a session on which others
+trade does not fill that session (it rests; a DAY order expires at the close); a symbol whose bars
+end before the others' is an inactive, non-tradable asset once the clock is past its last close.
+
 Partial fills draw from a generator seeded with (seed, client_order_id, fill number), so the same
 orders give the same fills run after run.
 """
@@ -98,7 +102,7 @@ class Engine(AccountsMixin, OrdersMixin):
         self.store.conn.executemany(
             "INSERT OR REPLACE INTO bars (symbol, date, o, h, l, c, v, n, vw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         for sym in bars:
-            if self._asset_doc(sym) is None:
+            if self._stored_asset_doc(sym) is None:
                 self.store.conn.execute("INSERT INTO assets (symbol, doc) VALUES (?, ?)",
                                         (sym, json.dumps(self._new_asset(sym))))
 
@@ -174,7 +178,7 @@ class Engine(AccountsMixin, OrdersMixin):
 
     def update_asset(self, symbol: str, **changes: Any) -> dict:
         with self.store.tx():
-            doc = self._asset_doc(symbol)
+            doc = self._stored_asset_doc(symbol)
             if doc is None:
                 raise SimError(404, 40410000, "asset not found")
             for key, value in changes.items():
@@ -215,9 +219,19 @@ class Engine(AccountsMixin, OrdersMixin):
 
     # ---------------------------------------------------------------------------------- assets
 
-    def _asset_doc(self, symbol: str) -> dict | None:
+    def _stored_asset_doc(self, symbol: str) -> dict | None:
         row = self.store.conn.execute("SELECT doc FROM assets WHERE symbol = ?", (symbol,)).fetchone()
         return None if row is None else json.loads(row["doc"])
+
+    def _asset_doc(self, symbol: str) -> dict | None:
+        """The asset as Alpaca reports it now: once the clock is past the close of the session of
+        its last bar (and other symbols trade on), delisted: `status: inactive`, not `tradable`
+        (so orders are refused as for any inactive asset)."""
+        doc = self._stored_asset_doc(symbol)
+        clock = self.store.get("clock")
+        if doc is not None and clock is not None and self.market.delisted(symbol, parse_time(clock)):
+            doc |= {"status": "inactive", "tradable": False}
+        return doc
 
     def asset(self, symbol_or_id: str) -> dict:
         doc = self._asset_doc(symbol_or_id.upper())
@@ -225,7 +239,7 @@ class Engine(AccountsMixin, OrdersMixin):
             for row in self.store.conn.execute("SELECT doc FROM assets"):
                 candidate = json.loads(row["doc"])
                 if candidate["id"] == symbol_or_id:
-                    return candidate
+                    return self._asset_doc(candidate["symbol"])
             raise SimError(404, 40410000, f"asset not found for {symbol_or_id}")
         return doc
 
@@ -251,6 +265,8 @@ class Engine(AccountsMixin, OrdersMixin):
                 continue
             if dt.date.fromisoformat(sim["session"]) > s.date:
                 continue
+            if self.market.halted(doc["symbol"], s.date):
+                continue  # no bar this session: halted (or delisted), nothing trades
             quote = self.market.quote(doc["symbol"], t)
             if quote is None:
                 continue

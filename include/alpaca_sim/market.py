@@ -7,6 +7,10 @@ session, close at the close — so every bar's open, high, low and close are rea
 and stop triggers have a well-defined time, and nothing after the simulated clock is visible.
 Before a session opens the price is the previous close. The quote is the mid ± half the
 configured spread, rounded to Alpaca's price increments.
+
+A symbol without a bar on a session on which other symbols have bars is halted that session: its
+price stays at its last close and nothing fills (`halted`). A symbol whose bars end before the
+others' is delisted once the clock is past the close of its last bar's session (`delisted`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 
-from .sessions import Session, latest_started_session, session
+from .sessions import Session, latest_started_session, session, session_on_or_before
 
 CENT = Decimal("0.01")
 SUB_CENT = Decimal("0.0001")
@@ -81,10 +85,26 @@ class Market:
     def __init__(self, bars: dict[str, list[Bar]], spread_bps: Decimal = Decimal("2")) -> None:
         self.bars = {sym: sorted(rows, key=lambda b: b.date) for sym, rows in bars.items()}
         self._dates = {sym: [b.date for b in rows] for sym, rows in self.bars.items()}
+        self._trading_days = {d for dates in self._dates.values() for d in dates}
+        self._end = max(self._trading_days, default=None)
         self.spread_bps = Decimal(spread_bps)
 
     def symbols(self) -> list[str]:
         return sorted(self.bars)
+
+    def halted(self, symbol: str, day: dt.date) -> bool:
+        """Whether `symbol` does not trade on `day` although the market does (other symbols have a
+        bar that day): a trading halt, or a delisted symbol after its last bar. Past the end of the
+        bars loaded nobody has a bar, and the symbol is not halted (priced at its last close)."""
+        return day in self._trading_days and self.bar_on(symbol, day) is None
+
+    def delisted(self, symbol: str, at: dt.datetime) -> bool:
+        """Whether `symbol`'s last bar is before the last bars of others and `at` is past the close
+        of that bar's session: it no longer trades, as a delisted asset."""
+        dates = self._dates.get(symbol)
+        if not dates or dates[-1] >= self._end:
+            return False
+        return at >= session_on_or_before(dates[-1]).close
 
     def bar_on_or_before(self, symbol: str, day: dt.date) -> Bar | None:
         dates = self._dates.get(symbol)
@@ -154,11 +174,12 @@ class Market:
         return None if mid is None else round_price(mid)
 
     def partial_bar(self, symbol: str, at: dt.datetime) -> Bar | None:
-        """The bar of the latest session started by `at`, as far as it has traded (no look-ahead)."""
+        """The bar of the latest session started by `at`, as far as it has traded (no look-ahead).
+        A halted symbol's is its last bar (as a snapshot's `dailyBar` is its latest daily bar)."""
         s = latest_started_session(at)
         bar = self.bar_on(symbol, s.date)
         if bar is None:
-            return None
+            return self.bar_on_or_before(symbol, s.date) if self.halted(symbol, s.date) else None
         if at >= s.close:
             return bar
         seen = [p for t, p in self.path(bar, s) if t <= at] + [self.mid(symbol, at)]
