@@ -14,6 +14,10 @@ same rows. What it writes, under DIR (default: this folder):
 - mapping/instrument_map.csv         `gvkey,symbol,sector,name` for the 30 names
 - market/daily_bars.csv              daily OHLCV bars of the 30 names and SPY (a geometric random
                                      walk from early-2024 price levels), for the broker simulator
+- market/dividends.csv               `symbol,ex_date,pay_date,amount` (cash per share): quarterly
+                                     dividends of PG, JNJ, XOM, KO and VZ, which the simulator
+                                     loads from next to the bars; in the replay window JNJ and XOM
+                                     go ex on 2025-11-07 and 11-11, KO and VZ on 12-09 and 12-08
 
 Three events make a replay of the autumn of 2025 (`make demo`: 2025-11-03..2025-12-31) interesting.
 They are added after everything above is generated, from their own random stream (seed
@@ -87,6 +91,16 @@ DELISTED = ("900001", "XDLX", "Industrials", "Exdelist Holdings Corp. (fictional
 DELISTED_SIGNALS = (dt.date(2025, 10, 1), dt.date(2025, 11, 14))  # first and last trade_date with a weight
 DELISTED_BARS = (dt.date(2025, 9, 16), dt.date(2025, 11, 21))  # first bar (after 09-15, a test date); last trading day
 DELISTED_START_PRICE = 24.0
+# Quarterly cash dividends: symbol -> (first ex month of the year, ex-date's session of that month,
+# amount per share). Paid 7 sessions after the ex-date. Amounts are about the names' real ones.
+DIVIDENDS = {
+    "PG": (1, 5, "0.9407"),
+    "JNJ": (2, 5, "1.19"),
+    "XOM": (2, 7, "0.95"),
+    "KO": (3, 7, "0.485"),
+    "VZ": (3, 6, "0.665"),
+}
+PAY_AFTER_SESSIONS = 7
 HALT = ("DIS", dt.date(2025, 11, 19))  # no bar: trading halted all session
 LATE_DAY = dt.date(2025, 11, 18)  # ml_alpha published late: at 11:30 New York time
 LATE_TIME = dt.time(11, 30)
@@ -224,6 +238,21 @@ def _add_delisted_bars(bars: pd.DataFrame, rng: np.random.Generator) -> pd.DataF
     return pd.concat([bars, pd.DataFrame(rows, columns=BAR_COLUMNS)], ignore_index=True)
 
 
+def _dividends(days: list[dt.date]) -> pd.DataFrame:
+    """Quarterly dividends of a few names, every ex-date and pay date a session within `days`."""
+    rows = []
+    for symbol, (first_month, nth, amount) in DIVIDENDS.items():
+        for year in sorted({d.year for d in days}):
+            for month in range(first_month, 13, 3):
+                sessions_of_month = [d for d in days if (d.year, d.month) == (year, month)]
+                ex = sessions_of_month[nth - 1]
+                pay_index = days.index(ex) + PAY_AFTER_SESSIONS
+                if pay_index < len(days):
+                    rows.append((symbol, ex.isoformat(), days[pay_index].isoformat(), amount))
+    frame = pd.DataFrame(rows, columns=["symbol", "ex_date", "pay_date", "amount"])
+    return frame.sort_values(["ex_date", "symbol"], ignore_index=True)
+
+
 def _halt(bars: pd.DataFrame) -> pd.DataFrame:
     symbol, day = HALT
     return bars[~((bars["symbol"] == symbol) & (bars["date"] == day.isoformat()))].reset_index(drop=True)
@@ -242,6 +271,7 @@ def generate(out: Path) -> dict[str, Path]:
         "ml": raw / "ml_alpha.parquet",
         "instrument_map": mapping / "instrument_map.csv",
         "bars": market / "daily_bars.csv",
+        "dividends": market / "dividends.csv",
     }
     drl, equal, ml = _drl(days, rng), _equal(days), _ml(days, rng)
     bars = _bars(days, np.random.default_rng(SEED + 1))
@@ -257,6 +287,7 @@ def generate(out: Path) -> dict[str, Path]:
         paths["instrument_map"], index=False, lineterminator="\n"
     )
     bars.to_csv(paths["bars"], index=False, lineterminator="\n")
+    _dividends(days).to_csv(paths["dividends"], index=False, lineterminator="\n")
     return paths
 
 

@@ -50,8 +50,68 @@ def round_price(price: Decimal, up: bool | None = None) -> Decimal:
     return price.quantize(inc, rounding=rounding) if rounding else price.quantize(inc)
 
 
-def load_bars_file(path: str | Path) -> dict[str, list[Bar]]:
-    """Read daily bars (CSV or Parquet): symbol, date, open, high, low, close, volume[, trade_count, vwap]."""
+@dataclass(frozen=True)
+class Dividend:
+    """A cash dividend: holders at the close before `ex_date` are paid `amount` a share on `pay_date`."""
+
+    symbol: str
+    ex_date: dt.date
+    pay_date: dt.date
+    amount: Decimal
+
+
+#: The optional dividends file, read from the folder of the bars file.
+DIVIDENDS_FILE = "dividends.csv"
+
+
+class BarsFile(dict):
+    """A bars file's bars by symbol, and `dividends`: those of the DIVIDENDS_FILE next to it (None
+    when there is none)."""
+
+    dividends: list[Dividend] | None = None
+
+
+def load_dividends_file(path: str | Path) -> list[Dividend]:
+    """Read dividends (CSV): symbol, ex_date, pay_date (YYYY-MM-DD), amount (cash per share, > 0).
+    A bad cell is a ValueError naming the file, the row (1 = the first under the header) and the field."""
+    import csv
+    from decimal import InvalidOperation
+
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"symbol", "ex_date", "pay_date", "amount"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        out = []
+        for row_number, row in enumerate(reader, 1):
+            def bad(field: str, expected: str) -> ValueError:
+                return ValueError(f"{path} row {row_number}: {field} expected {expected}, got {row[field]!r}")
+
+            symbol = (row["symbol"] or "").strip()
+            if not symbol:
+                raise bad("symbol", "a symbol")
+            dates = {}
+            for field in ("ex_date", "pay_date"):
+                try:
+                    dates[field] = dt.date.fromisoformat((row[field] or "").strip())
+                except ValueError:
+                    raise bad(field, "a date YYYY-MM-DD") from None
+            if dates["pay_date"] < dates["ex_date"]:
+                raise bad("pay_date", f"a date on or after the ex_date {dates['ex_date']}")
+            try:
+                amount = Decimal((row["amount"] or "").strip())
+            except InvalidOperation:
+                amount = None
+            if amount is None or not amount.is_finite() or amount <= 0:
+                raise bad("amount", "a cash amount per share > 0")
+            out.append(Dividend(symbol, dates["ex_date"], dates["pay_date"], amount))
+    return out
+
+
+def load_bars_file(path: str | Path) -> BarsFile:
+    """Read daily bars (CSV or Parquet): symbol, date, open, high, low, close, volume[, trade_count, vwap];
+    and the dividends of a DIVIDENDS_FILE in the same folder, if there is one."""
     import pandas as pd
 
     path = Path(path)
@@ -60,7 +120,9 @@ def load_bars_file(path: str | Path) -> dict[str, list[Bar]]:
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
     frame["date"] = pd.to_datetime(frame["date"]).dt.date
-    out: dict[str, list[Bar]] = {}
+    out = BarsFile()
+    if (path.parent / DIVIDENDS_FILE).is_file():
+        out.dividends = load_dividends_file(path.parent / DIVIDENDS_FILE)
     for row in frame.sort_values(["symbol", "date"]).itertuples(index=False):
         n = getattr(row, "trade_count", None)
         vw = getattr(row, "vwap", None)

@@ -115,3 +115,44 @@ def test_events_leave_the_test_dates_rows_alone():
         assert len(bars[bars["date"] == day]) == 31  # the 30 names and SPY
     drl = pd.read_csv(DATA / "raw_signals" / "drl_weight.csv", dtype={"gvkey": str})
     assert not (drl["gvkey"].str.zfill(6) == DELISTED_GVKEY)[drl["trade_date"].isin(["2025-09-15", "2025-12-01"])].any()
+
+
+def _dividends() -> pd.DataFrame:
+    return pd.read_csv(DATA / "market" / "dividends.csv", dtype=str)
+
+
+def test_generator_reproduces_the_committed_dividends(tmp_path):
+    paths = _generator().generate(tmp_path)
+    assert paths["dividends"].read_bytes() == (DATA / "market" / "dividends.csv").read_bytes()
+
+
+def test_dividends_are_quarterly_for_a_few_names_on_sessions_with_bars():
+    dividends, bars = _dividends(), _bars()
+    assert list(dividends.columns) == ["symbol", "ex_date", "pay_date", "amount"]
+    assert set(dividends["symbol"]) == {"PG", "JNJ", "XOM", "KO", "VZ"}
+    assert (dividends.groupby("symbol").size() >= 7).all()  # quarterly over two years
+    traded = set(zip(bars["symbol"], bars["date"]))
+    assert all((r.symbol, r.ex_date) in traded and (r.symbol, r.pay_date) in traded for r in dividends.itertuples())
+    assert (dividends["pay_date"] > dividends["ex_date"]).all() and (dividends["amount"].astype(float) > 0).all()
+
+
+def test_some_dividends_go_ex_and_are_paid_inside_the_demo_replay():
+    dividends = _dividends()
+    inside = dividends[(dividends["ex_date"] >= "2025-11-03") & (dividends["pay_date"] <= "2025-12-31")]
+    assert len(inside) >= 3
+
+
+def test_no_dividend_goes_ex_in_the_days_after_a_test_date():
+    """Tests that hold a position on a test date and move the clock a few days see no dividend: a
+    position is only entitled if the clock crosses the close before an ex-date after the simulator's
+    reset (a dividend that went ex earlier is paid to nobody in such a test)."""
+    import exchange_calendars as xcals
+
+    cal = xcals.get_calendar("XNYS", start="2024-01-01", end="2026-12-31")
+    near = set()
+    for day in ("2025-03-03", "2025-07-21", "2025-09-15", "2025-12-01", "2025-12-26"):
+        start = cal.date_to_session(pd.Timestamp(day), direction="next")
+        near |= {s.date().isoformat() for s in cal.sessions_window(start, 4)}
+    near |= {s.date().isoformat() for s in cal.sessions_in_range("2025-12-19", "2026-01-09")}
+    dividends = _dividends()
+    assert not dividends["ex_date"].isin(near).any() and (dividends["pay_date"] < "2025-12-19").all()
