@@ -85,7 +85,7 @@ def load_dividends_file(path: str | Path) -> list[Dividend]:
             raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
         out = []
         for row_number, row in enumerate(reader, 1):
-            def bad(field: str, expected: str) -> ValueError:
+            def bad(field: str, expected: str, row_number: int = row_number, row: dict = row) -> ValueError:
                 return ValueError(f"{path} row {row_number}: {field} expected {expected}, got {row[field]!r}")
 
             symbol = (row["symbol"] or "").strip()

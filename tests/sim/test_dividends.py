@@ -13,7 +13,6 @@ from decimal import Decimal
 import pytest
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
-
 from alpaca_sim.market import BarsFile, Dividend, load_bars_file, load_dividends_file
 
 BEFORE_EX = "2025-12-08T15:00:00Z"  # Monday, the session before KO's ex-date
@@ -121,8 +120,8 @@ def test_dividends_file_is_read_with_dates_and_decimal_amounts(tmp_path):
 @pytest.mark.parametrize("row, message", [
     ("KO,2025-12-9x,2025-12-18,0.485", "row 1: ex_date expected a date YYYY-MM-DD, got '2025-12-9x'"),
     ("KO,2025-12-09,,0.485", "row 1: pay_date expected a date YYYY-MM-DD, got ''"),
-    ("KO,2025-12-09,2025-12-01,0.485", "row 1: pay_date expected a date on or after the ex_date 2025-12-09, got "
-                                       "'2025-12-01'"),
+    ("KO,2025-12-09,2025-12-01,0.485",
+     "row 1: pay_date expected a date on or after the ex_date 2025-12-09, got '2025-12-01'"),
     ("KO,2025-12-09,2025-12-18,-1", "row 1: amount expected a cash amount per share > 0, got '-1'"),
     ("KO,2025-12-09,2025-12-18,abc", "row 1: amount expected a cash amount per share > 0, got 'abc'"),
     (",2025-12-09,2025-12-18,0.5", "row 1: symbol expected a symbol, got ''"),
