@@ -19,6 +19,14 @@ or OCO legs hold shares), short sales,
 duplicate client_order_id, bracket prices against the base price, sub-penny prices, fractional
 orders only simple DAY on fractionable assets, potential wash trades, account flags.
 
+Halts and delistings (market.py): an order for a symbol without a bar on a session on which others
+trade does not fill that session (it rests; a DAY order expires at the close); a symbol whose bars
+end before the others' is an inactive, non-tradable asset once the clock is past its last close.
+
+Dividends (market.py `Dividend`, from a dividends.csv next to the bars file): the position at the
+close before the ex-date is entitled; at the open of the pay date a `DIV` activity moves the cash
+by qty x amount (a short position pays it). A reset forgets the dividends due.
+
 Partial fills draw from a generator seeded with (seed, client_order_id, fill number), so the same
 orders give the same fills run after run.
 """
@@ -30,7 +38,7 @@ import json
 import random
 import uuid
 from dataclasses import asdict
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from .accounts import AccountsMixin, check_configurations
@@ -51,7 +59,7 @@ from .common import (  # noqa: F401 - re-exported for app.py and server.py
     iso,
     parse_time,
 )
-from .market import Bar, Market
+from .market import Bar, Dividend, Market, _next_session
 from .orders import OrdersMixin
 from .sessions import UTC, Session, is_open, latest_started_session, next_close, next_open, ny_date, session
 from .store import Store
@@ -65,7 +73,10 @@ class Engine(AccountsMixin, OrdersMixin):
         with store.tx():
             if bars:
                 self._save_bars(bars)
+            if getattr(bars, "dividends", None) is not None:
+                self._save_dividends(bars.dividends)
             self.market = Market(self._load_bars(), Decimal(str(self.settings().spread_bps)))
+            self.dividends = self._load_dividends()
             if store.get("account") is None:
                 self._init_account(DEFAULT_CASH, clock or self._default_clock())
             elif clock is not None:
@@ -98,7 +109,7 @@ class Engine(AccountsMixin, OrdersMixin):
         self.store.conn.executemany(
             "INSERT OR REPLACE INTO bars (symbol, date, o, h, l, c, v, n, vw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         for sym in bars:
-            if self._asset_doc(sym) is None:
+            if self._stored_asset_doc(sym) is None:
                 self.store.conn.execute("INSERT INTO assets (symbol, doc) VALUES (?, ?)",
                                         (sym, json.dumps(self._new_asset(sym))))
 
@@ -127,6 +138,23 @@ class Engine(AccountsMixin, OrdersMixin):
                 self.store.conn.execute("DELETE FROM bars")
             self._save_bars(bars)
             self.market = Market(self._load_bars(), self.market.spread_bps)
+            dividends = getattr(bars, "dividends", None)
+            if dividends is not None or replace:  # a bars file's dividends.csv, or none with the bars replaced
+                self._save_dividends(dividends or [])
+
+    def load_dividends(self, dividends: list[Dividend]) -> None:
+        """Replace the dividends the clock pays (see `_dividends_at_close`)."""
+        with self.store.tx():
+            self._save_dividends(dividends)
+
+    def _save_dividends(self, dividends: list[Dividend]) -> None:
+        self.store.put("dividends", [{"symbol": d.symbol, "ex_date": d.ex_date.isoformat(),
+                                      "pay_date": d.pay_date.isoformat(), "amount": fmt(d.amount)} for d in dividends])
+        self.dividends = self._load_dividends()
+
+    def _load_dividends(self) -> list[Dividend]:
+        return [Dividend(d["symbol"], dt.date.fromisoformat(d["ex_date"]), dt.date.fromisoformat(d["pay_date"]),
+                         dec(d["amount"])) for d in self.store.get("dividends") or []]
 
     # --------------------------------------------------------------------------- settings
 
@@ -156,6 +184,7 @@ class Engine(AccountsMixin, OrdersMixin):
             self.store.put("last_order_stamp", None)
             self.store.put("maintenance_at_close", None)
             self.store.put("account_config", {})
+            self.store.put("dividends_due", [])
             for (symbol,) in self.store.conn.execute("SELECT symbol FROM assets").fetchall():  # /sim/assets edits
                 self.store.conn.execute("UPDATE assets SET doc = ? WHERE symbol = ?",
                                         (json.dumps(self._new_asset(symbol)), symbol))
@@ -174,7 +203,7 @@ class Engine(AccountsMixin, OrdersMixin):
 
     def update_asset(self, symbol: str, **changes: Any) -> dict:
         with self.store.tx():
-            doc = self._asset_doc(symbol)
+            doc = self._stored_asset_doc(symbol)
             if doc is None:
                 raise SimError(404, 40410000, "asset not found")
             for key, value in changes.items():
@@ -201,10 +230,13 @@ class Engine(AccountsMixin, OrdersMixin):
             for t in times:
                 self.store.put("clock", iso(t))
                 s = session(ny_date(t))
+                if s is not None and t == s.open:
+                    self._pay_dividends(s)
                 if s is not None and s.open <= t <= s.close:
                     self._match(t, prev)
                 if s is not None and t == s.close:
                     self._close_session(s)
+                    self._dividends_at_close(s)
                 prev = t
             return self.now()
 
@@ -215,9 +247,19 @@ class Engine(AccountsMixin, OrdersMixin):
 
     # ---------------------------------------------------------------------------------- assets
 
-    def _asset_doc(self, symbol: str) -> dict | None:
+    def _stored_asset_doc(self, symbol: str) -> dict | None:
         row = self.store.conn.execute("SELECT doc FROM assets WHERE symbol = ?", (symbol,)).fetchone()
         return None if row is None else json.loads(row["doc"])
+
+    def _asset_doc(self, symbol: str) -> dict | None:
+        """The asset as Alpaca reports it now: once the clock is past the close of the session of
+        its last bar (and other symbols trade on), delisted: `status: inactive`, not `tradable`
+        (so orders are refused as for any inactive asset)."""
+        doc = self._stored_asset_doc(symbol)
+        clock = self.store.get("clock")
+        if doc is not None and clock is not None and self.market.delisted(symbol, parse_time(clock)):
+            doc |= {"status": "inactive", "tradable": False}
+        return doc
 
     def asset(self, symbol_or_id: str) -> dict:
         doc = self._asset_doc(symbol_or_id.upper())
@@ -225,7 +267,7 @@ class Engine(AccountsMixin, OrdersMixin):
             for row in self.store.conn.execute("SELECT doc FROM assets"):
                 candidate = json.loads(row["doc"])
                 if candidate["id"] == symbol_or_id:
-                    return candidate
+                    return self._asset_doc(candidate["symbol"])
             raise SimError(404, 40410000, f"asset not found for {symbol_or_id}")
         return doc
 
@@ -251,6 +293,8 @@ class Engine(AccountsMixin, OrdersMixin):
                 continue
             if dt.date.fromisoformat(sim["session"]) > s.date:
                 continue
+            if self.market.halted(doc["symbol"], s.date):
+                continue  # no bar this session: halted (or delisted), nothing trades
             quote = self.market.quote(doc["symbol"], t)
             if quote is None:
                 continue
@@ -373,6 +417,40 @@ class Engine(AccountsMixin, OrdersMixin):
         self._record_close_margin(s.date, margin["maintenance"])
         self.store.conn.execute("INSERT OR REPLACE INTO equity_history (date, equity) VALUES (?, ?)",
                                 (s.date.isoformat(), fmt(equity)))
+
+    # ------------------------------------------------------------------------------- dividends
+
+    def _dividends_at_close(self, s: Session) -> None:
+        """At the close of the session before an ex-date: the position then (long or short) is what
+        the dividend is paid on (Alpaca: holders of record; no DIV for a position opened on the
+        ex-date)."""
+        if not self.dividends:
+            return
+        nxt = _next_session(s)
+        going_ex = [d for d in self.dividends if s.date < d.ex_date and (nxt is None or d.ex_date <= nxt.date)]
+        due = self.store.get("dividends_due") or []
+        for d in going_ex:
+            qty = self._position_qty(d.symbol)
+            if qty != 0:
+                due.append({"symbol": d.symbol, "ex_date": d.ex_date.isoformat(), "pay_date": d.pay_date.isoformat(),
+                            "amount": fmt(d.amount), "qty": fmt(qty)})
+        if going_ex:
+            self.store.put("dividends_due", due)
+
+    def _pay_dividends(self, s: Session) -> None:
+        """At the open of a pay date: a DIV activity for each dividend due, cash moved by qty x amount
+        (rounded to the cent; negative for a short position, which owes the dividend)."""
+        due = self.store.get("dividends_due") or []
+        paying = [d for d in due if dt.date.fromisoformat(d["pay_date"]) <= s.date]
+        if not paying:
+            return
+        self.store.put("dividends_due", [d for d in due if d not in paying])
+        for d in paying:
+            qty, amount = dec(d["qty"]), dec(d["amount"])
+            net = (qty * amount).quantize(Decimal("0.01"), ROUND_HALF_UP)
+            self.add_non_trade_activity(
+                "DIV", fmt(net), symbol=d["symbol"], qty=d["qty"], per_share_amount=d["amount"],
+                description=f"Cash DIV @ {d['amount']}, Pos QTY: {d['qty']}, Ex Date: {d['ex_date']}")
 
     # ------------------------------------------------------------------------------ activities
 

@@ -7,6 +7,10 @@ session, close at the close — so every bar's open, high, low and close are rea
 and stop triggers have a well-defined time, and nothing after the simulated clock is visible.
 Before a session opens the price is the previous close. The quote is the mid ± half the
 configured spread, rounded to Alpaca's price increments.
+
+A symbol without a bar on a session on which other symbols have bars is halted that session: its
+price stays at its last close and nothing fills (`halted`). A symbol whose bars end before the
+others' is delisted once the clock is past the close of its last bar's session (`delisted`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 
-from .sessions import Session, latest_started_session, session
+from .sessions import Session, latest_started_session, session, session_on_or_before
 
 CENT = Decimal("0.01")
 SUB_CENT = Decimal("0.0001")
@@ -46,8 +50,68 @@ def round_price(price: Decimal, up: bool | None = None) -> Decimal:
     return price.quantize(inc, rounding=rounding) if rounding else price.quantize(inc)
 
 
-def load_bars_file(path: str | Path) -> dict[str, list[Bar]]:
-    """Read daily bars (CSV or Parquet): symbol, date, open, high, low, close, volume[, trade_count, vwap]."""
+@dataclass(frozen=True)
+class Dividend:
+    """A cash dividend: holders at the close before `ex_date` are paid `amount` a share on `pay_date`."""
+
+    symbol: str
+    ex_date: dt.date
+    pay_date: dt.date
+    amount: Decimal
+
+
+#: The optional dividends file, read from the folder of the bars file.
+DIVIDENDS_FILE = "dividends.csv"
+
+
+class BarsFile(dict):
+    """A bars file's bars by symbol, and `dividends`: those of the DIVIDENDS_FILE next to it (None
+    when there is none)."""
+
+    dividends: list[Dividend] | None = None
+
+
+def load_dividends_file(path: str | Path) -> list[Dividend]:
+    """Read dividends (CSV): symbol, ex_date, pay_date (YYYY-MM-DD), amount (cash per share, > 0).
+    A bad cell is a ValueError naming the file, the row (1 = the first under the header) and the field."""
+    import csv
+    from decimal import InvalidOperation
+
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"symbol", "ex_date", "pay_date", "amount"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        out = []
+        for row_number, row in enumerate(reader, 1):
+            def bad(field: str, expected: str, row_number: int = row_number, row: dict = row) -> ValueError:
+                return ValueError(f"{path} row {row_number}: {field} expected {expected}, got {row[field]!r}")
+
+            symbol = (row["symbol"] or "").strip()
+            if not symbol:
+                raise bad("symbol", "a symbol")
+            dates = {}
+            for field in ("ex_date", "pay_date"):
+                try:
+                    dates[field] = dt.date.fromisoformat((row[field] or "").strip())
+                except ValueError:
+                    raise bad(field, "a date YYYY-MM-DD") from None
+            if dates["pay_date"] < dates["ex_date"]:
+                raise bad("pay_date", f"a date on or after the ex_date {dates['ex_date']}")
+            try:
+                amount = Decimal((row["amount"] or "").strip())
+            except InvalidOperation:
+                amount = None
+            if amount is None or not amount.is_finite() or amount <= 0:
+                raise bad("amount", "a cash amount per share > 0")
+            out.append(Dividend(symbol, dates["ex_date"], dates["pay_date"], amount))
+    return out
+
+
+def load_bars_file(path: str | Path) -> BarsFile:
+    """Read daily bars (CSV or Parquet): symbol, date, open, high, low, close, volume[, trade_count, vwap];
+    and the dividends of a DIVIDENDS_FILE in the same folder, if there is one."""
     import pandas as pd
 
     path = Path(path)
@@ -56,7 +120,9 @@ def load_bars_file(path: str | Path) -> dict[str, list[Bar]]:
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
     frame["date"] = pd.to_datetime(frame["date"]).dt.date
-    out: dict[str, list[Bar]] = {}
+    out = BarsFile()
+    if (path.parent / DIVIDENDS_FILE).is_file():
+        out.dividends = load_dividends_file(path.parent / DIVIDENDS_FILE)
     for row in frame.sort_values(["symbol", "date"]).itertuples(index=False):
         n = getattr(row, "trade_count", None)
         vw = getattr(row, "vwap", None)
@@ -81,10 +147,26 @@ class Market:
     def __init__(self, bars: dict[str, list[Bar]], spread_bps: Decimal = Decimal("2")) -> None:
         self.bars = {sym: sorted(rows, key=lambda b: b.date) for sym, rows in bars.items()}
         self._dates = {sym: [b.date for b in rows] for sym, rows in self.bars.items()}
+        self._trading_days = {d for dates in self._dates.values() for d in dates}
+        self._end = max(self._trading_days, default=None)
         self.spread_bps = Decimal(spread_bps)
 
     def symbols(self) -> list[str]:
         return sorted(self.bars)
+
+    def halted(self, symbol: str, day: dt.date) -> bool:
+        """Whether `symbol` does not trade on `day` although the market does (other symbols have a
+        bar that day): a trading halt, or a delisted symbol after its last bar. Past the end of the
+        bars loaded nobody has a bar, and the symbol is not halted (priced at its last close)."""
+        return day in self._trading_days and self.bar_on(symbol, day) is None
+
+    def delisted(self, symbol: str, at: dt.datetime) -> bool:
+        """Whether `symbol`'s last bar is before the last bars of others and `at` is past the close
+        of that bar's session: it no longer trades, as a delisted asset."""
+        dates = self._dates.get(symbol)
+        if not dates or dates[-1] >= self._end:
+            return False
+        return at >= session_on_or_before(dates[-1]).close
 
     def bar_on_or_before(self, symbol: str, day: dt.date) -> Bar | None:
         dates = self._dates.get(symbol)
@@ -154,11 +236,12 @@ class Market:
         return None if mid is None else round_price(mid)
 
     def partial_bar(self, symbol: str, at: dt.datetime) -> Bar | None:
-        """The bar of the latest session started by `at`, as far as it has traded (no look-ahead)."""
+        """The bar of the latest session started by `at`, as far as it has traded (no look-ahead).
+        A halted symbol's is its last bar (as a snapshot's `dailyBar` is its latest daily bar)."""
         s = latest_started_session(at)
         bar = self.bar_on(symbol, s.date)
         if bar is None:
-            return None
+            return self.bar_on_or_before(symbol, s.date) if self.halted(symbol, s.date) else None
         if at >= s.close:
             return bar
         seen = [p for t, p in self.path(bar, s) if t <= at] + [self.mid(symbol, at)]
