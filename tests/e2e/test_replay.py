@@ -305,3 +305,71 @@ def test_a_day_whose_rows_arrive_after_an_early_close_is_not_traded_in_real_mode
     assert not day["traded"] and day["signals_at"] == "13:05" and day["equity"] == 100_000
     assert day["note"].startswith("signals late: ready at 13:05 New York after waiting 3 h 30 min; the risk gate "
                                   "refused to trade 2025-11-28 in real mode: market_closed_now")
+
+
+# ------------------------------------------------------------------ the sample data's story
+
+STORY = dt.date(2025, 11, 6), dt.date(2025, 11, 20)  # XDLX's target vanishes, a late day, a halt, dividends
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory):
+    """A real-mode replay of the committed sample data over the sessions where it tells its story:
+    XDLX (fictional) leaves the strategies after 2025-11-14 and is delisted after 11-21; ml_alpha
+    publishes 2025-11-18 at 11:30 New York; DIS is halted on 2025-11-19; JNJ (ex 11-07) and XOM
+    (ex 11-11) pay dividends on 11-18 and 11-20."""
+    import shutil
+
+    from tests.conftest import REPO
+
+    root = tmp_path_factory.mktemp("story") / "project"
+    for part in ("config", "data/raw_signals", "data/mapping"):
+        shutil.copytree(REPO / part, root / part)
+    result = replay(*STORY, mode="real", root=root, bars=BARS)
+    return root / "data" / "replay", {d["date"]: d for d in result["days"]}
+
+
+def test_the_delisted_names_position_is_sold_once_its_target_vanishes(story):
+    workspace, _ = story
+    sells = ledger_rows(workspace, "SELECT trade_date, status FROM orders WHERE symbol = 'XDLX' AND side = 'sell' "
+                                   "AND parent_client_order_id IS NULL AND order_type = 'market'")
+    assert ("2025-11-17", "filled") in sells
+    held = ledger_rows(workspace, "SELECT qty FROM positions_eod WHERE symbol = 'XDLX' AND trade_date >= '2025-11-17'")
+    assert all(q == 0 for (q,) in held)
+
+
+def test_the_late_publishing_day_is_traded_when_its_signals_come_out(story):
+    _, days = story
+    assert days["2025-11-18"]["traded"] and days["2025-11-18"]["signals_at"] == "11:30"
+    assert days["2025-11-17"]["signals_at"] == "09:35"
+
+
+def test_a_halted_symbols_order_rests_until_the_close_and_the_replay_goes_on(story):
+    workspace, days = story
+    assert "execution incomplete" in days["2025-11-19"]["note"] and "DIS" in days["2025-11-19"]["note"]
+    assert ledger_rows(workspace, "SELECT status FROM orders WHERE client_order_id = 'pt-20251119-DIS-sell-r1'") == \
+        [("expired",)]
+    assert days["2025-11-20"]["traded"] and days["2025-11-20"]["equity"]
+
+
+def test_dividends_land_in_the_cash_ledger_for_the_shares_held_on_the_ex_date(story):
+    workspace, _ = story
+    paid = ledger_rows(workspace, "SELECT date, symbol, qty, net_amount FROM cash_ledger WHERE activity_type = 'DIV' "
+                                  "ORDER BY date")
+    assert [(d, s) for d, s, _, _ in paid] == [("2025-11-18", "JNJ"), ("2025-11-20", "XOM")]
+    for date, symbol, qty, amount in paid:
+        per_share = {"JNJ": 1.19, "XOM": 0.95}[symbol]
+        assert qty > 0 and amount == pytest.approx(round(qty * per_share, 2))
+
+
+def test_the_ledger_has_every_orders_final_state_as_the_broker_says_it(story):
+    """Legs that triggered days later and DAY orders that expired are in the ledger as they are at
+    the broker (reconcile syncs them), not as they were when sent."""
+    workspace, _ = story
+    ledger = dict(ledger_rows(workspace, "SELECT client_order_id, status FROM orders WHERE mode = 'real'"))
+    sim = create_engine(f"sqlite:///{workspace / 'data' / 'sim' / 'replay.sqlite'}")
+    with sim.connect() as conn:
+        broker = dict(tuple(r) for r in conn.execute(text("SELECT client_order_id, status FROM orders")))
+    sim.dispose()
+    assert ledger == broker
+    assert {"filled", "canceled", "expired", "new", "held"} <= set(broker.values())

@@ -256,6 +256,15 @@ class Ledger:
         return out
 
     @_guarded
+    def unfinished_orders(self, done: frozenset[str] | set[str]) -> list[dict]:
+        """Our real orders (and legs) at the broker whose status in the ledger is not in `done`:
+        what may still change there on its own (a stop-loss triggering, a DAY order expiring)."""
+        query = select(orders).where(orders.c.mode == "real", orders.c.broker_order_id.is_not(None),
+                                     orders.c.status.not_in(sorted(done)))
+        with self.engine.connect() as conn:
+            return [_order_row(r) for r in _dicts(conn.execute(query.order_by(orders.c.client_order_id)))]
+
+    @_guarded
     def run(self, run_id: str, trade_date: dt.date, step: str) -> dict | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(runs).where(runs.c.run_id == run_id, runs.c.trade_date == trade_date,

@@ -183,7 +183,7 @@ def run_day(
                              "nothing was sent (see logs/alerts.log)")
 
     executed = steps.execute(day, mode=mode, round=round, **common, orders=gated["approved_path"], **online,
-                             debug=debug)
+                             debug=debug, sleep=sleep, now=now)
     result["steps"]["execute"] = executed
     counts = ", ".join(f"{n} {s}" for s, n in sorted(executed["counts"].items())) or "no orders"
     note("execute", f"{mode}, round {round}: {counts}; cancelled {executed['cancelled']} earlier order(s); "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ConfigError, OutcomeUnknown, PaperTradingError, TradingRefused
@@ -81,6 +82,11 @@ def _preflight(ctx: StepContext, broker) -> None:
         raise TradingRefused(message)
 
 
+def _clock(sleep: Callable[[float], None] | None, now: Callable[[], dt.datetime] | None) -> dict:
+    """The Executor's `sleep` and `clock` (seconds) from a step's `sleep` and `now`, where given."""
+    return {**({"sleep": sleep} if sleep else {}), **({"clock": lambda: now().timestamp()} if now else {})}
+
+
 def execute(
     trade_date: dt.date,
     *,
@@ -93,10 +99,14 @@ def execute(
     broker=None,
     db_url: str | None = None,
     debug: bool = False,
+    sleep: Callable[[float], None] | None = None,
+    now: Callable[[], dt.datetime] | None = None,
 ) -> dict:
     """M4 for one trade date (see `execution.py` for the order of a real run). Dry mode runs the same
     code with every write replaced by a ledger row `dry_run`. Raises `OutcomeUnknown` (transient)
-    when some order's outcome is still unknown: running again resolves it without sending twice."""
+    when some order's outcome is still unknown: running again resolves it without sending twice.
+    `sleep` and `now` (an aware instant): the clock of the waits for cancels, sells and buys (the
+    wall clock by default; a replay's moves the simulator, so its orders can fill or expire)."""
     from ..execution import ExecutionSettings, Executor
     from ..rebalance import APPROVED_COLUMNS
 
@@ -134,7 +144,7 @@ def execute(
                     result = Executor(broker, ledger, settings, mode=mode, trade_date=trade_date, round=round,
                                       run_id=run_id, env=getattr(broker, "env", "paper"),
                                       preflight=(lambda: _preflight(ctx, broker)) if mode == "real" else None,
-                                      keep_alive=keep_alive).run(approved)
+                                      keep_alive=keep_alive, **_clock(sleep, now)).run(approved)
                 except PaperTradingError as exc:
                     outcome = "refused" if isinstance(exc, TradingRefused) else "failed"
                     ledger.record_run(run_id, trade_date, "execute", mode, outcome, round=round,

@@ -94,6 +94,7 @@ def reconcile(
     from .. import reconcile as books
     from ..alert_rules import evaluate_books
     from ..alerts import raise_alerts
+    from ..order_sync import sync_orders
     from ..trading_calendar import exchange_date
 
     with run_step("reconcile", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
@@ -101,6 +102,8 @@ def reconcile(
         outputs = paths["execution_log"].parent
         broker = connect(broker, ctx.settings)
         with open_ledger(ctx, db_url) as ledger:
+            if mode == "real" and sync_orders(broker, ledger):  # legs that triggered, orders that expired
+                ledger.export_execution_log(paths["execution_log"])
             prev_day, prev_positions = ledger.positions_before(trade_date)
             # from the start of the previous reconciled day: an activity dated then but posted after
             # its reconcile (a fee at 22:00) is still found, and counted now

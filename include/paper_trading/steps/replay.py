@@ -29,11 +29,15 @@ are read whole.
 
 Late signals: a session whose signals are not all published at 09:35 waits as the DAG's
 `wait_for_signals` sensor does (its poke interval and timeout, `paper_trading.sensors`), moving the
-simulated clock: rows published at 11:30 are traded at the first check after them (11:35), and the
-day's summary says how long it waited. A session whose signals are still missing when the sensor's
+simulated clock: rows published at 11:32 are traded at the next check (11:35; rows of 11:30, at
+11:30), and the day's summary says how long it waited. A session whose signals are still missing when the sensor's
 timeout has passed is not traded (the DAG's sensor would fail); nor, in real mode, is one whose
 signals came after the close (an early close: the gate refuses, as the DAG's would). Either way
 its books are still made, so the equity curve has no hole.
+
+A day whose execution cannot finish (`OutcomeUnknown`: a sell resting all day on a halted symbol
+leaves the position without its take-profit/stop-loss) is what the DAG's run would fail and alert
+on; the replay notes it, makes the day's books and goes on.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import ConfigError, SignalsNotReady, TradingRefused
+from ..errors import ConfigError, OutcomeUnknown, SignalsNotReady, TradingRefused
 from ..logging_setup import ALERT_URLS_ENV
 from .common import DEFAULT_CONFIG, check_round, load_settings, project_dir
 
@@ -230,6 +234,15 @@ def replay(
                                    equity=books.get("equity"), signals_at=f"{at:%H:%M}", waited_s=waited,
                                    note=f"signals late: traded at {at:%H:%M} New York after waiting "
                                         f"{duration(waited)}" if waited else "")
+                except OutcomeUnknown as exc:
+                    # the orders went out, but the day's execution could not finish (a sell resting on
+                    # a halted symbol leaves its position unprotected): the DAG's task fails, its
+                    # retries end at the close and the run alerts; the day's books are still made
+                    clock.set(books_time(where, day))
+                    books = reconcile(day, mode=mode, root=where, run_id=run_id, broker=broker, db_url=db_url,
+                                      debug=debug)
+                    summary.update(traded=True, equity=books.get("equity"),
+                                   note=f"execution incomplete (the DAG's run would fail and alert): {exc}")
                 except (SignalsNotReady, TradingRefused) as exc:
                     # the DAG's sensor timed out, or (real mode) the signals came after an early close
                     # and the gate refused, as the DAG's would: not traded; the books are still made

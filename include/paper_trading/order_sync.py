@@ -1,0 +1,72 @@
+"""Our orders in the ledger kept equal to the broker's: what finished there on its own.
+
+Orders change at the broker with nobody asking: a stop-loss triggers days after its entry, a
+take-profit fills, the other leg of the pair is cancelled with it, a DAY order resting on a halted
+symbol expires at the close. Execution records what it sends and waits for; this records the rest,
+once a day (reconcile calls it), so `execution_log.csv` never shows an order `new` that expired
+weeks ago.
+
+It costs the same after a year as on the first day: one `status=open` listing without nesting (each
+working order and leg on its own) answers for every group still working — a held stop-loss is
+never "open", but it lives exactly as long as the take-profit beside it, since Alpaca cancels the
+other leg when one fills or is cancelled — and only a group with no member working any more is read
+again, by its root (nested: the root and its legs), which are the few that finished since the last
+call.
+"""
+
+from __future__ import annotations
+
+from .broker import OrderInfo
+from .errors import BrokerError
+from .execution import NOT_SENT_AGAIN, TERMINAL
+from .ledger import Ledger
+from .logging_setup import get_logger
+
+log = get_logger("order_sync")
+
+#: What changes no more: final at the broker, or an outcome only our ledger has.
+FINISHED = TERMINAL | NOT_SENT_AGAIN | {"dry_run"}
+
+
+def sync_orders(broker, ledger: Ledger) -> int:  # noqa: ANN001 - a Broker
+    """Update the ledger rows of our unfinished real orders that the broker reports differently.
+    Returns the number of rows updated."""
+    rows = ledger.unfinished_orders(FINISHED)
+    if not rows:
+        return 0
+    working = {o.id: o for o in broker.list_orders(status="open", nested=False)}
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["parent_client_order_id"] or row["client_order_id"], []).append(row)
+    roots = ledger.orders_by_id(sorted(groups))
+    seen: dict[str, OrderInfo] = {}
+    for root_cid, members in groups.items():
+        listed = [working[m["broker_order_id"]] for m in members if m["broker_order_id"] in working]
+        root_listed = (roots.get(root_cid) or {}).get("broker_order_id") in working
+        if listed or root_listed:  # the group still works: what is listed says how; a held leg stays held
+            seen.update({o.client_order_id: o for o in listed})
+            continue
+        root_id = (roots.get(root_cid) or {}).get("broker_order_id") or members[0]["broker_order_id"]
+        try:
+            root = broker.get_order(root_id)
+        except BrokerError as exc:
+            if exc.status != 404:
+                raise
+            log.warning("order %s (%s) is not at the broker any more; its ledger row is left as it is", root_cid,
+                        root_id)
+            continue
+        seen.update({o.client_order_id: o for o in (root, *root.legs)})
+    changed = []
+    for row in rows:
+        info = seen.get(row["client_order_id"])
+        if info is None or (info.status == row["status"] and float(info.filled_qty) == (row["filled_qty"] or 0.0)):
+            continue
+        changed.append({**row, "status": info.status, "filled_qty": float(info.filled_qty), "updated_at": None,
+                        "filled_avg_price": float(info.filled_avg_price) if info.filled_avg_price is not None
+                        else row["filled_avg_price"]})
+    if changed:
+        ledger.upsert_orders(changed)
+        log.info("%d order(s) changed at the broker since the ledger last heard of them: %s", len(changed),
+                 ", ".join(f"{r['client_order_id']} {r['status']}" for r in changed[:10]) +
+                 (", ..." if len(changed) > 10 else ""))
+    return len(changed)
