@@ -29,7 +29,8 @@ The invariants, after every trial (faults off):
 2. **none missing**: every approved order is at the broker, or in the ledger as refused for good
    with a reason (not sent: nothing held to sell, no cash; or rejected by the broker);
 3. **the ledger equals the broker**: the same orders (every ledger order with a broker id is at
-   the broker under that id, and every order of ours at the broker is in the ledger), the same
+   the broker under that id and in the same status, and every order of ours at the broker is in
+   the ledger), the same
    fills (activity ids), the same end-of-day positions and cash on the last day;
 4. **every fault left a trace**: each fault the simulator fired shows in the steps' logs (a retry, a
    failure, a look-up), each process fault in the runner's log (`logs/chaos.log`) and a re-run;
@@ -364,6 +365,8 @@ class Runner:
                     v.append(f"in the ledger as sent ({row['broker_order_id']}), not at the broker: {cid}")
                 elif at["id"] != row["broker_order_id"]:
                     v.append(f"{cid}: the ledger's broker id {row['broker_order_id']} is not the broker's {at['id']}")
+                elif at["status"] != row["status"]:  # M5 brought what finished on its own into the ledger
+                    v.append(f"{cid}: {row['status']} in the ledger, {at['status']} at the broker")
             last = self.trial.days[-1]
             book = {r["symbol"]: float(r["qty"]) for r in ledger.table("positions_eod", until=last, since=last)}
             equity = ledger.table("equity_daily", until=last, since=last)

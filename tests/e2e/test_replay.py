@@ -373,3 +373,14 @@ def test_the_ledger_has_every_orders_final_state_as_the_broker_says_it(story):
     sim.dispose()
     assert ledger == broker
     assert {"filled", "canceled", "expired", "new", "held"} <= set(broker.values())
+
+
+def test_the_whole_history_exports_hold_every_order_and_fill_of_the_replay(story):
+    """Written once, at the end of the replay (not after every session), and complete."""
+    workspace, _ = story
+    outputs = workspace / "data" / "outputs"
+    log = pd.read_csv(outputs / "execution_log.csv")
+    assert len(log) == ledger_rows(workspace, "SELECT COUNT(*) FROM orders")[0][0]
+    (filled,) = ledger_rows(workspace, "SELECT COUNT(DISTINCT order_id) FROM fills")[0]
+    assert len(pd.read_csv(outputs / "filled_orders.csv")) == filled
+    assert "pt-20251119-DIS-sell-r1" in set(log["client_order_id"])

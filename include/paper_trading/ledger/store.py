@@ -436,13 +436,20 @@ class Ledger:
         return pd.DataFrame(dict(zip(keys, (list(c) for c in zip(*rows)))), columns=keys)
 
     @_guarded
-    def broker_ids(self) -> dict[str, dict]:
-        """broker order id -> our order (client_order_id, status, type, parent, date): one narrow read."""
+    def broker_ids(self, only: Iterable[str] | None = None) -> dict[str, dict]:
+        """broker order id -> our order (client_order_id, status, type, parent, date): one narrow read
+        (of the orders with the broker ids in `only`, if given; one read per 500)."""
         columns = [orders.c.broker_order_id, orders.c.client_order_id, orders.c.status, orders.c.order_type,
                    orders.c.parent_client_order_id, orders.c.trade_date]
+        query = select(*columns).where(orders.c.broker_order_id.is_not(None))
         with self.engine.connect() as conn:
-            return {r["broker_order_id"]: r for r in _dicts(conn.execute(
-                select(*columns).where(orders.c.broker_order_id.is_not(None))))}
+            if only is None:
+                return {r["broker_order_id"]: r for r in _dicts(conn.execute(query))}
+            ids, out = sorted(set(only)), {}
+            for i in range(0, len(ids), 500):
+                out.update({r["broker_order_id"]: r for r in _dicts(conn.execute(
+                    query.where(orders.c.broker_order_id.in_(ids[i:i + 500]))))})
+            return out
 
     # ------------------------------------------------------------------------------ exports
 

@@ -86,6 +86,7 @@ def run_day(
     point_in_time: bool = False,
     signals_timeout: dt.timedelta | None = None,
     signals_poke_interval: dt.timedelta | None = None,
+    export_history: bool = True,
 ) -> dict:
     """Run the whole day once (see the module's docstring). `trade_date` None: today in New York.
     `broker`: a Broker, a factory of one, or None (from the environment and the config), made once
@@ -94,6 +95,7 @@ def run_day(
     while waiting for the close (a replay's clock jumps there at once). `report` False: the day
     ends with its books (a replay reports the whole period once, at its end). `point_in_time`,
     `signals_timeout`, `signals_poke_interval` (default: the DAG sensor's): see the module's docstring.
+    `export_history` False: the whole-history CSVs are not rewritten (a replay writes them at its end).
 
     Returns {"trade_date", "mode", "round", "run_id", "session", "books", "signals": {"known_at"
     (ISO, or None without point_in_time), "checks", "waited_s"}, "steps": {step: what it returned},
@@ -183,7 +185,7 @@ def run_day(
                              "nothing was sent (see logs/alerts.log)")
 
     executed = steps.execute(day, mode=mode, round=round, **common, orders=gated["approved_path"], **online,
-                             debug=debug, sleep=sleep, now=now)
+                             debug=debug, sleep=sleep, now=now, export_history=export_history)
     result["steps"]["execute"] = executed
     counts = ", ".join(f"{n} {s}" for s, n in sorted(executed["counts"].items())) or "no orders"
     note("execute", f"{mode}, round {round}: {counts}; cancelled {executed['cancelled']} earlier order(s); "
@@ -192,7 +194,8 @@ def run_day(
     ec = cfg.execution
     deadline = now() + dt.timedelta(seconds=ec.fills_timeout_s)
     while True:
-        done, fills = steps.wait_for_fills(day, mode=mode, round=round, **common, **online)
+        done, fills = steps.wait_for_fills(day, mode=mode, round=round, **common, **online,
+                                           export_history=export_history)
         if done:
             break
         if now() >= deadline:
@@ -222,7 +225,7 @@ def run_day(
     else:
         note("close", f"reconcile time {local} has passed")
 
-    books = steps.reconcile(day, mode=mode, **common, **online, debug=debug)
+    books = steps.reconcile(day, mode=mode, **common, **online, debug=debug, export_history=export_history)
     result["steps"]["reconcile"] = books
     result["books"] = "made"
     classes = ", ".join(f"{n} {c}" for c, n in sorted(books["counts"].items())) or "no rows"

@@ -101,12 +101,15 @@ def execute(
     debug: bool = False,
     sleep: Callable[[float], None] | None = None,
     now: Callable[[], dt.datetime] | None = None,
+    export_history: bool = True,
 ) -> dict:
     """M4 for one trade date (see `execution.py` for the order of a real run). Dry mode runs the same
     code with every write replaced by a ledger row `dry_run`. Raises `OutcomeUnknown` (transient)
     when some order's outcome is still unknown: running again resolves it without sending twice.
     `sleep` and `now` (an aware instant): the clock of the waits for cancels, sells and buys (the
-    wall clock by default; a replay's moves the simulator, so its orders can fill or expire)."""
+    wall clock by default; a replay's moves the simulator, so its orders can fill or expire). `export_history` False: the
+    whole-history exports (`execution_log.csv`) are left to a later step (a replay writes them once,
+    at its end: rewriting a year of orders after every session is what made a long replay slow)."""
     from ..execution import ExecutionSettings, Executor
     from ..rebalance import APPROVED_COLUMNS
 
@@ -151,7 +154,8 @@ def execute(
                                       detail=json.dumps({"error": str(exc)}))
                     raise
                 finally:
-                    ledger.export_execution_log(paths["execution_log"])
+                    if export_history:
+                        ledger.export_execution_log(paths["execution_log"])
                 counts = result.counts()
                 unresolved = result.unresolved
                 ledger.record_run(run_id, trade_date, "execute", mode,
@@ -201,11 +205,12 @@ def wait_for_fills(
     run_id: str = "cli",
     broker=None,
     db_url: str | None = None,
+    export_history: bool = True,
 ) -> tuple[bool, dict]:
     """Are the day's entries done (filled, cancelled, expired, rejected)? Their latest state from the
     broker goes to the ledger. Open take-profit / stop-loss legs are expected and not waited for.
     After `execution.fills_timeout_s` from the end of the execution, the wait is over and the
-    summary says what is still open. Returns (done, summary)."""
+    summary says what is still open. Returns (done, summary). `export_history`: as for `execute`."""
     from ..execution import DONE_TODAY, day_window_start
 
     with run_step("wait_for_fills", trade_date, root=root, config_path=config_path, run_id=run_id) as ctx:
@@ -237,7 +242,7 @@ def wait_for_fills(
                                    filled_avg_price=float(info.filled_avg_price) if info.filled_avg_price else None)
                         updates.append(row)
                 ledger.upsert_orders(updates)
-                if updates:
+                if updates and export_history:
                     ledger.export_execution_log(paths["execution_log"])
             still_open = [r for r in sent if r["status"] not in DONE_TODAY] + \
                 [r for r in entries if r["status"] in ("submitting", "unknown")]

@@ -87,8 +87,11 @@ def reconcile(
     broker=None,
     db_url: str | None = None,
     debug: bool = False,
+    export_history: bool = True,
 ) -> dict:
-    """M5 for one trade date (see `reconcile.py`). A failed broker read fails the step (it is never
+    """M5 for one trade date (see `reconcile.py`). `export_history` False: only the day's own files
+    are written, not the whole-history ones (`filled_orders.csv`, `cash_ledger.csv`,
+    `execution_log.csv`): a replay writes those once, at its end. A failed broker read fails the step (it is never
     read as "no positions"); the books of the date are written in one transaction, so a re-run
     rewrites them and a kill leaves the ledger as it was."""
     from .. import reconcile as books
@@ -102,8 +105,8 @@ def reconcile(
         outputs = paths["execution_log"].parent
         broker = connect(broker, ctx.settings)
         with open_ledger(ctx, db_url) as ledger:
-            if mode == "real" and sync_orders(broker, ledger):  # legs that triggered, orders that expired
-                ledger.export_execution_log(paths["execution_log"])
+            if mode == "real":
+                sync_orders(broker, ledger)  # legs that triggered, orders that expired
             prev_day, prev_positions = ledger.positions_before(trade_date)
             # from the start of the previous reconciled day: an activity dated then but posted after
             # its reconcile (a fee at 22:00) is still found, and counted now
@@ -117,9 +120,12 @@ def reconcile(
             day_orders = [o for o in broker.list_orders(status="all", after=_start_of(trade_date) - dt.timedelta(days=1))
                           if o.submitted_at is not None and exchange_date(o.submitted_at) == trade_date]
             ours = ledger.orders(trade_date, mode=mode)
-            by_broker_id = ledger.broker_ids()
-            known_cids = {r["client_order_id"] for r in by_broker_id.values()} | \
-                {r["client_order_id"] for r in ours}
+            # only the orders this day's fills and listing name: a read of the whole ledger here grew
+            # with every day of history
+            by_broker_id = ledger.broker_ids({f.order_id for f in all_fills})
+            day_cids = {o.client_order_id for o in day_orders} | {leg.client_order_id for o in day_orders
+                                                                  for leg in o.legs}
+            known_cids = set(ledger.orders_by_id(sorted(day_cids))) | {r["client_order_id"] for r in ours}
 
             positions = books.positions_at_end_of(trade_date, held_now, all_fills)
             later_cash = sum(c["net_amount"] for c in cash_all if c["date"] > trade_date)
@@ -176,7 +182,9 @@ def reconcile(
             ledger.record_run(run_id, trade_date, "reconcile", mode, "success", detail=json.dumps(
                 {"orders": sum(r["kind"] in ("order", "leg", "manual") for r in rows),
                  "alerts": sum(bool(r["alert"]) for r in rows)}))
-            _export(ledger, trade_date, outputs, getattr(broker, "env", "paper"), by_broker_id)
+            _export(ledger, trade_date, outputs, getattr(broker, "env", "paper"), history=export_history)
+            if export_history:
+                ledger.export_execution_log(paths["execution_log"])
         alerts = [r for r in rows if r["alert"]]
         # every flagged row under its rule, plus plan vs actual and the cash buffer (alert_rules.py);
         # a re-run of the day raises none of them again (alerts.py: de-duplicated per date, rule, key)
@@ -194,9 +202,19 @@ def reconcile(
                 "positions": len(positions)}
 
 
-def _export(ledger, day: dt.date, outputs: Path, env: str, by_broker_id: dict[str, dict]) -> None:
-    """The spec's CSVs, each an export of the ledger written atomically."""
+def _export(ledger, day: dt.date, outputs: Path, env: str, history: bool = True) -> None:
+    """The spec's CSVs, each an export of the ledger written atomically: the day's own files, and
+    with `history` the whole-history ones."""
     stamp = f"{day:%Y%m%d}"
+    write_text_atomic(outputs / f"positions_eod_{stamp}.csv",
+                      _csv(ledger.table("positions_eod", trade_date=day),
+                           ["trade_date", "symbol", "qty", "close_price", "market_value", "implied_qty"]))
+    write_text_atomic(outputs / f"recon_report_{stamp}.csv",
+                      _csv(sorted(ledger.table("recon", trade_date=day), key=lambda r: (r["kind"], r["key"])),
+                           RECON_COLUMNS))
+    if not history:
+        return
+    by_broker_id = ledger.broker_ids()
     by_order: dict[str, dict] = {}
     statuses = {i: (r["client_order_id"], r["status"]) for i, r in by_broker_id.items()}
     for f in ledger.table("fills"):
@@ -212,13 +230,7 @@ def _export(ledger, day: dt.date, outputs: Path, env: str, by_broker_id: dict[st
         o["datetime"] = o["datetime"].isoformat() if hasattr(o["datetime"], "isoformat") else o["datetime"]
     write_text_atomic(outputs / "filled_orders.csv",
                       _csv(sorted(by_order.values(), key=lambda o: (o["datetime"], o["order_id"])), FILLED_ORDERS_COLUMNS))
-    write_text_atomic(outputs / f"positions_eod_{stamp}.csv",
-                      _csv(ledger.table("positions_eod", trade_date=day),
-                           ["trade_date", "symbol", "qty", "close_price", "market_value", "implied_qty"]))
     write_text_atomic(outputs / "cash_ledger.csv",
                       _csv(sorted(ledger.table("cash_ledger"), key=lambda r: (r["date"], r["activity_id"])),
                            ["date", "activity_id", "activity_type", "symbol", "qty", "price", "net_amount",
                             "description"]))
-    write_text_atomic(outputs / f"recon_report_{stamp}.csv",
-                      _csv(sorted(ledger.table("recon", trade_date=day), key=lambda r: (r["kind"], r["key"])),
-                           RECON_COLUMNS))

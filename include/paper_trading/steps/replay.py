@@ -224,7 +224,8 @@ def replay(
                                   round=round, signal_mode=signal_mode, pick=pick, blend=blend,
                                   blend_missing=blend_missing, now=clock.now, sleep=clock.sleep,
                                   max_sleep_s=math.inf, report=False, debug=debug, point_in_time=True,
-                                  signals_timeout=SENSOR_TIMEOUT, signals_poke_interval=SENSOR_POKE_INTERVAL)
+                                  signals_timeout=SENSOR_TIMEOUT, signals_poke_interval=SENSOR_POKE_INTERVAL,
+                                  export_history=False)
                     executed = ran["steps"].get("execute", {})
                     books = ran["steps"].get("reconcile", {})
                     at = dt.datetime.fromisoformat(ran["signals"]["known_at"]).astimezone(EXCHANGE_TZ)
@@ -240,7 +241,7 @@ def replay(
                     # retries end at the close and the run alerts; the day's books are still made
                     clock.set(books_time(where, day))
                     books = reconcile(day, mode=mode, root=where, run_id=run_id, broker=broker, db_url=db_url,
-                                      debug=debug)
+                                      debug=debug, export_history=False)
                     summary.update(traded=True, equity=books.get("equity"),
                                    note=f"execution incomplete (the DAG's run would fail and alert): {exc}")
                 except (SignalsNotReady, TradingRefused) as exc:
@@ -252,13 +253,17 @@ def replay(
                         summary.update(signals_at=f"{clock.now().astimezone(EXCHANGE_TZ):%H:%M}")
                     clock.set(books_time(where, day))
                     books = reconcile(day, mode=mode, root=where, run_id=run_id, broker=broker, db_url=db_url,
-                                      debug=debug)
+                                      debug=debug, export_history=False)
                     late = (f"signals late: ready at {summary['signals_at']} New York after waiting "
                             f"{duration(waited)}; " if isinstance(exc, TradingRefused) and waited else "")
                     summary.update(equity=books.get("equity"), note=late + str(exc))
                 result["days"].append(summary)
                 if progress is not None:
                     progress(done, len(days), summary)
+            # the whole-history CSVs (execution log, fills, cash ledger), once: the last day's books
+            # made again (the same books: a re-run changes nothing) with them
+            last = f"replay-{days[-1]:%Y%m%d}"
+            reconcile(days[-1], mode=mode, root=where, run_id=last, broker=broker, db_url=db_url, debug=debug)
             result["report"] = report(days[-1], root=where, run_id=f"replay-{days[-1]:%Y%m%d}", broker=broker,
                                       db_url=db_url, debug=debug)
     finally:
