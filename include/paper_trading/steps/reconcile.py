@@ -183,8 +183,6 @@ def reconcile(
                 {"orders": sum(r["kind"] in ("order", "leg", "manual") for r in rows),
                  "alerts": sum(bool(r["alert"]) for r in rows)}))
             _export(ledger, trade_date, outputs, getattr(broker, "env", "paper"), history=export_history)
-            if export_history:
-                ledger.export_execution_log(paths["execution_log"])
         alerts = [r for r in rows if r["alert"]]
         # every flagged row under its rule, plus plan vs actual and the cash buffer (alert_rules.py);
         # a re-run of the day raises none of them again (alerts.py: de-duplicated per date, rule, key)
@@ -214,6 +212,7 @@ def _export(ledger, day: dt.date, outputs: Path, env: str, history: bool = True)
                            RECON_COLUMNS))
     if not history:
         return
+    ledger.export_execution_log(outputs / "execution_log.csv")
     by_broker_id = ledger.broker_ids()
     by_order: dict[str, dict] = {}
     statuses = {i: (r["client_order_id"], r["status"]) for i, r in by_broker_id.items()}
