@@ -141,12 +141,16 @@ def load_bars_file(path: str | Path) -> BarsFile:
     return out
 
 
+_MISSING = object()
+
+
 class Market:
     """Bars by symbol, and the prices they imply at any simulated instant."""
 
     def __init__(self, bars: dict[str, list[Bar]], spread_bps: Decimal = Decimal("2")) -> None:
         self.bars = {sym: sorted(rows, key=lambda b: b.date) for sym, rows in bars.items()}
         self._dates = {sym: [b.date for b in rows] for sym, rows in self.bars.items()}
+        self._mids: dict[tuple[str, dt.datetime], Decimal | None] = {}
         self._trading_days = {d for dates in self._dates.values() for d in dates}
         self._end = max(self._trading_days, default=None)
         self.spread_bps = Decimal(spread_bps)
@@ -205,7 +209,19 @@ class Market:
         return out
 
     def mid(self, symbol: str, at: dt.datetime) -> Decimal | None:
-        """The mid price at `at`, or None if the symbol has no bar on or before that session."""
+        """The mid price at `at`, or None if the symbol has no bar on or before that session.
+
+        Kept once computed: every submit values the whole book at the same instant (buying power,
+        reservations), and the bars never change after loading."""
+        key = (symbol, at)
+        if (found := self._mids.get(key, _MISSING)) is not _MISSING:
+            return found
+        if len(self._mids) >= 50_000:
+            self._mids.clear()
+        self._mids[key] = price = self._mid(symbol, at)
+        return price
+
+    def _mid(self, symbol: str, at: dt.datetime) -> Decimal | None:
         s = latest_started_session(at)
         bar = self.bar_on(symbol, s.date)
         if bar is None:

@@ -191,6 +191,9 @@ class Executor:
         #: ids that the broker's listing at the start of the run did not have and the ledger never
         #: journaled: their first submit needs no look-up (`_place`)
         self._absent: set[str] = set()
+        #: the run's opening listing of its own orders (`_resolve_all`), and the symbols it covered
+        self._listed: dict[str, OrderInfo] = {}
+        self._listed_symbols: set[str] = set()
         self._preflight, self._cleared = preflight, preflight is None
         self._keep_alive = keep_alive or (lambda: None)
         self.own_prefix = f"{'dry' if mode == 'dry' else settings.prefix}-{trade_date:%Y%m%d}-"
@@ -321,7 +324,8 @@ class Executor:
         round), or the order at the broker (sent by an earlier attempt: recorded, not sent again).
         One listing of the day's orders answers for all: an id neither there nor ever journaled goes
         to `_absent` (its first submit is not looked up again); any other is looked up before its submit."""
-        at_broker = self._own_orders({i.symbol for i in intents}) if intents else {}
+        self._listed_symbols = {i.symbol for i in intents}
+        self._listed = at_broker = self._own_orders(self._listed_symbols) if intents else {}
         for intent in intents:
             row = self.ledger.order(intent.cid)
             if row is None and intent.cid not in at_broker:
@@ -477,7 +481,8 @@ class Executor:
     def _not_sent(self, intent: Intent, reason: str) -> None:
         """Record that this order is not sent (final for the round) — unless the broker has it already
         (another attempt sent it meanwhile): then the broker's view is what is recorded."""
-        if self.real and (found := self.broker.get_order_by_client_id(intent.cid)) is not None:
+        if self.real and intent.cid not in self._absent and (
+                found := self.broker.get_order_by_client_id(intent.cid)) is not None:
             self._record(intent, found)
             return
         intent.status, intent.reason = "not_sent", reason
@@ -632,6 +637,8 @@ class Executor:
                             symbol, "sell", qty, qty, "oco", self.s.bracket_time_in_force, base or 0.0, tp, sl,
                             form="oco", reason="re-protect: one take-profit/stop-loss pair over the whole position")
             result.protective.append(intent)
+            if symbol in self._listed_symbols and intent.cid not in self._listed and self.ledger.order(intent.cid) is None:
+                self._absent.add(intent.cid)  # the run's opening listing covered the symbol: no look-up first
             if base is None or sl is None or sl <= 0:
                 self._not_sent(intent, "no price now to set the take-profit/stop-loss around" if base is None
                                else f"no valid stop-loss under the price now {base:g}")

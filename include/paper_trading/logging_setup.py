@@ -39,7 +39,20 @@ def register_secret(value: str | None) -> None:
 
 
 def secret_values() -> list[str]:
-    """Values to mask, longest first so a secret that contains another is masked whole."""
+    """Values to mask, longest first so a secret that contains another is masked whole.
+
+    Every log line asks, so the answer is kept until the environment or the registered values
+    change (comparing the environment's raw bytes costs far less than decoding and matching it)."""
+    key = (frozenset(_registered), tuple(os.environb.items()) if os.supports_bytes_environ else None)
+    if _cache.get("key") != key or key[1] is None:
+        _cache.update(key=key, values=_secret_values())
+    return _cache["values"]
+
+
+_cache: dict = {}
+
+
+def _secret_values() -> list[str]:
     found = set(_registered)
     for name, value in os.environ.items():
         if _SECRET_ENV.search(name) and value and len(value) >= _MIN_SECRET_LEN:

@@ -32,6 +32,22 @@ def buy(cid: str, qty: int = 3, **kw) -> OrderRequest:
     return OrderRequest(symbol="AAPL", side="buy", qty=Decimal(qty), client_order_id=cid, **kw)
 
 
+def test_proxy_settings_of_the_environment_apply_read_once_at_construction(monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    session = AlpacaBroker("PKTESTKEY42", "secret-123456", "http://127.0.0.1:9", "http://127.0.0.1:9")._trading._session
+    assert session.proxies.get("http") == "http://proxy.example:3128"
+    assert session.trust_env is False  # not read again on every request
+
+
+def test_no_proxy_of_the_environment_exempts_the_simulator(monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    session = AlpacaBroker("PKTESTKEY42", "secret-123456", "http://127.0.0.1:9", "http://127.0.0.1:9")._trading._session
+    assert "http" not in session.proxies
+
+
 def test_reads_account_positions_clock_calendar(broker):
     account = broker.account()
     assert account.cash == Decimal(100000) and not account.trading_blocked

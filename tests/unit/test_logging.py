@@ -32,6 +32,14 @@ def test_registered_secrets_are_masked():
     assert redact("login failed for conn-password-xyz") == "login failed for ***"
 
 
+def test_a_secret_set_in_the_environment_after_the_first_log_line_is_masked_too(monkeypatch):
+    assert redact("token late-secret-456") == "token late-secret-456"
+    monkeypatch.setenv("WEBHOOK_TOKEN", "late-secret-456")
+    assert redact("token late-secret-456") == "token ***"
+    monkeypatch.setenv("WEBHOOK_TOKEN", "changed-secret-789")
+    assert redact("token late-secret-456 changed-secret-789") == "token late-secret-456 ***"
+
+
 def test_handlers_are_removed_after_the_step(tmp_path):
     with step_logging("one", DAY, "r1", tmp_path):
         get_logger("one").info("first")
