@@ -77,6 +77,21 @@ TARGETS = Asset(name="paper_trading_targets", uri="paper-trading://targets", gro
 PLAN = Asset(name="paper_trading_plan", uri="paper-trading://plan", group="paper-trading")
 LEDGER = Asset(name="paper_trading_ledger", uri="paper-trading://ledger", group="paper-trading")
 
+
+def _retry_delay() -> timedelta:
+    """The wait before a task's first retry (doubled on each further one, at most 10 minutes):
+    `$PAPER_TRADING_RETRY_DELAY_S` seconds, else 60. A deployment that wants a dead worker's task
+    back sooner after `[scheduler] task_instance_heartbeat_timeout` shortens it."""
+    text = os.environ.get("PAPER_TRADING_RETRY_DELAY_S", "60")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise ValueError(f"PAPER_TRADING_RETRY_DELAY_S: expected seconds between 0 and 3600, got {text!r}")
+    return timedelta(seconds=seconds)
+
+
 # The library's error classes say what a retry can fix (paper_trading/errors.py); named by dotted
 # path, so parsing this file imports nothing but that small module. First match wins.
 RETRY_POLICY = ExceptionRetryPolicy(
@@ -145,7 +160,7 @@ def _notify_failure(context, trade_date) -> None:
     default_args={
         "owner": "paper-trading",
         "retries": 2,
-        "retry_delay": timedelta(minutes=1),
+        "retry_delay": _retry_delay(),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=10),
         "retry_policy": RETRY_POLICY,

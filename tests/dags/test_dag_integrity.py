@@ -74,6 +74,25 @@ def test_every_task_retries_at_least_twice(dag):
     assert all(task.retries >= 2 for task in dag.tasks)
 
 
+def test_the_first_retry_waits_a_minute_unless_the_deployment_says_otherwise(dag, monkeypatch):
+    from airflow.models import DagBag
+
+    assert dag.default_args["retry_delay"].total_seconds() == 60
+    monkeypatch.setenv("PAPER_TRADING_RETRY_DELAY_S", "5")
+    assert DagBag(dag_folder=str(DAG_FILE.parent)).dags["paper_trading_daily"].default_args[
+        "retry_delay"].total_seconds() == 5
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "86400"])
+def test_a_retry_delay_that_is_not_seconds_is_an_import_error_naming_the_variable(value, monkeypatch):
+    from airflow.models import DagBag
+
+    monkeypatch.setenv("PAPER_TRADING_RETRY_DELAY_S", value)
+    errors = DagBag(dag_folder=str(DAG_FILE.parent)).import_errors
+    assert len(errors) == 1 and f"PAPER_TRADING_RETRY_DELAY_S: expected seconds between 0 and 3600, got '{value}'" in \
+        next(iter(errors.values()))
+
+
 def test_params_mode_defaults_to_dry_and_run_date_is_optional(dag):
     assert dag.params["mode"] == "dry"
     assert dag.params.get_param("mode").schema["enum"] == ["dry", "real"]

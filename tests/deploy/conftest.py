@@ -53,7 +53,8 @@ def deploy_project(tmp_path_factory):
         shutil.copytree(REPO / part, root / part)
     config = root / "config" / "config.yaml"
     config.write_text(config.read_text().replace("poll_interval_s: 1", "poll_interval_s: 0.2")
-                      .replace("approval_timeout_minutes: 60", "approval_timeout_minutes: 0.2"))
+                      .replace("approval_timeout_minutes: 60", "approval_timeout_minutes: 0.2")
+                      .replace("lock_lease_s: 180", "lock_lease_s: 15"))
     return root
 
 

@@ -11,6 +11,7 @@ import subprocess
 import time
 from urllib.parse import quote
 
+import pandas as pd
 import pytest
 import requests
 
@@ -18,6 +19,12 @@ from tests.deploy.conftest import DAG_ID, at_broker, ledger_rows
 from tests.security.canary import files_under, find_in_text, report, scan_file, scan_tree
 
 pytestmark = pytest.mark.airflow
+
+#: A dead worker's task is noticed after 20 s without heartbeats (Airflow's default: 300 s) and
+#: retried 5-10 s later (the DAG's default: 60-120 s).
+CLUSTER_ENV = {"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+               "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+               "PAPER_TRADING_RETRY_DELAY_S": "5"}
 
 
 def wait_for_state(cluster, run_id: str, task_id: str, state: str, timeout: float = 180.0) -> None:
@@ -29,6 +36,23 @@ def wait_for_state(cluster, run_id: str, task_id: str, state: str, timeout: floa
         assert states.get(task_id) not in ("failed", "upstream_failed", "skipped"), states
         time.sleep(0.25)
     raise TimeoutError(f"{task_id} not {state} in {timeout:.0f} s: {cluster.task_states(DAG_ID, run_id)}")
+
+
+def kill_worker(cluster, name: str) -> int:
+    """SIGKILL a Celery worker and every process it started (the pool, the task supervisors, the
+    tasks): what a lost machine does. Returns how many processes died."""
+    import psutil
+
+    root = psutil.Process(cluster.procs[name].pid)
+    family = [root, *root.children(recursive=True)]
+    cluster.kill(name)  # the worker's process group
+    for proc in family:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=10)
+    return len(family)
 
 
 def answer(cluster, run_id: str, option: str) -> dict:
@@ -69,17 +93,47 @@ def test_a_rejected_batch_is_recorded_and_nothing_is_sent(cluster, market):
     assert outcome == "rejected" and "operator" in who
 
 
-def test_an_approved_batch_is_sent_once(cluster, market, deploy_project):
+def test_an_approved_batch_is_sent_once_though_its_worker_dies_in_the_middle(cluster, market, deploy_project):
+    """Issue 12 §3, the worker: once the approved batch is half sent, the Celery worker running
+    `submit_orders` dies with everything it started (SIGKILL of every process of it: the machine
+    is gone), and a new worker comes up. Airflow notices the missing heartbeats
+    (`task_instance_heartbeat_timeout`, 20 s here), retries the task on the new worker once the dead
+    run's ledger lock has lapsed (its lease, 15 s here, is shorter than the heartbeat timeout, as
+    180 s is shorter than Airflow's default 300 s), and the retry sends the rest: every approved
+    order at the broker exactly once, the ledger holding each."""
     sim = market("2025-12-30T14:45:00Z")
     run_id = cluster.trigger(DAG_ID, {"run_date": "2025-12-30", "mode": "real", "require_approval": True})
     wait_for_state(cluster, run_id, "approve_orders", "awaiting_input")
     assert not [o for o in at_broker(sim) if o["client_order_id"].startswith("pt-20251230-")]  # nothing before
-    answer(cluster, run_id, "Approve")
-    run = cluster.wait_for_run(DAG_ID, run_id)
+    sim.admin("POST", "/sim/faults", {"kind": "latency", "method": "POST", "path": "/v2/orders", "seconds": 1.0})
+    try:
+        answer(cluster, run_id, "Approve")
+        deadline = time.monotonic() + 120
+        while not [o for o in at_broker(sim) if o["client_order_id"].startswith("pt-20251230-")]:
+            assert time.monotonic() < deadline, cluster.task_states(DAG_ID, run_id)
+            time.sleep(0.2)
+        assert cluster.task_states(DAG_ID, run_id)["submit_orders"] == "running"
+        killed = kill_worker(cluster, "worker-0")
+    finally:
+        sim.admin("DELETE", "/sim/faults")
+    half = [o["client_order_id"] for o in at_broker(sim) if o["client_order_id"].startswith("pt-20251230-")]
+    cluster.spawn("worker-0", cluster._airflow("celery", "worker", "--concurrency", "4",
+                                               "--celery-hostname", "pt-worker-0b@%h"))
+    run = cluster.wait_for_run(DAG_ID, run_id, timeout=300)
     states = cluster.task_states(DAG_ID, run_id)
     assert run["state"] == "success", f"{states}\n{cluster.tails()}"
-    sent = [o["client_order_id"] for o in at_broker(sim) if o["client_order_id"].startswith("pt-20251230-")]
-    assert sent and len(sent) == len(set(sent))
+    assert killed >= 2  # the worker and the task it ran
+    tries = {ti["task_id"]: ti["try_number"] for ti in cluster.task_instances(DAG_ID, run_id)}
+    assert tries["submit_orders"] == 2, tries  # Airflow's retry, on the new worker
+    orders = [o for o in at_broker(sim) if o["client_order_id"].startswith("pt-20251230-")]
+    sent = [o["client_order_id"] for o in orders]
+    assert len(sent) == len(set(sent)) and set(half) < set(sent)  # the rest sent, nothing twice
+    approved = pd.read_csv(deploy_project / "data" / "outputs" / "approved_orders_20251230.csv")
+    assert sorted(zip(approved["symbol"], approved["side"])) == sorted(
+        (o["symbol"], o["side"]) for o in orders if o["order_class"] != "oco")  # every approved order, once
+    books = {cid for cid, in ledger_rows(cluster, "SELECT client_order_id FROM orders WHERE trade_date = '2025-12-30' "
+                                                  "AND parent_client_order_id IS NULL AND broker_order_id IS NOT NULL")}
+    assert books == set(sent)  # the ledger holds each, with its broker id
     assert [o for o, _ in approval_rows(cluster, "2025-12-30")] == ["approved"]
     assert (deploy_project / "data" / "reports" / "summary_dashboard_20251230.html").is_file()
 
