@@ -569,21 +569,11 @@ class Executor:
 
     def _sync(self, seen: dict[str, OrderInfo], cancel_note: str | None = None,
               known: dict[str, dict] | None = None) -> None:
-        """The ledger rows of `seen` orders whose status the broker reports differently, updated in
-        one transaction; a cancellation gets `cancel_note` added to its reason. `known`: the ledger
-        rows of `seen`, when the caller has just read them."""
-        rows = []
+        """The ledger rows of `seen` orders that the broker reports differently, updated in one
+        transaction (see `changed_rows`). `known`: the ledger rows of `seen`, when the caller has
+        just read them."""
         known = self.ledger.orders_by_id(sorted(seen)) if known is None else known
-        for cid, info in seen.items():
-            row = known.get(cid)
-            if row and row["status"] != info.status:
-                row = dict(row)
-                reason = row["reason"]
-                if cancel_note and info.status == "canceled":
-                    reason = f"{row['reason']}; {cancel_note}" if row["reason"] else cancel_note
-                row.update(status=info.status, updated_at=None, filled_qty=float(info.filled_qty), reason=reason)
-                rows.append(row)
-        if rows:
+        if rows := changed_rows(known, seen, cancel_note):
             self.ledger.upsert_orders(rows)
 
     def _own_orders(self, symbols: Iterable[str]) -> dict[str, OrderInfo]:
@@ -651,6 +641,26 @@ class Executor:
                 result.reprotected.append(symbol)
             elif intent.status in NOT_SENT_AGAIN:
                 result.problems.append(f"{symbol} ({qty:g} held) has no take-profit/stop-loss: {intent.reason or intent.error}")
+
+
+def changed_rows(known: dict[str, dict], seen: dict[str, OrderInfo], cancel_note: str | None = None) -> list[dict]:
+    """The ledger rows (`known`, by client_order_id) that the broker's view of the same orders
+    (`seen`) changes — status, filled quantity, average fill price — as they are to be written; a
+    cancellation gets `cancel_note` added to its reason. Shared by execution (what it cancels and
+    finds working) and order sync (what finished at the broker on its own)."""
+    rows = []
+    for cid, info in seen.items():
+        row = known.get(cid)
+        filled = float(info.filled_qty)
+        if row is None or (info.status == row["status"] and filled == (row["filled_qty"] or 0.0)):
+            continue
+        reason = row["reason"]
+        if cancel_note and info.status == "canceled" and row["status"] != "canceled":
+            reason = f"{reason}; {cancel_note}" if reason else cancel_note
+        rows.append({**row, "status": info.status, "filled_qty": filled, "reason": reason, "updated_at": None,
+                     "filled_avg_price": float(info.filled_avg_price) if info.filled_avg_price is not None
+                     else row["filled_avg_price"]})
+    return rows
 
 
 def _duplicate(exc: OrderRejected) -> bool:

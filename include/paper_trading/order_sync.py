@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .broker import OrderInfo
 from .errors import BrokerError
-from .execution import NOT_SENT_AGAIN, TERMINAL
+from .execution import NOT_SENT_AGAIN, TERMINAL, changed_rows
 from .ledger import Ledger
 from .logging_setup import get_logger
 
@@ -56,14 +56,7 @@ def sync_orders(broker, ledger: Ledger) -> int:  # noqa: ANN001 - a Broker
                         root_id)
             continue
         seen.update({o.client_order_id: o for o in (root, *root.legs)})
-    changed = []
-    for row in rows:
-        info = seen.get(row["client_order_id"])
-        if info is None or (info.status == row["status"] and float(info.filled_qty) == (row["filled_qty"] or 0.0)):
-            continue
-        changed.append({**row, "status": info.status, "filled_qty": float(info.filled_qty), "updated_at": None,
-                        "filled_avg_price": float(info.filled_avg_price) if info.filled_avg_price is not None
-                        else row["filled_avg_price"]})
+    changed = changed_rows({row["client_order_id"]: row for row in rows}, seen)
     if changed:
         ledger.upsert_orders(changed)
         log.info("%d order(s) changed at the broker since the ledger last heard of them: %s", len(changed),
