@@ -109,8 +109,7 @@ class AccountsMixin:
         lmv = smv = initial = maintenance = Decimal(0)
         for symbol, q, _, price in self._valued_positions(at):
             mv = q * price
-            asset = self._asset_doc(symbol) or {}
-            initial += abs(mv) * (Decimal("0.5") if asset.get("marginable", True) else 1)
+            initial += abs(mv) * (Decimal("0.5") if self.store.asset_field(symbol, "marginable", True) else 1)
             if q > 0:
                 lmv += mv
                 maintenance += mv * (1 if price < Decimal("2.5") else Decimal("0.3"))
@@ -158,12 +157,12 @@ class AccountsMixin:
                 total += remaining * max(limit or Decimal(0), ask * (1 + SHORT_COLLAR))
         return total
 
-    def _buying_power(self, m: dict[str, Decimal], now: dt.datetime) -> Decimal:
+    def _buying_power(self, m: dict[str, Decimal], now: dt.datetime, reserved: Decimal | None = None) -> Decimal:
         if self._multiplier(m["equity"]) == 1:
             base = self._cash()
         else:
             base = 2 * max(m["equity"] - m["initial"], Decimal(0))
-        return max(base - self._reserved(now), Decimal(0))
+        return max(base - (self._reserved(now) if reserved is None else reserved), Decimal(0))
 
     def buying_power(self) -> Decimal:
         now = self.now()
@@ -175,8 +174,8 @@ class AccountsMixin:
         cash = self._cash()
         m = self._margin(now)
         equity = m["equity"]
-        bp = self._buying_power(m, now)
         reserved = self._reserved(now)
+        bp = self._buying_power(m, now, reserved)
         last = self._last_equity(now)
         return {
             "id": account["id"], "account_number": account["account_number"], "status": "ACTIVE",
@@ -219,31 +218,40 @@ class AccountsMixin:
     # ------------------------------------------------------------------------------- positions
 
     def _position_qty(self, symbol: str) -> Decimal:
-        pos = self.store.positions().get(symbol)
+        pos = self.store.position(symbol)
         return dec(pos[0]) if pos else Decimal(0)
 
     def _held(self, symbol: str, side: str) -> Decimal:
-        """Quantity reserved by open `side` orders on `symbol`; the orders of one bracket or OCO group
-        (which close the same shares) reserve their quantity once."""
-        held = Decimal(0)
-        by_group: dict[str, Decimal] = {}
-        for row in self.store.order_rows("open = 1 AND symbol = ?", (symbol,)):
+        """Quantity reserved by open `side` orders on `symbol`."""
+        return self._held_by(symbol).get((symbol, side), Decimal(0))
+
+    def _held_by(self, symbol: str | None = None) -> dict[tuple[str, str], Decimal]:
+        """Quantity reserved by open orders, by (symbol, side), of `symbol` or of every symbol; the
+        orders of one bracket or OCO group (which close the same shares) reserve their quantity once."""
+        held: dict[tuple[str, str], Decimal] = {}
+        by_group: dict[tuple[str, str, str], Decimal] = {}
+        where, params = ("open = 1 AND symbol = ?", (symbol,)) if symbol else ("open = 1", ())
+        for row in self.store.order_rows(where, params):
             doc = json.loads(row["doc"])
-            if doc["side"] != side:
-                continue
+            key = (doc["symbol"], doc["side"])
             remaining = dec(doc["qty"] or 0) - dec(doc["filled_qty"])
             group = doc["_sim"].get("parent") or (doc["id"] if doc["order_class"] == "oco" else None)
             if group:
-                by_group[group] = max(by_group.get(group, Decimal(0)), remaining)
+                by_group[(*key, group)] = max(by_group.get((*key, group), Decimal(0)), remaining)
             else:
-                held += remaining
-        return held + sum(by_group.values(), Decimal(0))
+                held[key] = held.get(key, Decimal(0)) + remaining
+        for (sym, side, _), remaining in by_group.items():
+            held[(sym, side)] = held.get((sym, side), Decimal(0)) + remaining
+        return held
 
     def _held_for_sells(self, symbol: str) -> Decimal:
         return self._held(symbol, "sell")
 
-    def position_doc(self, symbol: str, qty: str, cost: str) -> dict:
-        now = self.now()
+    def position_doc(self, symbol: str, qty: str, cost: str, now: dt.datetime | None = None,
+                     held: dict[tuple[str, str], Decimal] | None = None) -> dict:
+        """`now` and `held` (`_held_by()`): given when many positions are rendered at once."""
+        now = self.now() if now is None else now
+        held = self._held_by(symbol) if held is None else held
         q, basis = dec(qty), dec(cost)
         price = self._price(symbol, now) or abs(basis / q)
         s = latest_started_session(now)
@@ -253,7 +261,7 @@ class AccountsMixin:
         pl = mv - basis
         intraday = q * (price - lastday)
         asset = self._asset_doc(symbol) or self._new_asset(symbol)
-        available = q - self._held(symbol, "sell") if q > 0 else q + self._held(symbol, "buy")
+        available = q - held.get((symbol, "sell"), Decimal(0)) if q > 0 else q + held.get((symbol, "buy"), Decimal(0))
         return {
             "asset_id": asset["id"], "symbol": symbol, "exchange": asset["exchange"], "asset_class": "us_equity",
             "asset_marginable": asset["marginable"],
@@ -270,10 +278,11 @@ class AccountsMixin:
         }
 
     def positions_docs(self) -> list[dict]:
-        return [self.position_doc(sym, q, c) for sym, (q, c) in self.store.positions().items()]
+        now, held = self.now(), self._held_by()
+        return [self.position_doc(sym, q, c, now, held) for sym, (q, c) in self.store.positions().items()]
 
     def get_position(self, symbol: str) -> dict:
-        pos = self.store.positions().get(symbol.upper())
+        pos = self.store.position(symbol.upper())
         if pos is None:
             raise SimError(404, 40410000, "position does not exist")
         return self.position_doc(symbol.upper(), *pos)
@@ -282,7 +291,7 @@ class AccountsMixin:
         """Apply a fill: cash moves by the trade's value; the signed position and its signed cost basis
         grow when the trade opens or adds, shrink pro rata when it closes (a fill that would cross zero
         is booked as a close, then an open)."""
-        held, cost = (dec(x) for x in self.store.positions().get(symbol, ("0", "0")))
+        held, cost = (dec(x) for x in self.store.position(symbol) or ("0", "0"))
         delta = qty if side == "buy" else -qty
         self._set_cash(self._cash() - delta * price)
         if held != 0 and (held > 0) != (delta > 0):

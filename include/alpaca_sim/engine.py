@@ -110,8 +110,7 @@ class Engine(AccountsMixin, OrdersMixin):
             "INSERT OR REPLACE INTO bars (symbol, date, o, h, l, c, v, n, vw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         for sym in bars:
             if self._stored_asset_doc(sym) is None:
-                self.store.conn.execute("INSERT INTO assets (symbol, doc) VALUES (?, ?)",
-                                        (sym, json.dumps(self._new_asset(sym))))
+                self.store.put_asset(sym, self._new_asset(sym))
 
     def _load_bars(self) -> dict[str, list[Bar]]:
         out: dict[str, list[Bar]] = {}
@@ -185,9 +184,8 @@ class Engine(AccountsMixin, OrdersMixin):
             self.store.put("maintenance_at_close", None)
             self.store.put("account_config", {})
             self.store.put("dividends_due", [])
-            for (symbol,) in self.store.conn.execute("SELECT symbol FROM assets").fetchall():  # /sim/assets edits
-                self.store.conn.execute("UPDATE assets SET doc = ? WHERE symbol = ?",
-                                        (json.dumps(self._new_asset(symbol)), symbol))
+            for doc in self.store.assets():  # /sim/assets edits
+                self.store.put_asset(doc["symbol"], self._new_asset(doc["symbol"]))
             self._init_account(dec(cash), clock or self.now())
             self._apply_configurations(changes)
 
@@ -211,7 +209,7 @@ class Engine(AccountsMixin, OrdersMixin):
                                "exchange"):
                     raise SimError(422, 42210000, f"unknown asset field {key!r}")
                 doc[key] = value
-            self.store.conn.execute("UPDATE assets SET doc = ? WHERE symbol = ?", (json.dumps(doc), symbol))
+            self.store.put_asset(symbol, doc)
             return doc
 
     # -------------------------------------------------------------------------------- clock
@@ -248,8 +246,7 @@ class Engine(AccountsMixin, OrdersMixin):
     # ---------------------------------------------------------------------------------- assets
 
     def _stored_asset_doc(self, symbol: str) -> dict | None:
-        row = self.store.conn.execute("SELECT doc FROM assets WHERE symbol = ?", (symbol,)).fetchone()
-        return None if row is None else json.loads(row["doc"])
+        return self.store.asset(symbol)
 
     def _asset_doc(self, symbol: str) -> dict | None:
         """The asset as Alpaca reports it now: once the clock is past the close of the session of
@@ -284,10 +281,12 @@ class Engine(AccountsMixin, OrdersMixin):
         rows = self.store.order_rows("open = 1 AND (id = ? OR parent_id = ?)", (only, only)) if only else \
             self.store.order_rows("open = 1")
         # stop-losses first: when both legs trigger in one step, assume the worse outcome
-        rows = sorted(rows, key=lambda r: (json.loads(r["doc"])["_sim"].get("leg") != "stop_loss", r["seq"]))
-        for row in rows:
-            # re-read: a fill earlier in this loop may have cancelled this order (the other leg)
-            doc = json.loads(self.store.order_rows("id = ?", (row["id"],))[0]["doc"])
+        docs = sorted(((json.loads(r["doc"]), r["seq"]) for r in rows),
+                      key=lambda d: (d[0]["_sim"].get("leg") != "stop_loss", d[1]))
+        filled = False
+        for doc, _ in docs:
+            if filled:  # re-read: a fill earlier in this loop may have cancelled (or activated) this order
+                doc = json.loads(self.store.order_rows("id = ?", (doc["id"],))[0]["doc"])
             sim = doc["_sim"]
             if doc["status"] not in OPEN_STATUSES or not sim["active"]:
                 continue
@@ -304,6 +303,7 @@ class Engine(AccountsMixin, OrdersMixin):
             if price is None:
                 continue
             self._fill(doc, price, t)
+            filled = True
 
     def _fill_price(self, doc: dict, bid: Decimal, ask: Decimal, prev: tuple[Decimal, Decimal] | None) -> Decimal | None:
         side, otype = doc["side"], doc["type"]

@@ -299,7 +299,7 @@ class OrdersMixin:
         /v2/positions/{symbol} does."""
         with self.store.tx():
             symbol = symbol.upper()
-            pos = self.store.positions().get(symbol)
+            pos = self.store.position(symbol)
             if pos is None:
                 raise SimError(404, 40410000, "position does not exist")
             held = abs(dec(pos[0]))

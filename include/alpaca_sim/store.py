@@ -4,6 +4,10 @@ Every mutation of a request happens in one transaction (`with store.tx():`), so 
 restart never leaves half an order: a restarted server continues with the same account, orders,
 positions, activities and clock. Orders and activities are stored as JSON documents (the API
 shape) beside the few columns that queries filter on.
+
+The meta values, the asset documents and the positions, read on nearly every request, are also kept in memory as
+the text last written: the server is this file's only writer (one process, one event loop), so
+the copy is what the file holds; a rolled-back transaction drops it.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ class Store:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(SCHEMA)
         self._depth = 0
+        self._meta: dict[str, str | None] = {}
+        self._assets: dict[str, dict | None] = {}
+        self._positions: dict[str, tuple[str, str]] | None = None
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
@@ -73,6 +80,9 @@ class Store:
             yield self.conn
         except BaseException:
             self.conn.execute("ROLLBACK")
+            self._meta.clear()
+            self._assets.clear()
+            self._positions = None
             raise
         else:
             self.conn.execute("COMMIT")
@@ -82,14 +92,47 @@ class Store:
     # ------------------------------------------------------------------------------------ meta
 
     def get(self, key: str, default: Any = None) -> Any:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row["value"])
+        """The value stored under `key` (a fresh object each call: callers may change it)."""
+        if key not in self._meta:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            self._meta[key] = None if row is None else row["value"]
+        text = self._meta[key]
+        return default if text is None else json.loads(text)
 
     def put(self, key: str, value: Any) -> None:
+        text = json.dumps(value)
         self.conn.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value)),
+            (key, text),
         )
+        self._meta[key] = text
+
+    # ---------------------------------------------------------------------------------- assets
+
+    def asset(self, symbol: str) -> dict | None:
+        """The stored asset document of `symbol` (a copy each call: callers may change it), or None."""
+        doc = self._asset(symbol)
+        return None if doc is None else {k: list(v) if isinstance(v, list) else v for k, v in doc.items()}
+
+    def asset_field(self, symbol: str, field: str, default: Any = None) -> Any:
+        """One field of the stored asset document (no copy: for the hot paths that read one flag)."""
+        doc = self._asset(symbol)
+        return default if doc is None else doc.get(field, default)
+
+    def _asset(self, symbol: str) -> dict | None:
+        if symbol not in self._assets:
+            row = self.conn.execute("SELECT doc FROM assets WHERE symbol = ?", (symbol,)).fetchone()
+            self._assets[symbol] = None if row is None else json.loads(row["doc"])
+        return self._assets[symbol]
+
+    def assets(self) -> list[dict]:
+        return [json.loads(row["doc"]) for row in self.conn.execute("SELECT doc FROM assets ORDER BY symbol")]
+
+    def put_asset(self, symbol: str, doc: dict) -> None:
+        text = json.dumps(doc)
+        self.conn.execute("INSERT INTO assets (symbol, doc) VALUES (?, ?) ON CONFLICT(symbol) DO UPDATE SET "
+                          "doc = excluded.doc", (symbol, text))
+        self._assets[symbol] = json.loads(text)
 
     # ---------------------------------------------------------------------------------- orders
 
@@ -118,9 +161,17 @@ class Store:
     # -------------------------------------------------------------------------------- positions
 
     def positions(self) -> dict[str, tuple[str, str]]:
-        return {r["symbol"]: (r["qty"], r["cost_basis"]) for r in self.conn.execute("SELECT * FROM positions ORDER BY symbol")}
+        """{symbol: (qty, cost basis)}, by symbol (a copy: callers may change it)."""
+        if self._positions is None:
+            self._positions = {r["symbol"]: (r["qty"], r["cost_basis"])
+                               for r in self.conn.execute("SELECT * FROM positions ORDER BY symbol")}
+        return dict(self._positions)
+
+    def position(self, symbol: str) -> tuple[str, str] | None:
+        return self.positions().get(symbol) if self._positions is None else self._positions.get(symbol)
 
     def set_position(self, symbol: str, qty: str, cost_basis: str) -> None:
+        self._positions = None
         if qty in ("0", "0.0") or float(qty) == 0:
             self.conn.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
         else:
@@ -141,6 +192,7 @@ class Store:
     def reset_trading_state(self) -> None:
         for table in ("orders", "positions", "activities", "equity_history"):
             self.conn.execute(f"DELETE FROM {table}")
+        self._positions = None
 
     def close(self) -> None:
         self.conn.close()

@@ -326,8 +326,9 @@ class Executor:
         to `_absent` (its first submit is not looked up again); any other is looked up before its submit."""
         self._listed_symbols = {i.symbol for i in intents}
         self._listed = at_broker = self._own_orders(self._listed_symbols) if intents else {}
+        journaled = self.ledger.orders_by_id([i.cid for i in intents])
         for intent in intents:
-            row = self.ledger.order(intent.cid)
+            row = journaled.get(intent.cid)
             if row is None and intent.cid not in at_broker:
                 self._absent.add(intent.cid)
             if (found := at_broker.get(intent.cid)) is not None:  # the broker is the truth, whatever we wrote
@@ -617,17 +618,18 @@ class Executor:
         if not need:
             return
         quotes, _ = self.broker.latest_prices(need)
+        cids = {s: client_order_id(self.s.prefix, self.trade_date, s, "oco", self.round, self.mode) for s in need}
+        journaled = self.ledger.orders_by_id(sorted(cids.values()))
         for symbol in need:
             qty = float(math.floor(positions[symbol] + 1e-9))
             base = float(quotes[symbol].price) if symbol in quotes else None
             tp = sl = None
             if base is not None:
                 tp, sl = exit_prices(base, self.s.take_profit_pct, self.s.stop_loss_pct)
-            intent = Intent(client_order_id(self.s.prefix, self.trade_date, symbol, "oco", self.round, self.mode),
-                            symbol, "sell", qty, qty, "oco", self.s.bracket_time_in_force, base or 0.0, tp, sl,
-                            form="oco", reason="re-protect: one take-profit/stop-loss pair over the whole position")
+            intent = Intent(cids[symbol], symbol, "sell", qty, qty, "oco", self.s.bracket_time_in_force, base or 0.0,
+                            tp, sl, form="oco", reason="re-protect: one take-profit/stop-loss pair over the whole position")
             result.protective.append(intent)
-            if symbol in self._listed_symbols and intent.cid not in self._listed and self.ledger.order(intent.cid) is None:
+            if symbol in self._listed_symbols and intent.cid not in self._listed and intent.cid not in journaled:
                 self._absent.add(intent.cid)  # the run's opening listing covered the symbol: no look-up first
             if base is None or sl is None or sl <= 0:
                 self._not_sent(intent, "no price now to set the take-profit/stop-loss around" if base is None

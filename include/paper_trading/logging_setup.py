@@ -34,18 +34,21 @@ _registered: set[str] = set()
 
 def register_secret(value: str | None) -> None:
     """Mask `value` in every log line from now on (for secrets that do not come from the env)."""
-    if value and len(value) >= _MIN_SECRET_LEN:
+    if value and len(value) >= _MIN_SECRET_LEN and value not in _registered:
         _registered.add(value)
+        _cache.clear()
 
 
 def secret_values() -> list[str]:
     """Values to mask, longest first so a secret that contains another is masked whole.
 
     Every log line asks, so the answer is kept until the environment or the registered values
-    change (comparing the environment's raw bytes costs far less than decoding and matching it)."""
-    key = (frozenset(_registered), tuple(os.environb.items()) if os.supports_bytes_environ else None)
-    if _cache.get("key") != key or key[1] is None:
-        _cache.update(key=key, values=_secret_values())
+    change. The environment is compared as CPython keeps it (`os.environ._data`, its raw strings
+    or bytes): one comparison of two dicts in C, where decoding and matching it cost far more;
+    where that is not available, the answer is worked out again each time."""
+    env = getattr(os.environ, "_data", None)
+    if not isinstance(env, dict) or "values" not in _cache or _cache["env"] != env:
+        _cache.update(env=dict(env) if isinstance(env, dict) else None, values=_secret_values())
     return _cache["values"]
 
 

@@ -34,3 +34,50 @@ def test_a_restarted_server_continues_where_it_stopped(tmp_path):
         assert len(client.get("/account/activities")) == 1
     finally:
         again.stop()
+
+
+def test_the_in_memory_copies_of_meta_assets_and_positions_follow_a_rolled_back_transaction(tmp_path):
+    """The store keeps what it reads on every request in memory; a transaction that fails leaves
+    neither the file nor those copies changed."""
+    import pytest
+    from alpaca_sim.store import Store
+
+    store = Store(tmp_path / "sim.db")
+    with store.tx():
+        store.put("cash", "100")
+        store.put_asset("AAPL", {"symbol": "AAPL", "marginable": True, "attributes": []})
+        store.set_position("AAPL", "5", "500")
+    assert (store.get("cash"), store.asset_field("AAPL", "marginable"), store.position("AAPL")) == \
+        ("100", True, ("5", "500"))
+
+    with pytest.raises(RuntimeError), store.tx():
+        store.put("cash", "0")
+        store.put_asset("AAPL", {"symbol": "AAPL", "marginable": False, "attributes": []})
+        store.set_position("AAPL", "9", "900")
+        assert (store.get("cash"), store.asset_field("AAPL", "marginable"), store.position("AAPL")) == \
+            ("0", False, ("9", "900"))
+        raise RuntimeError("the request failed half-way")
+
+    assert (store.get("cash"), store.asset_field("AAPL", "marginable"), store.position("AAPL")) == \
+        ("100", True, ("5", "500"))
+    reopened = Store(tmp_path / "sim.db")
+    assert (reopened.get("cash"), reopened.asset("AAPL")["marginable"], reopened.positions()) == \
+        ("100", True, {"AAPL": ("5", "500")})
+
+
+def test_a_document_the_store_hands_out_can_be_changed_without_changing_the_store(tmp_path):
+    from alpaca_sim.store import Store
+
+    store = Store(tmp_path / "sim.db")
+    with store.tx():
+        store.put("account", {"trading_blocked": False})
+        store.put_asset("KO", {"symbol": "KO", "status": "active", "attributes": ["has_options"]})
+        store.set_position("KO", "3", "180")
+    store.get("account")["trading_blocked"] = True
+    asset = store.asset("KO")
+    asset["status"] = "inactive"
+    asset["attributes"].append("ptp_no_exception")
+    store.positions()["KO"] = ("0", "0")
+    assert store.get("account") == {"trading_blocked": False}
+    assert store.asset("KO") == {"symbol": "KO", "status": "active", "attributes": ["has_options"]}
+    assert store.position("KO") == ("3", "180")

@@ -123,6 +123,23 @@ def _sqlite_setup(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _alembic_config():  # returns alembic.config.Config (imported late)
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["version_table"] = VERSION_TABLE
+    return cfg
+
+
+@functools.cache
+def _head_revision() -> str | None:
+    """The newest revision of our migrations (read from their scripts once per process)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
 class Ledger:
     """The ledger at `url` (see `ledger_url`), migrated to the latest schema on first use."""
 
@@ -155,13 +172,15 @@ class Ledger:
     # ------------------------------------------------------------------------------ schema
 
     def _migrate(self, revision: str = "head") -> None:
+        """Upgrade the schema to `revision`. A ledger already at the head costs one read of its
+        version: a replay opens the ledger four times a session, and running Alembic's upgrade
+        (loading its scripts and environment) each time cost more than most steps' own work."""
         from alembic import command
-        from alembic.config import Config
 
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        cfg.attributes["version_table"] = VERSION_TABLE
         try:
+            if revision == "head" and self._current_revision() == _head_revision():
+                return
+            cfg = _alembic_config()
             with self.engine.begin() as conn:
                 if self.backend == "postgresql":
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('paper_trading_ledger_migrate'))")
@@ -173,9 +192,12 @@ class Ledger:
 
     @_guarded
     def revision(self) -> str | None:
-        with self.engine.connect() as conn:
-            from alembic.runtime.migration import MigrationContext
+        return self._current_revision()
 
+    def _current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
             return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
     # ------------------------------------------------------------------------------ writes
