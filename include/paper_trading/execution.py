@@ -58,6 +58,8 @@ from .rebalance import bracket_prices
 
 log = get_logger("execution")
 
+REPROTECT_REASON = "re-protect: one take-profit/stop-loss pair over the whole position"
+
 #: Statuses after which an order changes no more.
 TERMINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced"})
 #: What the runner waits for: terminal, or done for today (a DAY order gets no more fills today).
@@ -611,6 +613,9 @@ class Executor:
         if not self.real or not symbols:
             return
         positions = {p.symbol: float(p.qty) for p in self.broker.positions()}
+        cids = {s: client_order_id(self.s.prefix, self.trade_date, s, "oco", self.round, self.mode) for s in symbols}
+        journaled = self.ledger.orders_by_id(sorted(cids.values()))
+        self._adopt_reprotections(cids, journaled, result)
         live_exit = {o.symbol for o, parent in self._live_orders(symbols)
                      if o.side == "sell" and (parent is not None or o.order_class == "oco")}
         need = [s for s in symbols if math.floor(positions.get(s, 0.0) + 1e-9) >= 1 and s not in live_exit]
@@ -618,8 +623,6 @@ class Executor:
         if not need:
             return
         quotes, _ = self.broker.latest_prices(need)
-        cids = {s: client_order_id(self.s.prefix, self.trade_date, s, "oco", self.round, self.mode) for s in need}
-        journaled = self.ledger.orders_by_id(sorted(cids.values()))
         for symbol in need:
             qty = float(math.floor(positions[symbol] + 1e-9))
             base = float(quotes[symbol].price) if symbol in quotes else None
@@ -627,7 +630,7 @@ class Executor:
             if base is not None:
                 tp, sl = exit_prices(base, self.s.take_profit_pct, self.s.stop_loss_pct)
             intent = Intent(cids[symbol], symbol, "sell", qty, qty, "oco", self.s.bracket_time_in_force, base or 0.0,
-                            tp, sl, form="oco", reason="re-protect: one take-profit/stop-loss pair over the whole position")
+                            tp, sl, form="oco", reason=REPROTECT_REASON)
             result.protective.append(intent)
             if symbol in self._listed_symbols and intent.cid not in self._listed and intent.cid not in journaled:
                 self._absent.add(intent.cid)  # the run's opening listing covered the symbol: no look-up first
@@ -643,6 +646,29 @@ class Executor:
                 result.reprotected.append(symbol)
             elif intent.status in NOT_SENT_AGAIN:
                 result.problems.append(f"{symbol} ({qty:g} held) has no take-profit/stop-loss: {intent.reason or intent.error}")
+
+
+    def _adopt_reprotections(self, cids: dict[str, str], journaled: dict[str, dict], result: ExecutionResult) -> None:
+        """This round's OCOs that an earlier attempt sent but never recorded (it died, or lost the
+        answer, between the POST and the record): the run's opening listing has them. Each is read
+        again (its status and legs now) and recorded, legs included; it is not sent again, and the
+        check for a live exit pair then finds it."""
+        for symbol, cid in cids.items():
+            listed, row = self._listed.get(cid), journaled.get(cid) or {}
+            if listed is None or row.get("broker_order_id") == listed.id:  # absent, or recorded with its legs
+                continue
+            order = self.broker.get_order(listed.id)
+            qty = float(order.qty or 0)
+            stop = next((leg.stop_price for leg in order.legs if leg.stop_price is not None), None)
+            intent = Intent(cid, symbol, "sell", qty, qty, "oco", self.s.bracket_time_in_force,
+                            row.get("ref_price") or 0.0,
+                            row.get("tp_price") or (float(order.limit_price) if order.limit_price is not None else None),
+                            row.get("sl_price") or (float(stop) if stop is not None else None),
+                            form="oco", reason=row.get("reason") or REPROTECT_REASON)
+            self._record(intent, order)
+            result.protective.append(intent)
+            log.warning("%s was at the broker but not recorded (an earlier attempt sent it): recorded now, not sent "
+                        "again", cid)
 
 
 def changed_rows(known: dict[str, dict], seen: dict[str, OrderInfo], cancel_note: str | None = None) -> list[dict]:

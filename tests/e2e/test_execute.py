@@ -276,6 +276,44 @@ def test_a_reduced_position_keeps_one_take_profit_stop_loss_pair(fast, sim, brok
     assert len(pairs) == 1 and float(pairs[0]["qty"]) == held["AAPL"]
 
 
+def test_a_runner_that_dies_after_sending_a_reprotection_records_it_with_its_legs_when_run_again(
+        fast, sim, broker, monkeypatch):
+    """The OCO re-protection reached the broker, its answer never reached the ledger (the runner
+    died in between): the run again finds it working, sends no second one, and records it — its
+    broker id and its legs — so the ledger equals the broker."""
+    from paper_trading.execution import Executor
+
+    class Died(BaseException):
+        pass
+
+    sim.admin("POST", "/sim/reset", {"cash": "100000", "clock": "2025-12-30T15:00:00Z"})
+    price = float(broker.latest_prices(["AAPL"])[0]["AAPL"].price)
+    broker.submit_order(OrderRequest(symbol="AAPL", side="buy", qty=200, client_order_id="pt-20251230-AAPL-buy-r1",
+                                     time_in_force="gtc", take_profit=round(price * 1.5, 2),
+                                     stop_loss=round(price * 0.5, 2)))
+    sim.admin("POST", "/sim/clock", {"to": OPEN})
+    gate(fast, broker)
+    record = Executor._record
+
+    def dies_after_the_oco_is_sent(self, intent, info=None):
+        if intent.form == "oco" and info is not None:
+            raise Died("killed between the POST of the re-protection and its record")
+        return record(self, intent, info)
+
+    monkeypatch.setattr(Executor, "_record", dies_after_the_oco_is_sent)
+    with pytest.raises(Died):
+        steps.execute(DAY, mode="real", root=fast, broker=broker)
+    monkeypatch.setattr(Executor, "_record", record)
+    steps.execute(DAY, mode="real", root=fast, broker=broker)
+
+    ocos = [o for o in broker_orders(sim) if o["client_order_id"] == "pt-20251231-AAPL-oco-r1"]
+    assert len(ocos) == 1 and len(ocos[0]["legs"]) == 1
+    with ledger(fast) as book:
+        by_broker_id = {r["broker_order_id"]: r for r in book.orders(DAY, mode="real")}
+    for order in (ocos[0], *ocos[0]["legs"]):
+        assert by_broker_id[order["id"]]["status"] == order["status"]
+
+
 def test_execution_on_a_postgresql_ledger_sends_each_order_once(fast, sim, broker, postgres_ledger):
     gate(fast, broker)
     steps.execute(DAY, mode="real", root=fast, broker=broker)
