@@ -109,7 +109,7 @@ class Engine(AccountsMixin, OrdersMixin):
         self.store.conn.executemany(
             "INSERT OR REPLACE INTO bars (symbol, date, o, h, l, c, v, n, vw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         for sym in bars:
-            if self._stored_asset_doc(sym) is None:
+            if self.store.asset(sym) is None:
                 self.store.put_asset(sym, self._new_asset(sym))
 
     def _load_bars(self) -> dict[str, list[Bar]]:
@@ -201,7 +201,7 @@ class Engine(AccountsMixin, OrdersMixin):
 
     def update_asset(self, symbol: str, **changes: Any) -> dict:
         with self.store.tx():
-            doc = self._stored_asset_doc(symbol)
+            doc = self.store.asset(symbol)
             if doc is None:
                 raise SimError(404, 40410000, "asset not found")
             for key, value in changes.items():
@@ -245,14 +245,11 @@ class Engine(AccountsMixin, OrdersMixin):
 
     # ---------------------------------------------------------------------------------- assets
 
-    def _stored_asset_doc(self, symbol: str) -> dict | None:
-        return self.store.asset(symbol)
-
     def _asset_doc(self, symbol: str) -> dict | None:
         """The asset as Alpaca reports it now: once the clock is past the close of the session of
         its last bar (and other symbols trade on), delisted: `status: inactive`, not `tradable`
         (so orders are refused as for any inactive asset)."""
-        doc = self._stored_asset_doc(symbol)
+        doc = self.store.asset(symbol)
         clock = self.store.get("clock")
         if doc is not None and clock is not None and self.market.delisted(symbol, parse_time(clock)):
             doc |= {"status": "inactive", "tradable": False}
@@ -261,8 +258,7 @@ class Engine(AccountsMixin, OrdersMixin):
     def asset(self, symbol_or_id: str) -> dict:
         doc = self._asset_doc(symbol_or_id.upper())
         if doc is None:
-            for row in self.store.conn.execute("SELECT doc FROM assets"):
-                candidate = json.loads(row["doc"])
+            for candidate in self.store.assets():
                 if candidate["id"] == symbol_or_id:
                     return self._asset_doc(candidate["symbol"])
             raise SimError(404, 40410000, f"asset not found for {symbol_or_id}")

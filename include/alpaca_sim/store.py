@@ -5,9 +5,9 @@ restart never leaves half an order: a restarted server continues with the same a
 positions, activities and clock. Orders and activities are stored as JSON documents (the API
 shape) beside the few columns that queries filter on.
 
-The meta values, the asset documents and the positions, read on nearly every request, are also kept in memory as
-the text last written: the server is this file's only writer (one process, one event loop), so
-the copy is what the file holds; a rolled-back transaction drops it.
+The meta values, the asset documents and the positions, read on nearly every request, are also
+kept in memory as last written: the server is this file's only writer (one process, one event
+loop), so the copy is what the file holds; a rolled-back transaction drops it.
 """
 
 from __future__ import annotations
@@ -162,13 +162,16 @@ class Store:
 
     def positions(self) -> dict[str, tuple[str, str]]:
         """{symbol: (qty, cost basis)}, by symbol (a copy: callers may change it)."""
+        return dict(self._position_map())
+
+    def position(self, symbol: str) -> tuple[str, str] | None:
+        return self._position_map().get(symbol)
+
+    def _position_map(self) -> dict[str, tuple[str, str]]:
         if self._positions is None:
             self._positions = {r["symbol"]: (r["qty"], r["cost_basis"])
                                for r in self.conn.execute("SELECT * FROM positions ORDER BY symbol")}
-        return dict(self._positions)
-
-    def position(self, symbol: str) -> tuple[str, str] | None:
-        return self.positions().get(symbol) if self._positions is None else self._positions.get(symbol)
+        return self._positions
 
     def set_position(self, symbol: str, qty: str, cost_basis: str) -> None:
         self._positions = None

@@ -647,7 +647,6 @@ class Executor:
             elif intent.status in NOT_SENT_AGAIN:
                 result.problems.append(f"{symbol} ({qty:g} held) has no take-profit/stop-loss: {intent.reason or intent.error}")
 
-
     def _adopt_reprotections(self, cids: dict[str, str], journaled: dict[str, dict], result: ExecutionResult) -> None:
         """This round's OCOs that an earlier attempt sent but never recorded (it died, or lost the
         answer, between the POST and the record): the run's opening listing has them. Each is read

@@ -3,10 +3,12 @@ positions, activities and clock."""
 
 from __future__ import annotations
 
+import pytest
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 from alpaca_sim.server import SimServer
+from alpaca_sim.store import Store
 
 from ..conftest import BARS, OPEN_CLOCK
 
@@ -39,9 +41,6 @@ def test_a_restarted_server_continues_where_it_stopped(tmp_path):
 def test_the_in_memory_copies_of_meta_assets_and_positions_follow_a_rolled_back_transaction(tmp_path):
     """The store keeps what it reads on every request in memory; a transaction that fails leaves
     neither the file nor those copies changed."""
-    import pytest
-    from alpaca_sim.store import Store
-
     store = Store(tmp_path / "sim.db")
     with store.tx():
         store.put("cash", "100")
@@ -66,8 +65,6 @@ def test_the_in_memory_copies_of_meta_assets_and_positions_follow_a_rolled_back_
 
 
 def test_a_document_the_store_hands_out_can_be_changed_without_changing_the_store(tmp_path):
-    from alpaca_sim.store import Store
-
     store = Store(tmp_path / "sim.db")
     with store.tx():
         store.put("account", {"trading_blocked": False})
