@@ -14,6 +14,12 @@ Runs `pip-audit -r constraints.txt --no-deps --disable-pip --progress-spinner of
   is not the project's failure). Packages it could not audit while others were are named in a
   warning too.
 
+pip-audit reads PyPI's per-release page (`/pypi/<name>/<version>/json`). Some PyPI mirrors serve
+only the project page (`/pypi/<name>/json`), which lists the known vulnerabilities of the latest
+release. So a package pip-audit could not audit is looked up there: when the locked version is the
+latest release, that list is its audit; when it is not, it stays "not audited" (a fixed-before-latest
+vulnerability would not be on the page), with the latest version named.
+
 The ignore file: one vulnerability id per line (PYSEC-..., GHSA-..., CVE-...; an alias matches
 too), `#` and the reason after it; blank lines and lines that are only a comment are skipped.
 `--markdown` prints the findings (and what could not be audited) as the table of
@@ -33,6 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 900
+PYPI_URL = "https://pypi.org/pypi"
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,74 @@ def run_pip_audit(requirements: Path) -> tuple[dict | None, str]:
             return None, f"pip-audit exited with {done.returncode}: {tail[0][:300]}"
 
 
+def locked_versions(requirements: Path) -> dict[str, str]:
+    """Canonical name -> the pinned version, for every `name==version` line."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for raw in requirements.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        exact = [spec.version for spec in requirement.specifier if spec.operator in ("==", "===")]
+        if exact:
+            pins[canonicalize_name(requirement.name)] = exact[0]
+    return pins
+
+
+def audit_at_latest(audit: Audit, pins: dict[str, str], pypi_url: str = PYPI_URL) -> Audit:
+    """Audit the packages pip-audit skipped from PyPI's project page, where the lock is the latest release.
+
+    The project page's `vulnerabilities` are those of its latest release only, so it answers for a
+    locked version only when that version is the latest; anything else stays skipped, with why.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+    from packaging.utils import canonicalize_name
+
+    if not audit.skipped:
+        return audit
+    findings, audited, skipped = list(audit.findings), list(audit.audited), {}
+
+    def page(name: str) -> tuple[dict | None, str]:
+        try:
+            response = requests.get(f"{pypi_url.rstrip('/')}/{name}/json", timeout=30)
+            response.raise_for_status()
+            return response.json(), ""
+        except (requests.RequestException, ValueError) as exc:
+            return None, f"{type(exc).__name__} on the project page"
+
+    names = [name for name in sorted(audit.skipped) if canonicalize_name(name) in pins]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        pages = dict(zip(names, pool.map(page, names)))
+    for name in sorted(audit.skipped):
+        if name not in pages:
+            skipped[name] = audit.skipped[name]
+            continue
+        version = pins[canonicalize_name(name)]
+        document, error = pages[name]
+        latest = (document or {}).get("info", {}).get("version")
+        if document is None or "vulnerabilities" not in document:
+            skipped[name] = error or "no vulnerability list on the project page"
+            continue
+        if latest != version:
+            skipped[name] = f"locked {version}, latest {latest}: the project page covers only the latest release"
+            continue
+        audited.append(f"{name}=={version}")
+        for vuln in document["vulnerabilities"]:
+            if vuln.get("withdrawn"):
+                continue
+            findings.append(Finding(name, version, vuln["id"], tuple(vuln.get("aliases") or ()),
+                                    tuple(vuln.get("fixed_in") or ())))
+    return Audit(findings, audited, skipped)
+
+
 def decide(audit: Audit, ignored: dict[str, str], problems: list[str]) -> tuple[int, list[str], list[str]]:
     """(exit status, lines for stdout, warnings for stderr)."""
     out, warnings = [], []
@@ -124,7 +199,7 @@ def decide(audit: Audit, ignored: dict[str, str], problems: list[str]) -> tuple[
     for finding in new:
         out.append(f"VULNERABLE: {finding.line()}")
     if audit.audited:
-        out.append(f"pip-audit: {len(audit.audited)} package(s) audited, {len(new)} vulnerability(ies) not in the "
+        out.append(f"audit: {len(audit.audited)} package(s) audited, {len(new)} vulnerability(ies) not in the "
                    f"ignore file, {len(audit.findings) - len(new)} ignored")
     out += problems
     return (1 if new or problems else 0), out, warnings
@@ -133,7 +208,8 @@ def decide(audit: Audit, ignored: dict[str, str], problems: list[str]) -> tuple[
 def markdown(audit: Audit, version: str) -> str:
     today = dt.date.today().isoformat()
     total = len(audit.audited) + len(audit.skipped)
-    lines = [f"pip-audit {version}, {today}: {len(audit.audited)} of {total} locked packages audited.", ""]
+    lines = [(f"pip-audit {version} (and PyPI's project pages for what it skipped), {today}: "
+              f"{len(audit.audited)} of {total} locked packages audited."), ""]
     if audit.findings:
         lines += ["| package | version | vulnerability | aliases | fixed in |", "|---|---|---|---|---|"]
         lines += [f"| {f.package} | {f.version} | {f.id} | {', '.join(f.aliases) or '—'} | "
@@ -152,13 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requirements", type=Path, default=ROOT / "constraints.txt")
     parser.add_argument("--ignore-file", type=Path, default=ROOT / ".pip-audit-ignore")
     parser.add_argument("--markdown", action="store_true", help="print the findings as a Markdown table")
+    parser.add_argument("--pypi-url", default=PYPI_URL, help="PyPI's JSON API, for the packages pip-audit skipped")
     args = parser.parse_args(argv)
     ignored, problems = read_ignore_file(args.ignore_file)
     report, why = run_pip_audit(args.requirements)
     if report is None:
         print(f"WARNING: the dependency audit could not be done ({why}); dependencies NOT audited", file=sys.stderr)
         return 1 if problems else 0
-    audit = parse_report(report)
+    audit = audit_at_latest(parse_report(report), locked_versions(args.requirements), args.pypi_url)
     status, out, warnings = decide(audit, ignored, problems)
     for line in warnings:
         print(line, file=sys.stderr)
