@@ -122,9 +122,7 @@ def test_dag_file_has_no_heavy_top_level_imports():
 
 
 def test_the_dag_has_no_cycle(dag):
-    from airflow.utils.dag_cycle_tester import check_cycle
-
-    check_cycle(dag)  # raises on a cycle
+    dag.check_cycle()  # raises on a cycle
 
 
 def test_every_task_has_an_execution_timeout(dag):
