@@ -2,11 +2,9 @@
 
 import datetime as dt
 import pandas as pd
-import pytest
 from paper_trading import steps
-from paper_trading.broker import AlpacaBroker, OrderRequest
+from paper_trading.broker import AlpacaBroker
 from paper_trading.errors import OutcomeUnknown
-from paper_trading.ledger import Ledger, ledger_url
 
 DAY = dt.date(2025, 12, 31)
 OPEN = "2025-12-31T14:45:00Z"

@@ -10,7 +10,7 @@ import pytest
 
 from paper_trading import steps
 from paper_trading.alerts import read_alerts
-from paper_trading.broker import AlpacaBroker, OrderRequest
+from paper_trading.broker import OrderRequest
 from paper_trading.errors import OutcomeUnknown
 from paper_trading.ledger import Ledger, ledger_url
 

@@ -4,7 +4,6 @@ during the session, a missing close price, a manual trade on a dry day."""
 
 import datetime as dt
 
-import pandas as pd
 import pytest
 
 from paper_trading import steps

@@ -4,7 +4,7 @@ import pytest
 
 from paper_trading import steps
 
-from tests.e2e.recon_helpers import alerts, fast_project, make_broker, report, trade
+from tests.e2e.recon_helpers import fast_project, make_broker, report, trade
 
 D1, D2 = dt.date(2025, 12, 29), dt.date(2025, 12, 30)
 
