@@ -4,6 +4,7 @@ DAG tests use a throw-away AIRFLOW_HOME and never the developer's `.airflow/`.""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,6 +23,9 @@ os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="pt-airflow-home-")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+# Airflow signs its API tokens with HS512; the secret it generates for a new home is shorter than
+# the 64 bytes PyJWT asks for (and warns about on every token). Deployments set their own.
+os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = secrets.token_urlsafe(64)
 os.environ.pop("PAPER_TRADING_ROOT", None)
 
 # CI runs the property tests on a fixed sequence of examples, so a submission never fails on a

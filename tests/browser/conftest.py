@@ -97,7 +97,7 @@ def airflow_api_server(home: Path, env: dict[str, str] | None = None, *, seriali
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-           "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(48), **(env or {})}
+           "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64), **(env or {})}
     airflow = [sys.executable, "-m", "airflow"]
     for step in (["db", "migrate"], *([["dags", "reserialize"]] if serialize_dags else [])):
         done = subprocess.run([*airflow, *step], env=env, capture_output=True, text=True, timeout=300, check=False)

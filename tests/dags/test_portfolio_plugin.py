@@ -141,7 +141,7 @@ def test_a_token_signed_with_another_secret_is_not_let_in(api, reports):
 
     client, token = api
     claims = jwt.decode(token(), options={"verify_signature": False})
-    forged = jwt.encode(claims, "not-the-api-secret-" + "x" * 32, algorithm="HS512")
+    forged = jwt.encode(claims, "not-the-api-secret-" + "x" * 64, algorithm="HS512")
     response = client.get("/portfolio/reports/pnl_daily_20251231.csv", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code in (401, 403) and "equity" not in response.text
 
