@@ -150,6 +150,7 @@ class OrderInfo:
     submitted_at: dt.datetime | None
     filled_at: dt.datetime | None
     legs: tuple[OrderInfo, ...] = field(default=())
+    expires_at: dt.datetime | None = None  # GTC orders lapse at Alpaca 90 days after they are created
 
 
 class Broker(Protocol):
@@ -656,4 +657,5 @@ def _order(o) -> OrderInfo:
         qty=_dec(o.qty), notional=_dec(o.notional), filled_qty=_dec(o.filled_qty) or Decimal(0),
         filled_avg_price=_dec(o.filled_avg_price), limit_price=_dec(o.limit_price), stop_price=_dec(o.stop_price),
         submitted_at=o.submitted_at, filled_at=o.filled_at, legs=tuple(_order(leg) for leg in (o.legs or ())),
+        expires_at=o.expires_at,
     )

@@ -320,7 +320,12 @@ class ExecutionConfig(_Strict):
                                      description="client_order_id = PREFIX-YYYYMMDD-SYMBOL-side-rN")
     enable_client_order_id: bool = Field(
         True, description="the spec's switch; ignored (with a warning) when false: random ids are unsafe under retries")
-    reprotect: bool = Field(True, description="give a traded, still-held name one take-profit/stop-loss pair (OCO)")
+    reprotect: bool = Field(True, description="protect held names: each ends a run covered exactly by its exits")
+    protection: Literal["per_lot", "whole_position"] = Field(
+        "per_lot", description="per_lot: every buy is a bracket over the shares it buys, earlier exits stay; "
+                               "whole_position: every change re-bases one OCO over the whole position")
+    exit_renew_days: int = Field(7, ge=1, le=80, description="exits that Alpaca's 90-day GTC limit lapses within "
+                                                             "this many days are re-placed by the run")
     cancel_timeout_s: float = Field(30.0, gt=0, description="wait for cancelled orders and legs to be cancelled")
     sell_timeout_s: float = Field(120.0, gt=0, description="wait for the sells before the buys")
     buy_timeout_s: float = Field(120.0, gt=0, description="wait for the buys before re-protecting")

@@ -20,9 +20,10 @@ lose one. What makes that true:
 The order of a real run (dry runs the same code, with writes replaced by ledger rows `dry_run`):
 
 1. pre-flight again (market open now and today, account flags, kill switch) — done by the step;
-2. cancel the open orders on every symbol about to be traded — earlier brackets' and OCOs' exit
-   legs included — and wait until they are cancelled. One `status=open` listing without nesting
-   finds them all: it lists each working leg as an order of its own, so a filled bracket's
+2. cancel the open orders on every symbol about to be sold (and, with `whole_position`, bought) —
+   earlier brackets' and OCOs' exit legs included, since they hold the shares — and wait until they
+   are `canceled` (Alpaca answers a cancel before it is done). One `status=open` listing without
+   nesting finds them all: it lists each working leg as an order of its own, so a filled bracket's
    take-profit (`new`) is there, while a nested listing shows it only under a parent that
    `status=open` no longer lists. The stop-loss beside it stays `held` (Alpaca triggers it itself)
    and is never "open"; cancelling either leg cancels the other. Which parent a leg belongs to
@@ -30,12 +31,20 @@ The order of a real run (dry runs the same code, with writes replaced by ledger 
 3. sells as MARKET DAY orders, each capped to what is held now (on a margin account the rest
    would open a short), and wait until they are done (or a timeout);
 4. re-read cash and prices, and scale the buys down (never up) if cash is short, saying why;
-5. buys: a new position as a BRACKET (market entry, take-profit limit, stop-loss stop) priced on
-   the price now; an increase of a held, protected name as a MARKET buy (its protection is
-   rebuilt in 6, so one pair covers the whole position); a cover as a MARKET buy;
-6. re-protect: a traded name still held without a live exit pair gets one OCO (take-profit limit +
-   stop-loss stop) over its whole quantity, so after every run each protected position has exactly
-   one live take-profit/stop-loss pair.
+5. buys (protection `per_lot`, the default, as the spec says: 新开仓/加仓使用 Bracket): every buy
+   is a BRACKET over the shares it buys (market entry, take-profit limit, stop-loss stop priced on
+   the price now) — a new position and an increase alike; the exits already working on the name
+   stay as they are. A fractional quantity cannot be a bracket at Alpaca and goes as a simple DAY
+   market order; a cover is a MARKET buy. With `whole_position`, an increase of a held, protected
+   name is a MARKET buy and step 6 re-protects the whole position with one OCO;
+6. coverage: after the buys are done, every protected long position (traded in this run, or with
+   an exit working) ends the run with its working take-profit legs covering exactly its whole
+   shares (each take-profit's stop-loss covers what it covers: Alpaca cancels one leg with the
+   other and shrinks the stop to what a partial take-profit left). A name covered by less (a
+   reduction whose exits were cancelled in 2; an entry that filled in part, whose rest is
+   cancelled after `buy_timeout_s`) gets one OCO for the uncovered rest; a name covered by more,
+   or whose exits lapse within `exit_renew_days` (Alpaca cancels GTC orders 90 days after they are
+   created), has its earlier exits cancelled and one OCO placed over the whole position.
 """
 
 from __future__ import annotations
@@ -59,6 +68,15 @@ from .rebalance import bracket_prices
 log = get_logger("execution")
 
 REPROTECT_REASON = "re-protect: one take-profit/stop-loss pair over the whole position"
+REST_REASON = "protect the rest: an OCO over the shares no working take-profit/stop-loss covers"
+RENEW_REASON = "renew: the earlier exits lapse within {days} days (Alpaca cancels GTC orders after 90); " \
+               "one take-profit/stop-loss pair over the whole position"
+CONSOLIDATE_REASON = "consolidate: the working exits covered more than the position; one take-profit/stop-loss " \
+                     "pair over the whole position"
+#: How a held name is protected (see the module docstring, steps 5 and 6).
+PROTECTIONS = ("per_lot", "whole_position")
+#: Order classes whose sell legs are exits (a bracket's take-profit and stop-loss, an OCO).
+EXIT_CLASSES = frozenset({"bracket", "oco"})
 
 #: Statuses after which an order changes no more.
 TERMINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced"})
@@ -97,6 +115,8 @@ def client_order_id(prefix: str, trade_date: dt.date, symbol: str, side: str, ro
 class ExecutionSettings:
     prefix: str = "pt"
     reprotect: bool = True
+    protection: str = "per_lot"
+    exit_renew_days: int = 7
     take_profit_pct: float = 0.05
     stop_loss_pct: float = 0.03
     bracket_time_in_force: str = "gtc"
@@ -211,7 +231,11 @@ class Executor:
         todo = [i for i in intents if not i.settled]
         log.info("execute (%s, round %d): %d approved order(s), %d already accounted for", self.mode, self.round,
                  len(intents), len(intents) - len(todo))
-        result.cancelled, result.cancelled_symbols = self._cancel_conflicts({i.symbol for i in todo})
+        per_lot = self.s.protection == "per_lot"
+        # per lot, a bracket buy leaves the name's working exits alone (Alpaca exempts complex orders
+        # from its wash-trade rule); a sell must free the shares they hold
+        clash = {i.symbol for i in todo if not per_lot or i.side == "sell" or i.order_type != "bracket"}
+        result.cancelled, result.cancelled_symbols = self._cancel_conflicts(clash)
         sells = [i for i in todo if i.side == "sell"]
         if sells:
             self._cap_sells(sells)
@@ -226,16 +250,8 @@ class Executor:
             for intent in buys:
                 if intent.status == "pending":
                     self._place(intent, self._request(intent, intent.form))
-        if self.s.reprotect:
-            # every traded name, and every name whose exits were cancelled above (even if its own order
-            # was then not sent): a held position must not be left without its take-profit / stop-loss
-            touched = {i.symbol for i in intents if i.settled and i.status not in NOT_SENT_AGAIN}
-            touched |= result.cancelled_symbols
-            if touched:
-                self._wait([i for i in intents if i.side == "buy"], self.s.buy_timeout_s, "buys")
-                busy = {i.symbol for i in intents if i.broker_id and i.status not in DONE_TODAY}
-                result.unprotected = sorted(touched & busy)
-                self._reprotect(sorted(touched - busy), result)
+        if self.s.reprotect and self.real:
+            self._protect(intents, result)
         if self.real:
             self._refresh(intents)
         return result
@@ -468,11 +484,18 @@ class Executor:
         if intent.order_type != "bracket":
             intent.form = "market"
             return
-        if held_qty > 0 and self.s.reprotect:
+        if not float(intent.qty).is_integer():
             intent.form = "market"
-            intent.reason = (intent.reason + "; " if intent.reason else "") + \
-                "increase of a held name: market entry, the whole position re-protected by one OCO"
+            intent.reason = _also(intent.reason, "fractional: Alpaca takes no bracket for it, a simple DAY order")
             return
+        if held_qty > 0 and self.s.reprotect and self.s.protection == "whole_position":
+            intent.form = "market"
+            intent.reason = _also(intent.reason,
+                                  "increase of a held name: market entry, the whole position re-protected by one OCO")
+            return
+        if held_qty > 0:
+            intent.reason = _also(intent.reason, "increase of a held name: a bracket over the added shares; the exits "
+                                                 "already working stay")
         tp, sl = exit_prices(base, self.s.take_profit_pct, self.s.stop_loss_pct)
         if not (tp >= base + MIN_GAP - 1e-9 and 0 < sl <= base - MIN_GAP + 1e-9 and tp > sl):
             self._not_sent(intent, f"bracket_invalid: take-profit {tp:g} / stop-loss {sl:g} do not fit Alpaca's rule "
@@ -522,11 +545,19 @@ class Executor:
             for order, _ in foreign:
                 log.info("dry run: would cancel %s %s %s (%s)", order.status, order.side, order.symbol, order.id)
             return [], set()
-        if not foreign:
-            return [], set()
+        cancelled = self._cancel_and_wait(foreign, "before trading the symbol")
+        return sorted(cancelled), {o.symbol for o, _ in cancelled.values()}
+
+    def _cancel_and_wait(self, orders: list[tuple[OrderInfo, str | None]], why: str) -> dict[str, tuple[OrderInfo, str | None]]:
+        """Cancel `orders` (each with its parent's client_order_id, for a leg of ours), wait until the
+        broker lists none of them as working (Alpaca answers a cancel before it is done), and record
+        how each ended. Raises `OutcomeUnknown` when they are not all cancelled in time: nothing that
+        depends on their shares may be sent then."""
+        if not orders:
+            return {}
         self._writing()
         cancelled: dict[str, tuple[OrderInfo, str | None]] = {}
-        for order, parent in foreign:
+        for order, parent in orders:
             if order.id in cancelled:
                 continue
             try:
@@ -535,22 +566,22 @@ class Executor:
                 if exc.status not in (404, 422):  # 422: no longer cancelable (it filled or was cancelled)
                     raise
             cancelled[order.id] = (order, parent)
-            log.info("cancelled %s %s %s %s before trading the symbol", order.status, order.order_type, order.side,
-                     order.symbol)
+            log.info("cancelled %s %s %s %s %s", order.status, order.order_type, order.side, order.symbol, why)
+        symbols = {o.symbol for o, _ in cancelled.values()}
         deadline = self.clock() + self.s.cancel_timeout_s
-        while (left := [o for o, p in self._live_orders(symbols) if not self._own(o, p)]) and self.clock() < deadline:
+        while (left := [o for o, _ in self._live_orders(symbols) if o.id in cancelled]) and self.clock() < deadline:
             self._keep_alive()
             self.sleep(self.s.poll_interval_s)
-        self._record_cancelled(cancelled)
+        self._record_cancelled(cancelled, why)
         if left:
             from .errors import OutcomeUnknown
 
             raise OutcomeUnknown(f"{len(left)} open order(s) on the symbols to trade were not cancelled within "
                                  f"{self.s.cancel_timeout_s:g} s ({', '.join(sorted({o.symbol for o in left}))}); "
                                  "nothing was sent; run again")
-        return sorted(cancelled), {o.symbol for o, _ in cancelled.values()}
+        return cancelled
 
-    def _record_cancelled(self, cancelled: dict[str, tuple[OrderInfo, str | None]]) -> None:
+    def _record_cancelled(self, cancelled: dict[str, tuple[OrderInfo, str | None]], why: str) -> None:
         """Earlier orders of ours that were just cancelled: their final state as the broker says it
         (a cancel may come too late: the order filled), never assumed. A leg of ours is read with its
         whole group (its parent, nested), so the held leg that went with it is recorded too."""
@@ -568,7 +599,7 @@ class Executor:
                 continue
             for o in (order, *order.legs):
                 seen[o.client_order_id] = o
-        self._sync(seen, f"cancelled before trading {self.trade_date} round {self.round}")
+        self._sync(seen, f"cancelled {why} ({self.trade_date} round {self.round})")
 
     def _sync(self, seen: dict[str, OrderInfo], cancel_note: str | None = None,
               known: dict[str, dict] | None = None) -> None:
@@ -608,29 +639,100 @@ class Executor:
 
     # --------------------------------------------------------------------------- protection
 
-    def _reprotect(self, symbols: list[str], result: ExecutionResult) -> None:
-        """Step 6: one OCO over the whole position of each of `symbols` held without a live exit pair."""
-        if not self.real or not symbols:
+    def _protect(self, intents: list[Intent], result: ExecutionResult) -> None:
+        """Step 6: every protected long position ends the run covered exactly by its working exits
+        (see the module docstring). Protected: traded in this run, its exits cancelled in step 2, or
+        with an exit working — a position that never had exits is not given one unasked."""
+        touched = {i.symbol for i in intents if i.settled and i.status not in NOT_SENT_AGAIN} | result.cancelled_symbols
+        buys = [i for i in intents if i.side == "buy"]
+        self._wait(buys, self.s.buy_timeout_s, "buys")
+        if self.s.protection == "per_lot":
+            self._cancel_rest_of_entries([i for i in buys if i.broker_id and i.status == "partially_filled"
+                                          and i.form == "bracket"])
+        busy = {i.symbol for i in intents if i.broker_id and i.status not in DONE_TODAY}
+        result.unprotected = sorted(touched & busy)
+        positions = {p.symbol: float(math.floor(float(p.qty) + 1e-9)) for p in self.broker.positions()
+                     if float(p.qty) > 0}
+        symbols = (set(positions) | touched) - busy
+        if not symbols:
             return
-        positions = {p.symbol: float(p.qty) for p in self.broker.positions()}
+        listed = self._live_orders(symbols)
         cids = {s: client_order_id(self.s.prefix, self.trade_date, s, "oco", self.round, self.mode) for s in symbols}
         journaled = self.ledger.orders_by_id(sorted(cids.values()))
-        self._adopt_reprotections(cids, journaled, result)
-        live_exit = {o.symbol for o, parent in self._live_orders(symbols)
-                     if o.side == "sell" and (parent is not None or o.order_class == "oco")}
-        need = [s for s in symbols if math.floor(positions.get(s, 0.0) + 1e-9) >= 1 and s not in live_exit]
-        result.reprotected += sorted(s for s in symbols if s in live_exit and positions.get(s, 0.0) > 0)
+        self._adopt_reprotections(cids, journaled, result, {o.client_order_id: o for o, _ in listed})
+        exits: dict[str, list[tuple[OrderInfo, str | None]]] = {}
+        for order, parent in listed:
+            if order.side == "sell" and order.order_type == "limit" and (
+                    parent is not None or order.order_class in EXIT_CLASSES):
+                exits.setdefault(order.symbol, []).append((order, parent))
+        renew_by = dt.datetime.combine(self.trade_date + dt.timedelta(days=self.s.exit_renew_days), dt.time(0),
+                                       tzinfo=dt.timezone.utc)
+        need: dict[str, tuple[float, str]] = {}
+        replace: list[tuple[OrderInfo, str | None]] = []
+        for symbol in sorted(symbols):
+            held, working = positions.get(symbol, 0.0), exits.get(symbol, [])
+            if not working and symbol not in touched:
+                continue
+            covered = _remaining(working)
+            lapsing = [o for o, p in working if not self._own(o, p) and o.expires_at is not None
+                       and o.expires_at < renew_by]
+            if covered == held and not lapsing:
+                if held > 0 and symbol in touched:
+                    result.reprotected.append(symbol)
+            elif covered < held and not lapsing:
+                need[symbol] = (held - covered, REST_REASON if covered else REPROTECT_REASON)
+            else:
+                earlier = [(o, p) for o, p in working if not self._own(o, p)]
+                replace += earlier
+                left = held - _remaining([(o, p) for o, p in working if self._own(o, p)])
+                reason = RENEW_REASON.format(days=self.s.exit_renew_days) if lapsing else CONSOLIDATE_REASON
+                if left > 0:
+                    need[symbol] = (left, reason)
+                elif left < 0:
+                    result.problems.append(f"{symbol}: this round's exits cover {held - left:g} shares, {held:g} held")
+        if replace:
+            self._cancel_and_wait(replace, "to consolidate the exits")
+        self._place_ocos(need, cids, journaled, result)
+
+    def _cancel_rest_of_entries(self, entries: list[Intent]) -> None:
+        """Bracket entries still filling in part after `buy_timeout_s`: the rest is cancelled, so what
+        filled ends the run covered exactly — by the entry's own legs if the broker keeps them for
+        what filled, else by the OCO of step 6 — and never twice once the rest would fill later."""
+        if not entries:
+            return
+        self._writing()
+        for intent in entries:
+            try:
+                self.broker.cancel_order(intent.broker_id)
+            except BrokerError as exc:
+                if exc.status not in (404, 422):
+                    raise
+            intent.reason = _also(intent.reason, f"entry filled {intent.filled_qty or 0:g} of {intent.qty:g} in "
+                                                 f"{self.s.buy_timeout_s:g} s: the rest cancelled")
+            log.warning("%s %s: the entry filled %g of %g within %g s; the rest is cancelled", intent.symbol, intent.cid,
+                        intent.filled_qty or 0, intent.qty, self.s.buy_timeout_s)
+        deadline = self.clock() + self.s.cancel_timeout_s
+        while True:
+            self._record_changes(entries, self._own_orders({i.symbol for i in entries}))
+            if all(i.status in TERMINAL for i in entries) or self.clock() >= deadline:
+                break
+            self._keep_alive()
+            self.sleep(self.s.poll_interval_s)
+
+    def _place_ocos(self, need: dict[str, tuple[float, str]], cids: dict[str, str], journaled: dict[str, dict],
+                    result: ExecutionResult) -> None:
+        """One OCO (take-profit limit + stop-loss stop on the price now) per name in `need`, over the
+        quantity given."""
         if not need:
             return
-        quotes, _ = self.broker.latest_prices(need)
-        for symbol in need:
-            qty = float(math.floor(positions[symbol] + 1e-9))
+        quotes, _ = self.broker.latest_prices(sorted(need))
+        for symbol, (qty, reason) in sorted(need.items()):
             base = float(quotes[symbol].price) if symbol in quotes else None
             tp = sl = None
             if base is not None:
                 tp, sl = exit_prices(base, self.s.take_profit_pct, self.s.stop_loss_pct)
             intent = Intent(cids[symbol], symbol, "sell", qty, qty, "oco", self.s.bracket_time_in_force, base or 0.0,
-                            tp, sl, form="oco", reason=REPROTECT_REASON)
+                            tp, sl, form="oco", reason=reason)
             result.protective.append(intent)
             if symbol in self._listed_symbols and intent.cid not in self._listed and intent.cid not in journaled:
                 self._absent.add(intent.cid)  # the run's opening listing covered the symbol: no look-up first
@@ -647,13 +749,15 @@ class Executor:
             elif intent.status in NOT_SENT_AGAIN:
                 result.problems.append(f"{symbol} ({qty:g} held) has no take-profit/stop-loss: {intent.reason or intent.error}")
 
-    def _adopt_reprotections(self, cids: dict[str, str], journaled: dict[str, dict], result: ExecutionResult) -> None:
+    def _adopt_reprotections(self, cids: dict[str, str], journaled: dict[str, dict], result: ExecutionResult,
+                             working: dict[str, OrderInfo]) -> None:
         """This round's OCOs that an earlier attempt sent but never recorded (it died, or lost the
-        answer, between the POST and the record): the run's opening listing has them. Each is read
+        answer, between the POST and the record): the run's opening listing or the listing of working
+        orders (`working`, by client_order_id) has them. Each is read
         again (its status and legs now) and recorded, legs included; it is not sent again, and the
         check for a live exit pair then finds it."""
         for symbol, cid in cids.items():
-            listed, row = self._listed.get(cid), journaled.get(cid) or {}
+            listed, row = self._listed.get(cid) or working.get(cid), journaled.get(cid) or {}
             if listed is None or row.get("broker_order_id") == listed.id:  # absent, or recorded with its legs
                 continue
             order = self.broker.get_order(listed.id)
@@ -668,6 +772,15 @@ class Executor:
             result.protective.append(intent)
             log.warning("%s was at the broker but not recorded (an earlier attempt sent it): recorded now, not sent "
                         "again", cid)
+
+
+def _remaining(orders: Iterable[tuple[OrderInfo, str | None]]) -> float:
+    """The shares that working exit orders may still sell."""
+    return math.fsum(float(o.qty or 0) - float(o.filled_qty) for o, _ in orders)
+
+
+def _also(reason: str, more: str) -> str:
+    return f"{reason}; {more}" if reason else more
 
 
 def changed_rows(known: dict[str, dict], seen: dict[str, OrderInfo], cancel_note: str | None = None) -> list[dict]:

@@ -367,8 +367,8 @@ def test_a_sell_is_capped_to_what_is_held_now_and_never_opens_a_short(fast, sim,
 
 
 def test_a_held_name_whose_buy_is_not_sent_keeps_its_protection(fast, sim, broker):
-    """Its old legs are cancelled before the buys; when the buy then cannot go (no cash left), the
-    position must still end the run with one take-profit/stop-loss pair."""
+    """Per lot, an increase leaves the name's exits working; when the buy then cannot go (no cash
+    left), the position ends the run with the bracket legs it had, untouched."""
     sim.admin("POST", "/sim/reset", {"cash": "100000", "clock": "2025-12-30T15:00:00Z"})
     price = float(broker.latest_prices(["AAPL"])[0]["AAPL"].price)
     broker.submit_order(OrderRequest(symbol="AAPL", side="buy", qty=10, client_order_id="pt-20251230-AAPL-buy-r1",
@@ -385,6 +385,7 @@ def test_a_held_name_whose_buy_is_not_sent_keeps_its_protection(fast, sim, broke
     summary = steps.execute(DAY, mode="real", root=fast, broker=broker)
     with ledger(fast) as book:
         assert book.order("pt-20251231-AAPL-buy-r1")["status"] == "not_sent"
-    assert "AAPL" in summary["reprotected"]
-    live = [o for o in broker_orders(sim) if o["symbol"] == "AAPL" and o["status"] in ("new", "held", "accepted")]
-    assert [(o["order_class"], float(o["qty"])) for o in live] == [("oco", 10.0)]
+    assert summary["cancelled"] == 0
+    [lot] = [o for o in broker_orders(sim) if o["client_order_id"] == "pt-20251230-AAPL-buy-r1"]
+    assert sorted((leg["status"], float(leg["qty"])) for leg in lot["legs"]) == [("held", 10.0), ("new", 10.0)]
+    assert not [o for o in broker_orders(sim) if o["symbol"] == "AAPL" and o["order_class"] == "oco"]

@@ -79,7 +79,7 @@ def test_partial_fills_and_expiries_are_explained(fast, sim, broker):
     rows = report(fast)
     partial = rows[rows["classification"] == "partially_filled"]
     assert len(partial)
-    assert partial["message"].str.contains(r"filled \d+, \d+ left (?:when the DAY order expired|still open)").all()
+    assert partial["message"].str.contains(r"filled \d+, \d+ left (?:when the DAY order expired|when the order was cancelled|still open)").all()
     # plan vs actual: each order filled more than 5 % off its plan is one alert, and stays one on a re-run
     off = partial[(partial["planned_qty"] - partial["filled_qty"]).abs() / partial["planned_qty"] > 0.05]
     assert len(off)

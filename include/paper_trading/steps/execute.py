@@ -132,6 +132,7 @@ def execute(
             broker = connect(broker, ctx.settings)
             settings = ExecutionSettings(
                 prefix=ec.client_order_prefix, reprotect=ec.reprotect and not cfg.rebalance.fractional,
+                protection=ec.protection, exit_renew_days=ec.exit_renew_days,
                 take_profit_pct=cfg.bracket.take_profit_pct, stop_loss_pct=cfg.bracket.stop_loss_pct,
                 bracket_time_in_force=cfg.bracket.time_in_force, cancel_timeout_s=ec.cancel_timeout_s,
                 sell_timeout_s=ec.sell_timeout_s, buy_timeout_s=ec.buy_timeout_s, poll_interval_s=ec.poll_interval_s,
