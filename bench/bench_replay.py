@@ -95,13 +95,16 @@ def make_project(root: Path, names: int) -> None:
     config.write_text(config.read_text().replace("mode: blend ", "mode: select").replace("pick: drl", "pick: bench"))
 
 
-def run(sessions: int, names: int) -> dict:
+def run(sessions: int, names: int, profiled_run: bool = True) -> dict:
     """The replay twice on fresh projects: once plain (the wall time), once under cProfile (where
-    the time goes: cProfile slows the replay by about a third, so its seconds are not the wall's)."""
+    the time goes: cProfile slows the replay by about a third, so its seconds are not the wall's).
+    `profiled_run=False`: the plain run only (an A/B of two versions of the code in one sitting)."""
     from paper_trading.trading_calendar import sessions_between
 
     days = sessions_between(*(dt.date.fromisoformat(d) for d in YEAR))[:sessions]
     plain = replay_once(days, names, profile=None)
+    if not profiled_run:
+        return {**plain, "sessions": len(days), "names": names, "profiled": None, "phases": {}}
     profile = cProfile.Profile()
     profiled = replay_once(days, names, profile=profile)
     stats = pstats.Stats(profile)
@@ -181,8 +184,10 @@ def table(r: dict, args: argparse.Namespace) -> str:
     lines = [
         f"Machine: {benchlib.cpu_model()}, {os.cpu_count()} cores; Python {sys.version.split()[0]}. Command: `.venv/bin/python bench/bench_replay.py"
         f"{'' if args.sessions == 252 else f' --sessions {args.sessions}'}"
-        f"{'' if args.names == 100 else f' --names {args.names}'}`. The wall time is of a plain run; the "
-        f"breakdown below comes from a second, profiled run (cProfile: {r['profiled']:.1f} s).",
+        f"{'' if args.names == 100 else f' --names {args.names}'}"
+        f"{' --no-profile' if r['profiled'] is None else ''}`. The wall time is of a plain run"
+        + ("." if r["profiled"] is None else
+           f"; the breakdown below comes from a second, profiled run (cProfile: {r['profiled']:.1f} s)."),
         "",
         "| case | sessions × names | wall | per session | orders sent (filled) | requests to the simulator | "
         "HTTP floor (same number of GET /v2/clock) | target |",
@@ -190,16 +195,13 @@ def table(r: dict, args: argparse.Namespace) -> str:
         f"| replay, real mode, 2024 | {r['sessions']} × {r['names']} | {r['seconds']:.1f} s | {per:.2f} s | "
         f"{r['orders']:,} ({r['filled']:,}) | {r['requests']:,} | {r['floor']:.1f} s | ≤ 120 s for 252 × 100: "
         f"{'met' if r['seconds'] <= 120 * r['sessions'] / 252 else '**not met**'} |",
-        "",
-        "Where the time goes in the profiled run (cumulative time of each step's function; the steps of a "
-        "day nest nothing of each other; shares of the profiled run's time):",
-        "",
-        "| step | seconds | share |",
-        "|---|---:|---:|",
     ]
-    total = r["profiled"]
-    for label, seconds in sorted(r["phases"].items(), key=lambda kv: -kv[1]):
-        lines.append(f"| {label} | {seconds:.1f} | {seconds / total:.0%} |")
+    if r["profiled"] is not None:
+        lines += ["", "Where the time goes in the profiled run (cumulative time of each step's function; the steps "
+                  "of a day nest nothing of each other; shares of the profiled run's time):", "",
+                  "| step | seconds | share |", "|---|---:|---:|"]
+        for label, seconds in sorted(r["phases"].items(), key=lambda kv: -kv[1]):
+            lines.append(f"| {label} | {seconds:.1f} | {seconds / r['profiled']:.0%} |")
     lines += ["", "The requests, by route (ids folded):", "", "| request | count | per session |", "|---|---:|---:|"]
     for route, count in r["routes"].most_common():
         lines.append(f"| `{route}` | {count:,} | {count / r['sessions']:.1f} |")
@@ -211,8 +213,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=252)
     parser.add_argument("--names", type=int, default=100)
     parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--no-profile", action="store_true", help="the plain run only, no profiled second run")
     args = parser.parse_args()
-    result = run(args.sessions, args.names)
+    result = run(args.sessions, args.names, profiled_run=not args.no_profile)
     text = table(result, args)
     print(text)
     if not args.no_readme:

@@ -35,7 +35,11 @@ The invariants, after every trial (faults off):
 4. **every fault left a trace**: each fault the simulator fired shows in the steps' logs (a retry, a
    failure, a look-up), each process fault in the runner's log (`logs/chaos.log`) and a re-run;
 5. **no exception swallowed**: every failed attempt of an in-process step has its error, as raised,
-   in the step's log; every failed subprocess exited non-zero with an `error:` line.
+   in the step's log; every failed subprocess exited non-zero with an `error:` line;
+6. **every position covered exactly**: for each long position at the end, the working take-profit
+   legs (of brackets and OCOs) sell exactly its whole shares, and so do the working stop-loss
+   legs — never fewer (shares left bare), never more (a trigger would sell past the position);
+   and no exit works on a symbol that is not held.
 """
 
 from __future__ import annotations
@@ -382,7 +386,30 @@ class Runner:
         if fills != broker_fills:
             v.append(f"fills: {len(fills)} in the ledger, {len(broker_fills)} at the broker "
                      f"({sorted(broker_fills ^ fills)[:3]})")
+        self._check_coverage(orders, broker_positions)
         self._check_traces()
+
+    def _check_coverage(self, orders: list[tuple[dict, str | None]], positions: dict[str, float]) -> None:
+        """Invariant 6, from the broker's nested listing: a bracket's legs work once its entry is done
+        (filled, or expired after filling in part); an OCO's take-profit is the order itself."""
+        working = ("new", "accepted", "held", "partially_filled", "pending_new")
+        cover: dict[str, list[float]] = {}
+        for order, parent in orders:
+            if parent is not None or order["order_class"] not in ("bracket", "oco"):
+                continue
+            if order["order_class"] == "bracket" and order["status"] in working:
+                continue  # the entry still works: its legs are not working yet
+            group = [order, *(order.get("legs") or [])] if order["order_class"] == "oco" else order.get("legs") or []
+            for leg in group:
+                if leg["side"] == "sell" and leg["status"] in working:
+                    tp_sl = cover.setdefault(leg["symbol"], [0.0, 0.0])
+                    tp_sl[0 if leg["type"] == "limit" else 1] += float(leg["qty"]) - float(leg["filled_qty"])
+        held = {s: float(int(q)) for s, q in positions.items() if q > 0}
+        for symbol in sorted(set(held) | set(cover)):
+            want, (tp, sl) = held.get(symbol, 0.0), cover.get(symbol, (0.0, 0.0))
+            if (tp, sl) != (want, want):
+                self.trial.violations.append(f"coverage: {symbol} holds {want:g}, its working take-profits sell "
+                                             f"{tp:g} and its stop-losses {sl:g}")
 
     def _all_fills(self, first: list[dict]) -> set[str]:
         found, page = {a["id"] for a in first}, first

@@ -52,3 +52,28 @@ def test_the_invariants_catch_an_order_that_no_plan_approved(tmp_path):
     runner.run()
     assert checked
     assert any("no approved plan has" in v and "AAPL-buy-r9" in v for v in trial.violations), trial.violations
+
+
+def test_the_invariants_catch_a_position_its_exits_no_longer_cover(tmp_path):
+    """The coverage check can fail: one working take-profit cancelled behind the runner's back
+    leaves its shares bare, and is reported."""
+    import shutil
+
+    project = tmp_path / "project"
+    for part in ("config", "data/raw_signals", "data/mapping"):
+        shutil.copytree(REPO / part, project / part)
+    trial = chaos.Trial(1, 7, chaos.sessions_for(random.Random(7), 1))
+    runner = chaos.Runner(trial, project, kinds=())
+    original = runner.check
+
+    def uncover_then_check() -> None:
+        listed = requests.get(f"{runner.sim.url}/v2/orders", headers=runner.sim.headers, timeout=10,
+                              params={"status": "open", "nested": "false", "limit": 500}).json()
+        exit_leg = next(o for o in listed if o["side"] == "sell" and o["type"] == "limit")
+        requests.delete(f"{runner.sim.url}/v2/orders/{exit_leg['id']}", headers=runner.sim.headers,
+                        timeout=10).raise_for_status()
+        original()
+
+    runner.check = uncover_then_check
+    runner.run()
+    assert any(v.startswith("coverage: ") for v in trial.violations), trial.violations
