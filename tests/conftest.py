@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 BARS = REPO / "data" / "market" / "daily_bars.csv"
 #: Tuesday 2025-12-30, 10:00 in New York: the market is open.
 OPEN_CLOCK = "2025-12-30T15:00:00Z"
-SIM_SETTINGS = {"spread_bps": 2.0, "partial_fill_probability": 0.0, "market_buy_collar": 0.025, "seed": 0,
+SIM_SETTINGS = {"spread_bps": 2.0, "partial_fill_probability": 0.0, "exit_partial_fill_probability": 0.0,
+                "market_buy_collar": 0.025, "seed": 0,
                 "rate_limit_per_minute": 100000}
 
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="pt-airflow-home-")

@@ -11,7 +11,8 @@ of every position (100 % for non-marginable assets); maintenance margin follows 
 30 %, or 100 % under $2.50; short the greater of $5.00/share or 30 %, or of $2.50/share or 100 % under
 $5.00); with multiplier 2 `buying_power = 2 * max(equity - initial_margin, 0)`, with multiplier 1 it is
 the cash ([T] Account.buying_power); open orders that open or increase a position reduce it by their
-order value (buys at the limit or the ask plus the collar, short sales at max(limit, ask + 3 %)).
+order value (buys at the limit, a stop buy at its stop price, market and trailing-stop buys at the ask
+plus the collar; short sales at max(limit, ask + 3 %)).
 `max_margin_multiplier: "4"` (the default, as on Alpaca paper) still gives 2: the 4x intraday
 buying power of pattern day traders is not simulated. No margin calls, no margin interest, no borrow
 fees; the multiplier follows the current equity.
@@ -56,6 +57,18 @@ def check_configurations(changes: dict) -> dict:
             raise SimError(422, 40010000, f"invalid {key}: {value!r}")
         out[key] = value
     return out
+
+
+def opening_buy_price(otype: str, limit: Decimal | None, stop: Decimal | None, ask: Decimal,
+                      collar: Decimal) -> Decimal:
+    """The price an order that opens or adds to a long position is valued at [AD orders.md "Buying
+    Power"]: its limit (limit and stop-limit orders), its stop price (stop orders), else the ask plus
+    the market-buy collar (market orders, and trailing stops, whose stop price moves)."""
+    if limit is not None:
+        return limit
+    if otype == "stop" and stop is not None:
+        return stop
+    return ask * (1 + collar)
 
 
 class AccountsMixin:
@@ -152,7 +165,8 @@ class AccountsMixin:
             ask = quote[1] if quote else Decimal(0)
             limit = None if doc["limit_price"] is None else dec(doc["limit_price"])
             if doc["side"] == "buy":
-                total += remaining * (limit if limit is not None else ask * (1 + collar))
+                stop = None if doc["stop_price"] is None else dec(doc["stop_price"])
+                total += remaining * opening_buy_price(doc["type"], limit, stop, ask, collar)
             else:
                 total += remaining * max(limit or Decimal(0), ask * (1 + SHORT_COLLAR))
         return total
@@ -243,6 +257,13 @@ class AccountsMixin:
         for (sym, side, _), remaining in by_group.items():
             held[(sym, side)] = held.get((sym, side), Decimal(0)) + remaining
         return held
+
+    def _holding_orders(self, symbol: str, side: str) -> list[str]:
+        """The ids of the open `side` orders on `symbol` that hold shares (Alpaca's `related_orders`
+        of an "insufficient qty available" refusal), oldest first."""
+        return [doc["id"] for doc in (json.loads(row["doc"]) for row in
+                                      self.store.order_rows("open = 1 AND symbol = ?", (symbol,)))
+                if doc["side"] == side and dec(doc["qty"] or 0) > dec(doc["filled_qty"])]
 
     def _held_for_sells(self, symbol: str) -> Decimal:
         return self._held(symbol, "sell")

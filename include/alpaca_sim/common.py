@@ -33,6 +33,9 @@ class SimError(Exception):
 class Settings:
     spread_bps: float = 2.0
     partial_fill_probability: float = 0.0
+    #: the share of take-profit fills (bracket and OCO exit legs) that are partial, so a test can see the
+    #: stop-loss shrink to the remainder as Alpaca does; entries use `partial_fill_probability`
+    exit_partial_fill_probability: float = 0.0
     market_buy_collar: float = 0.025
     seed: int = 0
     rate_limit_per_minute: int = 200  # the Trading API bucket (Alpaca: 200/min per account)
@@ -94,13 +97,15 @@ def _order_session(now: dt.datetime) -> Session:
     return session(ny_date(nxt))
 
 
-def _expiry(trade_session: Session, tif: str) -> dt.datetime:
-    """DAY orders expire at their session's close; GTC orders, like Alpaca's, after 90 days."""
+def _expiry(trade_session: Session, tif: str, created: dt.datetime) -> dt.datetime:
+    """DAY orders expire at their session's close; GTC orders, like Alpaca's, 90 days after their
+    creation: at the close of the 90th day (of the last session before it when that is no trading day),
+    never before the close of the session they were placed for."""
     if tif == "day":
         return trade_session.close
     from .sessions import session_on_or_before
 
-    return session_on_or_before(trade_session.date + dt.timedelta(days=90)).close
+    return max(session_on_or_before(ny_date(created) + dt.timedelta(days=90)).close, trade_session.close)
 
 
 def _activity_id(t: dt.datetime) -> str:

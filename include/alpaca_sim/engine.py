@@ -3,21 +3,31 @@
 Fill rules (Alpaca paper trading, notes §5): market orders fill at the quote (ask for buys, bid
 for sells) when the market is open, else they wait as `accepted` and fill at the next open; limit
 orders fill once marketable (at the limit when the price crosses it, at the quote when they are
-marketable on arrival or after a gap); DAY orders expire at the session's close; a configurable
-share of fills are partial (a random 10-90 %), the rest filling at the next clock step.
+marketable on arrival or after a gap); DAY orders expire at the session's close, GTC orders at the
+close 90 days after their creation (`expires_at`); a configurable share of fills are partial (a
+random 10-90 %), the rest filling at the next clock step.
+
+Stop orders [AD orders.md "Order Types"] trigger when the bid (sell) or ask (buy) reaches the stop
+price, only in the regular session: at the stop when the path crosses it, at the quote after a gap.
+A stop then fills as a market order, a stop-limit rests as a limit order; a buy stop is capped, as
+Alpaca converts it, at a limit 4 % above a stop under $50 (2.5 % at $50 and above). A trailing stop
+first moves its `hwm` (highest bid for a sell, lowest ask for a buy) and its stop price with the
+price, then triggers like a stop and fills as a market order.
 
 Bracket orders: both legs are `held` until the entry is completely filled; then the take-profit
 is `new` and the stop-loss stays `held` (Alpaca triggers it itself); they trigger on the price
 path as the clock advances (the stop first when both trigger in one step), and one cancels the
 other. OCO orders (orders.py) are the same two exit legs without an entry. Legs have the entry's
-time in force. Assumption where Alpaca's docs are silent: an entry that expires partially filled
-keeps its legs, resized to the filled quantity.
+time in force. A take-profit that fills in part shrinks the stop-loss to what remains of it
+[AD orders.md "Bracket Orders"]; `exit_partial_fill_probability` (default 0) makes take-profit fills
+partial. Assumption where Alpaca's docs are silent: an entry that expires partially filled keeps its
+legs, resized to the filled quantity.
 
 Validation (orders.py) follows Alpaca's rules and error bodies (notes §2.8): buying power (margin,
 accounts.py; market buys valued at the ask plus a collar), shares available (open sells and bracket
-or OCO legs hold shares), short sales,
-duplicate client_order_id, bracket prices against the base price, sub-penny prices, fractional
-orders only simple DAY on fractionable assets, potential wash trades, account flags.
+or OCO legs hold shares), short sales, duplicate client_order_id, bracket prices against the base
+price, sub-penny prices, fractional orders only simple DAY on fractionable assets, potential wash
+trades by Alpaca's table (complex orders and trailing stops exempt), account flags.
 
 Halts and delistings (market.py): an order for a symbol without a bar on a session on which others
 trade does not fill that session (it rests; a DAY order expires at the close); a symbol whose bars
@@ -59,8 +69,8 @@ from .common import (  # noqa: F401 - re-exported for app.py and server.py
     iso,
     parse_time,
 )
-from .market import Bar, Dividend, Market, _next_session
-from .orders import OrdersMixin
+from .market import Bar, Dividend, Market, _next_session, round_price
+from .orders import OrdersMixin, trailing_stop_price
 from .sessions import UTC, Session, is_open, latest_started_session, next_close, next_open, ny_date, session
 from .store import Store
 
@@ -306,33 +316,40 @@ class Engine(AccountsMixin, OrdersMixin):
         touch = ask if side == "buy" else bid
         if otype == "market":
             return touch
+        limit = None if doc["limit_price"] is None else dec(doc["limit_price"])
         if otype == "limit":
-            limit = dec(doc["limit_price"])
-            if side == "buy" and ask <= limit:
-                return limit if prev is not None and prev[1] > limit else ask
-            if side == "sell" and bid >= limit:
-                return limit if prev is not None and prev[0] < limit else bid
-            return None
-        # stop / stop_limit (stop-loss legs: sell stops under a long position, buy stops over a short)
+            return _limit_fill(side, limit, bid, ask, prev)
+        # stop, stop_limit, trailing_stop (simple orders and bracket or OCO stop-loss legs)
+        if otype == "stop" and side == "buy":
+            limit = buy_stop_limit(dec(doc["stop_price"]))
+        sim = doc["_sim"]
+        if sim["triggered"]:
+            return touch if limit is None else _limit_fill(side, limit, bid, ask, prev)
+        if otype == "trailing_stop":
+            self._trail(doc, touch)
         # written for a sell; a buy is the mirror image (prices negated, the ask instead of the bid)
         sign = 1 if side == "sell" else -1
-        stop, touch = sign * dec(doc["stop_price"]), sign * touch
-        prev_touch = None if prev is None else sign * (prev[0] if side == "sell" else prev[1])
-        sim = doc["_sim"]
-        if not sim["triggered"]:
-            if touch > stop:
-                return None
-            sim["triggered"] = True
-            fill = stop if prev_touch is not None and prev_touch > stop else touch
-        else:
-            fill = touch
-        limit = None if doc["limit_price"] is None else sign * dec(doc["limit_price"])
-        if limit is not None and fill < limit:
-            if touch >= limit:
-                return sign * limit
-            self.store.update_order(doc, True)  # triggered, now waiting as a limit order
+        stop = dec(doc["stop_price"])
+        if sign * touch > sign * stop:
             return None
-        return sign * fill
+        sim["triggered"] = True
+        prev_touch = None if prev is None else (prev[0] if side == "sell" else prev[1])
+        fill = stop if prev_touch is not None and sign * prev_touch > sign * stop else touch
+        if limit is not None and sign * fill < sign * limit:
+            self.store.update_order(doc, True)  # triggered past its limit: now waiting as a limit order
+            return None
+        return fill
+
+    def _trail(self, doc: dict, touch: Decimal) -> None:
+        """Move a trailing stop's high water mark to `touch` when it is better (higher for a sell, lower
+        for a buy), and its stop price with it [AD orders.md "Trailing Stop Orders"]."""
+        hwm = dec(doc["hwm"])
+        if (touch > hwm) if doc["side"] == "sell" else (touch < hwm):
+            doc["hwm"] = fmt(touch)
+            doc["stop_price"] = fmt(trailing_stop_price(
+                doc["side"], touch, None if doc["trail_price"] is None else dec(doc["trail_price"]),
+                None if doc["trail_percent"] is None else dec(doc["trail_percent"])))
+            self.store.update_order(doc, True)
 
     def _fill(self, doc: dict, price: Decimal, t: dt.datetime) -> None:
         sim = doc["_sim"]
@@ -346,7 +363,9 @@ class Engine(AccountsMixin, OrdersMixin):
             qty = remaining
             settings = self.settings()
             rng = random.Random(f"{settings.seed}:{doc['client_order_id']}:{sim['fills']}")
-            if sim["leg"] is None and rng.random() < settings.partial_fill_probability:
+            probability = settings.partial_fill_probability if sim["leg"] is None else (
+                settings.exit_partial_fill_probability if sim["leg"] == "take_profit" else 0.0)
+            if rng.random() < probability:
                 part = remaining * Decimal(str(rng.uniform(0.1, 0.9)))
                 part = part.to_integral_value(ROUND_DOWN) if _is_whole(dec(doc["qty"])) else part.quantize(QTY_QUANTUM, ROUND_DOWN)
                 if 0 < part < remaining:
@@ -369,9 +388,22 @@ class Engine(AccountsMixin, OrdersMixin):
         self._fill_activity(doc, qty, price, t, complete)
         if complete and doc["order_class"] == "bracket" and sim["leg"] is None:
             self._activate_legs(doc, total)
-        if sim["leg"] is not None:  # an exit leg (bracket or OCO) filled: one cancels the other
+        if sim["leg"] is not None and complete:  # an exit leg (bracket or OCO) filled: one cancels the other
             for row in self._group_rows(doc):
                 self._finish(json.loads(row["doc"]), "canceled", t)
+        elif sim["leg"] == "take_profit":
+            self._resize_stop_loss(doc, t)
+
+    def _resize_stop_loss(self, take_profit: dict, t: dt.datetime) -> None:
+        """A take-profit filled in part: the stop-loss of its group now closes only what the take-profit
+        has left [AD orders.md "Bracket Orders"; notes §5]."""
+        remaining = fmt(dec(take_profit["qty"]) - dec(take_profit["filled_qty"]))
+        for row in self._group_rows(take_profit):
+            leg = json.loads(row["doc"])
+            if leg["_sim"]["leg"] == "stop_loss":
+                leg["qty"] = remaining
+                leg["updated_at"] = iso(t)
+                self.store.update_order(leg, True)
 
     def _activate_legs(self, parent: dict, qty: Decimal) -> None:
         for row in self.store.order_rows("parent_id = ? AND open = 1", (parent["id"],)):
@@ -512,3 +544,19 @@ class Engine(AccountsMixin, OrdersMixin):
                 "profit_loss_pct": [round((e - base) / base, 6) if base else 0.0 for e in equity],
                 "base_value": base, "timeframe": "1D"}
 
+
+def _limit_fill(side: str, limit: Decimal, bid: Decimal, ask: Decimal,
+                prev: tuple[Decimal, Decimal] | None) -> Decimal | None:
+    """A limit order's fill price once marketable: the limit when the path crossed it since `prev`
+    (same session), else the quote (marketable on arrival, or after a gap)."""
+    if side == "buy" and ask <= limit:
+        return limit if prev is not None and prev[1] > limit else ask
+    if side == "sell" and bid >= limit:
+        return limit if prev is not None and prev[0] < limit else bid
+    return None
+
+
+def buy_stop_limit(stop: Decimal) -> Decimal:
+    """The limit Alpaca gives a buy stop order once elected: 4 % above a stop price under $50, 2.5 %
+    above one of $50 or more [AD orders.md "Stop Order"] (sell stops stay market orders)."""
+    return round_price(stop * (Decimal("1.04") if stop < 50 else Decimal("1.025")))

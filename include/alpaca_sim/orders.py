@@ -1,6 +1,12 @@
 """Orders: validation with Alpaca's rules and bodies (notes §2.8), creation of simple, bracket and OCO
 orders, queries and cancellation.
 
+Order types [AD orders.md "Order Types"]: market, limit, stop (`stop_price`), stop_limit (`stop_price`
+and `limit_price`) and trailing_stop (exactly one of `trail_price` / `trail_percent`; a simple order,
+whole shares). A trailing stop's `hwm` is the best price since it was accepted (the highest bid for a
+sell, the lowest ask for a buy) and its `stop_price` the trail away from it; the engine moves both as
+the clock runs.
+
 Position rules (Alpaca margin account): a sell may close at most the long position not already held
 by open sells ("insufficient qty available"); from a flat or short position a sell is a short sale,
 which needs `shorting_enabled` ("account is not allowed to short"), an easy-to-borrow asset ("cannot
@@ -12,6 +18,14 @@ OCO (`order_class: "oco"`, [AD orders.md "OCO Orders"]): an exit-only pair sent 
 the take-profit (`take_profit.limit_price`, which is also the order's limit and its base price) is the
 parent, `new`; the stop-loss (`stop_loss.stop_price`, optional `stop_loss.limit_price`) is its one leg,
 `held` until triggered. Both work like a bracket's exit legs.
+
+Wash trades ([AD docs.alpaca.markets "User Protection" → "Preventing Wash Trades"], notes "User
+protections"): a new order is refused (403 40310000 "potential wash trade detected. use complex
+orders") when an open order of the opposite side on the same symbol could trade with it, by Alpaca's
+table (`_check_wash_trade`). Complex orders (bracket, OCO, OTO) and trailing stops are Alpaca's
+exceptions; we read that both ways: such a new order is never refused, and an open order of a complex
+group (parent or leg) or a trailing stop never conflicts — as bots see it, a plain market buy is
+refused while a plain sell stop rests, a bracket buy is accepted beside working exit legs.
 """
 
 from __future__ import annotations
@@ -21,7 +35,7 @@ import json
 import uuid
 from decimal import ROUND_DOWN, Decimal
 
-from .accounts import SHORT_COLLAR
+from .accounts import SHORT_COLLAR, opening_buy_price
 from .common import (
     MAX_CLIENT_ORDER_ID,
     OPEN_STATUSES,
@@ -39,10 +53,22 @@ from .common import (
     iso,
     parse_time,
 )
-from .market import CENT
+from .market import CENT, round_price
 from .sessions import is_open
 
 GROUP_CLASSES = ("bracket", "oco")
+#: Alpaca's complex orders, the exception to its wash-trade protection (OTO is refused by the simulator)
+COMPLEX_CLASSES = ("bracket", "oco", "oto")
+ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
+
+
+def trailing_stop_price(side: str, hwm: Decimal, trail_price: Decimal | None, trail_percent: Decimal | None) -> Decimal:
+    """A trailing stop's stop price: `trail_price` or `trail_percent` below the high water mark for a
+    sell (above it for a buy) [AD orders.md "Trailing Stop Orders": "hwm - 2.00", "hwm * 0.99"]."""
+    sign = -1 if side == "sell" else 1
+    if trail_price is not None:
+        return hwm + sign * trail_price
+    return round_price(hwm * (1 + sign * trail_percent / 100))
 
 
 class OrdersMixin:
@@ -113,8 +139,9 @@ class OrdersMixin:
             "time_in_force": req["time_in_force"],
             "limit_price": fmt(req["limit_price"]), "stop_price": fmt(req["stop_price"]),
             "status": "new" if open_now else "accepted", "extended_hours": bool(req["extended_hours"]),
-            "legs": None, "trail_percent": None, "trail_price": None, "hwm": None,
-            "expires_at": iso(_expiry(trade_session, req["time_in_force"])),
+            "legs": None, "trail_percent": fmt(req.get("trail_percent")), "trail_price": fmt(req.get("trail_price")),
+            "hwm": fmt(req.get("hwm")),
+            "expires_at": iso(_expiry(trade_session, req["time_in_force"], now)),
             "_sim": {"parent": parent, "leg": leg, "active": active, "session": trade_session.date.isoformat(),
                      "filled_value": "0", "fills": 0, "triggered": False},
         }
@@ -141,8 +168,8 @@ class OrdersMixin:
         if side not in ("buy", "sell"):
             raise SimError(422, 40010000, "side must be buy or sell")
         otype = body.get("type") or body.get("order_type")
-        if otype not in ("market", "limit"):
-            raise SimError(422, 40010000, f"order type {otype!r} is not supported (market, limit)")
+        if otype not in ORDER_TYPES:
+            raise SimError(422, 40010000, f"order type {otype!r} is not supported ({', '.join(ORDER_TYPES)})")
         tif = body.get("time_in_force")
         if tif not in ("day", "gtc", "opg", "cls", "ioc", "fok"):
             raise SimError(422, 40010000, "invalid time_in_force")
@@ -153,6 +180,8 @@ class OrdersMixin:
             raise SimError(422, 40010000, f"order_class {order_class!r} is not supported (simple, bracket, oco)")
         if body.get("extended_hours"):
             raise SimError(422, 42210000, "extended hours orders are not supported by the simulator")
+        if otype == "trailing_stop" and order_class != "simple":  # not yet a leg, nor an entry [AD orders.md]
+            raise SimError(422, 42210000, "trailing stop orders must be simple orders")
 
         qty, notional = _decimal_field(body, "qty"), _decimal_field(body, "notional")
         if (qty is None) == (notional is None):
@@ -172,6 +201,8 @@ class OrdersMixin:
                 raise SimError(422, 42210000, "requested asset is not fractionable")
             if notional is not None and otype != "market":
                 raise SimError(422, 42210000, "notional orders must be market orders")
+            if otype == "trailing_stop":
+                raise SimError(422, 42210000, "fractional orders cannot be trailing stop orders")
 
         cid = body.get("client_order_id") or str(uuid.uuid4())
         if len(cid) > MAX_CLIENT_ORDER_ID:
@@ -181,19 +212,22 @@ class OrdersMixin:
 
         quote = self.market.quote(symbol, now)
         take_profit = stop_loss = None
+        stop_price = trail_price = trail_percent = hwm = None
         if order_class == "oco":
             limit_price, stop_loss = self._validate_oco(body, side, otype)
             take_profit = {"limit_price": limit_price}
         else:
-            limit_price = _price_field(body, "limit_price")
-            if otype == "limit" and limit_price is None:
-                raise SimError(422, 40010000, "limit_price is required for limit orders")
-            if otype == "market" and limit_price is not None:
-                raise SimError(422, 40010000, "limit_price must not be set for market orders")
+            limit_price, stop_price, trail_price, trail_percent = self._validate_prices(body, otype)
         if order_class == "bracket":
-            take_profit, stop_loss = self._validate_bracket(body, symbol, side, limit_price, quote)
+            take_profit, stop_loss = self._validate_bracket(
+                body, symbol, side, limit_price if otype == "limit" else None, quote)
+        if otype == "trailing_stop":
+            if quote is None:
+                raise SimError(422, 42210000, f"no market price for {symbol}")
+            hwm = quote[0] if side == "sell" else quote[1]
+            stop_price = trailing_stop_price(side, hwm, trail_price, trail_percent)
 
-        self._check_wash_trade(symbol, side, otype, limit_price, now)
+        self._check_wash_trade(symbol, side, otype, limit_price, order_class)
         position = self._position_qty(symbol)
         wanted = qty if qty is not None else (
             notional / (quote[0] if side == "sell" else quote[1]) if quote else Decimal(0))
@@ -207,10 +241,10 @@ class OrdersMixin:
                                f"insufficient qty available for order (requested: {fmt(wanted)}, available: "
                                f"{fmt(available)})",
                                symbol=symbol, available=fmt(available), existing_qty=fmt(position),
-                               held_for_orders=fmt(held))
+                               held_for_orders=fmt(held), related_orders=self._holding_orders(symbol, side))
             intent = "sell_to_close" if side == "sell" else "buy_to_close"
         else:
-            if quote is None and limit_price is None:
+            if quote is None and limit_price is None and not (side == "buy" and otype == "stop"):
                 raise SimError(422, 42210000, f"no market price for {symbol}")
             if side == "sell":
                 if not self.shorting_enabled():
@@ -223,17 +257,40 @@ class OrdersMixin:
                 cost = qty * max(limit_price or Decimal(0), ask * (1 + SHORT_COLLAR))
             else:
                 collar = Decimal(str(self.settings().market_buy_collar))
-                cost = notional if notional is not None else qty * (
-                    limit_price if limit_price is not None else quote[1] * (1 + collar))
+                ask = quote[1] if quote else Decimal(0)
+                cost = notional if notional is not None else qty * opening_buy_price(
+                    otype, limit_price, stop_price, ask, collar)
             bp = self.buying_power()
             if cost > bp:
                 raise SimError(403, 40310000, "insufficient buying power",
                                buying_power=fmt(bp.quantize(CENT)), cost_basis=fmt(cost.quantize(CENT)))
             intent = "buy_to_open" if side == "buy" else "sell_to_open"
         return {"symbol": symbol, "side": side, "type": otype, "time_in_force": tif, "order_class": order_class,
-                "qty": qty, "notional": notional, "limit_price": limit_price, "stop_price": None,
+                "qty": qty, "notional": notional, "limit_price": limit_price, "stop_price": stop_price,
+                "trail_price": trail_price, "trail_percent": trail_percent, "hwm": hwm,
                 "client_order_id": cid, "extended_hours": False, "take_profit": take_profit, "stop_loss": stop_loss,
                 "intent": intent}
+
+    @staticmethod
+    def _validate_prices(body: dict, otype: str) -> tuple[Decimal | None, Decimal | None, Decimal | None,
+                                                          Decimal | None]:
+        """(limit_price, stop_price, trail_price, trail_percent) of a simple or bracket entry order: each
+        type takes its own prices and no other [AD orders.md "Order Types", "Trailing Stop Orders"]."""
+        limit_price, stop_price = _price_field(body, "limit_price"), _price_field(body, "stop_price")
+        for name, value, needed in (("limit_price", limit_price, otype in ("limit", "stop_limit")),
+                                    ("stop_price", stop_price, otype in ("stop", "stop_limit"))):
+            if needed and value is None:
+                raise SimError(422, 40010000, f"{name} is required for {otype} orders")
+            if not needed and value is not None:
+                raise SimError(422, 40010000, f"{name} must not be set for {otype} orders")
+        if otype != "trailing_stop":
+            return limit_price, stop_price, None, None
+        trail_price, trail_percent = _price_field(body, "trail_price"), _decimal_field(body, "trail_percent")
+        if (trail_price is None) == (trail_percent is None):
+            raise SimError(422, 40010000, "trailing stop orders need trail_price or trail_percent, not both")
+        if trail_percent is not None and trail_percent <= 0:
+            raise SimError(422, 40010000, "trail_percent must be > 0")
+        return None, None, trail_price, trail_percent
 
     def _validate_bracket(self, body: dict, symbol: str, side: str, limit_price: Decimal | None,
                           quote: tuple[Decimal, Decimal] | None) -> tuple[dict, dict]:
@@ -281,18 +338,27 @@ class OrdersMixin:
                 raise SimError(422, 42210000, "stop_loss.limit_price must be >= stop_loss.stop_price")
         return tp, {"stop_price": sl, "limit_price": sl_limit}
 
-    def _check_wash_trade(self, symbol: str, side: str, otype: str, limit: Decimal | None, now: dt.datetime) -> None:
-        """An incoming order that could fill against our own opposite-side open order is refused."""
+    def _check_wash_trade(self, symbol: str, side: str, otype: str, limit: Decimal | None, order_class: str) -> None:
+        """Alpaca's wash-trade table (existing open order E, opposite side, same symbol → new order N):
+        E market → any N; E stop → any N; E limit or stop_limit → N market or stop; E limit or
+        stop_limit → N limit or stop_limit when the buy limit is at or above the sell limit. Held legs
+        count as open, but complex orders and trailing stops are exempt on either side (module
+        docstring)."""
+        if order_class in COMPLEX_CLASSES or otype == "trailing_stop":
+            return
         for row in self.store.order_rows("open = 1 AND symbol = ?", (symbol,)):
             doc = json.loads(row["doc"])
-            if doc["side"] == side or doc["type"] in ("stop", "stop_limit") or not doc["_sim"]["active"]:
+            if doc["side"] == side or doc["order_class"] in COMPLEX_CLASSES or doc["type"] == "trailing_stop":
                 continue
-            other = None if doc["limit_price"] is None else dec(doc["limit_price"])
-            crosses = otype == "market" or other is None or (
-                (side == "buy" and limit >= other) or (side == "sell" and limit <= other))
-            if crosses:
+            if doc["type"] in ("market", "stop") or otype in ("market", "stop"):
+                conflict = True
+            else:
+                other = dec(doc["limit_price"])
+                buy_limit, sell_limit = (limit, other) if side == "buy" else (other, limit)
+                conflict = buy_limit >= sell_limit
+            if conflict:
                 raise SimError(403, 40310000, "potential wash trade detected. use complex orders",
-                               reject_reason="opposite side market/limit order exists")
+                               reject_reason=f"opposite side {doc['type']} order exists", existing_order_id=doc["id"])
 
     def close_position(self, symbol: str, qty: str | None = None, percentage: str | None = None) -> dict:
         """Liquidate (part of) a position, long or short, with a market order, as DELETE

@@ -755,7 +755,7 @@ class Executor:
         answer, between the POST and the record): the run's opening listing or the listing of working
         orders (`working`, by client_order_id) has them. Each is read
         again (its status and legs now) and recorded, legs included; it is not sent again, and the
-        check for a live exit pair then finds it."""
+        coverage check then counts it."""
         for symbol, cid in cids.items():
             listed, row = self._listed.get(cid) or working.get(cid), journaled.get(cid) or {}
             if listed is None or row.get("broker_order_id") == listed.id:  # absent, or recorded with its legs

@@ -7,7 +7,13 @@ import json
 import pytest
 from alpaca.common.exceptions import APIError
 from alpaca.trading.enums import OrderClass, OrderSide, TimeInForce
-from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest, StopLossRequest, TakeProfitRequest
+from alpaca.trading.requests import (
+    LimitOrderRequest,
+    MarketOrderRequest,
+    StopLossRequest,
+    StopOrderRequest,
+    TakeProfitRequest,
+)
 
 
 def rejected(call) -> tuple[int, dict]:
@@ -62,13 +68,29 @@ def test_selling_more_than_held(trading):
 
 
 def test_shares_held_by_bracket_legs_are_not_available(trading):
-    trading.submit_order(MarketOrderRequest(
+    bracket = trading.submit_order(MarketOrderRequest(
         symbol="MSFT", qty=5, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, order_class=OrderClass.BRACKET,
         take_profit=TakeProfitRequest(limit_price=900), stop_loss=StopLossRequest(stop_price=50)))
     status, body = rejected(lambda: sell(trading, "MSFT", qty=5))
     assert status == 403 and body["message"] == "insufficient qty available for order (requested: 5, available: 0)"
     assert body["held_for_orders"] == "5"
+    assert sorted(body["related_orders"]) == sorted(str(leg.id) for leg in bracket.legs)
     assert trading.get_open_position("MSFT").qty_available == "0"
+
+
+def test_a_sell_of_held_shares_names_the_open_orders_holding_them(trading):
+    """Alpaca's body for shares held by open sells: existing_qty, held_for_orders, available, symbol
+    and related_orders, the ids of the orders holding them (notes "User protections")."""
+    buy(trading, "MSFT", qty=10)
+    take = trading.submit_order(LimitOrderRequest(symbol="MSFT", qty=4, side=OrderSide.SELL, limit_price=900,
+                                                  time_in_force=TimeInForce.GTC))
+    stop = trading.submit_order(StopOrderRequest(symbol="MSFT", qty=3, side=OrderSide.SELL, stop_price=50,
+                                                 time_in_force=TimeInForce.GTC))
+    status, body = rejected(lambda: sell(trading, "MSFT", qty=5))
+    assert status == 403 and body == {
+        "code": 40310000, "message": "insufficient qty available for order (requested: 5, available: 3)",
+        "symbol": "MSFT", "existing_qty": "10", "held_for_orders": "7", "available": "3",
+        "related_orders": [str(take.id), str(stop.id)]}
 
 
 def test_duplicate_client_order_id(trading):
@@ -127,6 +149,7 @@ def test_non_fractionable_asset(trading, sim):
 
 
 def test_potential_wash_trade(trading):
+    """An open limit sell refuses a market buy: one row of Alpaca's table (all of it in test_wash_trades.py)."""
     buy(trading, qty=10)
     trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=5, side=OrderSide.SELL, limit_price=999,
                                            time_in_force=TimeInForce.GTC))
