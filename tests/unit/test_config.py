@@ -195,3 +195,23 @@ def test_no_input_under_alerts_channels_is_shown_only_its_type(tmp_path, channel
         load_config("config/config.yaml", tmp_path)
     assert str(err.value) == f"config/config.yaml: {where}: {kind} (not shown: channel URLs hold tokens)"
     assert "T1JJ3T3L2" not in str(err.value)
+
+
+def test_config_protection_is_per_lot_unless_whole_position_is_asked(tmp_path):
+    _write(tmp_path, "c.yaml", BASE)
+    assert load_config("config/c.yaml", tmp_path).execution.protection == "per_lot"
+    _write(tmp_path, "c.yaml", BASE + "execution:\n  protection: whole_position\n")
+    assert load_config("config/c.yaml", tmp_path).execution.protection == "whole_position"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("  protection: per_position\n", "execution.protection: input should be 'per_lot' or 'whole_position', got "
+                                     "'per_position'"),
+    ("  exit_renew_days: 0\n", "execution.exit_renew_days: Input should be greater than or equal to 1"),
+    ("  exit_renew_days: 90\n", "execution.exit_renew_days: Input should be less than or equal to 80"),
+])
+def test_config_protection_keys_are_checked(tmp_path, text, expected):
+    _write(tmp_path, "c.yaml", BASE + "execution:\n" + text)
+    with pytest.raises(ConfigError) as err:
+        load_config("config/c.yaml", tmp_path)
+    assert str(err.value) == f"config/c.yaml: {expected}"
