@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
-from .inputs import check_price, read_positions, read_prices
+from .inputs import check_price, read_last_closes, read_positions, read_prices
 
 #: Larger than any account: a typed amount above it is a typo (and would overflow share counts).
 MAX_AMOUNT = 1e15
@@ -50,12 +50,24 @@ def from_broker(broker, symbols: Iterable[str], *, include_held: bool = True,
 
 
 def offline(equity: float, symbols: Iterable[str], *, cash: float | None = None, positions: Path | None = None,
-            prices: Path | None = None, fill_price: float | None = None, root: Path | None = None) -> AccountNow:
+            prices: Path | None = None, fill_price: float | None = None, root: Path | None = None,
+            bars: Path | None = None, trade_date=None) -> AccountNow:  # noqa: ANN001 - a date
     """What a person typed: `--equity`, `--cash` (default: equity minus the positions' value),
-    `--positions` CSV, and `--prices` CSV or one `--fill-price` for `symbols` and the held ones."""
+    `--positions` CSV, and `--prices` CSV or one `--fill-price` for `symbols` and the held ones —
+    or, with neither, the last close on or before `trade_date` in the local daily `bars`. `source`
+    says which prices were used."""
     equity = _amount(equity, "--equity", positive=True)
     held = read_positions(positions, root) if positions is not None else {}
-    price_map = offline_prices(set(symbols) | set(held), prices=prices, fill_price=fill_price, root=root)
+    wanted = set(symbols) | set(held)
+    if prices is None and fill_price is None and bars is not None and trade_date is not None:
+        from .paths import display_path
+
+        price_map = read_last_closes(bars, wanted, trade_date, root)
+        source = f"offline (prices: the last close on or before {trade_date} in {display_path(Path(bars), root)})"
+    else:
+        price_map = offline_prices(wanted, prices=prices, fill_price=fill_price, root=root)
+        source = "offline (prices: " + (f"--fill-price {fill_price:g} for every symbol" if fill_price is not None
+                                        else display_path_of(prices, root)) + ")"
     if cash is None:
         unpriced = sorted(s for s in held if s not in price_map)
         if unpriced:
@@ -64,7 +76,13 @@ def offline(equity: float, symbols: Iterable[str], *, cash: float | None = None,
         cash = equity - math.fsum(q * price_map[s] for s, q in held.items())
     else:
         cash = _amount(cash, "--cash", positive=False)
-    return AccountNow(equity, cash, held, price_map, "offline")
+    return AccountNow(equity, cash, held, price_map, source)
+
+
+def display_path_of(path: Path | None, root: Path | None) -> str:
+    from .paths import display_path
+
+    return display_path(Path(path), root) if path is not None else "none"
 
 
 def offline_prices(symbols: Iterable[str], *, prices: Path | None = None, fill_price: float | None = None,

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from . import steps
 from .artifacts import list_artifacts
 from .config import parse_blend
-from .errors import TRANSIENT_ERRORS, PaperTradingError, SignalsNotReady
+from .errors import TRANSIENT_ERRORS, InputError, PaperTradingError, SignalsNotReady
+from .inputs import targets_trade_date
 from .logging_setup import console_logging, redact
 from .trading_calendar import parse_date
 
@@ -150,8 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
                      sl_price, reason; sells first), data/outputs/plan_summary_YYYYMMDD.json,
                      logs/plan_YYYYMMDD.log
             """,
-        epilog="offline example (no Alpaca):\n"
-        "  python -m paper_trading plan --date 2025-12-31 --equity 10000 --fill-price 100 --debug",
+        epilog="offline examples (no Alpaca; the spec's one-click dry run):\n"
+        "  python -m paper_trading plan --config config/config.yaml \\\n"
+        "      --targets data/intermediate/targets_consolidated_20251231.parquet --equity 10000 --debug\n"
+        "  python -m paper_trading plan --date 2025-12-31 --equity 10000 --fill-price 100 --debug\n"
+        "  without --prices or --fill-price, an offline plan prices each symbol at its last close on or\n"
+        "  before the date in paths.daily_bars (default data/market/daily_bars.csv), and says so",
+        date_help="trade date, YYYY-MM-DD or YYYYMMDD (default: the --targets file's trade_date, else the "
+                  "date in its name)",
     )
     p.add_argument("--targets", help="targets Parquet (default: M1's output for --date)")
     p.add_argument("--equity", type=float, help="offline: account equity (no broker is contacted)")
@@ -407,12 +414,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{'ready  ' if s.ready else 'waiting'}  {s.strategy_id:<12} {s.path}: {s.reason}")
             return 0 if ready else EXIT_NOT_READY
         if args.step == "plan":
+            if args.date is None:
+                if not args.targets:
+                    raise InputError("plan: give --date, or --targets (its trade date is read from the file)")
+                args.date = targets_trade_date(steps.common.project_dir(args.root) / args.targets,
+                                               steps.common.project_dir(args.root))
             summary = steps.plan(
                 args.date, root=args.root, config_path=args.config_path, run_id=args.run_id, round=args.round,
                 targets=args.targets, equity=args.equity, cash=args.cash, prices=args.prices, positions=args.positions,
                 fill_price=args.fill_price, debug=args.debug,
             )
             print(summary["orders_path"])
+            if summary.get("source", "broker") != "broker":
+                print(summary["source"])
             return 0
         if args.step == "risk":
             summary = steps.risk(

@@ -219,6 +219,8 @@ class PathsConfig(_Strict):
     mapping: ProjectPath = "data/mapping/instrument_map.csv"
     outputs: ProjectPath = "data/outputs"
     reports: ProjectPath = "data/reports"
+    daily_bars: ProjectPath = Field("data/market/daily_bars.csv", description="daily bars (symbol,date,...,close): "
+                                    "an offline plan's prices when no price file or --fill-price is given")
 
 
 class RebalanceConfig(_Strict):

@@ -59,6 +59,12 @@ class _Csv:
             raise InputError(f"{self.shown}: missing column(s) {', '.join(missing)}; the file has "
                              f"{', '.join(frame.columns) or 'no columns'}")
         self.frame = frame.reset_index(drop=True)
+        self.rows = np.arange(len(frame)) + 2  # each row as a spreadsheet numbers it (the header is row 1)
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Go on with the rows where `mask` holds; errors still name each row as the file numbers it."""
+        self.frame = self.frame[mask].reset_index(drop=True)
+        self.rows = self.rows[mask]
 
     def _header(self) -> list[str]:
         with open(self.path, encoding="utf-8-sig", newline="") as fh:
@@ -71,7 +77,7 @@ class _Csv:
         if mask.any():
             i = int(np.flatnonzero(mask)[0])
             value = self.frame[column].iloc[i] if column in self.frame.columns else ""
-            raise InputError(f"{self.shown} row {i + 2}: {column} {message.format(value=repr(value))}")
+            raise InputError(f"{self.shown} row {self.rows[i]}: {column} {message.format(value=repr(value))}")
 
     def text(self, column: str) -> pd.Series:
         return self.frame[column].astype(str).str.strip()
@@ -168,6 +174,12 @@ def read_orders(path: Path, columns: list[str], root: Path | None = None, what: 
     each order's client_order_id from them, so a repeated row would be one order, not two).
     """
     table = _Csv(path, columns, what, root)
+    qty = pd.to_numeric(table.text("qty"), errors="coerce")
+    if (dropped := (qty <= 0).to_numpy()).any():  # the spec (M4 §2.1): filtered out and reported, not a failure
+        rows = np.flatnonzero(dropped)
+        log.warning("%s: %d row(s) with qty <= 0 filtered out (%s)", table.shown, len(rows), ", ".join(
+            f"row {table.rows[i]}: {table.frame['symbol'].iloc[i]} {table.frame['qty'].iloc[i]}" for i in rows[:10]))
+        table.keep(~dropped)
     frame = table.frame.copy()
     frame["symbol"] = table.symbols(unique=False)
     frame["side"] = table.choice("side", ORDER_SIDES)
@@ -189,9 +201,36 @@ def read_orders(path: Path, columns: list[str], root: Path | None = None, what: 
     twice = frame.duplicated(subset=["symbol", "side"]).to_numpy()
     if twice.any():
         i = int(np.flatnonzero(twice)[0])
-        raise InputError(f"{table.shown} row {i + 2}: a second {frame['side'].iloc[i]} order for "
+        raise InputError(f"{table.shown} row {table.rows[i]}: a second {frame['side'].iloc[i]} order for "
                          f"{frame['symbol'].iloc[i]}; expected one order per symbol and side")
     return frame
+
+
+def read_plan_as_orders(path: Path, settings, root: Path | None = None) -> pd.DataFrame:  # noqa: ANN001
+    """Orders derived from a rebalance plan CSV (the spec's fallback when no planned_orders.csv
+    exists): each row whose `action` is buy or sell becomes an order of its `planned_qty` (or our
+    `delta_qty`) shares, shaped as M2 shapes them (a whole-share buy a bracket on `ref_price`, a
+    sell at market). Rows with a quantity <= 0 are filtered out and reported."""
+    from .rebalance import orders_from_plan
+
+    table = _Csv(path, ["symbol", "action", "ref_price"], "rebalance plan", root)
+    qty_column = "planned_qty" if "planned_qty" in table.frame.columns else "delta_qty"
+    if qty_column not in table.frame.columns:
+        raise InputError(f"{table.shown}: missing column planned_qty (or delta_qty); the file has "
+                         f"{', '.join(table.frame.columns)}")
+    table.keep(table.text("action").str.lower().isin(["buy", "sell"]).to_numpy())
+    qty = table.numbers(qty_column).abs()
+    if (dropped := qty.to_numpy() <= 0).any():
+        log.warning("%s: %d row(s) with %s <= 0 filtered out (row %s)", table.shown, int(dropped.sum()), qty_column,
+                    ", ".join(map(str, table.rows[dropped][:10])))
+        table.keep(~dropped)
+    frame = pd.DataFrame({
+        "symbol": table.symbols(), "action": table.text("action").str.lower(),
+        "delta_qty": table.numbers(qty_column).abs(),
+        "ref_price": table.numbers("ref_price", positive=True, minimum=MIN_PRICE),
+        "reason": table.text("reason") if "reason" in table.frame.columns else "rebalance_plan",
+    })
+    return orders_from_plan(frame, settings)
 
 
 def check_price(value: float | None, option: str) -> float | None:
@@ -203,6 +242,53 @@ def check_price(value: float | None, option: str) -> float | None:
     if value < MIN_PRICE:
         raise InputError(f"{option}: expected a price of at least {MIN_PRICE:g} (Alpaca's smallest tick), got {value!r}")
     return float(value)
+
+
+def targets_trade_date(path: Path, root: Path | None = None):
+    """The trade date of a targets file given without `--date` (the spec's one-click dry run): its
+    `trade_date` column when it has exactly one date, else the YYYYMMDD in its name."""
+    import re
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shown = display_path(Path(path), root)
+    if not Path(path).is_file():
+        raise InputError(f"{shown}: targets file not found (run signal-bus first)")
+    try:
+        column = pq.read_table(path, columns=["trade_date"]).column("trade_date").to_pylist()
+    except (pa.ArrowException, OSError, KeyError):
+        column = []
+    dates = set(pd.to_datetime(pd.Series(column), errors="coerce").dropna().dt.date)
+    if len(dates) == 1:
+        return dates.pop()
+    if len(dates) > 1:
+        raise InputError(f"{shown}: trade_date holds {len(dates)} dates ({', '.join(map(str, sorted(dates)[:3]))}, "
+                         "...); give --date")
+    found = re.search(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)", Path(path).name)
+    if found:
+        import datetime as dt
+
+        try:
+            return dt.date(*map(int, found.groups()))
+        except ValueError:
+            pass
+    raise InputError(f"{shown}: no trade date in the file (trade_date column) or its name (YYYYMMDD); give --date")
+
+
+def read_last_closes(path: Path, symbols, on_or_before, root: Path | None = None) -> dict[str, float]:
+    """The last daily close of each of `symbols` on or before a date, from a bars CSV
+    (`symbol,date,...,close`, the simulator's format): the offline plan's prices when no price file
+    or `--fill-price` is given. Symbols without a bar by then are left out (the plan skips them)."""
+    table = _Csv(path, ["symbol", "date", "close"], "daily bars", root)
+    frame = table.frame
+    dates = pd.to_datetime(table.text("date"), errors="coerce", format="%Y-%m-%d")
+    table.fail(dates.isna().to_numpy(), "date", "expected YYYY-MM-DD, got {value}")
+    closes = table.numbers("close", positive=True)
+    frame = pd.DataFrame({"symbol": table.text("symbol").str.upper(), "date": dates.dt.date, "close": closes})
+    frame = frame[frame["symbol"].isin(set(symbols)) & (frame["date"] <= on_or_before)]
+    last = frame.sort_values("date").groupby("symbol").tail(1)
+    return dict(zip(last["symbol"], last["close"].astype(float)))
 
 
 def read_targets(path: Path, trade_date, root: Path | None = None) -> pd.DataFrame:

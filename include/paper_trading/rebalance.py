@@ -195,7 +195,7 @@ def plan_rebalance(
             "target_qty": np.nan, "delta_qty": 0.0, "ref_price": np.nan, "action": "skip", "reason": "unmapped",
         })], ignore_index=True)
     plan = plan[PLAN_COLUMNS]
-    return Plan(plan, _orders(plan, settings), equity, cash, cash + sells_value - buys_value)
+    return Plan(plan, orders_from_plan(plan, settings), equity, cash, cash + sells_value - buys_value)
 
 
 def _fit_buys_to_cash(frame: pd.DataFrame, budget: float, settings: PlanSettings, min_trade: float) -> None:
@@ -224,7 +224,9 @@ def _fit_buys_to_cash(frame: pd.DataFrame, budget: float, settings: PlanSettings
         frame.at[symbol, "reason"] = "cash_limited"
 
 
-def _orders(plan: pd.DataFrame, settings: PlanSettings) -> pd.DataFrame:
+def orders_from_plan(plan: pd.DataFrame, settings: PlanSettings) -> pd.DataFrame:
+    """The orders of a plan (`symbol, action, delta_qty, ref_price, reason`): sells first, a
+    whole-share buy as a bracket on its reference price, everything else at market."""
     trades = plan[plan["action"].isin(["sell", "buy"])].copy()
     trades["side"] = trades["action"]
     trades["qty"] = trades["delta_qty"].abs()

@@ -161,7 +161,6 @@ GOOD = "AAPL,buy,10,190.5,1905,bracket,gtc,200.03,184.78,new_position"
 @pytest.mark.parametrize("row, message", [
     ("AAPL,buy,ten,190.5,1905,market,day,,,increase", "qty expected a finite number > 0, got 'ten'"),
     ("AAPL,buy,,190.5,1905,market,day,,,increase", "qty is empty; expected a number"),
-    ("AAPL,buy,-3,190.5,1905,market,day,,,increase", "qty expected a finite number > 0, got '-3'"),
     ("AAPL,buy,nan,190.5,1905,market,day,,,increase", "qty expected a finite number > 0, got 'nan'"),
     ("AAPL,buy,5,inf,1905,market,day,,,increase", "ref_price expected a finite number > 0, got 'inf'"),
     ("AAPL,hold,5,190.5,1905,market,day,,,increase", "side expected one of buy, sell, got 'hold'"),
@@ -178,6 +177,22 @@ def test_orders_file_cells_are_checked_naming_file_row_and_value(tmp_path, row, 
     with pytest.raises(InputError) as err:
         read_orders(path, ORDER_COLUMNS, tmp_path)
     assert str(err.value).startswith(f"orders.csv row 3: {message}")
+
+
+@pytest.mark.parametrize("qty", ["0", "-3", "-0.5"])
+def test_orders_with_a_quantity_of_zero_or_less_are_filtered_out_and_reported(tmp_path, qty, caplog):
+    """The spec (M4 §2.1): rows with planned_qty <= 0 are filtered out, not a failure of the file."""
+    path = write(tmp_path / "orders.csv", f"{ORDERS_HEADER}\nMSFT,buy,{qty},400,,market,day,,,increase\n{GOOD}\n")
+    orders = read_orders(path, ORDER_COLUMNS, tmp_path)
+    assert orders["symbol"].tolist() == ["AAPL"]
+    assert f"orders.csv: 1 row(s) with qty <= 0 filtered out (row 2: MSFT {qty})" in caplog.text
+
+
+def test_a_bad_row_after_a_filtered_one_is_named_by_its_own_row_number(tmp_path):
+    path = write(tmp_path / "orders.csv",
+                 f"{ORDERS_HEADER}\nMSFT,buy,0,400,,market,day,,,increase\n{GOOD}\nAAPL,hold,5,190.5,,market,day,,,x\n")
+    with pytest.raises(InputError, match=r"^orders.csv row 4: side expected one of buy, sell, got 'hold'"):
+        read_orders(path, ORDER_COLUMNS, tmp_path)
 
 
 def test_orders_file_refuses_two_orders_for_one_symbol_and_side(tmp_path):

@@ -149,6 +149,8 @@ def output_paths(root: Path, settings: AppConfig | None, trade_date: dt.date) ->
         "targets": root / targets_dir / f"targets_consolidated_{stamp}.parquet",
         "plan": out / f"rebalance_plan_{stamp}.csv",
         "orders": out / f"planned_orders_{stamp}.csv",
+        "latest_plan": out / "rebalance_plan.csv",  # the spec's names: the latest plan, as written last
+        "latest_orders": out / "planned_orders.csv",
         "summary": out / f"plan_summary_{stamp}.json",
         "risk_report": out / f"risk_report_{stamp}.csv",
         "approved": out / f"approved_orders_{stamp}.csv",

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from .. import account_now
-from ..atomic import atomic_path, write_text_atomic
+from ..atomic import write_text_atomic
 from ..inputs import read_instrument_map, read_targets
 from .common import check_round, connect, file_sha256, output_paths, run_step, traded_round
 
@@ -101,7 +101,9 @@ def plan(
         wanted = set(mapping.loc[mapping["gvkey"].isin(frame["asset_id"]), "symbol"])
         if offline:
             now = account_now.offline(equity, set(mapping["symbol"]), cash=cash, positions=ctx.path(positions),
-                                      prices=prices_path, fill_price=fill_price, root=ctx.root)
+                                      prices=prices_path, fill_price=fill_price, root=ctx.root,
+                                      bars=ctx.root / cfg.paths.daily_bars, trade_date=trade_date)
+            ctx.log.info("plan: %s", now.source)
         else:
             now = account_now.from_broker(connect(broker, ctx.settings), wanted, prices_file=prices_path,
                                           root=ctx.root)
@@ -111,8 +113,9 @@ def plan(
             take_profit_pct=cfg.bracket.take_profit_pct, stop_loss_pct=cfg.bracket.stop_loss_pct,
             bracket_time_in_force=cfg.bracket.time_in_force))
         for key, table in (("plan", result.plan), ("orders", result.orders)):
-            with atomic_path(paths[key]) as tmp:
-                table.to_csv(tmp, index=False, float_format="%.10g")
+            text = table.to_csv(index=False, float_format="%.10g")
+            write_text_atomic(paths[key], text)
+            write_text_atomic(paths[f"latest_{key}"], text)  # the spec's rebalance_plan.csv, planned_orders.csv
         summary = {
             "trade_date": trade_date.isoformat(), "run_id": run_id, "targets_sha256": file_sha256(targets_path),
             "targets_digest": targets_digest(targets_path),
@@ -133,5 +136,5 @@ def plan(
             with pd.option_context("display.width", 200, "display.max_columns", 20):
                 ctx.log.debug("orders:\n%s", result.orders)
         return {"plan_path": str(paths["plan"]), "orders_path": str(paths["orders"]),
-                "summary_path": str(paths["summary"]), **{k: summary[k] for k in ("orders", "buys", "sells")},
+                "summary_path": str(paths["summary"]), **{k: summary[k] for k in ("orders", "buys", "sells", "source")},
                 "skipped": len(summary["skipped"])}

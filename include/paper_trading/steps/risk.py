@@ -42,6 +42,30 @@ def _kept(ctx: StepContext, paths: dict, round: int, planned, db_url: str | None
                                              report_path=ctx.shown(paths["risk_report"]))}
 
 
+def _planned_orders(ctx, paths: dict, orders: str | Path | None):  # noqa: ANN001, ANN202
+    """The gate's input (the spec's M4 §1.1): `--orders` if given; else the plan of the date
+    (`planned_orders_YYYYMMDD.csv`); else, said in the log, the spec's latest files —
+    `planned_orders.csv`, or orders derived from `rebalance_plan.csv` (its action and planned qty)."""
+    from ..inputs import read_plan_as_orders
+    from ..paths import display_path
+    from ..rebalance import ORDER_COLUMNS, PlanSettings
+
+    if orders is not None or paths["orders"].exists() or not (
+            paths["latest_orders"].exists() or paths["latest_plan"].exists()):
+        return read_orders(ctx.path(orders) or paths["orders"], ORDER_COLUMNS, ctx.root, "planned orders")
+    missing = display_path(paths["orders"], ctx.root)
+    if paths["latest_orders"].exists():
+        ctx.log.warning("risk: no %s; the gate reads %s (the latest plan)", missing,
+                        display_path(paths["latest_orders"], ctx.root))
+        return read_orders(paths["latest_orders"], ORDER_COLUMNS, ctx.root, "planned orders")
+    ctx.log.warning("risk: no %s nor planned_orders.csv; the gate derives the orders from %s", missing,
+                    display_path(paths["latest_plan"], ctx.root))
+    cfg = ctx.cfg
+    return read_plan_as_orders(paths["latest_plan"], PlanSettings(
+        fractional=cfg.rebalance.fractional, take_profit_pct=cfg.bracket.take_profit_pct,
+        stop_loss_pct=cfg.bracket.stop_loss_pct, bracket_time_in_force=cfg.bracket.time_in_force), ctx.root)
+
+
 def _plan_summary(ctx: StepContext, path: Path) -> dict:
     """The plan's summary (equity, cash, positions of the offline plan), checked."""
     if not path.is_file():
@@ -99,7 +123,7 @@ def risk(
         rc = ctx.cfg.risk
         paths = output_paths(ctx.root, ctx.settings, trade_date)
         fill_price = check_price(fill_price, "--fill-price")
-        planned = read_orders(ctx.path(orders) or paths["orders"], ORDER_COLUMNS, ctx.root, "planned orders")
+        planned = _planned_orders(ctx, paths, orders)
         if mode == "real" and (kept := _kept(ctx, paths, round, planned, db_url)) is not None:
             return kept
         kill = rc.kill_switch or (ctx.root / rc.kill_switch_file).exists()
