@@ -315,6 +315,17 @@ def build_parser() -> argparse.ArgumentParser:
     _m1_overrides(p)
     p.add_argument("--no-wait", dest="wait", action="store_false",
                    help="never sleep for the close: before the reconcile time, stop after the fills (no books)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--once", action="store_true",
+                     help="run the day once and exit (the default; the spec's scheduler.py --once, test T5)")
+    how.add_argument("--daemon", action="store_true",
+                     help="stay resident: run the day at scheduler.time (New York) on every XNYS session until "
+                          "Ctrl-C or SIGTERM (the spec's --daemon, test T6); Airflow is the recommended scheduler")
+    p.add_argument("--skip-weekends", action="store_true",
+                   help="with --daemon: accepted as the spec writes it; weekends and exchange holidays are always "
+                        "skipped (sessions only)")
+    p.add_argument("--poll-s", type=float, default=30.0,
+                   help="with --daemon: look at the clock at least this often, in seconds (default 30)")
     _common(p, run_id_default=None, run_id_help="run id of every step of the day (default: cli-YYYYMMDDTHHMMSS, UTC)")
 
     p = sub.add_parser(
@@ -452,7 +463,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    debug=args.debug)
             print(summary["metrics_path"])
             return 0
+        if args.step == "run" and args.daemon:
+            if args.date is not None:
+                raise InputError("run --daemon runs every session from now on: --date is for --once")
+            if not (args.poll_s > 0):
+                raise InputError(f"--poll-s: expected a number of seconds > 0, got {args.poll_s:g}")
+            from .steps.scheduler import daemon
+
+            daemon(mode=args.mode, root=args.root, config_path=args.config_path, poll_s=args.poll_s,
+                   round=args.round, wait=args.wait, signal_mode=args.signal_mode, pick=args.pick, blend=args.blend,
+                   blend_missing=args.blend_missing, echo=lambda line: print(line, flush=True), debug=args.debug)
+            return 0
         if args.step == "run":
+            from .steps.scheduler import scheduler_log
+
+            root = steps.common.project_dir(args.root)
+            settings = steps.common.load_settings(root, args.config_path)
+            echo = scheduler_log(root, str(steps.common.config_or_defaults(settings).paths.logs))
+            echo.info("once: %s, mode %s", args.date or "today", args.mode)
             try:
                 steps.run_day(
                     args.date, mode=args.mode, root=args.root, config_path=args.config_path, round=args.round,
@@ -461,8 +489,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     echo=lambda line: print(line, flush=True),
                 )
             except SignalsNotReady as exc:
+                echo.warning("once: signals not ready: %s", redact(str(exc)))
                 print(f"error: {redact(str(exc))} (temporary: run the same command again later)", file=sys.stderr)
                 return EXIT_RETRY
+            except BaseException as exc:
+                echo.error("once: failed: %s", redact(str(exc)) or type(exc).__name__)
+                raise
+            echo.info("once: done")
             return 0
         if args.step == "replay":
             return _replay(args)

@@ -26,8 +26,11 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .logging_setup import get_logger
 from .symbols import checked_symbol
 from .paths import check_relative, display_path, project_root, resolve_inside
+
+log = get_logger("config")
 
 #: Columns every signal file must have after its column mapping.
 REQUIRED_SIGNAL_COLUMNS = ("trade_date", "asset_id", "target_weight")
@@ -321,7 +324,15 @@ class ExecutionConfig(_Strict):
     client_order_prefix: str = Field("pt", pattern=r"^[a-z0-9]{1,8}$",
                                      description="client_order_id = PREFIX-YYYYMMDD-SYMBOL-side-rN")
     enable_client_order_id: bool = Field(
-        True, description="the spec's switch; ignored (with a warning) when false: random ids are unsafe under retries")
+        True, description="the spec's switch (idempotency.enable_client_order_id); only true: random ids are unsafe "
+                          "under retries")
+
+    @field_validator("enable_client_order_id")
+    @classmethod
+    def _deterministic_ids(cls, v: bool) -> bool:
+        if not v:
+            raise ValueError(NO_RANDOM_IDS)
+        return v
     reprotect: bool = Field(True, description="protect held names: each ends a run covered exactly by its exits")
     protection: Literal["per_lot", "whole_position"] = Field(
         "per_lot", description="per_lot: every buy is a bracket over the shares it buys, earlier exits stay; "
@@ -384,8 +395,17 @@ class AlertsConfig(_Strict):
         return [url.strip() for url in v]
 
 
+class SchedulerConfig(_Strict):
+    """When the day runs (the spec's M3): the DAG's timetable and `run --daemon`, New York time."""
+
+    time: str = Field("09:35", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+                      description="HH:MM New York time on each XNYS session (after the 09:30 open for real orders)")
+
+
 class AppConfig(_Strict):
-    signal_bus: SignalBusConfig
+    signal_bus: SignalBusConfig | None = Field(None, description="M1's defaults; none: the CLI's --mode/--pick (as "
+                                                                 "the spec's run_signal_bus.py takes them)")
+    scheduler: SchedulerConfig = SchedulerConfig()
     paths: PathsConfig = PathsConfig()
     rebalance: RebalanceConfig = RebalanceConfig()
     bracket: BracketConfig = BracketConfig()
@@ -504,11 +524,58 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> list[Stra
         raise ConfigError(_one_line(path, exc, data, root)) from None
 
 
+NO_RANDOM_IDS = ("false is refused: deterministic client_order_ids are always on, because a random id is unsafe "
+                 "under retries (a retried submit could send the order twice)")
+#: The specification's config keys (v1.2, §M4 1.2-2.4) that are ours under another name:
+#: (section, key) -> (our section, our key, how its values translate).
+SPEC_ALIASES: dict[tuple[str, str], tuple[str, str, dict | None]] = {
+    ("idempotency", "enable_client_order_id"): ("execution", "enable_client_order_id", None),
+    ("idempotency", "prefix"): ("execution", "client_order_prefix", None),
+    ("risk", "price_source"): ("rebalance", "price_source", {"alpaca_snapshot": "broker", "file": "file"}),
+    ("risk", "prices_file"): ("rebalance", "prices_file", None),
+}
+
+
+def _spec_aliases(data: dict, shown: str) -> dict:
+    """The spec's key names moved onto ours, each with a one-line note in the log; a key given under
+    both names with two values, an unknown value of a translated key, or `enable_client_order_id:
+    false` is a ConfigError naming the spec's key."""
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for (section, key), (ours, our_key, values) in SPEC_ALIASES.items():
+        block = data.get(section)
+        if not isinstance(block, dict) or key not in block:
+            continue
+        value = block.pop(key)
+        if key == "enable_client_order_id" and value is False:
+            raise ConfigError(f"{shown}: {section}.{key}: {NO_RANDOM_IDS}")
+        if values is not None:
+            if value not in values:
+                raise ConfigError(f"{shown}: {section}.{key}: expected one of {', '.join(values)}, got {value!r}")
+            value = values[value]
+        target = data.setdefault(ours, {})
+        if not isinstance(target, dict):
+            continue  # the section's own error is reported by validation
+        if our_key in target and target[our_key] != value:
+            raise ConfigError(f"{shown}: {section}.{key} and {ours}.{our_key} are one setting with two values "
+                              f"({value!r}, {target[our_key]!r}): keep one")
+        target[our_key] = value
+        log.info("%s: %s.%s is the spec's name of %s.%s%s", shown, section, key, ours, our_key,
+                 f" ({block_value_note(key, values, value)})" if values else "")
+    if data.get("idempotency") == {}:
+        del data["idempotency"]
+    return data
+
+
+def block_value_note(key: str, values: dict, value: str) -> str:
+    spec = next(k for k, v in values.items() if v == value)
+    return f"{spec} is {value}" if spec != value else value
+
+
 def load_config(path: str | Path, root: str | Path | None = None) -> AppConfig:
-    """Read and validate `config.yaml`."""
+    """Read and validate `config.yaml`; the spec's own key names are accepted (`SPEC_ALIASES`)."""
     root = Path(root).resolve() if root else project_root()
     path = Path(path) if Path(path).is_absolute() else root / path
-    data = _read_yaml(path, root)
+    data = _spec_aliases(_read_yaml(path, root), display_path(path, root))
     try:
         return AppConfig.model_validate(data, context={"root": root})
     except ValidationError as exc:

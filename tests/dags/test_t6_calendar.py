@@ -25,12 +25,12 @@ def _runs_after(timetable, first: pendulum.DateTime, n: int) -> list[dt.date]:
     return out
 
 
-def test_t6_consecutive_sessions_skip_thanksgiving_and_the_weekend(dag):
+def test_T6_consecutive_sessions_skip_thanksgiving_and_the_weekend(dag):
     runs = _runs_after(dag.timetable, pendulum.datetime(2025, 11, 25, 9, 35, tz=NY), 3)
     assert runs == [dt.date(2025, 11, 26), dt.date(2025, 11, 28), dt.date(2025, 12, 1)]
 
 
-def test_t6_on_the_early_close_the_dag_waits_for_1300_new_york(dag, airflow_db, project, sim, monkeypatch):
+def test_T6_on_the_early_close_the_dag_waits_for_1300_new_york(dag, airflow_db, project, sim, monkeypatch):
     for name, value in (("APCA_API_KEY_ID", sim.key), ("APCA_API_SECRET_KEY", sim.secret),
                         ("APCA_API_BASE_URL", sim.url), ("APCA_API_DATA_URL", sim.url)):
         monkeypatch.setenv(name, value)

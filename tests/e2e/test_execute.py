@@ -67,7 +67,7 @@ def assert_exactly_the_approved_orders(project, sim, round=1):
     assert set(wanted) <= set(log["client_order_id"])
 
 
-def test_real_mode_sends_exactly_the_approved_orders_as_brackets(fast, sim, broker):
+def test_T4_real_mode_sends_exactly_the_approved_orders_as_brackets(fast, sim, broker):
     gate(fast, broker)
     summary = steps.execute(DAY, mode="real", root=fast, broker=broker)
     assert summary["orders"] == len(approved(fast)) > 0
@@ -125,7 +125,7 @@ def test_real_execution_refuses_an_approved_file_changed_after_the_gate(fast, si
     assert broker_orders(sim) == []
 
 
-def test_market_closed_at_execution_refuses_and_alerts(fast, sim, broker):
+def test_T3_market_closed_at_execution_refuses_and_alerts(fast, sim, broker):
     gate(fast, broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})  # after the close (T3)
     with pytest.raises(TradingRefused, match="market_closed_now"):
@@ -140,7 +140,7 @@ def test_market_closed_at_execution_refuses_and_alerts(fast, sim, broker):
     {"kind": "ambiguous", "drop": True},
     {"kind": "error", "status": 429},
     {"kind": "error", "status": 503},
-])
+], ids=["504-after-accepting", "500-after-accepting", "dropped-after-accepting", "429", "503"])
 def test_faults_on_submit_never_duplicate_or_lose_an_order(fast, sim, broker, fault):
     gate(fast, broker)
     sim.admin("POST", "/sim/faults", {**fault, "method": "POST", "path": "/v2/orders", "times": 3})

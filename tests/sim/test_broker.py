@@ -74,7 +74,7 @@ def test_bracket_submit_has_both_legs(broker):
     assert sorted(leg.order_type for leg in broker.get_order(placed.id).legs) == ["limit", "stop"]
 
 
-@pytest.mark.parametrize("fault", [{"status": 504}, {"status": 500}, {"drop": True}])
+@pytest.mark.parametrize("fault", [{"status": 504}, {"status": 500}, {"drop": True}], ids=["504", "500", "dropped"])
 def test_ambiguous_submit_is_reported_and_never_resent(broker, sim, fault):
     sim.admin("POST", "/sim/faults", {"kind": "ambiguous", "method": "POST", "path": "/v2/orders", "times": 1, **fault})
     with pytest.raises(AmbiguousSubmitError) as err:

@@ -37,7 +37,7 @@ def two_strategies(root):
 # ------------------------------------------------------------------------------------- T1 / T2
 
 
-def test_t1_overlapping_asof_latest_wins_sorted_and_sums_to_one(tmp_path):
+def test_T1_overlapping_asof_latest_wins_sorted_and_sums_to_one(tmp_path):
     rows = pd.DataFrame(
         {
             "trade_date": [DAY] * 5,
@@ -64,7 +64,7 @@ def test_t1_overlapping_asof_latest_wins_sorted_and_sums_to_one(tmp_path):
     assert targets.set_index("asset_id").loc["012141", "asof"] == pd.Timestamp("2025-03-03T11:30Z")
 
 
-def test_t2_negative_weight_names_strategy_file_and_row(tmp_path):
+def test_T2_negative_weight_names_strategy_file_and_row(tmp_path):
     a = write_csv(tmp_path, "a.csv", [(D, "001690", 0.6), (D, "012141", -0.1)])
     write_manifest(tmp_path, [csv_strategy("a", a)])
     with pytest.raises(InputError) as err:

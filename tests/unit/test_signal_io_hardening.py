@@ -397,7 +397,8 @@ def test_year_zero_in_a_parquet_date_column_is_refused_with_its_statistics(tmp_p
     assert error_of(tmp_path) == f"data/raw_signals/a.parquet (strategy a) row 2: {DATE_EXPECTED}, got '0000-01-01'"
 
 
-@pytest.mark.parametrize("value", ["0000-01-01T10:00:00Z", "-0001-01-01T00:00:00Z", "10000-01-01T00:00:00Z"])
+@pytest.mark.parametrize("value", ["0000-01-01T10:00:00Z", "-0001-01-01T00:00:00Z", "10000-01-01T00:00:00Z"],
+                         ids=["year-zero", "negative-year", "five-digit-year"])
 def test_asof_of_year_zero_negative_or_five_digits_is_refused(tmp_path, value):
     csv_file(tmp_path, f"trade_date,gvkey,weights,asof\n{D},001690,1,2025-03-03T10:00:00Z\n{D},012141,1,{value}\n")
     assert error_of(tmp_path) == ("data/raw_signals/a.csv (strategy a) row 3: asof expected an ISO-8601 timestamp "

@@ -118,9 +118,6 @@ def execute(
     check_round(round)
     with run_step("execute", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
         cfg, ec = ctx.cfg, ctx.cfg.execution
-        if not ec.enable_client_order_id:
-            ctx.log.warning("execution.enable_client_order_id: false is ignored: deterministic client_order_ids are "
-                            "what makes retries safe")
         paths = output_paths(ctx.root, ctx.settings, trade_date)
         approved_path = ctx.path(orders) or paths["approved"]
         approved = read_orders(approved_path, APPROVED_COLUMNS, ctx.root, "approved orders")
