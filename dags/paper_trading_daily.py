@@ -112,6 +112,13 @@ def _root() -> str:
     return os.environ.get("PAPER_TRADING_ROOT") or str(Path(__file__).resolve().parents[1])
 
 
+def _scheduler_time() -> str:
+    """config.yaml's scheduler.time (default 09:35 New York), read when the DAG is parsed."""
+    from paper_trading.paths import scheduler_time
+
+    return scheduler_time(Path(_root()))
+
+
 def _record_failure(context) -> None:
     """The failure callback (the only one): the failure as a `task_failed` line of logs/alerts.log
     (alerts.py; it never raises), then — only when that line is new — the notice through
@@ -152,7 +159,7 @@ def _notify_failure(context, trade_date) -> None:
 
 @dag(
     dag_id=DAG_ID,
-    schedule=XNYSSessionTimetable(at="09:35"),  # after the open: real mode trades then
+    schedule=XNYSSessionTimetable(at=_scheduler_time()),  # config.yaml scheduler.time (default 09:35)
     start_date=pendulum.datetime(2025, 1, 1, tz="America/New_York"),
     catchup=False,
     max_active_runs=1,

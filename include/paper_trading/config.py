@@ -561,7 +561,10 @@ def _spec_aliases(data: dict, shown: str) -> dict:
         target[our_key] = value
         log.info("%s: %s.%s is the spec's name of %s.%s%s", shown, section, key, ours, our_key,
                  f" ({block_value_note(key, values, value)})" if values else "")
-    if data.get("idempotency") == {}:
+    if isinstance(data.get("idempotency"), dict):
+        if extra := sorted(data["idempotency"]):
+            raise ConfigError(f"{shown}: idempotency.{extra[0]}: is not a known field (idempotency takes "
+                              "enable_client_order_id and prefix)")
         del data["idempotency"]
     return data
 

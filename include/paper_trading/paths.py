@@ -55,3 +55,30 @@ def display_path(path: Path, root: Path | None = None) -> str:
         return str(Path(path).resolve().relative_to(root))
     except ValueError:
         return str(path)
+
+
+#: `scheduler.time` when the config does not set it: after the 09:30 open, so real orders can trade.
+DEFAULT_SCHEDULER_TIME = "09:35"
+
+
+def scheduler_time(root: Path, config: str = "config/config.yaml") -> str:
+    """`scheduler.time` of the project's config (HH:MM, New York), read without validating the whole
+    file: Airflow needs it when it parses the DAG (the timetable), and parsing must stay light. No
+    file, or no such key: 09:35. A value that is not HH:MM is a ValueError naming the file and key
+    (the DAG's import error says it)."""
+    import re
+
+    import yaml
+
+    path = Path(root) / config
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return DEFAULT_SCHEDULER_TIME
+    value = (data.get("scheduler") or {}).get("time") if isinstance(data, dict) else None
+    if value is None:
+        return DEFAULT_SCHEDULER_TIME
+    if not (isinstance(value, str) and re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value)):
+        raise ValueError(f"{config}: scheduler.time: expected HH:MM (New York time), got {value!r}")
+    return value
+

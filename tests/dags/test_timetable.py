@@ -6,12 +6,15 @@ The clock is the module's `_now()` seam, set by the `clock` fixture: no test rea
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pendulum
 import pytest
 import xnys_timetable
 from airflow.timetables.base import DataInterval, TimeRestriction
 from xnys_timetable import XNYSSessionTimetable
+
+REPO = Path(__file__).resolve().parents[2]
 
 NY = pendulum.timezone("America/New_York")
 
@@ -183,3 +186,24 @@ def test_end_date_is_inclusive(clock):
 def test_serializes_round_trip():
     tt = XNYSSessionTimetable(at="9:45")
     assert XNYSSessionTimetable.deserialize(tt.serialize()).at == "09:45"
+
+
+def test_the_timetable_runs_at_the_configs_scheduler_time(tmp_path, monkeypatch):
+    """`scheduler.time` of config.yaml (the spec's M3 key) is the DAG's time of day."""
+    from airflow.models import DagBag
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text('scheduler:\n  time: "10:05"\n')
+    monkeypatch.setenv("PAPER_TRADING_ROOT", str(tmp_path))
+    dag = DagBag(dag_folder=str(REPO / "dags")).dags["paper_trading_daily"]
+    assert dag.timetable.serialize() == {"at": "10:05"}
+
+
+def test_a_scheduler_time_that_is_not_hh_mm_names_the_file_and_key(tmp_path):
+    from paper_trading.paths import scheduler_time
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text("scheduler:\n  time: 935\n")
+    with pytest.raises(ValueError, match=r"^config/config.yaml: scheduler.time: expected HH:MM \(New York time\), "
+                                         r"got 935$"):
+        scheduler_time(tmp_path)
