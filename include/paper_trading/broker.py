@@ -572,8 +572,9 @@ class AlpacaBroker:
                 raise limited from None
             if status is not None and status < 500 and status != 408:
                 message, code = _error_text(exc)
+                said = f"{status} {code}: {message}" if code is not None else f"{status}: {message}"
                 raise OrderRejected(f"broker rejected {order.side} {order.symbol} ({order.client_order_id}): "
-                                    f"{message}", status, code) from None
+                                    f"{said}", status, code) from None
             reason = _error_text(exc)[0] if status is not None else _describe(exc)
             raise AmbiguousSubmitError(
                 f"broker {self.host}: submit of {order.client_order_id} has an unknown outcome ({reason}); "

@@ -136,6 +136,11 @@ def console_logging(level: int = logging.WARNING) -> None:
     root.setLevel(min(level, logging.INFO))
 
 
+#: The steps whose lines also go to `logs/execution_YYYYMMDD.log`, the spec's log of its "M2"
+#: (targets -> orders -> Alpaca): our plan, risk gate, execute and the wait for fills.
+SPEC_EXECUTION_LOG_STEPS = frozenset({"plan", "risk", "execute", "wait_for_fills"})
+
+
 @contextlib.contextmanager
 def step_logging(
     step: str,
@@ -153,12 +158,17 @@ def step_logging(
     """
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
-    path = log_dir / f"{step.replace('-', '_')}_{trade_date:%Y%m%d}.log"
+    names = [f"{step.replace('-', '_')}_{trade_date:%Y%m%d}.log"]
+    if step in SPEC_EXECUTION_LOG_STEPS:  # the spec's logs/execution_YYYYMMDD.log: its M2 (plan ... send)
+        names.append(f"execution_{trade_date:%Y%m%d}.log")
     logger = logging.getLogger(LOGGER_NAME)
     context = _RunContextFilter(trade_date.isoformat(), run_id)
-    file_handler = logging.FileHandler(path, encoding="utf-8")
-    file_handler.setFormatter(_RedactingFormatter(FORMAT))
-    handlers: list[logging.Handler] = [file_handler, _ToHost()]
+    handlers: list[logging.Handler] = []
+    for name in names:
+        file_handler = logging.FileHandler(log_dir / name, encoding="utf-8")
+        file_handler.setFormatter(_RedactingFormatter(FORMAT))
+        handlers.append(file_handler)
+    handlers.append(_ToHost())
     for handler in handlers:
         handler.addFilter(context)
         logger.addHandler(handler)

@@ -47,6 +47,11 @@ def test_T5_run_once_runs_the_day_and_exits(project, sim):
     assert re.search(r"^report .*summary_dashboard_20251231\.html", result.stdout, re.M)
     log = (project / "logs" / "scheduler.log").read_text()
     assert "INFO once: 2025-12-31, mode dry" in log and log.rstrip().endswith("INFO once: done")
+    logs = project / "logs"  # the spec's §1 log files, beside each step's own
+    assert "paper_trading.signal_bus" in (logs / "signal_bus_20251231.log").read_text()
+    execution = (logs / "execution_20251231.log").read_text()
+    assert all(f"paper_trading.{step}:" in execution for step in ("plan", "risk", "execute"))
+    assert (logs / "plan_20251231.log").exists() and (logs / "execute_20251231.log").exists()
 
 
 def test_T6_the_resident_scheduler_runs_every_session_at_its_time_and_skips_the_weekend(project, sim):

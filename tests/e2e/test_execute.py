@@ -389,3 +389,27 @@ def test_a_held_name_whose_buy_is_not_sent_keeps_its_protection(fast, sim, broke
     [lot] = [o for o in broker_orders(sim) if o["client_order_id"] == "pt-20251230-AAPL-buy-r1"]
     assert sorted((leg["status"], float(leg["qty"])) for leg in lot["legs"]) == [("held", 10.0), ("new", 10.0)]
     assert not [o for o in broker_orders(sim) if o["symbol"] == "AAPL" and o["order_class"] == "oco"]
+
+
+def test_a_refusal_carries_the_http_status_and_alpacas_code_into_execution_log(fast, sim, broker, monkeypatch):
+    """The spec (§M4 2.5: each request and its response): execution_log.csv's `error` is the
+    broker's answer, `403 40310000: insufficient qty available ...`."""
+    from paper_trading.errors import OrderRejected
+
+    sim.admin("POST", "/sim/reset", {"cash": "100000", "clock": "2025-12-30T15:00:00Z"})
+    price = float(broker.latest_prices(["SPY"])[0]["SPY"].price)
+    broker.submit_order(OrderRequest(symbol="SPY", side="buy", qty=10, client_order_id="by-hand-bracket",
+                                     time_in_force="gtc", take_profit=round(price * 1.5, 2),
+                                     stop_loss=round(price * 0.5, 2)))
+    with pytest.raises(OrderRejected) as refused:
+        broker.submit_order(OrderRequest(symbol="SPY", side="sell", qty=10, client_order_id="by-hand-sell"))
+    assert str(refused.value).endswith(": 403 40310000: insufficient qty available for order (requested: 10, "
+                                       "available: 0)")
+    sim.admin("POST", "/sim/clock", {"to": OPEN})
+    gate(fast, broker)
+    monkeypatch.setattr("paper_trading.execution.Executor._cancel_conflicts", lambda self, symbols: ([], set()))
+    steps.execute(DAY, mode="real", root=fast, broker=broker)  # the legs still hold SPY: the sell is refused
+    log = pd.read_csv(fast / "data" / "outputs" / "execution_log.csv").set_index("client_order_id")
+    assert log.loc["pt-20251231-SPY-sell-r1", "status"] == "rejected"
+    assert "403 40310000: insufficient qty available for order (requested: 10, available: 0)" in \
+        log.loc["pt-20251231-SPY-sell-r1", "error"]

@@ -174,3 +174,20 @@ def test_reconciliation_on_a_postgresql_ledger(fast, sim, broker, postgres_ledge
     assert set(rows.loc[rows["kind"] == "order", "classification"]) == {"filled"}
     with Ledger(ledger_url(fast)) as book:
         assert book.equity_on(DAY)["cash"] == pytest.approx(float(broker.account().cash), abs=0.01)
+
+
+def test_the_specs_output_files_have_its_columns_in_its_order(fast, sim, broker):
+    """filled_orders.csv (§M4 3.2) and execution_log.csv (§M4 3.1): the spec's columns first, in
+    the spec's order; ours after them."""
+    trade(fast, broker)
+    sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
+    steps.reconcile(DAY, root=fast, broker=broker)
+    out = fast / "data" / "outputs"
+    filled = pd.read_csv(out / "filled_orders.csv")
+    assert list(filled.columns[:8]) == ["datetime", "env", "symbol", "side", "filled_qty", "avg_fill_price",
+                                        "order_id", "status"]
+    assert len(filled)
+    log = pd.read_csv(out / "execution_log.csv")
+    assert list(log.columns[:15]) == ["datetime", "env", "mode", "symbol", "side", "qty", "order_type", "tp_price",
+                                      "sl_price", "ref_price", "notional", "client_order_id", "status", "order_id",
+                                      "error"]

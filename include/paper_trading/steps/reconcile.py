@@ -11,8 +11,9 @@ from pathlib import Path
 from ..atomic import write_text_atomic
 from .common import StepContext, connect, open_ledger, output_paths, run_step
 
-FILLED_ORDERS_COLUMNS = ["datetime", "env", "symbol", "side", "filled_qty", "avg_fill_price", "order_id",
-                         "client_order_id", "status"]
+#: The spec's columns (§M4 3.2) in its order, then ours.
+FILLED_ORDERS_COLUMNS = ["datetime", "env", "symbol", "side", "filled_qty", "avg_fill_price", "order_id", "status",
+                         "client_order_id"]
 RECON_COLUMNS = ["trade_date", "kind", "key", "symbol", "side", "planned_qty", "sent_qty", "filled_qty",
                  "remaining_qty", "status", "classification", "ref_price", "avg_fill_price", "slippage_bps", "alert",
                  "message"]
