@@ -10,6 +10,7 @@ signals are not ready yet: a cron user runs it again later.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import sys
 import textwrap
@@ -436,8 +437,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 fill_price=args.fill_price, debug=args.debug,
             )
             print(summary["orders_path"])
-            if summary.get("source", "broker") != "broker":
-                print(summary["source"])
             return 0
         if args.step == "risk":
             summary = steps.risk(
@@ -475,27 +474,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                    blend_missing=args.blend_missing, echo=lambda line: print(line, flush=True), debug=args.debug)
             return 0
         if args.step == "run":
-            from .steps.scheduler import scheduler_log
+            from .steps.scheduler import note_once
 
-            root = steps.common.project_dir(args.root)
-            settings = steps.common.load_settings(root, args.config_path)
-            echo = scheduler_log(root, str(steps.common.config_or_defaults(settings).paths.logs))
-            echo.info("once: %s, mode %s", args.date or "today", args.mode)
+            began = dt.datetime.now(dt.timezone.utc)
             try:
-                steps.run_day(
+                result = steps.run_day(
                     args.date, mode=args.mode, root=args.root, config_path=args.config_path, round=args.round,
                     run_id=args.run_id, wait=args.wait, signal_mode=args.signal_mode, pick=args.pick,
                     blend=args.blend, blend_missing=args.blend_missing, debug=args.debug,
                     echo=lambda line: print(line, flush=True),
                 )
             except SignalsNotReady as exc:
-                echo.warning("once: signals not ready: %s", redact(str(exc)))
+                note_once(args.root, args.config_path, args.date, args.mode, began, f"signals not ready: {exc}")
                 print(f"error: {redact(str(exc))} (temporary: run the same command again later)", file=sys.stderr)
                 return EXIT_RETRY
             except BaseException as exc:
-                echo.error("once: failed: %s", redact(str(exc)) or type(exc).__name__)
+                note_once(args.root, args.config_path, args.date, args.mode, began,
+                          f"failed: {exc}" if str(exc) else f"failed: {type(exc).__name__}")
                 raise
-            echo.info("once: done")
+            if result["session"]:
+                note_once(args.root, args.config_path, result["trade_date"], args.mode, began, "done")
             return 0
         if args.step == "replay":
             return _replay(args)

@@ -267,7 +267,9 @@ class RiskConfig(_Strict):
     max_total_notional: float = Field(1_000_000, gt=0)
     min_cash_buffer_pct: float = Field(0.01, ge=0, lt=1)
     max_turnover_pct: float = Field(2.0, gt=0)
-    max_weight_per_name: float = Field(0.25, gt=0, le=1)
+    max_weight_per_name: float | None = Field(
+        None, gt=0, le=1, description="reject a buy that takes a name above this share of equity; none: off (the spec "
+                                      "sets no such limit: M1's targets decide the weights)")
     blacklist: list[str] = Field(default_factory=list)
     volatility: VolatilityConfig = VolatilityConfig()
     reject_batch_on_any: bool = False
@@ -357,6 +359,20 @@ class ExecutionConfig(_Strict):
                                             description="no answer by then is a Reject: nothing is sent")
 
 
+class ReportConfig(_Strict):
+    """M6: what the performance is measured against (the spec: SPY, "from Alpaca or an external file")."""
+
+    benchmark: str = Field("SPY", description="the benchmark's symbol")
+    benchmark_file: ProjectPath | None = Field(
+        None, description="CSV of the benchmark's daily closes (date,close; a symbol column, if any, is filtered "
+                          "to the benchmark); none: the broker's daily bars")
+
+    @field_validator("benchmark")
+    @classmethod
+    def _benchmark_syntax(cls, v: str) -> str:
+        return checked_symbol(v)
+
+
 class ReconcileConfig(_Strict):
     """M5: when the books of a day are made (the spec's M3 allows both)."""
 
@@ -414,6 +430,7 @@ class AppConfig(_Strict):
     ledger: LedgerConfig = LedgerConfig()
     execution: ExecutionConfig = ExecutionConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
+    report: ReportConfig = ReportConfig()
     alerts: AlertsConfig = AlertsConfig()
 
 

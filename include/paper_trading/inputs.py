@@ -291,6 +291,21 @@ def read_last_closes(path: Path, symbols, on_or_before, root: Path | None = None
     return dict(zip(last["symbol"], last["close"].astype(float)))
 
 
+def read_daily_closes(path: Path, symbol: str, root: Path | None = None) -> list[tuple]:
+    """A benchmark's daily closes from a CSV (`date,close`, and if it has a `symbol` column, the rows of
+    `symbol`): [(date, close)] in date order, one close per date."""
+    table = _Csv(path, ["date", "close"], "benchmark closes", root)
+    if "symbol" in table.frame.columns:
+        table.keep(table.text("symbol").str.upper().eq(symbol).to_numpy())
+    if table.frame.empty:
+        raise InputError(f"{table.shown}: no {symbol} closes; expected date,close rows")
+    dates = pd.to_datetime(table.text("date"), errors="coerce", format="%Y-%m-%d")
+    table.fail(dates.isna().to_numpy(), "date", "expected YYYY-MM-DD, got {value}")
+    table.fail(dates.duplicated().to_numpy(), "date", "{value} appears twice")
+    closes = table.numbers("close", positive=True)
+    return sorted(zip(dates.dt.date, closes.astype(float)))
+
+
 def read_targets(path: Path, trade_date, root: Path | None = None) -> pd.DataFrame:
     """The day's target weights (M1's Parquet, or one given with `--targets`), checked as input.
 

@@ -41,7 +41,7 @@ class RiskSettings:
     max_total_notional: float = 1_000_000
     min_cash_buffer_pct: float = 0.01
     max_turnover_pct: float = 2.0
-    max_weight_per_name: float = 0.25
+    max_weight_per_name: float | None = None
     blacklist: tuple[str, ...] = ()
     vol_lookback_days: int = 20
     vol_max_annualized: float | None = None
@@ -122,7 +122,7 @@ def gate(orders: pd.DataFrame, ctx: GateContext, settings: RiskSettings = RiskSe
     moved = ~missing & (np.abs(ref / np.where(missing, 1.0, last) - 1) > tol + 1e-12)
     reject(moved, lambda i: f"price_moved (ref {ref[i]:g} vs last {last[i]:g}: more than {tol:g} apart)")
     _check_brackets(report, last, reject)
-    if ctx.equity > 0:
+    if ctx.equity > 0 and settings.max_weight_per_name is not None:
         held = report["symbol"].map(ctx.positions).fillna(0.0).to_numpy(dtype="float64")
         price = np.where(missing, ref, last)
         weight_after = (held + qty) * price / ctx.equity

@@ -46,7 +46,7 @@ def test_T5_run_once_runs_the_day_and_exits(project, sim):
     assert result.returncode == 0, result.stderr
     assert re.search(r"^report .*summary_dashboard_20251231\.html", result.stdout, re.M)
     log = (project / "logs" / "scheduler.log").read_text()
-    assert "INFO once: 2025-12-31, mode dry" in log and log.rstrip().endswith("INFO once: done")
+    assert "INFO once: 2025-12-31, mode dry, started " in log and log.rstrip().endswith("INFO once: done")
     logs = project / "logs"  # the spec's §1 log files, beside each step's own
     assert "paper_trading.signal_bus" in (logs / "signal_bus_20251231.log").read_text()
     execution = (logs / "execution_20251231.log").read_text()

@@ -50,9 +50,8 @@ def test_the_m2_one_click_dry_run_needs_no_date_and_no_alpaca(spec_project):
                  "--targets", "data/intermediate/targets_consolidated_20250303.parquet", "--equity", "10000", "--debug")
     assert result.returncode == 0, result.stderr
     out = spec_project / "data" / "outputs"
-    assert result.stdout.splitlines() == [
-        str(out / "planned_orders_20250303.csv"),
-        "offline (prices: the last close on or before 2025-03-03 in data/market/daily_bars.csv)"]
+    assert result.stdout.splitlines() == [str(out / "planned_orders_20250303.csv")]
+    assert "plan: prices the last close on or before 2025-03-03 in data/market/daily_bars.csv" in result.stderr
     orders = pd.read_csv(out / "planned_orders_20250303.csv")
     bars = pd.read_csv(spec_project / "data" / "market" / "daily_bars.csv")
     last = bars[bars["date"] <= "2025-03-03"].sort_values("date").groupby("symbol")["close"].last()
@@ -65,7 +64,7 @@ def test_the_m2_example_with_one_fill_price_prices_every_symbol_at_it(spec_proje
                  "--targets", "data/intermediate/targets_consolidated_20250303.parquet", "--equity", "10000",
                  "--fill-price", "100", "--debug")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[1] == "offline (prices: --fill-price 100 for every symbol)"
+    assert "plan: prices --fill-price 100 for every symbol" in result.stderr
     orders = pd.read_csv(spec_project / "data" / "outputs" / "planned_orders_20250303.csv")
     assert set(orders["ref_price"]) == {100}
 

@@ -184,3 +184,40 @@ def test_a_date_that_is_not_reconciled_is_refused_and_the_latest_dashboard_stays
     with pytest.raises(InputError, match=r"2026-12-31 is not reconciled \(the latest reconciled session is 2026-01-02\)"):
         steps.report(dt.date(2026, 12, 31), root=reconciled, broker=broker)
     assert sorted(p.name for p in reports.iterdir()) == before
+
+
+def test_the_benchmark_comes_from_a_configured_file_of_daily_closes(reconciled):
+    """The spec (M6 input: "SPY from Alpaca or an external file"): report.benchmark_file. No broker
+    is asked: the report runs with none."""
+    (reconciled / "data" / "market").mkdir(parents=True, exist_ok=True)
+    (reconciled / "data" / "market" / "bench.csv").write_text(
+        "date,close\n2025-12-30,100\n2025-12-31,101\n2026-01-02,99.99\n")
+    config = reconciled / "config" / "config.yaml"
+    config.write_text(config.read_text() + "report:\n  benchmark: QQQ\n  benchmark_file: data/market/bench.csv\n")
+    steps.report(NEXT, root=reconciled, broker=lambda: pytest.fail("the broker was asked"))
+    reports = reconciled / "data" / "reports"
+    pnl = pd.read_csv(reports / "pnl_daily_20260102.csv")
+    assert pnl["benchmark_close"].tolist() == [101, 99.99]
+    assert pnl["benchmark_return"].iloc[1] == pytest.approx(99.99 / 101 - 1)
+    metrics = json.loads((reports / "metrics_20260102.json").read_text())
+    assert (metrics["benchmark"], metrics["benchmark_source"]) == ("QQQ", "the file data/market/bench.csv")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("day,close\n2025-12-31,1\n", "data/market/bench.csv: missing column(s) date"),
+    ("date,close\n31/12/2025,1\n", "data/market/bench.csv row 2: date expected YYYY-MM-DD, got '31/12/2025'"),
+    ("date,close\n2025-12-31,-1\n", "data/market/bench.csv row 2: close expected a finite number > 0, got '-1'"),
+    ("date,close\n2025-12-31,1\n2025-12-31,2\n", "data/market/bench.csv row 3: date '2025-12-31' appears twice"),
+    ("symbol,date,close\nQQQ,2025-12-31,1\n", "data/market/bench.csv: no SPY closes; expected date,close rows"),
+])
+def test_a_bad_benchmark_file_is_one_line_naming_file_and_row(reconciled, text, message):
+    from paper_trading.errors import InputError
+
+    (reconciled / "data" / "market").mkdir(parents=True, exist_ok=True)
+    (reconciled / "data" / "market" / "bench.csv").write_text(text)
+    config = reconciled / "config" / "config.yaml"
+    config.write_text(config.read_text() + "report:\n  benchmark_file: data/market/bench.csv\n")
+    with pytest.raises(InputError) as err:
+        steps.report(NEXT, root=reconciled)
+    assert str(err.value).startswith(message)
+    assert not (reconciled / "data" / "reports" / "metrics_20260102.json").exists()

@@ -103,7 +103,7 @@ def plan(
             now = account_now.offline(equity, set(mapping["symbol"]), cash=cash, positions=ctx.path(positions),
                                       prices=prices_path, fill_price=fill_price, root=ctx.root,
                                       bars=ctx.root / cfg.paths.daily_bars, trade_date=trade_date)
-            ctx.log.info("plan: %s", now.source)
+            ctx.log.info("plan: prices %s", now.source.removeprefix("offline (prices: ").removesuffix(")"))
         else:
             now = account_now.from_broker(connect(broker, ctx.settings), wanted, prices_file=prices_path,
                                           root=ctx.root)

@@ -121,8 +121,17 @@ def report(
         equity = pd.DataFrame(equity_rows)
         first = min(equity["trade_date"])
         # a few days before the first session, so the first session has the close it is compared with
-        broker = connect(broker, ctx.settings)
-        closes = broker.daily_closes([benchmark], first - dt.timedelta(days=10), trade_date).get(benchmark, [])
+        rc = ctx.cfg.report
+        benchmark = rc.benchmark if benchmark == BENCHMARK else benchmark
+        if rc.benchmark_file is not None:
+            from ..inputs import read_daily_closes
+
+            closes = read_daily_closes(ctx.path(rc.benchmark_file), benchmark, ctx.root)
+            source = f"the file {rc.benchmark_file}"
+        else:
+            broker = connect(broker, ctx.settings)
+            closes = broker.daily_closes([benchmark], first - dt.timedelta(days=10), trade_date).get(benchmark, [])
+            source = "the broker"
         bench = pd.Series({d: float(c) for d, c in closes if d <= trade_date}, dtype=float)
         flows = pd.Series(dtype=float)
         flow_rows = [c for c in cash if c["activity_type"] in analytics.FLOW_TYPES]
@@ -131,7 +140,7 @@ def report(
         pnl = analytics.daily_pnl(equity, bench, flows)
         missing = pnl.loc[pnl["benchmark_close"].isna(), "date"]
         if len(missing):
-            reasons["benchmark_close"] = (f"no {benchmark} close from the broker for "
+            reasons["benchmark_close"] = (f"no {benchmark} close from {source} for "
                                           + ", ".join(d.date().isoformat() for d in missing))
             ctx.log.warning("%s", reasons["benchmark_close"])
 
@@ -152,7 +161,7 @@ def report(
         daily = analytics.daily_trading(fills, recon, equity)
         trade = analytics.trading(fills, cash, recon, equity, trade_date, daily)
 
-        metrics = {"as_of": trade_date.isoformat(), "benchmark": benchmark,
+        metrics = {"as_of": trade_date.isoformat(), "benchmark": benchmark, "benchmark_source": source,
                    "first_session": first.isoformat(), "periods_per_year": analytics.PERIODS_PER_YEAR,
                    "risk_free": 0.0, **perf.values, "trading": trade.values, "risk": risk.values,
                    "periods": analytics.period_returns(pnl, trade_date),

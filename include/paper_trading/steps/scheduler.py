@@ -50,6 +50,23 @@ def scheduler_log(root: Path, logs: str = "logs") -> logging.Logger:
     return logger
 
 
+def note_once(root: str | Path | None, config_path: str | Path | None, day, mode: str,  # noqa: ANN001
+              began: dt.datetime, outcome: str) -> None:
+    """`run --once`'s lines in logs/scheduler.log: when it started and how it ended — written only
+    where the run wrote its logs (a date that is not a session, or a bad root or config, creates
+    nothing, as `run` promises)."""
+    try:
+        project = project_dir(root)
+        logs = project / str(config_or_defaults(load_settings(project, config_path)).paths.logs)
+    except PaperTradingError:
+        return
+    if not logs.is_dir():
+        return
+    echo = scheduler_log(project, str(logs.relative_to(project)))
+    echo.info("once: %s, mode %s, started %s", day or "today", mode, began.strftime("%Y-%m-%d %H:%M:%S UTC"))
+    (echo.info if outcome == "done" else echo.error)("once: %s", redact(outcome))
+
+
 def run_at(day: dt.date, hhmm: str) -> dt.datetime:
     """`day` at `hhmm` New York time, as an aware instant."""
     from ..trading_calendar import EXCHANGE_TZ
