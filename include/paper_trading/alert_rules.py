@@ -30,7 +30,7 @@ def _alert(rule: str, key: str, message: str, severity: str = "error") -> dict:
 
 
 def evaluate_books(rows: list[dict], *, equity: float, cash: float, min_cash_buffer_pct: float,
-                   plan_deviation_pct: float) -> list[dict]:
+                   plan_deviation_pct: float, exposure: list[tuple[str, float, float]] = ()) -> list[dict]:
     """The alerts of a reconciled day.
 
     `rows`: reconcile's rows (reconcile.classify_orders, position_rows, cash_row, ...: kind, key,
@@ -38,7 +38,8 @@ def evaluate_books(rows: list[dict], *, equity: float, cash: float, min_cash_buf
     end-of-day figures. Each reconcile row with `alert = true` gives one alert under its rule; an
     order row without one is compared with its plan (|filled - planned| / planned above
     `plan_deviation_pct`), so no order is alerted twice. Cash: negative is `cash_short`, below
-    `min_cash_buffer_pct` of equity is `cash_buffer`."""
+    `min_cash_buffer_pct` of equity is `cash_buffer`. `exposure`: the bounds the end-of-day book
+    crosses (`risk.exposure_breaches`), each an `exposure_limit` alert."""
     out: list[dict] = []
     ours = {(r["symbol"], r["side"]) for r in rows if r["kind"] == "order" and r["classification"] != "dry_run"
             and r["classification"] != "not_submitted"}
@@ -74,6 +75,9 @@ def evaluate_books(rows: list[dict], *, equity: float, cash: float, min_cash_buf
         out.append(_alert("cash_buffer", "cash",
                           f"cash {cash:,.2f} is {cash / equity:.2%} of equity {equity:,.2f} at the end of the day, "
                           f"below the buffer risk.min_cash_buffer_pct = {min_cash_buffer_pct:.2%}", "warning"))
+    for name, value, bound in exposure:
+        out.append(_alert("exposure_limit", name, f"the end-of-day book's {name.removeprefix('max_')} is {value:.4f} "
+                                                  f"of equity, above risk.{name} = {bound:g}"))
     return out
 
 

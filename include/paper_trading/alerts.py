@@ -79,6 +79,8 @@ RULES: dict[str, str] = {
     "cash_short": "negative cash at the end of the day (borrowing on margin: the portfolio is meant to be "
                   "cash-funded); key: cash",
     "cash_buffer": "end-of-day cash below risk.min_cash_buffer_pct of equity; key: cash",
+    "exposure_limit": "the end-of-day book crosses risk.max_gross_exposure, max_net_exposure or max_margin_pct; "
+                      "key: the setting",
     "daily_drawdown": "the day's return at or below alerts.daily_drawdown (default -3 %); key: daily_return",
     "orders_rejected": "the risk gate rejected some orders of a run that traded the rest (warning); key: "
                        "side:SYMBOL",

@@ -271,6 +271,14 @@ class RiskConfig(_Strict):
         None, gt=0, le=1, description="reject a buy that takes a name above this share of equity; none: off (the spec "
                                       "sets no such limit: M1's targets decide the weights)")
     blacklist: list[str] = Field(default_factory=list)
+    max_gross_exposure: float | None = Field(
+        None, gt=0, description="(long + |short|) / equity after the batch; above it the batch's buys are rejected "
+                                "and the day's books alert; none: off")
+    max_net_exposure: float | None = Field(
+        None, gt=0, description="(long − |short|) / equity after the batch; the same; none: off")
+    max_margin_pct: float | None = Field(
+        None, ge=0, description="borrowed cash (negative cash) / equity after the batch: the spec's 融资活动超限; "
+                                "the same; none: off")
     volatility: VolatilityConfig = VolatilityConfig()
     reject_batch_on_any: bool = False
     kill_switch: bool = Field(False, description="true: no order passes the gate")

@@ -42,6 +42,9 @@ class RiskSettings:
     min_cash_buffer_pct: float = 0.01
     max_turnover_pct: float = 2.0
     max_weight_per_name: float | None = None
+    max_gross_exposure: float | None = None
+    max_net_exposure: float | None = None
+    max_margin_pct: float | None = None
     blacklist: tuple[str, ...] = ()
     vol_lookback_days: int = 20
     vol_max_annualized: float | None = None
@@ -143,6 +146,10 @@ def gate(orders: pd.DataFrame, ctx: GateContext, settings: RiskSettings = RiskSe
     floor = settings.min_cash_buffer_pct * ctx.equity
     if cash_after < floor:
         reject(approved & buy, f"cash_buffer (cash after trades {cash_after:.2f} < {floor:.2f})")
+    if ctx.equity > 0:
+        for name, value_after, bound in exposure_breaches(_positions_after(report, approved, buy, ctx), ctx.last_prices,
+                                                          cash_after, ctx.equity, settings):
+            reject(approved & buy, f"{name} (after the batch {value_after:.4f} > {bound:g})")
     if batch:
         for r in reasons:
             r.extend(batch)
@@ -154,6 +161,34 @@ def gate(orders: pd.DataFrame, ctx: GateContext, settings: RiskSettings = RiskSe
     report["verdict"] = ["rejected" if r else "approved" for r in reasons]
     report["reasons"] = ["; ".join(r) for r in reasons]
     return report[REPORT_COLUMNS]
+
+
+def _positions_after(report: pd.DataFrame, approved: np.ndarray, buy: np.ndarray, ctx: GateContext) -> dict[str, float]:
+    after = dict(ctx.positions)
+    symbols, qty = report["symbol"].to_numpy()[approved], report["qty"].to_numpy(dtype="float64")[approved]
+    for symbol, qty, is_buy in zip(symbols, qty, buy[approved]):
+        after[symbol] = after.get(symbol, 0.0) + (qty if is_buy else -qty)
+    return after
+
+
+def exposures(positions: dict[str, float], prices: dict[str, float], cash: float, equity: float) -> dict[str, float]:
+    """Gross and net exposure and borrowed cash, each over equity: what `max_gross_exposure`,
+    `max_net_exposure` and `max_margin_pct` bound. Positions without a price count for nothing."""
+    long = math.fsum(q * prices[s] for s, q in positions.items() if q > 0 and s in prices)
+    short = math.fsum(-q * prices[s] for s, q in positions.items() if q < 0 and s in prices)
+    return {"max_gross_exposure": (long + short) / equity, "max_net_exposure": (long - short) / equity,
+            "max_margin_pct": max(-cash, 0.0) / equity}
+
+
+def exposure_breaches(positions: dict[str, float], prices: dict[str, float], cash: float, equity: float,
+                      settings) -> list[tuple[str, float, float]]:  # noqa: ANN001 - RiskSettings or RiskConfig
+    """[(setting, value, bound)] for each exposure bound that the book crosses."""
+    out = []
+    for name, value in exposures(positions, prices, cash, equity).items():
+        bound = getattr(settings, name)
+        if bound is not None and value > bound + 1e-12:
+            out.append((name, value, bound))
+    return out
 
 
 def _check_brackets(report: pd.DataFrame, last: np.ndarray, reject) -> None:

@@ -452,3 +452,22 @@ def test_cash_below_the_buffer_or_negative():
     assert rules(1_000) == []
     assert rules(999.99) == [("cash_buffer", "warning")]
     assert rules(-0.01) == [("cash_short", "error")]
+
+
+def test_an_end_of_day_book_past_an_exposure_bound_alerts_under_that_setting():
+    """The spec's M6 leverage check (融资活动超限): the books of the day cross a bound of the gate."""
+    from paper_trading.config import RiskConfig
+    from paper_trading.risk import exposure_breaches
+
+    bounds = RiskConfig(max_gross_exposure=1.2, max_net_exposure=1.0, max_margin_pct=0.1)
+    breaches = exposure_breaches({"AAA": 1300}, {"AAA": 100.0}, -30_000.0, 100_000.0, bounds)
+    got = [(a["rule"], a["key"], a["message"]) for a in evaluate_books(
+        [], equity=100_000, cash=-30_000, min_cash_buffer_pct=0.01, plan_deviation_pct=0.05, exposure=breaches)]
+    assert got[1:] == [
+        ("exposure_limit", "max_gross_exposure",
+         "the end-of-day book's gross_exposure is 1.3000 of equity, above risk.max_gross_exposure = 1.2"),
+        ("exposure_limit", "max_net_exposure",
+         "the end-of-day book's net_exposure is 1.3000 of equity, above risk.max_net_exposure = 1"),
+        ("exposure_limit", "max_margin_pct",
+         "the end-of-day book's margin_pct is 0.3000 of equity, above risk.max_margin_pct = 0.1")]
+    assert exposure_breaches({"AAA": 1300}, {"AAA": 100.0}, -30_000.0, 100_000.0, RiskConfig()) == []

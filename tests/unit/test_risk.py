@@ -158,3 +158,41 @@ def test_a_batch_without_orders_is_an_empty_report_not_a_crash():
 
     report = gate(pd.DataFrame(columns=ORDER_COLUMNS), GateContext("dry", 10_000.0, 10_000.0, {}))
     assert report.empty and list(report.columns) == REPORT_COLUMNS
+
+
+def test_max_weight_per_name_is_off_unless_set():
+    report = gate(orders(("AAA", "buy", 500, 100.0)), ctx({"AAA": 100.0}, positions={"AAA": 200}))
+    assert verdicts(report) == {"AAA": "approved"}
+
+
+def test_a_batch_that_would_take_gross_exposure_past_its_bound_has_its_buys_rejected():
+    """The spec's risk extension (net exposure) and M6 leverage check: exposure after the batch,
+    over equity. The buys are rejected, the sells (which lower it) go through."""
+    batch = orders(("AAA", "sell", 10, 100.0), ("BBB", "buy", 300, 100.0))
+    report = gate(batch, ctx({"AAA": 100.0, "BBB": 100.0}, equity=100_000.0, cash=10_000.0,
+                             positions={"AAA": 900}), RiskSettings(max_gross_exposure=1.1, min_cash_buffer_pct=0))
+    assert verdicts(report) == {"AAA": "approved", "BBB": "cash_buffer (cash after trades -19000.00 < 0.00); "
+                                                          "max_gross_exposure (after the batch 1.1900 > 1.1)"}
+
+
+def test_net_exposure_counts_shorts_against_longs():
+    batch = orders(("BBB", "buy", 100, 100.0))
+    context = ctx({"AAA": 100.0, "BBB": 100.0}, equity=100_000.0, cash=100_000.0, positions={"AAA": -500})
+    assert verdicts(gate(batch, context, RiskSettings(max_net_exposure=0.05))) == {"BBB": "approved"}  # 0.1 - 0.5
+    assert verdicts(gate(batch, context, RiskSettings(max_gross_exposure=0.55))) == {
+        "BBB": "max_gross_exposure (after the batch 0.6000 > 0.55)"}
+
+
+def test_borrowing_past_the_margin_bound_rejects_the_buys():
+    report = gate(orders(("BBB", "buy", 300, 100.0)), ctx({"BBB": 100.0}, equity=100_000.0, cash=20_000.0),
+                  RiskSettings(max_margin_pct=0.05, min_cash_buffer_pct=0))
+    assert verdicts(report) == {"BBB": "cash_buffer (cash after trades -10000.00 < 0.00); "
+                                       "max_margin_pct (after the batch 0.1000 > 0.05)"}
+
+
+def test_exposure_bounds_are_off_by_default():
+    report = gate(orders(("BBB", "buy", 900, 100.0)), ctx({"AAA": 100.0, "BBB": 100.0}, equity=100_000.0,
+                                                          cash=190_000.0, positions={"AAA": -900}),
+                  RiskSettings(min_cash_buffer_pct=0, max_notional_per_order=1e9, max_total_notional=1e9,
+                               max_turnover_pct=10))
+    assert verdicts(report) == {"BBB": "approved"}

@@ -187,9 +187,13 @@ def reconcile(
         alerts = [r for r in rows if r["alert"]]
         # every flagged row under its rule, plus plan vs actual and the cash buffer (alert_rules.py);
         # a re-run of the day raises none of them again (alerts.py: de-duplicated per date, rule, key)
+        from ..risk import exposure_breaches
+
+        breaches = exposure_breaches(positions, close, equity["cash"], equity["equity"], ctx.cfg.risk) \
+            if equity["equity"] > 0 else []
         raised = raise_alerts(ctx.log_dir, trade_date, run_id, "reconcile", evaluate_books(
             rows, equity=equity["equity"], cash=equity["cash"], min_cash_buffer_pct=ctx.cfg.risk.min_cash_buffer_pct,
-            plan_deviation_pct=ctx.cfg.alerts.plan_deviation_pct), settings=ctx.cfg.alerts)
+            plan_deviation_pct=ctx.cfg.alerts.plan_deviation_pct, exposure=breaches), settings=ctx.cfg.alerts)
         counts: dict[str, int] = {}
         for r in rows:
             counts[r["classification"]] = counts.get(r["classification"], 0) + 1

@@ -158,6 +158,8 @@ def risk(
             price_tolerance_pct=rc.price_tolerance_pct, reject_if_price_missing=rc.reject_if_price_missing,
             max_total_notional=rc.max_total_notional, min_cash_buffer_pct=rc.min_cash_buffer_pct,
             max_turnover_pct=rc.max_turnover_pct, max_weight_per_name=rc.max_weight_per_name,
+            max_gross_exposure=rc.max_gross_exposure, max_net_exposure=rc.max_net_exposure,
+            max_margin_pct=rc.max_margin_pct,
             blacklist=tuple(s.upper() for s in rc.blacklist), vol_lookback_days=rc.volatility.lookback_days,
             vol_max_annualized=rc.volatility.max_annualized, vol_scope=rc.volatility.scope,
             vol_market_symbol=rc.volatility.market_symbol, reject_batch_on_any=rc.reject_batch_on_any))
