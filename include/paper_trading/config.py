@@ -242,7 +242,19 @@ class BracketConfig(_Strict):
 
     take_profit_pct: float = Field(0.05, gt=0)
     stop_loss_pct: float = Field(0.03, gt=0, lt=1)
-    time_in_force: Literal["day", "gtc"] = Field("gtc", description="day: the legs expire at the close too")
+    time_in_force: Literal["day", "gtc"] = Field("gtc", description="the entry's and its legs' (Alpaca gives the "
+                                                                   "legs the entry's); day: they expire at the close")
+    entry_type: Literal["market", "limit"] = Field(
+        "market", description="the bracket's entry: market (the spec's first version), or limit at the price now "
+                              "plus entry_limit_offset_pct (the take-profit and stop-loss around that limit)")
+    entry_limit_offset_pct: float = Field(0.0, ge=0, lt=0.1, description="a limit entry's price above the price now")
+
+    @field_validator("time_in_force", mode="before")
+    @classmethod
+    def _bracket_time_in_force(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.lower() in ("ioc", "fok", "opg", "cls"):
+            raise ValueError(f"{v} is refused: Alpaca accepts only day or gtc for bracket orders")
+        return v
 
 
 class VolatilityConfig(_Strict):
@@ -343,6 +355,8 @@ class ExecutionConfig(_Strict):
         if not v:
             raise ValueError(NO_RANDOM_IDS)
         return v
+    time_in_force: Literal["day", "gtc"] = Field(
+        "day", description="simple orders' (sells, covers, fractional buys); a fractional order is always day (Alpaca)")
     reprotect: bool = Field(True, description="protect held names: each ends a run covered exactly by its exits")
     protection: Literal["per_lot", "whole_position"] = Field(
         "per_lot", description="per_lot: every buy is a bracket over the shares it buys, earlier exits stay; "

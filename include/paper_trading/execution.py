@@ -120,6 +120,9 @@ class ExecutionSettings:
     take_profit_pct: float = 0.05
     stop_loss_pct: float = 0.03
     bracket_time_in_force: str = "gtc"
+    entry_type: str = "market"  # market | limit (at the price now + entry_limit_offset_pct)
+    entry_limit_offset_pct: float = 0.0
+    simple_time_in_force: str = "day"
     cancel_timeout_s: float = 30.0
     sell_timeout_s: float = 120.0
     buy_timeout_s: float = 120.0
@@ -151,6 +154,7 @@ class Intent:
     reason: str = ""
     error: str = ""
     legs: tuple[OrderInfo, ...] = ()
+    limit_price: float | None = None  # a limit bracket entry's
     filled_qty: float | None = None
     filled_avg_price: float | None = None
     submitted_at: dt.datetime | None = None
@@ -279,7 +283,7 @@ class Executor:
             "mode": self.mode, "env": self.env, "symbol": intent.symbol, "side": intent.side, "qty": intent.qty,
             "planned_qty": intent.planned_qty, "order_type": intent.form or intent.order_type,
             "order_class": {"bracket": "bracket", "oco": "oco"}.get(intent.form, "simple"),
-            "time_in_force": intent.time_in_force if intent.form in ("bracket", "oco") else "day",
+            "time_in_force": intent.time_in_force if intent.form in ("bracket", "oco") else self._simple_tif(intent),
             "tp_price": intent.tp_price if intent.form in ("bracket", "oco") else None,
             "sl_price": intent.sl_price if intent.form in ("bracket", "oco") else None,
             "ref_price": intent.ref_price, "notional": round(intent.qty * price, 2), "status": status or intent.status,
@@ -438,9 +442,16 @@ class Executor:
         common = {"symbol": intent.symbol, "side": intent.side, "qty": Decimal(str(intent.qty)),
                   "client_order_id": intent.cid}
         if form == "bracket":
-            return OrderRequest(**common, order_type="market", time_in_force=intent.time_in_force,
+            limit = {} if intent.limit_price is None else {"order_type": "limit",
+                                                           "limit_price": Decimal(str(intent.limit_price))}
+            return OrderRequest(**{"order_type": "market", **common, **limit}, time_in_force=intent.time_in_force,
                                 take_profit=Decimal(str(intent.tp_price)), stop_loss=Decimal(str(intent.sl_price)))
-        return OrderRequest(**common, order_type="market", time_in_force="day")
+        return OrderRequest(**common, order_type="market", time_in_force=self._simple_tif(intent))
+
+    def _simple_tif(self, intent: Intent) -> str:
+        """A simple order's time in force: the configured one, but DAY for a fractional quantity
+        (Alpaca takes fractional orders as DAY orders only)."""
+        return self.s.simple_time_in_force if float(intent.qty).is_integer() else "day"
 
     # ------------------------------------------------------------------------ sizing buys
 
@@ -496,6 +507,12 @@ class Executor:
         if held_qty > 0:
             intent.reason = _also(intent.reason, "increase of a held name: a bracket over the added shares; the exits "
                                                  "already working stay")
+        if self.s.entry_type == "limit":  # Alpaca's base price of a limit bracket is its limit
+            from .rebalance import round_to_tick
+
+            base = float(round_to_tick(np.array([base * (1 + self.s.entry_limit_offset_pct)]), "up")[0])
+            intent.limit_price = base
+            intent.reason = _also(intent.reason, f"limit entry at {base:g}")
         tp, sl = exit_prices(base, self.s.take_profit_pct, self.s.stop_loss_pct)
         if not (tp >= base + MIN_GAP - 1e-9 and 0 < sl <= base - MIN_GAP + 1e-9 and tp > sl):
             self._not_sent(intent, f"bracket_invalid: take-profit {tp:g} / stop-loss {sl:g} do not fit Alpaca's rule "

@@ -53,6 +53,7 @@ class PlanSettings:
     take_profit_pct: float = 0.05
     stop_loss_pct: float = 0.03
     bracket_time_in_force: str = "gtc"
+    simple_time_in_force: str = "day"
 
 
 @dataclass(frozen=True)
@@ -237,7 +238,8 @@ def orders_from_plan(plan: pd.DataFrame, settings: PlanSettings) -> pd.DataFrame
     bracket = is_buy & whole & (trades["reason"] != "cover").to_numpy() & (not settings.fractional)
     tp, sl = bracket_prices(trades["ref_price"].to_numpy(), settings.take_profit_pct, settings.stop_loss_pct)
     trades["order_type"] = np.where(bracket, "bracket", "market")
-    trades["time_in_force"] = np.where(bracket, settings.bracket_time_in_force, "day")
+    trades["time_in_force"] = np.where(bracket, settings.bracket_time_in_force,
+                                       np.where(whole, settings.simple_time_in_force, "day"))
     trades["tp_price"] = np.where(bracket, tp, np.nan)
     trades["sl_price"] = np.where(bracket, sl, np.nan)
     trades["side_rank"] = np.where(is_buy, 1, 0)

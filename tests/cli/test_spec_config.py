@@ -90,3 +90,11 @@ def test_a_refused_key_stops_the_cli_with_exit_2_and_writes_nothing(project):
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
     assert "idempotency.enable_client_order_id: false is refused" in result.stderr
     assert not (project / "data" / "outputs").exists()
+
+
+@pytest.mark.parametrize("tif", ["ioc", "fok"])
+def test_a_bracket_time_in_force_alpaca_refuses_is_refused_at_load_with_the_reason(project, tif):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(project, f"bracket:\n  time_in_force: {tif}\n"), project)
+    assert str(err.value) == (f"config/spec.yaml: bracket.time_in_force: {tif} is refused: Alpaca accepts "
+                              "only day or gtc for bracket orders")

@@ -222,3 +222,33 @@ def test_whole_position_rebases_one_oco_over_the_whole_position(fast, sim, broke
     assert float(oco["qty"]) == float(next(p.qty for p in broker.positions() if p.symbol == "KO"))
     assert_covered_exactly(sim, broker)
 
+
+
+def test_a_limit_entry_is_a_limit_bracket_at_the_price_now_plus_the_offset(fast, sim, broker):
+    """The spec §2.4: the bracket's entry MARKET by default, or LIMIT; its legs around the limit
+    (Alpaca's base price of a limit bracket)."""
+    config = fast / "config" / "config.yaml"
+    config.write_text(config.read_text().replace("entry_type: market", "entry_type: limit")
+                      .replace("entry_limit_offset_pct: 0", "entry_limit_offset_pct: 0.001"))
+    gate(fast, broker)
+    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    assert_exactly_the_approved_orders(fast, sim)
+    buys = [o for o in our_entries(sim).values() if o["side"] == "buy"]
+    assert buys and {(o["order_class"], o["type"], o["time_in_force"]) for o in buys} == {("bracket", "limit", "gtc")}
+    for order in buys:
+        limit = float(order["limit_price"])
+        tp = next(float(leg["limit_price"]) for leg in order["legs"] if leg["type"] == "limit")
+        sl = next(float(leg["stop_price"]) for leg in order["legs"] if leg["type"] == "stop")
+        assert tp >= round(limit * 1.05, 2) - 0.01 and sl <= round(limit * 0.97, 2) + 0.01
+    with ledger(fast) as book:
+        assert "limit entry at" in book.order(buys[0]["client_order_id"])["reason"]
+
+
+def test_simple_orders_take_the_configured_time_in_force(fast, sim, broker):
+    config = fast / "config" / "config.yaml"
+    config.write_text(config.read_text().replace("time_in_force: day        # simple", "time_in_force: gtc  # simple"))
+    held_book(sim, broker)
+    gate(fast, broker)
+    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    sells = [o for o in our_entries(sim).values() if o["side"] == "sell"]
+    assert sells and {(o["type"], o["time_in_force"]) for o in sells} == {("market", "gtc")}

@@ -131,7 +131,9 @@ def execute(
                 prefix=ec.client_order_prefix, reprotect=ec.reprotect and not cfg.rebalance.fractional,
                 protection=ec.protection, exit_renew_days=ec.exit_renew_days,
                 take_profit_pct=cfg.bracket.take_profit_pct, stop_loss_pct=cfg.bracket.stop_loss_pct,
-                bracket_time_in_force=cfg.bracket.time_in_force, cancel_timeout_s=ec.cancel_timeout_s,
+                bracket_time_in_force=cfg.bracket.time_in_force, entry_type=cfg.bracket.entry_type,
+                entry_limit_offset_pct=cfg.bracket.entry_limit_offset_pct, simple_time_in_force=ec.time_in_force,
+                cancel_timeout_s=ec.cancel_timeout_s,
                 sell_timeout_s=ec.sell_timeout_s, buy_timeout_s=ec.buy_timeout_s, poll_interval_s=ec.poll_interval_s,
                 market_buy_collar=ec.market_buy_collar, cash_floor_pct=cfg.risk.min_cash_buffer_pct,
                 submit_attempts=ec.submit_attempts, max_backoff_s=ec.max_backoff_s)

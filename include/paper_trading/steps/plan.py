@@ -111,7 +111,7 @@ def plan(
             cash_buffer_pct=cfg.rebalance.cash_buffer_pct, min_trade_value=cfg.rebalance.min_trade_value,
             min_trade_pct=cfg.rebalance.min_trade_pct, fractional=cfg.rebalance.fractional,
             take_profit_pct=cfg.bracket.take_profit_pct, stop_loss_pct=cfg.bracket.stop_loss_pct,
-            bracket_time_in_force=cfg.bracket.time_in_force))
+            bracket_time_in_force=cfg.bracket.time_in_force, simple_time_in_force=cfg.execution.time_in_force))
         for key, table in (("plan", result.plan), ("orders", result.orders)):
             text = table.to_csv(index=False, float_format="%.10g")
             write_text_atomic(paths[key], text)

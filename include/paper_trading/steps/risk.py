@@ -63,7 +63,8 @@ def _planned_orders(ctx, paths: dict, orders: str | Path | None):  # noqa: ANN00
     cfg = ctx.cfg
     return read_plan_as_orders(paths["latest_plan"], PlanSettings(
         fractional=cfg.rebalance.fractional, take_profit_pct=cfg.bracket.take_profit_pct,
-        stop_loss_pct=cfg.bracket.stop_loss_pct, bracket_time_in_force=cfg.bracket.time_in_force), ctx.root)
+        stop_loss_pct=cfg.bracket.stop_loss_pct, bracket_time_in_force=cfg.bracket.time_in_force,
+        simple_time_in_force=cfg.execution.time_in_force), ctx.root)
 
 
 def _plan_summary(ctx: StepContext, path: Path) -> dict:
