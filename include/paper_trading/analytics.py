@@ -338,9 +338,10 @@ def round_trips(fills: Iterable[dict]) -> list[dict]:
 
 
 def risk_snapshot(as_of: dt.date, positions: list[dict], equity: dict | None,
-                  sectors: dict[str, str] | None) -> tuple[pd.DataFrame, Stats]:
+                  sectors: dict[str, str] | None, styles: dict[str, str] | None = None) -> tuple[pd.DataFrame, Stats]:
     """The end-of-day book of `as_of`: each position's weight (market value over equity) and sector,
-    the sector weights, cash; and top-N weights, HHI (of the gross weights), cash %, gross and net
+    the sector weights, the style weights (the spec's 行业/风格 concentration; when the instrument map
+    has a style column), cash; and top-N weights, HHI (of the gross weights), cash %, gross and net
     exposure."""
     s = Stats()
     rows = []
@@ -360,6 +361,13 @@ def risk_snapshot(as_of: dt.date, positions: list[dict], equity: dict | None,
     for sector, mv in sorted(by_sector.items(), key=lambda kv: -abs(kv[1])):
         rows.append({"date": as_of, "kind": "sector", "name": sector, "sector": sector, "qty": None,
                      "close_price": None, "market_value": mv, "weight": mv / eq if ok else None})
+    if styles is not None:
+        by_style: dict[str, float] = defaultdict(float)
+        for r in [r for r in rows if r["kind"] == "position" and r["market_value"] is not None]:
+            by_style[styles.get(r["name"], "unknown")] += r["market_value"]
+        for style, mv in sorted(by_style.items(), key=lambda kv: -abs(kv[1])):
+            rows.append({"date": as_of, "kind": "style", "name": style, "sector": None, "qty": None,
+                         "close_price": None, "market_value": mv, "weight": mv / eq if ok else None})
     cash = float(equity["cash"]) if equity else None
     rows.append({"date": as_of, "kind": "cash", "name": "cash", "sector": None, "qty": None, "close_price": None,
                  "market_value": cash, "weight": cash / eq if ok else None})
@@ -380,6 +388,8 @@ def risk_snapshot(as_of: dt.date, positions: list[dict], equity: dict | None,
     top = dict(list((s.values["top_weights"] or {}).items())[:TOP_N])
     s.values["top_weights"] = top if ok else None
     s.put("sector_weights", {r["name"]: r["weight"] for r in rows if r["kind"] == "sector"} if ok else None, why)
+    if styles is not None:
+        s.put("style_weights", {r["name"]: r["weight"] for r in rows if r["kind"] == "style"} if ok else None, why)
     if unpriced:
         s.reasons["unpriced_positions"] = f"no close for {', '.join(unpriced)}: left out of the weights"
     return frame, s

@@ -128,6 +128,10 @@ def render_dashboard(
     sectors = risk.loc[risk["kind"] == "sector", ["name", "market_value", "weight"]].to_dict("records")
     kpis += (f'<div class="card" id="sectors"><h2>Sectors (end of day)</h2>'
              f'{_table(sectors, SECTOR_COLUMNS, "no position held")}</div>')
+    styles = risk.loc[risk["kind"] == "style", ["name", "market_value", "weight"]].to_dict("records")
+    if styles:
+        kpis += (f'<div class="card" id="styles"><h2>Styles (end of day)</h2>'
+                 f'{_table(styles, SECTOR_COLUMNS, "no position held")}</div>')
     charts = "".join(f'<div class="card"><div class="chart" id="chart-{name}" data-chart="{name}"></div></div>'
                      for name in CHARTS)
     recon_rows = sorted(recon, key=lambda r: not r.get("alert"))

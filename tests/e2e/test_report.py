@@ -221,3 +221,27 @@ def test_a_bad_benchmark_file_is_one_line_naming_file_and_row(reconciled, text, 
         steps.report(NEXT, root=reconciled)
     assert str(err.value).startswith(message)
     assert not (reconciled / "data" / "reports" / "metrics_20260102.json").exists()
+
+
+def test_concentration_by_style_when_the_instrument_map_has_a_style_column(reconciled, broker):
+    """The spec's M6 concentration (行业/风格): sector weights always, style weights when the map says."""
+    imap = reconciled / "data" / "mapping" / "instrument_map.csv"
+    frame = pd.read_csv(imap, dtype=str)
+    frame["style"] = ["growth" if i % 2 else "value" for i in range(len(frame))]
+    frame.to_csv(imap, index=False)
+    steps.report(NEXT, root=reconciled, broker=broker)
+    reports = reconciled / "data" / "reports"
+    risk = pd.read_csv(reports / "risk_snapshot_20260102.csv")
+    styles = risk[risk["kind"] == "style"].set_index("name")["market_value"]
+    held = risk[risk["kind"] == "position"].set_index("name")["market_value"]
+    style_of = dict(zip(frame["symbol"], frame["style"]))
+    assert styles.to_dict() == pytest.approx(held.groupby(held.index.map(style_of)).sum().to_dict())
+    metrics = json.loads((reports / "metrics_20260102.json").read_text())
+    assert set(metrics["risk"]["style_weights"]) == set(styles.index)
+    assert 'id="styles"' in (reports / "summary_dashboard_20260102.html").read_text()
+
+
+def test_without_a_style_column_there_are_no_style_rows(reconciled, broker):
+    steps.report(NEXT, root=reconciled, broker=broker)
+    risk = pd.read_csv(reconciled / "data" / "reports" / "risk_snapshot_20260102.csv")
+    assert "style" not in set(risk["kind"])

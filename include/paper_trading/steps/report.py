@@ -144,7 +144,7 @@ def report(
                                           + ", ".join(d.date().isoformat() for d in missing))
             ctx.log.warning("%s", reasons["benchmark_close"])
 
-        sectors, symbols = None, None
+        sectors, styles, symbols = None, None, None
         map_path = ctx.path(ctx.cfg.paths.mapping)
         if map_path is not None and map_path.is_file():
             from ..inputs import read_instrument_map
@@ -153,10 +153,12 @@ def report(
             symbols = dict(zip(imap["gvkey"], imap["symbol"]))
             if "sector" in imap.columns:
                 sectors = dict(zip(imap["symbol"], imap["sector"].fillna("unknown").replace("", "unknown")))
+            if "style" in imap.columns:
+                styles = dict(zip(imap["symbol"], imap["style"].fillna("unknown").replace("", "unknown")))
         if sectors is None:
             reasons["sectors"] = f"{ctx.shown(map_path) if map_path else 'instrument map'}: no sectors; every " \
                                  "sector is 'unknown'"
-        risk_frame, risk = analytics.risk_snapshot(trade_date, positions, day_equity, sectors)
+        risk_frame, risk = analytics.risk_snapshot(trade_date, positions, day_equity, sectors, styles)
         perf = analytics.performance(pnl)
         daily = analytics.daily_trading(fills, recon, equity)
         trade = analytics.trading(fills, cash, recon, equity, trade_date, daily)
