@@ -51,6 +51,15 @@ def held_book(sim, broker) -> None:
     sim.admin("POST", "/sim/clock", {"to": OPEN})
 
 
+def edit_config(project, *changes: tuple[str, str]) -> None:
+    config = project / "config" / "config.yaml"
+    text = config.read_text()
+    for old, new in changes:
+        assert old in text, old
+        text = text.replace(old, new)
+    config.write_text(text)
+
+
 def coverage(sim) -> dict[str, tuple[float, float]]:
     """What the working exits at the broker may sell, per symbol: (take-profit legs, stop-loss legs)."""
     out: dict[str, list[float]] = {}
@@ -178,8 +187,7 @@ def test_the_held_day_through_faults_sends_each_order_once_and_ends_covered(fast
 
 
 def test_a_partly_filled_bracket_entry_ends_covered_exactly(fast, sim, broker):
-    config = fast / "config" / "config.yaml"
-    config.write_text(config.read_text().replace("buy_timeout_s: 120", "buy_timeout_s: 0.2"))
+    edit_config(fast, ("buy_timeout_s: 120", "buy_timeout_s: 0.2"))
     gate(fast, broker)
     sim.admin("POST", "/sim/config", {"partial_fill_probability": 1.0, "seed": 11})
     steps.execute(DAY, mode="real", root=fast, broker=broker)
@@ -209,8 +217,7 @@ def test_exits_about_to_lapse_are_replaced_before_alpacas_90_days(fast, sim, bro
 
 
 def test_whole_position_rebases_one_oco_over_the_whole_position(fast, sim, broker):
-    config = fast / "config" / "config.yaml"
-    config.write_text(config.read_text().replace("protection: per_lot", "protection: whole_position"))
+    edit_config(fast, ("protection: per_lot", "protection: whole_position"))
     held_book(sim, broker)
     gate(fast, broker)
     steps.execute(DAY, mode="real", root=fast, broker=broker)
@@ -223,13 +230,11 @@ def test_whole_position_rebases_one_oco_over_the_whole_position(fast, sim, broke
     assert_covered_exactly(sim, broker)
 
 
-
 def test_a_limit_entry_is_a_limit_bracket_at_the_price_now_plus_the_offset(fast, sim, broker):
     """The spec §2.4: the bracket's entry MARKET by default, or LIMIT; its legs around the limit
     (Alpaca's base price of a limit bracket)."""
-    config = fast / "config" / "config.yaml"
-    config.write_text(config.read_text().replace("entry_type: market", "entry_type: limit")
-                      .replace("entry_limit_offset_pct: 0", "entry_limit_offset_pct: 0.001"))
+    edit_config(fast, ("entry_type: market", "entry_type: limit"),
+                ("entry_limit_offset_pct: 0", "entry_limit_offset_pct: 0.001"))
     gate(fast, broker)
     steps.execute(DAY, mode="real", root=fast, broker=broker)
     assert_exactly_the_approved_orders(fast, sim)
@@ -245,8 +250,7 @@ def test_a_limit_entry_is_a_limit_bracket_at_the_price_now_plus_the_offset(fast,
 
 
 def test_simple_orders_take_the_configured_time_in_force(fast, sim, broker):
-    config = fast / "config" / "config.yaml"
-    config.write_text(config.read_text().replace("time_in_force: day        # simple", "time_in_force: gtc  # simple"))
+    edit_config(fast, ("time_in_force: day        # simple", "time_in_force: gtc  # simple"))
     held_book(sim, broker)
     gate(fast, broker)
     steps.execute(DAY, mode="real", root=fast, broker=broker)
