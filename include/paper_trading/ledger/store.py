@@ -155,7 +155,17 @@ class Ledger:
         self.engine = create_engine(self.url, **kwargs)
         if self.backend == "sqlite":
             _sqlite_setup(self.engine)
-        self._migrate()
+        if self.backend == "sqlite" and self.url.database not in (None, "", ":memory:"):
+            # Processes opening a new SQLite ledger at once (Airflow tasks of one run) take turns: the
+            # first connection turns the file to WAL, which needs it alone, and SQLite answers "database
+            # is locked" there without waiting out the busy timeout; the next ones then find the schema
+            # at head. PostgreSQL serializes the same with an advisory lock (`_migrate`).
+            from ..atomic import file_lock
+
+            with file_lock(Path(f"{self.url.database}.lock")):
+                self._migrate()
+        else:
+            self._migrate()
 
     def close(self) -> None:
         self.engine.dispose()
