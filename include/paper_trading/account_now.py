@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .inputs import check_price, read_last_closes, read_positions, read_prices
+from .paths import display_path
 
 #: Larger than any account: a typed amount above it is a typo (and would overflow share counts).
 MAX_AMOUNT = 1e15
@@ -60,14 +61,12 @@ def offline(equity: float, symbols: Iterable[str], *, cash: float | None = None,
     held = read_positions(positions, root) if positions is not None else {}
     wanted = set(symbols) | set(held)
     if prices is None and fill_price is None and bars is not None and trade_date is not None:
-        from .paths import display_path
-
         price_map = read_last_closes(bars, wanted, trade_date, root)
         source = f"offline (prices: the last close on or before {trade_date} in {display_path(Path(bars), root)})"
     else:
         price_map = offline_prices(wanted, prices=prices, fill_price=fill_price, root=root)
         source = "offline (prices: " + (f"--fill-price {fill_price:g} for every symbol" if fill_price is not None
-                                        else display_path_of(prices, root)) + ")"
+                                        else display_path(Path(prices), root)) + ")"
     if cash is None:
         unpriced = sorted(s for s in held if s not in price_map)
         if unpriced:
@@ -77,12 +76,6 @@ def offline(equity: float, symbols: Iterable[str], *, cash: float | None = None,
     else:
         cash = _amount(cash, "--cash", positive=False)
     return AccountNow(equity, cash, held, price_map, source)
-
-
-def display_path_of(path: Path | None, root: Path | None) -> str:
-    from .paths import display_path
-
-    return display_path(Path(path), root) if path is not None else "none"
 
 
 def offline_prices(symbols: Iterable[str], *, prices: Path | None = None, fill_price: float | None = None,

@@ -469,7 +469,7 @@ def record_task_failure(root: Path, *, dag_id: str, task_id: str, run_id: str, t
     read; when the line cannot be written at all, True (it is not a known repeat: better a notice
     than none)."""
     try:
-        from .steps.common import config_or_defaults, load_settings
+        from .config import config_or_defaults, load_settings
 
         try:
             log_dir = root / config_or_defaults(load_settings(root, None)).paths.logs

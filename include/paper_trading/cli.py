@@ -429,8 +429,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.date is None:
                 if not args.targets:
                     raise InputError("plan: give --date, or --targets (its trade date is read from the file)")
-                args.date = targets_trade_date(steps.common.project_dir(args.root) / args.targets,
-                                               steps.common.project_dir(args.root))
+                root = steps.common.project_dir(args.root)
+                args.date = targets_trade_date(root / args.targets, root)
             summary = steps.plan(
                 args.date, root=args.root, config_path=args.config_path, run_id=args.run_id, round=args.round,
                 targets=args.targets, equity=args.equity, cash=args.cash, prices=args.prices, positions=args.positions,

@@ -28,7 +28,7 @@ from pydantic import (
 from .errors import ConfigError
 from .logging_setup import get_logger
 from .symbols import checked_symbol
-from .paths import check_relative, display_path, project_root, resolve_inside
+from .paths import DEFAULT_SCHEDULER_TIME, HHMM_PATTERN, check_relative, display_path, project_root, resolve_inside
 
 log = get_logger("config")
 
@@ -436,7 +436,7 @@ class AlertsConfig(_Strict):
 class SchedulerConfig(_Strict):
     """When the day runs (the spec's M3): the DAG's timetable and `run --daemon`, New York time."""
 
-    time: str = Field("09:35", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+    time: str = Field(DEFAULT_SCHEDULER_TIME, pattern=f"^{HHMM_PATTERN}$",
                       description="HH:MM New York time on each XNYS session (after the 09:30 open for real orders)")
 
 
@@ -599,7 +599,7 @@ def _spec_aliases(data: dict, shown: str) -> dict:
                               f"({value!r}, {target[our_key]!r}): keep one")
         target[our_key] = value
         log.info("%s: %s.%s is the spec's name of %s.%s%s", shown, section, key, ours, our_key,
-                 f" ({block_value_note(key, values, value)})" if values else "")
+                 f" ({_spec_value_note(values, value)})" if values else "")
     if isinstance(data.get("idempotency"), dict):
         if extra := sorted(data["idempotency"]):
             raise ConfigError(f"{shown}: idempotency.{extra[0]}: is not a known field (idempotency takes "
@@ -608,7 +608,8 @@ def _spec_aliases(data: dict, shown: str) -> dict:
     return data
 
 
-def block_value_note(key: str, values: dict, value: str) -> str:
+def _spec_value_note(values: dict, value: str) -> str:
+    """`alpaca_snapshot is broker`: the spec's value and ours, when they differ."""
     spec = next(k for k, v in values.items() if v == value)
     return f"{spec} is {value}" if spec != value else value
 
@@ -622,3 +623,37 @@ def load_config(path: str | Path, root: str | Path | None = None) -> AppConfig:
         return AppConfig.model_validate(data, context={"root": root})
     except ValidationError as exc:
         raise ConfigError(_one_line(path, exc, data, root)) from None
+
+
+#: The config file every command reads unless given another, relative to the project root.
+DEFAULT_CONFIG = "config/config.yaml"
+
+
+def load_settings(root: Path, config_path: str | Path | None) -> AppConfig | None:
+    """The config file, or None when the default one is absent (every setting then comes from flags).
+
+    Parsed once per content: every step of a day (and every day of a replay) reads the same file,
+    and its YAML parse is most of a short step's time. The cache is keyed by the file's bytes, so
+    an edited config is read anew, and each caller gets its own copy."""
+    if config_path is None:
+        if not (root / DEFAULT_CONFIG).exists():
+            return None
+        config_path = DEFAULT_CONFIG
+    path = Path(config_path) if Path(config_path).is_absolute() else root / config_path
+    try:
+        key = (str(root), str(path), path.read_bytes())
+    except OSError:
+        return load_config(config_path, root)  # it says what is wrong with the file
+    if key not in _SETTINGS:
+        if len(_SETTINGS) >= 8:
+            _SETTINGS.clear()
+        _SETTINGS[key] = load_config(config_path, root)
+    return _SETTINGS[key].model_copy(deep=True)
+
+
+_SETTINGS: dict[tuple[str, str, bytes], AppConfig] = {}
+
+
+def config_or_defaults(settings: AppConfig | None) -> AppConfig:
+    """The config file's settings, or every default when there is no config file."""
+    return settings or AppConfig.model_construct(signal_bus=None)

@@ -63,7 +63,7 @@ from .broker import OrderInfo, OrderRequest
 from .errors import AmbiguousSubmitError, BrokerError, OrderRejected, SubmitRateLimited
 from .ledger import Ledger
 from .logging_setup import get_logger
-from .rebalance import bracket_prices
+from .rebalance import bracket_prices, round_to_tick
 
 log = get_logger("execution")
 
@@ -73,8 +73,6 @@ RENEW_REASON = "renew: the earlier exits lapse within {days} days (Alpaca cancel
                "one take-profit/stop-loss pair over the whole position"
 CONSOLIDATE_REASON = "consolidate: the working exits covered more than the position; one take-profit/stop-loss " \
                      "pair over the whole position"
-#: How a held name is protected (see the module docstring, steps 5 and 6).
-PROTECTIONS = ("per_lot", "whole_position")
 #: Order classes whose sell legs are exits (a bracket's take-profit and stop-loss, an OCO).
 EXIT_CLASSES = frozenset({"bracket", "oco"})
 
@@ -508,8 +506,6 @@ class Executor:
             intent.reason = _also(intent.reason, "increase of a held name: a bracket over the added shares; the exits "
                                                  "already working stay")
         if self.s.entry_type == "limit":  # Alpaca's base price of a limit bracket is its limit
-            from .rebalance import round_to_tick
-
             base = float(round_to_tick(np.array([base * (1 + self.s.entry_limit_offset_pct)]), "up")[0])
             intent.limit_price = base
             intent.reason = _also(intent.reason, f"limit entry at {base:g}")
@@ -728,13 +724,7 @@ class Executor:
                                                  f"{self.s.buy_timeout_s:g} s: the rest cancelled")
             log.warning("%s %s: the entry filled %g of %g within %g s; the rest is cancelled", intent.symbol, intent.cid,
                         intent.filled_qty or 0, intent.qty, self.s.buy_timeout_s)
-        deadline = self.clock() + self.s.cancel_timeout_s
-        while True:
-            self._record_changes(entries, self._own_orders({i.symbol for i in entries}))
-            if all(i.status in TERMINAL for i in entries) or self.clock() >= deadline:
-                break
-            self._keep_alive()
-            self.sleep(self.s.poll_interval_s)
+        self._wait(entries, self.s.cancel_timeout_s, "cancelled entries")
 
     def _place_ocos(self, need: dict[str, tuple[float, str]], cids: dict[str, str], journaled: dict[str, dict],
                     result: ExecutionResult) -> None:

@@ -66,6 +66,19 @@ class _Csv:
         self.frame = self.frame[mask].reset_index(drop=True)
         self.rows = self.rows[mask]
 
+    def drop_non_positive(self, column: str, *, signed: bool = False) -> None:
+        """Go on without the rows whose `column` is a number <= 0 (`signed`: whose size is 0, the
+        sign saying the side, as a plan's delta_qty), each reported in the log (the spec, M4 §2.1:
+        such rows are filtered out, not a failure of the file); a cell that is not a number is left
+        for the column's own check to name."""
+        values = pd.to_numeric(self.text(column), errors="coerce")
+        dropped = ((values.abs() if signed else values) <= 0).to_numpy()
+        if dropped.any():
+            rows = np.flatnonzero(dropped)
+            log.warning("%s: %d row(s) with %s <= 0 filtered out (%s)", self.shown, len(rows), column, ", ".join(
+                f"row {self.rows[i]}: {self.frame['symbol'].iloc[i]} {self.frame[column].iloc[i]}" for i in rows[:10]))
+            self.keep(~dropped)
+
     def _header(self) -> list[str]:
         with open(self.path, encoding="utf-8-sig", newline="") as fh:
             return [c.strip() for c in next(csv.reader(fh), [])]
@@ -174,12 +187,7 @@ def read_orders(path: Path, columns: list[str], root: Path | None = None, what: 
     each order's client_order_id from them, so a repeated row would be one order, not two).
     """
     table = _Csv(path, columns, what, root)
-    qty = pd.to_numeric(table.text("qty"), errors="coerce")
-    if (dropped := (qty <= 0).to_numpy()).any():  # the spec (M4 §2.1): filtered out and reported, not a failure
-        rows = np.flatnonzero(dropped)
-        log.warning("%s: %d row(s) with qty <= 0 filtered out (%s)", table.shown, len(rows), ", ".join(
-            f"row {table.rows[i]}: {table.frame['symbol'].iloc[i]} {table.frame['qty'].iloc[i]}" for i in rows[:10]))
-        table.keep(~dropped)
+    table.drop_non_positive("qty")
     frame = table.frame.copy()
     frame["symbol"] = table.symbols(unique=False)
     frame["side"] = table.choice("side", ORDER_SIDES)
@@ -219,11 +227,7 @@ def read_plan_as_orders(path: Path, settings, root: Path | None = None) -> pd.Da
         raise InputError(f"{table.shown}: missing column planned_qty (or delta_qty); the file has "
                          f"{', '.join(table.frame.columns)}")
     table.keep(table.text("action").str.lower().isin(["buy", "sell"]).to_numpy())
-    qty = table.numbers(qty_column).abs()
-    if (dropped := qty.to_numpy() <= 0).any():
-        log.warning("%s: %d row(s) with %s <= 0 filtered out (row %s)", table.shown, int(dropped.sum()), qty_column,
-                    ", ".join(map(str, table.rows[dropped][:10])))
-        table.keep(~dropped)
+    table.drop_non_positive(qty_column, signed=True)
     frame = pd.DataFrame({
         "symbol": table.symbols(), "action": table.text("action").str.lower(),
         "delta_qty": table.numbers(qty_column).abs(),
@@ -281,7 +285,6 @@ def read_last_closes(path: Path, symbols, on_or_before, root: Path | None = None
     (`symbol,date,...,close`, the simulator's format): the offline plan's prices when no price file
     or `--fill-price` is given. Symbols without a bar by then are left out (the plan skips them)."""
     table = _Csv(path, ["symbol", "date", "close"], "daily bars", root)
-    frame = table.frame
     dates = pd.to_datetime(table.text("date"), errors="coerce", format="%Y-%m-%d")
     table.fail(dates.isna().to_numpy(), "date", "expected YYYY-MM-DD, got {value}")
     closes = table.numbers("close", positive=True)

@@ -59,6 +59,8 @@ def display_path(path: Path, root: Path | None = None) -> str:
 
 #: `scheduler.time` when the config does not set it: after the 09:30 open, so real orders can trade.
 DEFAULT_SCHEDULER_TIME = "09:35"
+#: What `scheduler.time` must look like: HH:MM, 00:00 to 23:59.
+HHMM_PATTERN = r"([01][0-9]|2[0-3]):[0-5][0-9]"
 
 
 def scheduler_time(root: Path, config: str = "config/config.yaml") -> str:
@@ -78,7 +80,7 @@ def scheduler_time(root: Path, config: str = "config/config.yaml") -> str:
     value = (data.get("scheduler") or {}).get("time") if isinstance(data, dict) else None
     if value is None:
         return DEFAULT_SCHEDULER_TIME
-    if not (isinstance(value, str) and re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value)):
+    if not (isinstance(value, str) and re.fullmatch(HHMM_PATTERN, value)):
         raise ValueError(f"{config}: scheduler.time: expected HH:MM (New York time), got {value!r}")
     return value
 

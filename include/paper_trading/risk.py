@@ -165,8 +165,8 @@ def gate(orders: pd.DataFrame, ctx: GateContext, settings: RiskSettings = RiskSe
 
 def _positions_after(report: pd.DataFrame, approved: np.ndarray, buy: np.ndarray, ctx: GateContext) -> dict[str, float]:
     after = dict(ctx.positions)
-    symbols, qty = report["symbol"].to_numpy()[approved], report["qty"].to_numpy(dtype="float64")[approved]
-    for symbol, qty, is_buy in zip(symbols, qty, buy[approved]):
+    symbols, quantities = report["symbol"].to_numpy()[approved], report["qty"].to_numpy(dtype="float64")[approved]
+    for symbol, qty, is_buy in zip(symbols, quantities, buy[approved]):
         after[symbol] = after.get(symbol, 0.0) + (qty if is_buy else -qty)
     return after
 

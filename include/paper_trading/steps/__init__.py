@@ -8,7 +8,8 @@ Arguments and return values are plain (paths, dates, small dicts), so an Airflow
 through XCom unchanged.
 """
 
-from .common import DEFAULT_CONFIG, broker_for, make_broker, output_paths
+from ..config import DEFAULT_CONFIG
+from .common import broker_for, make_broker, output_paths
 from .day import run_day
 from .execute import execute, wait_for_fills
 from .plan import plan

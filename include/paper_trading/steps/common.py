@@ -10,14 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import AppConfig, load_config
+from ..config import AppConfig, config_or_defaults, load_settings
 from ..connections import url_from_parts
 from ..errors import ConfigError, InputError, PaperTradingError
 from ..logging_setup import FILE_ONLY, step_logging
 from ..paths import ROOT_ENV, display_path
-
-DEFAULT_CONFIG = "config/config.yaml"
-
 
 def project_dir(root: str | Path | None) -> Path:
     """The project root as given (else `$PAPER_TRADING_ROOT`, else the current directory); it must
@@ -33,36 +30,6 @@ def project_dir(root: str | Path | None) -> Path:
         what = "does not exist" if not path.exists() else "is not a directory"
         raise ConfigError(f"{origin} {given}: the project root {what}")
     return path.resolve()
-
-
-def load_settings(root: Path, config_path: str | Path | None) -> AppConfig | None:
-    """The config file, or None when the default one is absent (every setting then comes from flags).
-
-    Parsed once per content: every step of a day (and every day of a replay) reads the same file,
-    and its YAML parse is most of a short step's time. The cache is keyed by the file's bytes, so
-    an edited config is read anew, and each caller gets its own copy."""
-    if config_path is None:
-        if not (root / DEFAULT_CONFIG).exists():
-            return None
-        config_path = DEFAULT_CONFIG
-    path = Path(config_path) if Path(config_path).is_absolute() else root / config_path
-    try:
-        key = (str(root), str(path), path.read_bytes())
-    except OSError:
-        return load_config(config_path, root)  # it says what is wrong with the file
-    if key not in _SETTINGS:
-        if len(_SETTINGS) >= 8:
-            _SETTINGS.clear()
-        _SETTINGS[key] = load_config(config_path, root)
-    return _SETTINGS[key].model_copy(deep=True)
-
-
-_SETTINGS: dict[tuple[str, str, bytes], AppConfig] = {}
-
-
-def config_or_defaults(settings: AppConfig | None) -> AppConfig:
-    """The config file's settings, or every default when there is no config file."""
-    return settings or AppConfig.model_construct(signal_bus=None)
 
 
 def resolve(root: Path, path: str | Path | None) -> Path | None:

@@ -52,7 +52,8 @@ from pathlib import Path
 
 from ..errors import ConfigError, OutcomeUnknown, SignalsNotReady, TradingRefused
 from ..logging_setup import ALERT_URLS_ENV
-from .common import DEFAULT_CONFIG, check_round, load_settings, project_dir
+from ..config import DEFAULT_CONFIG
+from .common import check_round, load_settings, project_dir
 
 #: A workspace holds this file: only such a folder is ever emptied by a replay.
 MARKER = ".paper-trading-replay"

@@ -114,7 +114,7 @@ def risk(
     it takes equity, cash and positions from the plan's summary and prices from `prices` /
     `fill_price`. A real gate of a `round` that has traded keeps the verdicts it traded on.
     """
-    from ..rebalance import APPROVED_COLUMNS, ORDER_COLUMNS
+    from ..rebalance import APPROVED_COLUMNS
     from ..risk import GateContext, RiskSettings, gate, preflight, realized_volatility
 
     if mode not in ("dry", "real"):

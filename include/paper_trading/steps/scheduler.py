@@ -123,9 +123,13 @@ def daemon(*, mode: str, root: str | Path | None = None, config_path: str | Path
     run = run or run_day
     now = clock or _broker_clock(settings, echo)
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    def stopping(signum: int, _frame) -> None:  # noqa: ANN001
+        stop.set()
+        raise KeyboardInterrupt(f"signal {signum}")
+
     if threading.current_thread() is threading.main_thread():
         for sig in previous:
-            signal.signal(sig, lambda signum, frame: (stop.set(), _interrupt(signum)))
+            signal.signal(sig, stopping)
     echo.info("daemon started: mode %s, every session at %s New York (scheduler.time), root %s", mode, hhmm, project)
     done: set[dt.date] = set()
     ran, announced = 0, None
@@ -168,10 +172,6 @@ def daemon(*, mode: str, root: str | Path | None = None, config_path: str | Path
                 signal.signal(sig, handler)
     echo.info("daemon stopped after %d run(s)", ran)
     return ran
-
-
-def _interrupt(signum: int) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _closed(day: dt.date, moment: dt.datetime) -> bool:
