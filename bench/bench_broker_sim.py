@@ -9,7 +9,7 @@ demo). Variants, in the same run:
   alpaca-py, HTTP and the simulator's middleware, with almost no work behind it;
 - alpaca-py `submit_order()` of market orders that fill at once (the full order path: validation,
   SQLite transaction, matching, activity);
-- `paper_trading.broker.AlpacaBroker.submit_order()` (the adapter: timeout adapter, pacing off);
+- `paper_trading.broker.alpaca.AlpacaBroker.submit_order()` (the adapter: timeout adapter, pacing off);
 - alpaca-py `get_stock_snapshot()` of 2 symbols.
 
 Each variant's rate is the median over `--runs`; every order is checked to exist and be filled.
@@ -70,7 +70,7 @@ def run(orders: int, runs: int) -> list[tuple[str, float, str]]:
     from alpaca.trading.requests import MarketOrderRequest
     from alpaca_sim.server import SimServer
 
-    from paper_trading.broker import AlpacaBroker, OrderRequest
+    from paper_trading.broker.alpaca import AlpacaBroker, OrderRequest
 
     results: dict[str, list[float]] = {"clock": [], "alpaca-py": [], "adapter": [], "snapshot": []}
     with tempfile.TemporaryDirectory() as tmp, SimServer(Path(tmp) / "bench.db", bars=REPO / "data/market/daily_bars.csv",

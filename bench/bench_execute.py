@@ -224,7 +224,7 @@ def window_stats(times: list[float]) -> tuple[int, list[int], float]:
 
 
 def rate_case(sim, tmp: Path, closes: dict[str, float], n_orders: int, limit: int, label: str) -> dict:
-    from paper_trading.broker import AlpacaBroker
+    from paper_trading.broker.alpaca import AlpacaBroker
     from paper_trading.execution import ExecutionSettings, Executor
     from paper_trading.ledger.store import Ledger
 
@@ -283,7 +283,7 @@ class _Schema:
 
 
 def overhead(sim, tmp: Path, closes: dict[str, float], n_orders: int, repeats: int, backend: str) -> dict:
-    from paper_trading.broker import AlpacaBroker
+    from paper_trading.broker.alpaca import AlpacaBroker
     from paper_trading.execution import ExecutionSettings, Executor
     from paper_trading.ledger.store import Ledger
 

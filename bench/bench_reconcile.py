@@ -8,7 +8,7 @@ PostgreSQL figure beside it, against a naive row-by-row insert baseline in the s
 **The broker reads are prepared in memory.** A stand-in object implements only what
 `paper_trading.steps.reconcile` calls — `account()`, `positions()`, `activities(after=...)`,
 `list_orders(status=..., after=...)`, `daily_closes(...)` and `env` — and returns prepared data
-of the adapter's types (`paper_trading.broker.Account`, `Position`, `OrderInfo`; activities as
+of the adapter's types (`paper_trading.broker.alpaca.Account`, `Position`, `OrderInfo`; activities as
 the raw dicts Alpaca returns, shaped as `alpaca_sim`'s `_fill_activity` makes them). The timing
 therefore covers the reconciliation itself: opening the ledger, classification, the books, the
 one ledger transaction (`Ledger.write_books`) and the CSV exports — not the HTTP reads. What
@@ -147,7 +147,7 @@ MIX = [(8000, 2, "filled"), (1000, 3, "filled"), (300, 2, "canceled"), (200, 1, 
 
 
 def make_day(n_orders: int = 10_000, n_symbols: int = 1_000, n_other: int = 300, seed: int = 5) -> Day:
-    from paper_trading.broker import Account, OrderInfo, Position
+    from paper_trading.broker.alpaca import Account, OrderInfo, Position
 
     rng = random.Random(seed)
     symbols = [f"S{i:04d}" for i in range(1, n_symbols + 1)]
@@ -440,7 +440,7 @@ def http_fetch(n: int, runs: int) -> dict:
     import requests
 
     from alpaca_sim.server import SimServer
-    from paper_trading.broker import AlpacaBroker
+    from paper_trading.broker.alpaca import AlpacaBroker
 
     clock = "2025-12-31T14:45:00Z"
     names = ["AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "XOM", "JNJ", "PG"]

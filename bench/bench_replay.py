@@ -119,7 +119,7 @@ def replay_once(days: list[dt.date], names: int, profile: cProfile.Profile | Non
     the HTTP floor for as many requests."""
     from paper_trading.steps.replay import replay
 
-    import paper_trading.broker as broker_module
+    import paper_trading.broker.alpaca as broker_module
 
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         root = Path(tmp) / "project"
@@ -168,7 +168,7 @@ def http_floor(root: Path, requests: int) -> float:
     """`requests` × GET /v2/clock, one after the other, on a simulator like the replay's."""
     from alpaca_sim.server import SimServer
 
-    from paper_trading.broker import AlpacaBroker
+    from paper_trading.broker.alpaca import AlpacaBroker
 
     with SimServer(root / "floor.sqlite", bars=root / "data" / "market" / "daily_bars.csv") as sim:
         sim.admin("POST", "/sim/config", {"rate_limit_per_minute": 600_000, "data_rate_limit_per_minute": 600_000})

@@ -27,7 +27,7 @@ imports of empyrical and friends, is shown for information), then `--runs` timed
 timed calls the time is split by wrapping, from outside the library, the ledger reads
 (`Ledger.table`, `Ledger.equity_on`), opening the ledger, the broker's `daily_closes`, the
 instrument map, each `analytics` function, the CSV text, the file writes, and the dashboard (every
-public function of `paper_trading.dashboard`, once that module exists); each piece is its own
+public function of `paper_trading.reporting.dashboard`, once that module exists); each piece is its own
 time, nested pieces subtracted.
 
 Baseline in the same run: quantstats' full tear-sheet on the same two return series (the portfolio's
@@ -389,7 +389,7 @@ BROKER = "SPY closes: `broker.daily_closes` (HTTP to alpaca_sim)"
 IMAP = "instrument map (sectors)"
 CSV_TEXT = "CSV text (`_csv_text`)"
 WRITES = "file writes (`write_text_atomic`)"
-DASHBOARD = "dashboard (`paper_trading.dashboard`)"
+DASHBOARD = "dashboard (`paper_trading.reporting.dashboard`)"
 TARGETS = "M1 targets of the day (`_targets`, for the dashboard)"
 ALERTS = "alerts log (`read_alerts`, for the dashboard)"
 OTHER = "the rest (frames in the step, JSON, logging, run set-up)"
@@ -437,7 +437,8 @@ class Phases:
             self.stack[-1][1] = now
 
     def __enter__(self) -> Phases:
-        from paper_trading import analytics, inputs
+        from paper_trading.reporting import analytics
+        from paper_trading.planning import inputs
         from paper_trading.ledger.store import Ledger
 
         report_mod = self.report_mod or importlib.import_module("paper_trading.steps.report")
@@ -452,7 +453,7 @@ class Phases:
         if hasattr(report_mod, "write_dashboard"):
             self._wrap(report_mod, "write_dashboard", DASHBOARD)
         try:
-            alerts = importlib.import_module("paper_trading.alerts")
+            alerts = importlib.import_module("paper_trading.alerts.delivery")
             if hasattr(alerts, "read_alerts"):
                 self._wrap(alerts, "read_alerts", ALERTS)
         except ImportError:
@@ -486,13 +487,13 @@ def public_functions(module) -> list[str]:  # noqa: ANN001
 
 def dashboard_module():
     try:
-        return importlib.import_module("paper_trading.dashboard")
+        return importlib.import_module("paper_trading.reporting.dashboard")
     except ImportError:
         return None
 
 
 def make_broker(sim):  # noqa: ANN001
-    from paper_trading.broker import AlpacaBroker
+    from paper_trading.broker.alpaca import AlpacaBroker
 
     return AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, requests_per_minute=10**6)
 
@@ -834,7 +835,7 @@ def table(info: dict, case: Case, results: list[dict], qs: dict, runs: int, skip
         "",
         "Where the step's time goes (median per piece over the timed calls; each piece its own time, pieces called "
         "inside another subtracted from it)" + ("" if dash or any(DASHBOARD in r["inner"] for r in results) else
-                                                "; no dashboard yet: `paper_trading.dashboard` is not in the library, "
+                                                "; no dashboard yet: `paper_trading.reporting.dashboard` is not in the library, "
                                                 "its row appears once the step writes it") + ":",
         "",
         "| piece | " + " | ".join(f"{c[0]} (s)" for c in cols) + " |",

@@ -135,7 +135,7 @@ class Runner:
     # ------------------------------------------------------------------------------------ the run
 
     def run(self) -> Trial:
-        from paper_trading.broker import AlpacaBroker
+        from paper_trading.broker.alpaca import AlpacaBroker
         from paper_trading.steps.replay import REQUESTS_PER_MINUTE, RUN_AT, SimClock
         from paper_trading.trading_calendar import EXCHANGE_TZ
 

@@ -124,7 +124,7 @@ def _record_failure(context) -> None:
     (alerts.py; it never raises), then — only when that line is new — the notice through
     `_notify_failure`. A task cleared, or run again, that fails again on the same trade date is not
     sent twice: alerts.log de-duplicates per (trade date, rule, key) for both."""
-    from paper_trading.alerts import failure_trade_date, record_task_failure
+    from paper_trading.alerts.delivery import failure_trade_date, record_task_failure
 
     ti, dag_run = context["ti"], context["dag_run"]
     day = failure_trade_date(context["params"].get("run_date"), context.get("logical_date"), dag_run.run_after)
@@ -195,7 +195,7 @@ def paper_trading_daily():
     # The sensor's timing is shared with `replay`, which waits for late signals the same way. Imported
     # here, not at the top: paper_trading stays out of the file's top-level imports (sensors.py itself
     # imports only datetime).
-    from paper_trading.sensors import SENSOR_POKE_INTERVAL, SENSOR_TIMEOUT
+    from paper_trading.signals.wait_policy import SENSOR_POKE_INTERVAL, SENSOR_TIMEOUT
 
     @task.short_circuit
     def trade_date() -> str | bool:

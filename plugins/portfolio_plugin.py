@@ -58,7 +58,7 @@ HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache",
 def _reports_dir():  # noqa: ANN202 - a Path
     """The reports directory of the project this Airflow serves (see the module docstring)."""
     from airflow.configuration import conf
-    from paper_trading.report_files import project_root_for_server, reports_dir
+    from paper_trading.reporting.files import project_root_for_server, reports_dir
 
     return reports_dir(project_root_for_server(conf.get("core", "dags_folder", fallback=None)))
 
@@ -90,7 +90,7 @@ def _size(n: int) -> str:
 
 
 def _list_html(directory, files) -> str:  # noqa: ANN001 - a Path and ReportFiles
-    from paper_trading.report_files import LATEST_DASHBOARD
+    from paper_trading.reporting.files import LATEST_DASHBOARD
 
     rows = "\n".join(
         f'<tr><td><a href="{quote(f.name)}">{html.escape(f.name)}</a></td><td>{html.escape(f.media_type.split(";")[0])}'
@@ -119,7 +119,7 @@ def build_app() -> "FastAPI":
     from fastapi.security import HTTPBearer
     from starlette.responses import Response
 
-    from paper_trading.report_files import LATEST_DASHBOARD, is_inline, list_reports, media_type, resolve_report
+    from paper_trading.reporting.files import LATEST_DASHBOARD, is_inline, list_reports, media_type, resolve_report
 
     bearer = HTTPBearer(auto_error=False)
 
@@ -203,7 +203,7 @@ class PortfolioDashboardLink(BaseOperatorLink):
     def get_link(self, operator: Any, *, ti_key: Any) -> str:  # noqa: ANN401
         if ti_key.task_id != REPORT_TASK_ID:
             return ""
-        from paper_trading.report_files import report_name_of
+        from paper_trading.reporting.files import report_name_of
 
         value = _return_value(ti_key)
         path = value.get("dashboard_path") if isinstance(value, dict) else None

@@ -77,7 +77,7 @@ def _task_states(trade_date: dt.date, since: dt.datetime | None) -> tuple[str, l
 
 
 def _outputs(root: Path, trade_date: dt.date, since: dt.datetime | None) -> list[str]:
-    from paper_trading.artifacts import list_artifacts
+    from paper_trading.reporting.artifacts import list_artifacts
 
     stamp = f"{trade_date:%Y%m%d}"
     lines: list[str] = []

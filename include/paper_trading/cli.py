@@ -16,13 +16,13 @@ import sys
 import textwrap
 from collections.abc import Sequence
 
-from . import steps
-from .artifacts import list_artifacts
-from .config import parse_blend
-from .errors import TRANSIENT_ERRORS, InputError, PaperTradingError, SignalsNotReady
-from .inputs import targets_trade_date
-from .logging_setup import console_logging, redact
-from .trading_calendar import parse_date
+from paper_trading import steps
+from paper_trading.reporting.artifacts import list_artifacts
+from paper_trading.config import parse_blend
+from paper_trading.errors import TRANSIENT_ERRORS, InputError, PaperTradingError, SignalsNotReady
+from paper_trading.planning.inputs import targets_trade_date
+from paper_trading.logging_setup import console_logging, redact
+from paper_trading.trading_calendar import parse_date
 
 EXIT_INPUT = 2
 EXIT_NOT_READY = 3
@@ -382,7 +382,7 @@ def _replay(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from .steps.replay import replay, summary_lines
+    from paper_trading.steps.replay import replay, summary_lines
 
     bar = Progress(TextColumn("replay {task.fields[day]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TimeRemainingColumn(), TextColumn("{task.fields[did]}"), console=Console(stderr=True),
@@ -467,14 +467,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise InputError("run --daemon runs every session from now on: --date is for --once")
             if not (args.poll_s > 0):
                 raise InputError(f"--poll-s: expected a number of seconds > 0, got {args.poll_s:g}")
-            from .steps.scheduler import daemon
+            from paper_trading.steps.scheduler import daemon
 
             daemon(mode=args.mode, root=args.root, config_path=args.config_path, poll_s=args.poll_s,
                    round=args.round, wait=args.wait, signal_mode=args.signal_mode, pick=args.pick, blend=args.blend,
                    blend_missing=args.blend_missing, echo=lambda line: print(line, flush=True), debug=args.debug)
             return 0
         if args.step == "run":
-            from .steps.scheduler import note_once
+            from paper_trading.steps.scheduler import note_once
 
             began = dt.datetime.now(dt.timezone.utc)
             try:

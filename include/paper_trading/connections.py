@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import ConfigError
+from paper_trading.errors import ConfigError
 
 
 def is_loopback_host(host: str | None) -> bool:

@@ -59,11 +59,11 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from .broker import OrderInfo, OrderRequest
-from .errors import AmbiguousSubmitError, BrokerError, OrderRejected, SubmitRateLimited
-from .ledger import Ledger
-from .logging_setup import get_logger
-from .rebalance import bracket_prices, round_to_tick
+from paper_trading.broker.alpaca import OrderInfo, OrderRequest
+from paper_trading.errors import AmbiguousSubmitError, BrokerError, OrderRejected, SubmitRateLimited
+from paper_trading.ledger import Ledger
+from paper_trading.logging_setup import get_logger
+from paper_trading.planning.rebalance import bracket_prices, round_to_tick
 
 log = get_logger("execution")
 
@@ -587,7 +587,7 @@ class Executor:
             self.sleep(self.s.poll_interval_s)
         self._record_cancelled(cancelled, why)
         if left:
-            from .errors import OutcomeUnknown
+            from paper_trading.errors import OutcomeUnknown
 
             raise OutcomeUnknown(f"{len(left)} open order(s) on the symbols to trade were not cancelled within "
                                  f"{self.s.cancel_timeout_s:g} s ({', '.join(sorted({o.symbol for o in left}))}); "

@@ -58,7 +58,7 @@ def resolve_trade_date(
         try:
             return parse_date(run_date)
         except ValueError as exc:
-            from .errors import ConfigError
+            from paper_trading.errors import ConfigError
 
             raise ConfigError(f"run_date: {exc}") from None
     if logical_date is not None:

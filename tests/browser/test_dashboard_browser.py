@@ -44,7 +44,7 @@ def project(tmp_path_factory, sim_server) -> Path:
     """A project traded twice and reconciled on every session up to REPORT_DATE, then the real report
     step: the dashboards the browser opens are the report step's own output."""
     from paper_trading import steps
-    from paper_trading.broker import AlpacaBroker
+    from paper_trading.broker.alpaca import AlpacaBroker
     from paper_trading.errors import OutcomeUnknown
 
     root = tmp_path_factory.mktemp("browser") / "project"
@@ -110,7 +110,7 @@ def test_the_dashboard_file_renders_every_chart(browser, project, keep_screensho
     errors = _watch(page)
     page.goto(dashboard.as_uri(), wait_until="load")
     counts = _assert_every_chart_drawn(page)
-    from paper_trading import dashboard as dashboard_module
+    from paper_trading.reporting import dashboard as dashboard_module
 
     assert counts["ids"] == [f"chart-{name}" for name in dashboard_module.CHARTS]
     assert errors == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from paper_trading.broker import AlpacaBroker
+from paper_trading.broker.alpaca import AlpacaBroker
 
 #: 09:45 New York on the sample data's last session: the market is open.
 OPEN = "2025-12-31T14:45:00Z"

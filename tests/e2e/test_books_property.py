@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from paper_trading import steps
-from paper_trading.broker import AlpacaBroker, BrokerError, OrderRequest
+from paper_trading.broker.alpaca import AlpacaBroker, BrokerError, OrderRequest
 from paper_trading.ledger import Ledger, ledger_url
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from paper_trading import steps
-from paper_trading.broker import OrderRequest
+from paper_trading.broker.alpaca import OrderRequest
 from paper_trading.errors import OutcomeUnknown, TradingRefused
 from paper_trading.ledger import Ledger, ledger_url
 

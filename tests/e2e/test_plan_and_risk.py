@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from paper_trading import steps
-from paper_trading.broker import AlpacaBroker, OrderRequest
+from paper_trading.broker.alpaca import AlpacaBroker, OrderRequest
 from paper_trading.errors import InputError
 
 DAY = dt.date(2025, 12, 31)

@@ -14,7 +14,7 @@ import math
 import pytest
 
 from paper_trading import steps
-from paper_trading.broker import OrderRequest
+from paper_trading.broker.alpaca import OrderRequest
 from paper_trading.errors import OutcomeUnknown
 from paper_trading.execution import REPROTECT_REASON
 from tests.e2e.test_execute import (

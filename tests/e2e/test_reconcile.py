@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from paper_trading import steps
-from paper_trading.alerts import read_alerts
-from paper_trading.broker import OrderRequest
+from paper_trading.alerts.delivery import read_alerts
+from paper_trading.broker.alpaca import OrderRequest
 from paper_trading.errors import OutcomeUnknown
 from paper_trading.ledger import Ledger, ledger_url
 

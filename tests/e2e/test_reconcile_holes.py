@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from paper_trading import steps
-from paper_trading.broker import OrderRequest
+from paper_trading.broker.alpaca import OrderRequest
 from paper_trading.ledger import Ledger, ledger_url
 
 from tests.e2e.recon_helpers import alerts, fast_project, make_broker, report, trade

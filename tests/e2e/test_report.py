@@ -9,7 +9,8 @@ import json
 import pandas as pd
 import pytest
 
-from paper_trading import dashboard, steps
+from paper_trading import steps
+from paper_trading.reporting import dashboard
 from paper_trading.ledger import Ledger, ledger_url
 from tests.e2e.test_reconcile import DAY, fast, trade  # noqa: F401 - the fixture
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from paper_trading.broker import (
+from paper_trading.broker.alpaca import (
     AlpacaBroker,
     AmbiguousSubmitError,
     BrokerAuthError,

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pandas as pd
 import pytest
 
-from paper_trading import alerts
-from paper_trading.alert_rules import evaluate_books, evaluate_daily
+from paper_trading.alerts import delivery as alerts
+from paper_trading.alerts.rules import evaluate_books, evaluate_daily
 from paper_trading.config import AlertsConfig, load_config
 from paper_trading.errors import ConfigError
 from paper_trading.logging_setup import redact, step_logging
@@ -457,7 +457,7 @@ def test_cash_below_the_buffer_or_negative():
 def test_an_end_of_day_book_past_an_exposure_bound_alerts_under_that_setting():
     """The spec's M6 leverage check (融资活动超限): the books of the day cross a bound of the gate."""
     from paper_trading.config import RiskConfig
-    from paper_trading.risk import exposure_breaches
+    from paper_trading.risk.gate import exposure_breaches
 
     bounds = RiskConfig(max_gross_exposure=1.2, max_net_exposure=1.0, max_margin_pct=0.1)
     breaches = exposure_breaches({"AAA": 1300}, {"AAA": 100.0}, -30_000.0, 100_000.0, bounds)

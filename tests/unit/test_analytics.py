@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from paper_trading import analytics
+from paper_trading.reporting import analytics
 
 DAYS = [d.date() for d in pd.bdate_range("2025-01-02", periods=80)]
 

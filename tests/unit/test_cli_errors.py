@@ -178,7 +178,7 @@ def test_error_paths_are_relative_to_the_root_given_not_the_working_directory(pl
 
 
 def test_an_unfunded_account_plans_nothing_with_a_reason(planned, sim):
-    from paper_trading.broker import AlpacaBroker
+    from paper_trading.broker.alpaca import AlpacaBroker
 
     sim.admin("POST", "/sim/reset", {"cash": "0", "clock": "2025-12-31T14:45:00Z"})
     summary = steps.plan(DAY, root=planned, broker=AlpacaBroker(sim.key, sim.secret, sim.url, sim.url))

@@ -14,8 +14,8 @@ import pytest
 
 from paper_trading import steps
 from paper_trading.errors import InputError
-from paper_trading.inputs import read_instrument_map, read_orders, read_positions, read_prices
-from paper_trading.rebalance import ORDER_COLUMNS
+from paper_trading.planning.inputs import read_instrument_map, read_orders, read_positions, read_prices
+from paper_trading.planning.rebalance import ORDER_COLUMNS
 
 DAY = dt.date(2025, 12, 31)
 

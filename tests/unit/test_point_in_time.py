@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from paper_trading import steps
-from paper_trading.signal_bus import read_targets
+from paper_trading.signals.bus import read_targets
 
 from .signal_files import csv_strategy, write_csv, write_manifest
 

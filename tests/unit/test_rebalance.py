@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paper_trading.rebalance import PlanSettings, bracket_prices, plan_rebalance
+from paper_trading.planning.rebalance import PlanSettings, bracket_prices, plan_rebalance
 
 MAPPING = pd.DataFrame({"gvkey": ["000001", "000002", "000003", "000004"], "symbol": ["AAA", "BBB", "CCC", "DDD"]})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from paper_trading import reconcile as books
+from paper_trading.books import reconcile as books
 
 DAY = dt.date(2025, 12, 31)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from paper_trading import report_files as rf
+from paper_trading.reporting import files as rf
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ def test_reports_dir_follows_the_config(tmp_path):
 
 
 def test_reports_dir_may_not_leave_the_root(tmp_path, monkeypatch):
-    from paper_trading import report_files
+    from paper_trading.reporting import files as report_files
 
     class Paths:
         reports = "../elsewhere"

@@ -11,7 +11,7 @@ import pytest
 
 from paper_trading import steps
 from paper_trading.errors import ConfigError, InputError
-from paper_trading.signal_bus import enforce_constraints_and_normalize, read_targets
+from paper_trading.signals.bus import enforce_constraints_and_normalize, read_targets
 
 from .signal_files import csv_strategy, write_csv, write_manifest
 

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from paper_trading import csv_index, signal_io
+from paper_trading.signals.files import csv_index
+from paper_trading.signals.files import reader as signal_io
 from paper_trading.config import load_manifest
 from paper_trading.errors import InputError
-from paper_trading.signal_io import read_strategy_rows
+from paper_trading.signals.files.reader import read_strategy_rows
 
 from .signal_files import csv_strategy, write_manifest
 

@@ -21,7 +21,7 @@ import pytest
 
 from paper_trading import steps
 from paper_trading.errors import InputError
-from paper_trading.signal_bus import read_targets
+from paper_trading.signals.bus import read_targets
 
 from .signal_files import CSV_MAPPING, csv_strategy, write_manifest
 from .test_cli import cli

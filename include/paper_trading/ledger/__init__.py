@@ -5,6 +5,6 @@ PostgreSQL (deployment); the schema is versioned with Alembic and brought up to 
 `schema.py` holds the tables, `store.py` the connection, the upserts, the lock and the exports.
 """
 
-from .store import DEFAULT_URL, Ledger, ledger_url
+from paper_trading.ledger.store import DEFAULT_URL, Ledger, ledger_url
 
 __all__ = ["DEFAULT_URL", "Ledger", "ledger_url"]

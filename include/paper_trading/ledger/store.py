@@ -26,10 +26,10 @@ from sqlalchemy import create_engine, delete, event, func, insert, select, updat
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 
-from ..atomic import write_text_atomic
-from ..errors import ConfigError, LedgerBusy, LedgerUnavailable
-from ..logging_setup import get_logger, register_secret
-from .schema import cash_ledger, equity_daily, fills, locks, orders, positions_eod, recon, runs
+from paper_trading.atomic import write_text_atomic
+from paper_trading.errors import ConfigError, LedgerBusy, LedgerUnavailable
+from paper_trading.logging_setup import get_logger, register_secret
+from paper_trading.ledger.schema import cash_ledger, equity_daily, fills, locks, orders, positions_eod, recon, runs
 
 log = get_logger("ledger")
 
@@ -160,7 +160,7 @@ class Ledger:
             # first connection turns the file to WAL, which needs it alone, and SQLite answers "database
             # is locked" there without waiting out the busy timeout; the next ones then find the schema
             # at head. PostgreSQL serializes the same with an advisory lock (`_migrate`).
-            from ..atomic import file_lock
+            from paper_trading.atomic import file_lock
 
             with file_lock(Path(f"{self.url.database}.lock")):
                 self._migrate()

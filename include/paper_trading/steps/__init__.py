@@ -8,15 +8,15 @@ Arguments and return values are plain (paths, dates, small dicts), so an Airflow
 through XCom unchanged.
 """
 
-from ..config import DEFAULT_CONFIG
-from .common import broker_for, make_broker, output_paths
-from .day import run_day
-from .execute import execute, wait_for_fills
-from .plan import plan
-from .reconcile import reconcile
-from .report import report
-from .risk import risk
-from .signals import signal_bus, signals_ready
+from paper_trading.config import DEFAULT_CONFIG
+from paper_trading.steps.common import broker_for, make_broker, output_paths
+from paper_trading.steps.day import run_day
+from paper_trading.steps.execute import execute, wait_for_fills
+from paper_trading.steps.plan import plan
+from paper_trading.steps.reconcile import reconcile
+from paper_trading.steps.report import report
+from paper_trading.steps.risk import risk
+from paper_trading.steps.signals import signal_bus, signals_ready
 
 __all__ = ["DEFAULT_CONFIG", "broker_for", "execute", "make_broker", "output_paths", "plan", "reconcile", "report", "risk",
            "run_day", "signal_bus",

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from .common import config_or_defaults, load_settings, open_ledger, project_dir, run_step
+from paper_trading.steps.common import config_or_defaults, load_settings, open_ledger, project_dir, run_step
 
 
 def approval_policy(root: str | Path | None = None, config_path: str | Path | None = None,
@@ -29,7 +29,7 @@ def record_approval(trade_date: dt.date, *, approved: bool, by: str | None, requ
         with open_ledger(ctx, db_url) as ledger:
             ledger.record_run(run_id, trade_date, "approval", mode, outcome, detail=json.dumps({"by": by}))
         if outcome == "rejected":
-            from ..alerts import raise_alert
+            from paper_trading.alerts.delivery import raise_alert
 
             who = f"rejected by {by}" if by else "not answered before the deadline"
             raise_alert(ctx.log_dir, trade_date, run_id, "approval", f"{mode} run {who}: nothing was sent",

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import AppConfig, config_or_defaults, load_settings
-from ..connections import url_from_parts
-from ..errors import ConfigError, InputError, PaperTradingError
-from ..logging_setup import FILE_ONLY, step_logging
-from ..paths import ROOT_ENV, display_path
+from paper_trading.config import AppConfig, config_or_defaults, load_settings
+from paper_trading.connections import url_from_parts
+from paper_trading.errors import ConfigError, InputError, PaperTradingError
+from paper_trading.logging_setup import FILE_ONLY, step_logging
+from paper_trading.paths import ROOT_ENV, display_path
 
 def project_dir(root: str | Path | None) -> Path:
     """The project root as given (else `$PAPER_TRADING_ROOT`, else the current directory); it must
@@ -129,7 +129,7 @@ def make_broker(settings: AppConfig | None, key: str | None = None, secret: str 
                 trading_url: str | None = None, data_url: str | None = None):
     """The Alpaca adapter. Credentials as given (the DAG passes an Airflow Connection's), else from
     the environment; URLs as given, else from the environment, else from the config."""
-    from ..broker import AlpacaBroker
+    from paper_trading.broker.alpaca import AlpacaBroker
 
     b = config_or_defaults(settings).broker
     env = os.environ
@@ -160,7 +160,7 @@ def file_sha256(path: Path) -> str:
 def open_ledger(ctx: StepContext, db_url: str | None = None):
     """The ledger of the project: `db_url` (the DAG's Connection), else $PAPER_TRADING_DB_URL, else
     `ledger.url` of the config, else `data/ledger.sqlite` under the root."""
-    from ..ledger import Ledger, ledger_url
+    from paper_trading.ledger import Ledger, ledger_url
 
     return Ledger(ledger_url(ctx.root, ctx.cfg.ledger.url, db_url))
 
@@ -191,7 +191,7 @@ def traded_round(ctx: StepContext, round: int = 1, db_url: str | None = None) ->
     Once a round has traded, its plan and its gate are history: re-running them (a cleared task, a
     cleared run, the same `run_date` triggered again) must give the same files, not a new plan from
     the account the trades changed. A new round plans again. No ledger yet: nothing was traded."""
-    from ..ledger import ledger_url
+    from paper_trading.ledger import ledger_url
 
     url = ledger_url(ctx.root, ctx.cfg.ledger.url, db_url)
     if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):

@@ -44,9 +44,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import SignalsNotReady, TradingRefused
-from ..paths import display_path
-from .common import check_round, config_or_defaults, connect, load_settings, project_dir, run_step
+from paper_trading.errors import SignalsNotReady, TradingRefused
+from paper_trading.paths import display_path
+from paper_trading.steps.common import check_round, config_or_defaults, connect, load_settings, project_dir, run_step
 
 #: Sleep at most this long at a time while waiting for the close (a machine that slept, or a clock
 #: that was set, is noticed within this).
@@ -101,10 +101,10 @@ def run_day(
     (ISO, or None without point_in_time), "checks", "waited_s"}, "steps": {step: what it returned},
     "lines": [{"step", "did", "paths"}]}; `books` is "made", "deferred" (no-wait before the
     reconcile time) or None (nothing traded: not a session)."""
-    from .. import steps
-    from ..config import parse_blend
-    from ..errors import ConfigError
-    from ..trading_calendar import EXCHANGE_TZ, is_session, reconcile_time, resolve_trade_date
+    from paper_trading import steps
+    from paper_trading.config import parse_blend
+    from paper_trading.errors import ConfigError
+    from paper_trading.trading_calendar import EXCHANGE_TZ, is_session, reconcile_time, resolve_trade_date
 
     if mode not in ("dry", "real"):
         raise ConfigError(f"mode must be dry or real, got {mode!r}")
@@ -257,8 +257,8 @@ def _wait_for_signals(
     The timeout is Airflow's: after a failed check, give up if the time since the first check has
     reached it (Airflow says "exceeded", but its check comes a little after the poke's instant; a
     clock that stands still during a check, as a replay's does, would otherwise poke once more)."""
-    from .. import steps
-    from ..sensors import SENSOR_POKE_INTERVAL
+    from paper_trading import steps
+    from paper_trading.signals.wait_policy import SENSOR_POKE_INTERVAL
 
     poke = (poke_interval or SENSOR_POKE_INTERVAL).total_seconds()
     first = now()

@@ -7,9 +7,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import ConfigError, OutcomeUnknown, PaperTradingError, TradingRefused
-from ..inputs import read_orders
-from .common import StepContext, check_round, connect, file_sha256, open_ledger, output_paths, round_trader, run_step
+from paper_trading.errors import ConfigError, OutcomeUnknown, PaperTradingError, TradingRefused
+from paper_trading.planning.inputs import read_orders
+from paper_trading.steps.common import StepContext, check_round, connect, file_sha256, open_ledger, output_paths, round_trader, run_step
 
 
 def _check_approvals(ctx: StepContext, ledger, approved, path: Path, run_id: str) -> None:
@@ -63,9 +63,9 @@ def _check_round(ctx: StepContext, ledger, mode: str, round: int, path: Path) ->
 
 def _preflight(ctx: StepContext, broker) -> None:
     """Pre-flight again just before sending: an approval from earlier is not trusted blindly."""
-    from ..alerts import raise_alert
-    from ..risk import preflight
-    from ..trading_calendar import exchange_date
+    from paper_trading.alerts.delivery import raise_alert
+    from paper_trading.risk.gate import preflight
+    from paper_trading.trading_calendar import exchange_date
 
     rc = ctx.cfg.risk
     account = broker.account()
@@ -110,8 +110,8 @@ def execute(
     wall clock by default; a replay's moves the simulator, so its orders can fill or expire). `export_history` False: the
     whole-history exports (`execution_log.csv`) are left to a later step (a replay writes them once,
     at its end: rewriting a year of orders after every session is what made a long replay slow)."""
-    from ..execution import ExecutionSettings, Executor
-    from ..rebalance import APPROVED_COLUMNS
+    from paper_trading.execution import ExecutionSettings, Executor
+    from paper_trading.planning.rebalance import APPROVED_COLUMNS
 
     if mode not in ("dry", "real"):
         raise ConfigError(f"mode must be dry or real, got {mode!r}")
@@ -163,7 +163,7 @@ def execute(
                                   detail=json.dumps({"counts": counts, "cancelled": result.cancelled,
                                                      "reprotected": result.reprotected,
                                                      "unprotected": result.unprotected, "problems": result.problems}))
-        from ..alerts import raise_alerts
+        from paper_trading.alerts.delivery import raise_alerts
 
         alerts = [{"rule": "order_failed", "key": i.cid,
                    "message": f"{i.side} {i.symbol} {i.planned_qty:g} ({i.cid}): {i.status.replace('_', ' ')}: "
@@ -211,7 +211,7 @@ def wait_for_fills(
     broker goes to the ledger. Open take-profit / stop-loss legs are expected and not waited for.
     After `execution.fills_timeout_s` from the end of the execution, the wait is over and the
     summary says what is still open. Returns (done, summary). `export_history`: as for `execute`."""
-    from ..execution import DONE_TODAY, day_window_start
+    from paper_trading.execution import DONE_TODAY, day_window_start
 
     with run_step("wait_for_fills", trade_date, root=root, config_path=config_path, run_id=run_id) as ctx:
         paths = output_paths(ctx.root, ctx.settings, trade_date)

@@ -6,10 +6,10 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from .. import account_now
-from ..atomic import write_text_atomic
-from ..inputs import read_instrument_map, read_targets
-from .common import check_round, connect, file_sha256, output_paths, run_step, traded_round
+from paper_trading.planning import account_now
+from paper_trading.atomic import write_text_atomic
+from paper_trading.planning.inputs import read_instrument_map, read_targets
+from paper_trading.steps.common import check_round, connect, file_sha256, output_paths, run_step, traded_round
 
 
 def targets_digest(path: Path) -> str | None:
@@ -80,7 +80,7 @@ def plan(
     """
     import pandas as pd
 
-    from ..rebalance import PlanSettings, plan_rebalance
+    from paper_trading.planning.rebalance import PlanSettings, plan_rebalance
 
     check_round(round)
     with run_step("plan", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
@@ -91,7 +91,7 @@ def plan(
         if not offline and (kept := _kept(ctx, paths, round, targets_path, db_url)) is not None:
             return kept
         if not offline and (positions is not None or fill_price is not None or cash is not None):
-            from ..errors import InputError
+            from paper_trading.errors import InputError
 
             raise InputError("--positions, --cash and --fill-price are for an offline plan: give --equity too")
         frame = read_targets(targets_path, trade_date, ctx.root)

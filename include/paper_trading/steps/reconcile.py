@@ -8,8 +8,8 @@ import io
 import json
 from pathlib import Path
 
-from ..atomic import write_text_atomic
-from .common import StepContext, connect, open_ledger, output_paths, run_step
+from paper_trading.atomic import write_text_atomic
+from paper_trading.steps.common import StepContext, connect, open_ledger, output_paths, run_step
 
 #: The spec's columns (§M4 3.2) in its order, then ours.
 FILLED_ORDERS_COLUMNS = ["datetime", "env", "symbol", "side", "filled_qty", "avg_fill_price", "order_id", "status",
@@ -21,7 +21,7 @@ RECON_COLUMNS = ["trade_date", "kind", "key", "symbol", "side", "planned_qty", "
 
 def _start_of(day: dt.date) -> dt.datetime:
     """Midnight in New York of `day`, as an aware instant."""
-    from ..trading_calendar import EXCHANGE_TZ
+    from paper_trading.trading_calendar import EXCHANGE_TZ
 
     return dt.datetime.combine(day, dt.time(0), tzinfo=EXCHANGE_TZ)
 
@@ -43,7 +43,7 @@ def _snapshot(broker, after: dt.datetime, attempts: int = 3):
     """Account, positions and activities that belong together: the account is read again after the
     activities, and the whole read repeated if anything moved in between (an order filling while we
     read would otherwise be counted in one and not the other)."""
-    from ..errors import BrokerUnavailable
+    from paper_trading.errors import BrokerUnavailable
 
     for _ in range(attempts):
         account = broker.account()
@@ -59,7 +59,7 @@ def _snapshot(broker, after: dt.datetime, attempts: int = 3):
 def _closes(broker, day: dt.date, positions: dict[str, float]) -> tuple[dict[str, float], list[dict]]:
     """Each held symbol's close of `day` (else its latest close before it, with an alert row: a
     halted symbol or a late bar must not value a position at zero unnoticed)."""
-    from ..reconcile import closes_of_day
+    from paper_trading.books.reconcile import closes_of_day
 
     if not positions:
         return {}, []
@@ -95,11 +95,11 @@ def reconcile(
     `execution_log.csv`): a replay writes those once, at its end. A failed broker read fails the step (it is never
     read as "no positions"); the books of the date are written in one transaction, so a re-run
     rewrites them and a kill leaves the ledger as it was."""
-    from .. import reconcile as books
-    from ..alert_rules import evaluate_books
-    from ..alerts import raise_alerts
-    from ..order_sync import sync_orders
-    from ..trading_calendar import exchange_date
+    from paper_trading.books import reconcile as books
+    from paper_trading.alerts.rules import evaluate_books
+    from paper_trading.alerts.delivery import raise_alerts
+    from paper_trading.books.order_sync import sync_orders
+    from paper_trading.trading_calendar import exchange_date
 
     with run_step("reconcile", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
         paths = output_paths(ctx.root, ctx.settings, trade_date)
@@ -187,7 +187,7 @@ def reconcile(
         alerts = [r for r in rows if r["alert"]]
         # every flagged row under its rule, plus plan vs actual and the cash buffer (alert_rules.py);
         # a re-run of the day raises none of them again (alerts.py: de-duplicated per date, rule, key)
-        from ..risk import exposure_breaches
+        from paper_trading.risk.gate import exposure_breaches
 
         breaches = exposure_breaches(positions, close, equity["cash"], equity["equity"], ctx.cfg.risk) \
             if equity["equity"] > 0 else []

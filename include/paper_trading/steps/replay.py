@@ -50,10 +50,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import ConfigError, OutcomeUnknown, SignalsNotReady, TradingRefused
-from ..logging_setup import ALERT_URLS_ENV
-from ..config import DEFAULT_CONFIG
-from .common import check_round, load_settings, project_dir
+from paper_trading.errors import ConfigError, OutcomeUnknown, SignalsNotReady, TradingRefused
+from paper_trading.logging_setup import ALERT_URLS_ENV
+from paper_trading.config import DEFAULT_CONFIG
+from paper_trading.steps.common import check_round, load_settings, project_dir
 
 #: A workspace holds this file: only such a folder is ever emptied by a replay.
 MARKER = ".paper-trading-replay"
@@ -69,8 +69,8 @@ def workspace(root: Path, out: str | Path | None, config_path: str | Path | None
     project root and stays inside it; an existing folder is emptied only if a replay made it."""
     import yaml
 
-    from ..config import load_manifest
-    from ..paths import resolve_inside
+    from paper_trading.config import load_manifest
+    from paper_trading.paths import resolve_inside
 
     try:
         where = resolve_inside(root, out if out not in (None, "") else "data/replay")
@@ -125,7 +125,7 @@ def _link(source: str | Path, copy: str | Path) -> None:
 
 def books_time(root: Path, day: dt.date) -> dt.datetime:
     """When the books of `day` are made under the project's `reconcile` settings."""
-    from ..trading_calendar import reconcile_time
+    from paper_trading.trading_calendar import reconcile_time
 
     rc = load_settings(root, None).reconcile
     return reconcile_time(day, rc.timing, rc.after_close_minutes, rc.before_open_minutes)
@@ -177,12 +177,12 @@ def replay(
     report, "seconds"}."""
     from alpaca_sim.server import SimServer
 
-    from ..broker import AlpacaBroker
-    from ..sensors import SENSOR_POKE_INTERVAL, SENSOR_TIMEOUT
-    from ..trading_calendar import EXCHANGE_TZ, sessions_between
-    from .day import duration, run_day
-    from .reconcile import reconcile
-    from .report import report
+    from paper_trading.broker.alpaca import AlpacaBroker
+    from paper_trading.signals.wait_policy import SENSOR_POKE_INTERVAL, SENSOR_TIMEOUT
+    from paper_trading.trading_calendar import EXCHANGE_TZ, sessions_between
+    from paper_trading.steps.day import duration, run_day
+    from paper_trading.steps.reconcile import reconcile
+    from paper_trading.steps.report import report
 
     if mode not in ("dry", "real"):
         raise ConfigError(f"mode must be dry or real, got {mode!r}")
@@ -279,8 +279,8 @@ def summary_lines(result: dict, root: Path | None = None) -> list[str]:
     benchmark, and where the dashboard and the ledger are."""
     import json
 
-    from ..paths import display_path
-    from .day import duration
+    from paper_trading.paths import display_path
+    from paper_trading.steps.day import duration
 
     def pct(value) -> str:  # noqa: ANN001
         return "—" if value is None else f"{value:+.2%}"

@@ -10,8 +10,8 @@ import math
 import re
 from pathlib import Path
 
-from ..atomic import file_lock, write_text_atomic
-from .common import StepContext, connect, open_ledger, output_paths, run_step
+from paper_trading.atomic import file_lock, write_text_atomic
+from paper_trading.steps.common import StepContext, connect, open_ledger, output_paths, run_step
 
 BENCHMARK = "SPY"
 DASHBOARD_LATEST = "summary_dashboard.html"
@@ -43,8 +43,8 @@ def _json_safe(value):  # noqa: ANN001, ANN202
 def _targets(ctx: StepContext, trade_date: dt.date):  # noqa: ANN202 - (DataFrame | None, note | None)
     """M1's targets of the date, for the dashboard's weights-vs-targets chart; a missing or unreadable
     file is a note on the chart, not a failed report (a day traded from `--targets`, an old day)."""
-    from ..errors import InputError
-    from ..inputs import read_targets
+    from paper_trading.errors import InputError
+    from paper_trading.planning.inputs import read_targets
 
     path = output_paths(ctx.root, ctx.settings, trade_date)["targets"]
     try:
@@ -92,9 +92,10 @@ def report(
     in the ledger changes; a re-run rewrites the same files."""
     import pandas as pd
 
-    from .. import analytics, dashboard
-    from ..alerts import read_alerts
-    from ..errors import InputError
+    from paper_trading.reporting import analytics
+    from paper_trading.reporting import dashboard
+    from paper_trading.alerts.delivery import read_alerts
+    from paper_trading.errors import InputError
 
     with run_step("report", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
         with open_ledger(ctx, db_url) as ledger:
@@ -124,7 +125,7 @@ def report(
         rc = ctx.cfg.report
         benchmark = rc.benchmark if benchmark == BENCHMARK else benchmark
         if rc.benchmark_file is not None:
-            from ..inputs import read_daily_closes
+            from paper_trading.planning.inputs import read_daily_closes
 
             closes = read_daily_closes(ctx.path(rc.benchmark_file), benchmark, ctx.root)
             source = f"the file {rc.benchmark_file}"
@@ -147,7 +148,7 @@ def report(
         sectors, styles, symbols = None, None, None
         map_path = ctx.path(ctx.cfg.paths.mapping)
         if map_path is not None and map_path.is_file():
-            from ..inputs import read_instrument_map
+            from paper_trading.planning.inputs import read_instrument_map
 
             imap = read_instrument_map(map_path, ctx.root)
             symbols = dict(zip(imap["gvkey"], imap["symbol"]))
@@ -177,8 +178,8 @@ def report(
         write_text_atomic(paths["risk_snapshot_path"], _csv_text(risk_frame))
         write_text_atomic(paths["metrics_path"],
                           json.dumps(_json_safe(metrics), indent=2, sort_keys=False, allow_nan=False) + "\n")
-        from ..alert_rules import evaluate_daily
-        from ..alerts import raise_alerts
+        from paper_trading.alerts.rules import evaluate_daily
+        from paper_trading.alerts.delivery import raise_alerts
 
         raised = raise_alerts(ctx.log_dir, trade_date, run_id, "report",
                               evaluate_daily(pnl, trade_date, daily_drawdown=ctx.cfg.alerts.daily_drawdown),

@@ -7,11 +7,11 @@ import json
 import math
 from pathlib import Path
 
-from .. import account_now
-from ..atomic import atomic_path
-from ..errors import ConfigError, InputError
-from ..inputs import check_price, read_orders
-from .common import StepContext, check_round, connect, file_sha256, open_ledger, output_paths, run_step, traded_round
+from paper_trading.planning import account_now
+from paper_trading.atomic import atomic_path
+from paper_trading.errors import ConfigError, InputError
+from paper_trading.planning.inputs import check_price, read_orders
+from paper_trading.steps.common import StepContext, check_round, connect, file_sha256, open_ledger, output_paths, run_step, traded_round
 
 
 def _kept(ctx: StepContext, paths: dict, round: int, planned, db_url: str | None) -> dict | None:  # noqa: ANN001
@@ -30,7 +30,7 @@ def _kept(ctx: StepContext, paths: dict, round: int, planned, db_url: str | None
         return sorted(zip(frame["symbol"].astype(str), frame["side"].astype(str), frame["qty"].astype(float)))
     if orders(report) != orders(planned):
         return None
-    from ..approval import approval_markdown
+    from paper_trading.risk.approval import approval_markdown
 
     ctx.log.info("risk gate: round %d of %s was traded by run %s: the verdicts it traded on are kept", round,
                  ctx.trade_date, traded["run_id"])
@@ -46,9 +46,9 @@ def _planned_orders(ctx, paths: dict, orders: str | Path | None):  # noqa: ANN00
     """The gate's input (the spec's M4 §1.1): `--orders` if given; else the plan of the date
     (`planned_orders_YYYYMMDD.csv`); else, said in the log, the spec's latest files —
     `planned_orders.csv`, or orders derived from `rebalance_plan.csv` (its action and planned qty)."""
-    from ..inputs import read_plan_as_orders
-    from ..paths import display_path
-    from ..rebalance import ORDER_COLUMNS, PlanSettings
+    from paper_trading.planning.inputs import read_plan_as_orders
+    from paper_trading.paths import display_path
+    from paper_trading.planning.rebalance import ORDER_COLUMNS, PlanSettings
 
     if orders is not None or paths["orders"].exists() or not (
             paths["latest_orders"].exists() or paths["latest_plan"].exists()):
@@ -114,8 +114,8 @@ def risk(
     it takes equity, cash and positions from the plan's summary and prices from `prices` /
     `fill_price`. A real gate of a `round` that has traded keeps the verdicts it traded on.
     """
-    from ..rebalance import APPROVED_COLUMNS
-    from ..risk import GateContext, RiskSettings, gate, preflight, realized_volatility
+    from paper_trading.planning.rebalance import APPROVED_COLUMNS
+    from paper_trading.risk.gate import GateContext, RiskSettings, gate, preflight, realized_volatility
 
     if mode not in ("dry", "real"):
         raise ConfigError(f"mode must be dry or real, got {mode!r}")
@@ -144,7 +144,7 @@ def risk(
             now = account_now.from_broker(broker, set(planned["symbol"]), include_held=False)
             market_open = session_today = is_today = None
             if mode == "real":
-                from ..trading_calendar import exchange_date
+                from paper_trading.trading_calendar import exchange_date
 
                 clock = broker.clock()
                 market_open = clock.is_open
@@ -177,7 +177,7 @@ def risk(
                 "approved_sha256": file_sha256(paths["approved"]), "approved": len(approved), "rejected": rejected,
                 "preflight": list(failures)}))
         if failures:
-            from ..alerts import raise_alert
+            from paper_trading.alerts.delivery import raise_alert
 
             raise_alert(ctx.log_dir, trade_date, run_id, "risk",
                         f"{mode} run stopped before trading: {', '.join(failures)}; all {len(report)} order(s) rejected",
@@ -186,14 +186,14 @@ def risk(
         for row in refused.itertuples():
             ctx.log.warning("rejected %s %s %g: %s", row.side, row.symbol, row.qty, row.reasons)
         if rejected and not failures and mode == "real":  # a run that trades the rest: green, with a warning
-            from ..alerts import raise_alerts
+            from paper_trading.alerts.delivery import raise_alerts
 
             raise_alerts(ctx.log_dir, trade_date, run_id, "risk", [
                 {"rule": "orders_rejected", "key": f"{r.side}:{r.symbol}", "severity": "warning",
                  "message": f"risk gate rejected {r.side} {r.symbol} {r.qty:g}: {r.reasons}"} for r in refused.itertuples()],
                 settings=ctx.cfg.alerts)
         ctx.log.info("risk gate (%s): %d approved, %d rejected", mode, len(approved), rejected)
-        from ..approval import approval_markdown
+        from paper_trading.risk.approval import approval_markdown
 
         return {"risk_report_path": str(paths["risk_report"]), "approved_path": str(paths["approved"]),
                 "approved": len(approved), "rejected": rejected, "preflight": list(failures),

@@ -28,9 +28,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import PaperTradingError
-from ..logging_setup import redact
-from .common import config_or_defaults, load_settings, make_broker, project_dir
+from paper_trading.errors import PaperTradingError
+from paper_trading.logging_setup import redact
+from paper_trading.steps.common import config_or_defaults, load_settings, make_broker, project_dir
 
 #: The daemon looks at the clock at least this often while it waits (seconds).
 DEFAULT_POLL_S = 30.0
@@ -69,7 +69,7 @@ def note_once(root: str | Path | None, config_path: str | Path | None, day, mode
 
 def run_at(day: dt.date, hhmm: str) -> dt.datetime:
     """`day` at `hhmm` New York time, as an aware instant."""
-    from ..trading_calendar import EXCHANGE_TZ
+    from paper_trading.trading_calendar import EXCHANGE_TZ
 
     hour, minute = map(int, hhmm.split(":"))
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=EXCHANGE_TZ)
@@ -77,7 +77,7 @@ def run_at(day: dt.date, hhmm: str) -> dt.datetime:
 
 def next_run(now: dt.datetime, hhmm: str, done: set[dt.date]) -> tuple[dt.date, dt.datetime]:
     """The next session (today included) not in `done`, and when it runs."""
-    from ..trading_calendar import exchange_date, is_session, next_session
+    from paper_trading.trading_calendar import exchange_date, is_session, next_session
 
     day = exchange_date(now)
     if not is_session(day):
@@ -111,8 +111,8 @@ def daemon(*, mode: str, root: str | Path | None = None, config_path: str | Path
     """Stay resident: run the day at `scheduler.time` on every session until `stop` is set (or
     SIGINT / SIGTERM). `run` (default `run_day`) and `clock` are for tests. Returns the number of
     days run."""
-    from ..trading_calendar import EXCHANGE_TZ, exchange_date
-    from .day import run_day
+    from paper_trading.trading_calendar import EXCHANGE_TZ, exchange_date
+    from paper_trading.steps.day import run_day
 
     project = project_dir(root)
     settings = load_settings(project, config_path)
@@ -178,6 +178,6 @@ def _closed(day: dt.date, moment: dt.datetime) -> bool:
     """The session of `day` has closed at `moment`."""
     import pandas as pd
 
-    from ..trading_calendar import xnys
+    from paper_trading.trading_calendar import xnys
 
     return moment >= xnys().session_close(pd.Timestamp(day)).to_pydatetime()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from ..config import DEFAULT_MAX_WEIGHT, SignalBusConfig, check_blend_weights, load_manifest, parse_blend
-from ..errors import ConfigError
-from ..readiness import StrategyReadiness, check_signals
-from ..signal_bus import default_output_path, run_signal_bus
-from .common import StepContext, run_step
+from paper_trading.config import DEFAULT_MAX_WEIGHT, SignalBusConfig, check_blend_weights, load_manifest, parse_blend
+from paper_trading.errors import ConfigError
+from paper_trading.signals.readiness import StrategyReadiness, check_signals
+from paper_trading.signals.bus import default_output_path, run_signal_bus
+from paper_trading.steps.common import StepContext, run_step
 
 
 def _manifest_path(ctx: StepContext, manifest: str | Path | None) -> Path:

@@ -38,10 +38,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from .config import StrategySpec
-from .errors import InputError
-from . import signal_io
-from .signal_io import (
+from paper_trading.config import StrategySpec
+from paper_trading.errors import InputError
+from paper_trading.signals.files import reader as signal_io
+from paper_trading.signals.files.reader import (
     BlockHasher,
     _cache_entry,
     _cache_path,

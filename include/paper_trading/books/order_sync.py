@@ -16,11 +16,11 @@ call.
 
 from __future__ import annotations
 
-from .broker import OrderInfo
-from .errors import BrokerError
-from .execution import NOT_SENT_AGAIN, TERMINAL, changed_rows
-from .ledger import Ledger
-from .logging_setup import get_logger
+from paper_trading.broker.alpaca import OrderInfo
+from paper_trading.errors import BrokerError
+from paper_trading.execution import NOT_SENT_AGAIN, TERMINAL, changed_rows
+from paper_trading.ledger import Ledger
+from paper_trading.logging_setup import get_logger
 
 log = get_logger("order_sync")
 

@@ -36,13 +36,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import atomic_path
-from .config import DEFAULT_MAX_WEIGHT, StrategySpec, check_blend_weights
-from .config import load_manifest as _load_manifest
-from .errors import ConfigError, InputError
-from .logging_setup import get_logger
-from .paths import display_path
-from .signal_io import SourceFile, latest_date, read_strategy_rows
+from paper_trading.atomic import atomic_path
+from paper_trading.config import DEFAULT_MAX_WEIGHT, StrategySpec, check_blend_weights
+from paper_trading.config import load_manifest as _load_manifest
+from paper_trading.errors import ConfigError, InputError
+from paper_trading.logging_setup import get_logger
+from paper_trading.paths import display_path
+from paper_trading.signals.files.reader import SourceFile, latest_date, read_strategy_rows
 
 log = get_logger("signal_bus")
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .rebalance import BRACKET_MIN_GAP, ORDER_COLUMNS, price_tick
+from paper_trading.planning.rebalance import BRACKET_MIN_GAP, ORDER_COLUMNS, price_tick
 
 REPORT_COLUMNS = ORDER_COLUMNS + ["last_price", "verdict", "reasons"]
 TRADING_DAYS_PER_YEAR = 252

@@ -49,10 +49,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from .logging_setup import ALERT_URLS_ENV, get_logger, redact, register_secret
+from paper_trading.logging_setup import ALERT_URLS_ENV, get_logger, redact, register_secret
 
 if TYPE_CHECKING:
-    from .config import AlertsConfig
+    from paper_trading.config import AlertsConfig
 
 log = get_logger("alerts")
 
@@ -451,7 +451,7 @@ def read_alerts(log_dir: Path, *, until: dt.date | None = None, limit: int | Non
 def failure_trade_date(run_date: str | None, logical_date: dt.datetime | None, run_after: dt.datetime) -> dt.date:
     """The trade date a failed task belongs to, as the DAG's `trade_date` task finds it; when that
     cannot be found (a bad `run_date` may be why the task failed), the New York date of `run_after`."""
-    from .trading_calendar import exchange_date, resolve_trade_date
+    from paper_trading.trading_calendar import exchange_date, resolve_trade_date
 
     try:
         return resolve_trade_date(run_date, logical_date, run_after)
@@ -469,7 +469,7 @@ def record_task_failure(root: Path, *, dag_id: str, task_id: str, run_id: str, t
     read; when the line cannot be written at all, True (it is not a known repeat: better a notice
     than none)."""
     try:
-        from .config import config_or_defaults, load_settings
+        from paper_trading.config import config_or_defaults, load_settings
 
         try:
             log_dir = root / config_or_defaults(load_settings(root, None)).paths.logs

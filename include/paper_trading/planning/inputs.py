@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .logging_setup import get_logger
-from .paths import display_path
-from .symbols import is_symbol
+from paper_trading.errors import InputError
+from paper_trading.logging_setup import get_logger
+from paper_trading.paths import display_path
+from paper_trading.symbols import is_symbol
 
 log = get_logger("inputs")
 
@@ -219,7 +219,7 @@ def read_plan_as_orders(path: Path, settings, root: Path | None = None) -> pd.Da
     exists): each row whose `action` is buy or sell becomes an order of its `planned_qty` (or our
     `delta_qty`) shares, shaped as M2 shapes them (a whole-share buy a bracket on `ref_price`, a
     sell at market). Rows with a quantity <= 0 are filtered out and reported."""
-    from .rebalance import orders_from_plan
+    from paper_trading.planning.rebalance import orders_from_plan
 
     table = _Csv(path, ["symbol", "action", "ref_price"], "rebalance plan", root)
     qty_column = "planned_qty" if "planned_qty" in table.frame.columns else "delta_qty"

@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .trading_calendar import exchange_date
+from paper_trading.trading_calendar import exchange_date
 
 #: Statuses of an order that will not change any more.
 FINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced", "not_sent", "dry_run"})

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .paths import ROOT_ENV
+from paper_trading.paths import ROOT_ENV
 
 #: The latest dashboard, rewritten by every report run (the dated copies stay beside it).
 LATEST_DASHBOARD = "summary_dashboard.html"
@@ -87,10 +87,10 @@ def reports_dir(root: str | os.PathLike[str], config_path: str | os.PathLike[str
     config = Path(config_path) if Path(config_path).is_absolute() else root / config_path
     relative = DEFAULT_REPORTS
     if config.is_file():
-        from .config import load_config
+        from paper_trading.config import load_config
 
         relative = load_config(config, root).paths.reports
-    from .paths import resolve_inside
+    from paper_trading.paths import resolve_inside
 
     return resolve_inside(root, relative)
 

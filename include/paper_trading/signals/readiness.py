@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import StrategySpec
-from .errors import SignalsNotReady
-from .signal_bus import READ_THREADS
-from .signal_io import Unpublished, open_source, rows_known_at
+from paper_trading.config import StrategySpec
+from paper_trading.errors import SignalsNotReady
+from paper_trading.signals.bus import READ_THREADS
+from paper_trading.signals.files.reader import Unpublished, open_source, rows_known_at
 
 
 @dataclass(frozen=True)

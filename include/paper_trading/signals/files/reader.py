@@ -53,10 +53,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .atomic import atomic_path, write_text_atomic
-from .config import OPTIONAL_SIGNAL_COLUMNS, REQUIRED_SIGNAL_COLUMNS, StrategySpec
-from .errors import InputError, SignalsNotReady
-from .logging_setup import get_logger
+from paper_trading.atomic import atomic_path, write_text_atomic
+from paper_trading.config import OPTIONAL_SIGNAL_COLUMNS, REQUIRED_SIGNAL_COLUMNS, StrategySpec
+from paper_trading.errors import InputError, SignalsNotReady
+from paper_trading.logging_setup import get_logger
 
 log = get_logger("signal_io")
 
@@ -946,7 +946,7 @@ def open_source(spec: StrategySpec, cache_dir: Path) -> tuple[Any, str]:
     with the file's content hash."""
     _check_file(spec)
     if spec.format == "csv":
-        from .csv_index import open_csv  # csv_index builds on this module: import it when used
+        from paper_trading.signals.files.csv_index import open_csv  # csv_index builds on this module: import it when used
 
         return open_csv(spec, cache_dir)
     content = file_hash(spec.abs_path, cache_dir, f"{spec.path} (strategy {spec.id})")
@@ -1028,7 +1028,7 @@ class Unpublished:
     def when(self) -> str:
         """`published at 2025-11-18 11:30 America/New_York, after 09:35` (New York time; the cut's
         date is shown only when it is another day)."""
-        from .trading_calendar import EXCHANGE_TZ
+        from paper_trading.trading_calendar import EXCHANGE_TZ
 
         at, cut = self.published_at.astimezone(EXCHANGE_TZ), self.known_at.astimezone(EXCHANGE_TZ)
         shown_cut = f"{cut:%H:%M}" if cut.date() == at.date() else f"{cut:%Y-%m-%d %H:%M}"

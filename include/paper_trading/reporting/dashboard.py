@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from . import analytics
+from paper_trading.reporting import analytics
 
 #: The charts, in page order: each is a div `#chart-<name>` of class `chart`.
 CHARTS = ("equity", "drawdown", "returns", "monthly", "weights", "turnover", "slippage")

@@ -40,8 +40,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from .connections import is_loopback_host
-from .errors import (
+from paper_trading.connections import is_loopback_host
+from paper_trading.errors import (
     ConfigError,
     AmbiguousSubmitError,
     BrokerAuthError,
@@ -51,7 +51,7 @@ from .errors import (
     OrderRejected,
     SubmitRateLimited,
 )
-from .logging_setup import get_logger, register_secret
+from paper_trading.logging_setup import get_logger, register_secret
 
 log = get_logger("broker")
 
