@@ -110,6 +110,7 @@ def parse_times(runs: int, tmp: Path) -> dict:
 
 def deployed_run(executor: str, tmp: Path) -> dict:
     from alpaca_sim.server import SimServer
+
     from tests.deploy.cluster import AirflowCluster
 
     project = tmp / f"project-{executor}"

@@ -69,8 +69,8 @@ def run(orders: int, runs: int) -> list[tuple[str, float, str]]:
     from alpaca.trading.enums import OrderSide, TimeInForce
     from alpaca.trading.requests import MarketOrderRequest
     from alpaca_sim.server import SimServer
-
-    from paper_trading.broker.alpaca import AlpacaBroker, OrderRequest
+    from paper_trading.broker.alpaca import AlpacaBroker
+    from paper_trading.broker.types import OrderRequest
 
     results: dict[str, list[float]] = {"clock": [], "alpaca-py": [], "adapter": [], "snapshot": []}
     with tempfile.TemporaryDirectory() as tmp, SimServer(Path(tmp) / "bench.db", bars=REPO / "data/market/daily_bars.csv",

@@ -237,7 +237,7 @@ def rate_case(sim, tmp: Path, closes: dict[str, float], n_orders: int, limit: in
     with Ledger(f"sqlite:///{db}") as ledger:
         start = time.perf_counter()
         broker.account(), broker.clock(), broker.calendar(TRADE_DATE, TRADE_DATE)  # the step's pre-flight reads
-        result = Executor(broker, ledger, ExecutionSettings(), mode="real", trade_date=TRADE_DATE, round=1,
+        result = Executor(broker, ledger, ExecutionSettings(), mode="real", trade_date=TRADE_DATE, round_no=1,
                           run_id="bench", env="paper").run(approved)
         wall = time.perf_counter() - start
     counts = result.counts()
@@ -317,7 +317,7 @@ def overhead(sim, tmp: Path, closes: dict[str, float], n_orders: int, repeats: i
                 try:
                     start = time.perf_counter()
                     result = Executor(broker, ledger, ExecutionSettings(), mode="real", trade_date=TRADE_DATE,
-                                      round=1, run_id="bench", env="paper").run(approved)
+                                      round_no=1, run_id="bench", env="paper").run(approved)
                     elapsed = time.perf_counter() - start
                 finally:
                     ledger.close()

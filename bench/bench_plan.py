@@ -24,8 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from paper_trading.planning.rebalance import PlanSettings, bracket_prices, plan_rebalance
+from paper_trading.planning.rebalance import (
+    PlanSettings,
+    bracket_prices,
+    plan_rebalance,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "bench" / "README.md"

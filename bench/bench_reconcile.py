@@ -147,7 +147,7 @@ MIX = [(8000, 2, "filled"), (1000, 3, "filled"), (300, 2, "canceled"), (200, 1, 
 
 
 def make_day(n_orders: int = 10_000, n_symbols: int = 1_000, n_other: int = 300, seed: int = 5) -> Day:
-    from paper_trading.broker.alpaca import Account, OrderInfo, Position
+    from paper_trading.broker.types import Account, OrderInfo, Position
 
     rng = random.Random(seed)
     symbols = [f"S{i:04d}" for i in range(1, n_symbols + 1)]
@@ -234,7 +234,7 @@ def make_day(n_orders: int = 10_000, n_symbols: int = 1_000, n_other: int = 300,
 
 
 class StandIn:
-    """The broker reads `steps.reconcile` makes, answered from memory."""
+    """The broker reads `steps.reconcile_books` makes, answered from memory."""
 
     env = "paper"
 
@@ -305,7 +305,7 @@ class Phases:
 
 
 def reconcile(day: dt.date, root: Path, url: str, broker: StandIn) -> dict:
-    from paper_trading.steps import reconcile as step
+    from paper_trading.steps import reconcile_books as step
 
     return step(day, mode="real", root=root, broker=broker, db_url=url, run_id="bench")
 
@@ -320,9 +320,8 @@ def prepare(url: str, root: Path, case: Day, broker: StandIn) -> None:
 
 
 def snapshot(url: str, outputs: Path) -> dict:
-    from sqlalchemy import create_engine, select
-
     from paper_trading.ledger import schema
+    from sqlalchemy import create_engine, select
 
     engine = create_engine(url)
     out = {}
@@ -406,10 +405,9 @@ def books_written(url: str) -> dict[str, list[dict]]:
 def naive_insert(url: str, written: dict[str, list[dict]], *, per_row_commit: bool) -> float:
     """One INSERT per row through SQLAlchemy Core, into a fresh ledger of the same schema (the
     ledger's own engine, so the same SQLite pragmas and BEGIN IMMEDIATE)."""
-    from sqlalchemy import insert
-
     from paper_trading.ledger import schema
     from paper_trading.ledger.store import Ledger
+    from sqlalchemy import insert
 
     with Ledger(url) as ledger:
         engine = ledger.engine
@@ -438,7 +436,6 @@ def http_fetch(n: int, runs: int) -> dict:
     """`AlpacaBroker.activities` and `list_orders` against the simulator, `n` market orders that
     filled at once (n FILL activities)."""
     import requests
-
     from alpaca_sim.server import SimServer
     from paper_trading.broker.alpaca import AlpacaBroker
 
@@ -510,7 +507,7 @@ def table(info: dict, case: Day, results: list[dict], http: dict | None, runs: i
         "",
         f"The day: {len(case.ledger_orders):,} orders of 1,000 symbols in the ledger, {case.n_fills:,} FILL activities "
         f"+ {case.n_other} non-trade activities, the previous day's books written first (untimed). **The broker reads "
-        f"are prepared in memory**: the times are the reconciliation itself — `steps.reconcile` from its start to its "
+        f"are prepared in memory**: the times are the reconciliation itself — `steps.reconcile_books` from its start to its "
         f"return: opening the ledger, classification, the books, the one ledger transaction, the CSV exports. "
         f"Rows the step writes: {total_rows:,} (" + ", ".join(f"{k} {v:,}" for k, v in rows.items()) + "). "
         f"Median of {runs} runs per backend, each on a fresh ledger; every re-run checked to change nothing "
@@ -523,8 +520,8 @@ def table(info: dict, case: Day, results: list[dict], http: dict | None, runs: i
     ]
     for res in results:
         base = med(res["naive"]["commit per row"])
-        for key, label in (("first", "`steps.reconcile`, first run of the day"),
-                           ("rerun", "`steps.reconcile`, re-run (changes nothing)")):
+        for key, label in (("first", "`steps.reconcile_books`, first run of the day"),
+                           ("rerun", "`steps.reconcile_books`, re-run (changes nothing)")):
             s = res[key]
             inner = res[f"{key}_inner"]
             target = ""

@@ -117,9 +117,8 @@ def run(sessions: int, names: int, profiled_run: bool = True) -> dict:
 def replay_once(days: list[dt.date], names: int, profile: cProfile.Profile | None) -> dict:
     """One replay of `days` on a fresh synthetic project: its wall time, its requests by route, and
     the HTTP floor for as many requests."""
-    from paper_trading.steps.replay import replay
-
     import paper_trading.broker.alpaca as broker_module
+    from paper_trading.steps.replay import replay
 
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         root = Path(tmp) / "project"
@@ -167,7 +166,6 @@ def route_of(method: str, path_url: str) -> str:
 def http_floor(root: Path, requests: int) -> float:
     """`requests` × GET /v2/clock, one after the other, on a simulator like the replay's."""
     from alpaca_sim.server import SimServer
-
     from paper_trading.broker.alpaca import AlpacaBroker
 
     with SimServer(root / "floor.sqlite", bars=root / "data" / "market" / "daily_bars.csv") as sim:

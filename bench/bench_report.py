@@ -21,7 +21,7 @@ SPY's closes come from the production path: `AlpacaBroker.daily_closes` against 
 simulator (`alpaca_sim`, a child process) loaded with a bars CSV of SPY for the whole period.
 
 Timed, per backend (SQLite file in WAL mode; PostgreSQL at 127.0.0.1:5432 in a schema of its own
-in database `test`, dropped at the end): `steps.report(END_DAY, root=..., broker=..., db_url=...)`
+in database `test`, dropped at the end): `steps.write_report(END_DAY, root=..., broker=..., db_url=...)`
 from its call to its return — one untimed warm-up call first (its time, which includes the first
 imports of empyrical and friends, is shown for information), then `--runs` timed calls. Inside the
 timed calls the time is split by wrapping, from outside the library, the ledger reads
@@ -143,7 +143,6 @@ class Case:
 
 def make_case(names: int, years: int, orders_per_day: float, seed: int = 10) -> Case:
     import numpy as np
-
     from paper_trading.trading_calendar import xnys
 
     cal = xnys()
@@ -437,9 +436,9 @@ class Phases:
             self.stack[-1][1] = now
 
     def __enter__(self) -> Phases:
-        from paper_trading.reporting import analytics
-        from paper_trading.planning import inputs
         from paper_trading.ledger.store import Ledger
+        from paper_trading.planning import inputs
+        from paper_trading.reporting import analytics
 
         report_mod = self.report_mod or importlib.import_module("paper_trading.steps.report")
         self._wrap(Ledger, "table", LEDGER_READS)
@@ -499,7 +498,7 @@ def make_broker(sim):  # noqa: ANN001
 
 
 def report(root: Path, url: str, broker, module=None) -> dict:  # noqa: ANN001
-    step = module.report if module is not None else importlib.import_module("paper_trading.steps").report
+    step = module.write_report if module is not None else importlib.import_module("paper_trading.steps").write_report
     return step(END_DAY, root=root, broker=broker, db_url=url, run_id="bench")
 
 
@@ -788,7 +787,7 @@ def table(info: dict, case: Case, results: list[dict], qs: dict, runs: int, skip
         f"names held each session ({len(case.symbols)} over the period), rows: "
         + ", ".join(f"{k} {v:,}" for k, v in counts.items())
         + (f"; SQLite file {results[0]['db_bytes'] / 1e6:,.0f} MB" if results[0].get("db_bytes") else "")
-        + f". SPY closes: {broker_note}. Report date {END_DAY}. `steps.report` end to end, median of {runs} calls "
+        + f". SPY closes: {broker_note}. Report date {END_DAY}. `steps.write_report` end to end, median of {runs} calls "
         f"after one untimed warm-up call per backend; quantstats on the same two return series ({qs.get('n', 0):,} "
         f"daily returns each), median of {runs} after a warm-up.",
         "",
@@ -799,7 +798,7 @@ def table(info: dict, case: Case, results: list[dict], qs: dict, runs: int, skip
         s = res["totals"]
         files = ", ".join(f"`{n}` {b / 1e3:,.0f} kB" for n, b in res["files"].items())
         ok = med(s) <= TARGET_S and max(s) <= TARGET_S
-        lines.append(f"| {res['backend']} | **`steps.report`**, every M6 output of the day | {med(s):.2f} "
+        lines.append(f"| {res['backend']} | **`steps.write_report`**, every M6 output of the day | {med(s):.2f} "
                      f"({min(s):.2f}–{max(s):.2f}) | {files} | ≤ {TARGET_S:g} s: {'met' if ok else 'NOT met'} |")
         lines.append(f"| {res['backend']} | the first call in the process (imports of pandas' and empyrical's "
                      f"modules on first use included; for information) | {res['warmup']:.2f} | | |")

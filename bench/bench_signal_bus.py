@@ -142,7 +142,7 @@ def time_work(kind: str, argv: list[str]) -> int:
     """Child mode: import everything, then time only the work, and print the seconds.
 
     `kind` "m1": `argv` is the CLI's (from `signal-bus` on), parsed by the CLI's own parser and
-    passed to `steps.signal_bus` as `cli.main` passes it. "naive": the naive script's arguments.
+    passed to `steps.consolidate_signals` as `cli.main` passes it. "naive": the naive script's arguments.
     """
     if kind == "m1":
         from paper_trading import cli, steps
@@ -150,7 +150,7 @@ def time_work(kind: str, argv: list[str]) -> int:
         args = cli.build_parser().parse_args(argv)
 
         def work() -> None:
-            steps.signal_bus(
+            steps.consolidate_signals(
                 args.date, root=args.root, config_path=args.config_path, run_id=args.run_id,
                 manifest=args.manifest, mode=args.mode, pick=args.pick, blend=args.blend,
                 blend_missing=args.blend_missing, out=args.out, debug=args.debug,

@@ -106,7 +106,6 @@ class Runner:
         """`sim`: a running simulator to reset and use (the campaign shares one: starting one costs
         a second); else the trial starts its own in its workspace."""
         from alpaca_sim.server import SimServer, free_port
-
         from paper_trading.steps.replay import workspace
 
         self.trial, self.rng, self.kinds = trial, random.Random(trial.seed), kinds
@@ -250,8 +249,9 @@ class Runner:
 
     def _in_process(self, day: dt.date, step: str) -> None:
         from paper_trading import steps
+        from paper_trading.config import load_settings
         from paper_trading.errors import TRANSIENT_ERRORS, PaperTradingError
-        from paper_trading.steps.replay import books_time
+        from paper_trading.trading_calendar import books_time
 
         common = {"root": self.where, "run_id": f"chaos-{day:%Y%m%d}"}
         online = {"broker": self.broker, "db_url": self.db_url}
@@ -261,15 +261,15 @@ class Runner:
                 if not ready:
                     raise RuntimeError(f"signals not ready: {statuses}")
             elif step == "signal_bus":
-                steps.signal_bus(day, **common)
+                steps.consolidate_signals(day, **common)
             elif step == "plan":
-                steps.plan(day, **common, **online)
+                steps.plan_rebalance(day, **common, **online)
             elif step == "risk":
-                gated = steps.risk(day, mode="real", **common, **online)
+                gated = steps.check_risk(day, mode="real", **common, **online)
                 if gated["preflight"]:
                     raise RuntimeError(f"the gate refused to trade: {gated['preflight']}")
             elif step == "execute":
-                steps.execute(day, mode="real", **common, **online)
+                steps.execute_orders(day, mode="real", **common, **online)
             elif step == "fills":
                 for _ in range(200):
                     done, _fills = steps.wait_for_fills(day, mode="real", **common, **online)
@@ -277,8 +277,8 @@ class Runner:
                         break
                     self.clock.sleep(1)
             elif step == "reconcile":
-                self.clock.set(books_time(self.where, day))
-                steps.reconcile(day, mode="real", **common, **online)
+                self.clock.set(books_time(day, load_settings(self.where, None).reconcile))
+                steps.reconcile_books(day, mode="real", **common, **online)
         except TRANSIENT_ERRORS as exc:
             self.errors_raised.append((step, str(exc)))
             raise Transient(str(exc)) from exc
@@ -294,9 +294,10 @@ class Runner:
         argv = {"plan": ["plan"], "risk": ["risk", "--mode", "real"], "execute": ["execute", "--mode", "real"],
                 "reconcile": ["reconcile", "--mode", "real"]}[step]
         if step == "reconcile":
-            from paper_trading.steps.replay import books_time
+            from paper_trading.config import load_settings
+            from paper_trading.trading_calendar import books_time
 
-            self.clock.set(books_time(self.where, day))
+            self.clock.set(books_time(day, load_settings(self.where, None).reconcile))
         args = [*argv, "--date", day.isoformat(), "--root", str(self.where), "--run-id", f"chaos-{day:%Y%m%d}"]
         env = {**os.environ, "APCA_API_KEY_ID": self.sim.key, "APCA_API_SECRET_KEY": self.sim.secret,
                "APCA_API_BASE_URL": self.sim.url, "APCA_API_DATA_URL": self.sim.url, "PAPER_TRADING_DB_URL": self.db_url}
@@ -334,9 +335,8 @@ class Runner:
 
     def check(self) -> None:
         import pandas as pd
-
-        from paper_trading.execution import client_order_id
         from paper_trading.ledger import Ledger
+        from paper_trading.orders import client_order_id
 
         v = self.trial.violations
         orders = self.sim_orders()  # (order, its parent's client_order_id for a leg)

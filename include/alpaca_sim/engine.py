@@ -71,7 +71,16 @@ from .common import (  # noqa: F401 - re-exported for app.py and server.py
 )
 from .market import Bar, Dividend, Market, _next_session, round_price
 from .orders import OrdersMixin, trailing_stop_price
-from .sessions import UTC, Session, is_open, latest_started_session, next_close, next_open, ny_date, session
+from .sessions import (
+    UTC,
+    Session,
+    is_open,
+    latest_started_session,
+    next_close,
+    next_open,
+    ny_date,
+    session,
+)
 from .store import Store
 
 

@@ -17,11 +17,16 @@ import textwrap
 from collections.abc import Sequence
 
 from paper_trading import steps
-from paper_trading.reporting.artifacts import list_artifacts
 from paper_trading.config import parse_blend
-from paper_trading.errors import TRANSIENT_ERRORS, InputError, PaperTradingError, SignalsNotReady
-from paper_trading.planning.inputs import targets_trade_date
+from paper_trading.errors import (
+    TRANSIENT_ERRORS,
+    InputError,
+    PaperTradingError,
+    SignalsNotReady,
+)
 from paper_trading.logging_setup import console_logging, redact
+from paper_trading.planning.inputs import targets_trade_date
+from paper_trading.reporting.artifacts import list_artifacts
 from paper_trading.trading_calendar import parse_date
 
 EXIT_INPUT = 2
@@ -380,7 +385,14 @@ def _replay(args: argparse.Namespace) -> int:
     if not (args.verbose or args.debug):
         console_logging(logging.ERROR)
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from paper_trading.steps.replay import replay, summary_lines
 
@@ -411,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console_logging(logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING)
     try:
         if args.step == "signal-bus":
-            summary = steps.signal_bus(
+            summary = steps.consolidate_signals(
                 args.date, root=args.root, config_path=args.config_path, run_id=args.run_id,
                 manifest=args.manifest, mode=args.mode, pick=args.pick, blend=args.blend,
                 blend_missing=args.blend_missing, out=args.out, debug=args.debug,
@@ -431,34 +443,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                     raise InputError("plan: give --date, or --targets (its trade date is read from the file)")
                 root = steps.common.project_dir(args.root)
                 args.date = targets_trade_date(root / args.targets, root)
-            summary = steps.plan(
-                args.date, root=args.root, config_path=args.config_path, run_id=args.run_id, round=args.round,
+            summary = steps.plan_rebalance(
+                args.date, root=args.root, config_path=args.config_path, run_id=args.run_id, round_no=args.round,
                 targets=args.targets, equity=args.equity, cash=args.cash, prices=args.prices, positions=args.positions,
                 fill_price=args.fill_price, debug=args.debug,
             )
             print(summary["orders_path"])
             return 0
         if args.step == "risk":
-            summary = steps.risk(
-                args.date, mode=args.mode, round=args.round, root=args.root, config_path=args.config_path,
+            summary = steps.check_risk(
+                args.date, mode=args.mode, round_no=args.round, root=args.root, config_path=args.config_path,
                 run_id=args.run_id, orders=args.orders, prices=args.prices, fill_price=args.fill_price, debug=args.debug,
             )
             print(summary["approved_path"])
             return 0
         if args.step == "execute":
-            summary = steps.execute(
-                args.date, mode=args.mode, round=args.round, root=args.root, config_path=args.config_path,
+            summary = steps.execute_orders(
+                args.date, mode=args.mode, round_no=args.round, root=args.root, config_path=args.config_path,
                 run_id=args.run_id, orders=args.orders, debug=args.debug,
             )
             print(summary["execution_log_path"])
             return 0
         if args.step == "reconcile":
-            summary = steps.reconcile(args.date, mode=args.mode, root=args.root, config_path=args.config_path,
+            summary = steps.reconcile_books(args.date, mode=args.mode, root=args.root, config_path=args.config_path,
                                       run_id=args.run_id, debug=args.debug)
             print(summary["recon_report_path"])
             return 0
         if args.step == "report":
-            summary = steps.report(args.date, root=args.root, config_path=args.config_path, run_id=args.run_id,
+            summary = steps.write_report(args.date, root=args.root, config_path=args.config_path, run_id=args.run_id,
                                    debug=args.debug)
             print(summary["metrics_path"])
             return 0
@@ -470,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from paper_trading.steps.scheduler import daemon
 
             daemon(mode=args.mode, root=args.root, config_path=args.config_path, poll_s=args.poll_s,
-                   round=args.round, wait=args.wait, signal_mode=args.signal_mode, pick=args.pick, blend=args.blend,
+                   round_no=args.round, wait=args.wait, signal_mode=args.signal_mode, pick=args.pick, blend=args.blend,
                    blend_missing=args.blend_missing, echo=lambda line: print(line, flush=True), debug=args.debug)
             return 0
         if args.step == "run":
@@ -479,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             began = dt.datetime.now(dt.timezone.utc)
             try:
                 result = steps.run_day(
-                    args.date, mode=args.mode, root=args.root, config_path=args.config_path, round=args.round,
+                    args.date, mode=args.mode, root=args.root, config_path=args.config_path, round_no=args.round,
                     run_id=args.run_id, wait=args.wait, signal_mode=args.signal_mode, pick=args.pick,
                     blend=args.blend, blend_missing=args.blend_missing, debug=args.debug,
                     echo=lambda line: print(line, flush=True),

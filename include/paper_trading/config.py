@@ -27,8 +27,15 @@ from pydantic import (
 
 from paper_trading.errors import ConfigError
 from paper_trading.logging_setup import get_logger
+from paper_trading.paths import (
+    DEFAULT_SCHEDULER_TIME,
+    HHMM_PATTERN,
+    check_relative,
+    display_path,
+    project_root,
+    resolve_inside,
+)
 from paper_trading.symbols import checked_symbol
-from paper_trading.paths import DEFAULT_SCHEDULER_TIME, HHMM_PATTERN, check_relative, display_path, project_root, resolve_inside
 
 log = get_logger("config")
 

@@ -59,10 +59,23 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from paper_trading.broker.alpaca import OrderInfo, OrderRequest
-from paper_trading.errors import AmbiguousSubmitError, BrokerError, OrderRejected, SubmitRateLimited
+from paper_trading.broker.types import OrderInfo, OrderRequest
+from paper_trading.errors import (
+    AmbiguousSubmitError,
+    BrokerError,
+    OrderRejected,
+    SubmitRateLimited,
+)
 from paper_trading.ledger import Ledger
 from paper_trading.logging_setup import get_logger
+from paper_trading.orders import (
+    DONE_TODAY,
+    EXIT_CLASSES,
+    NOT_SENT_AGAIN,
+    TERMINAL,
+    UNRESOLVED,
+    client_order_id,
+)
 from paper_trading.planning.rebalance import bracket_prices, round_to_tick
 
 log = get_logger("execution")
@@ -73,18 +86,6 @@ RENEW_REASON = "renew: the earlier exits lapse within {days} days (Alpaca cancel
                "one take-profit/stop-loss pair over the whole position"
 CONSOLIDATE_REASON = "consolidate: the working exits covered more than the position; one take-profit/stop-loss " \
                      "pair over the whole position"
-#: Order classes whose sell legs are exits (a bracket's take-profit and stop-loss, an OCO).
-EXIT_CLASSES = frozenset({"bracket", "oco"})
-
-#: Statuses after which an order changes no more.
-TERMINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced"})
-#: What the runner waits for: terminal, or done for today (a DAY order gets no more fills today).
-DONE_TODAY = TERMINAL | {"done_for_day"}
-#: Outcomes that exist only in our ledger (the broker refused or never got the order): final for
-#: the round, recorded again by a re-run and never sent again.
-NOT_SENT_AGAIN = frozenset({"rejected", "not_sent"})
-#: Ledger states of an order whose fate must still be found out at the broker.
-UNRESOLVED = frozenset({"submitting", "unknown"})
 MIN_GAP = 0.01
 #: After this many submits in a row whose outcome stays unknown, the run stops sending (the broker is
 #: failing); what is left is sent by the next run, after each id was looked up.
@@ -101,12 +102,6 @@ def exit_prices(base: float, take_profit_pct: float, stop_loss_pct: float) -> tu
     """Take-profit and stop-loss around one price, on Alpaca's ticks (see `rebalance.bracket_prices`)."""
     tp, sl = bracket_prices(np.array([base]), take_profit_pct, stop_loss_pct)
     return float(tp[0]), float(sl[0])
-
-
-def client_order_id(prefix: str, trade_date: dt.date, symbol: str, side: str, round: int, mode: str) -> str:
-    """`pt-20250303-AAPL-buy-r1` (<= 48 characters); dry runs get `dry-...`, never sent."""
-    head = "dry" if mode == "dry" else prefix
-    return f"{head}-{trade_date:%Y%m%d}-{symbol.replace('/', '_')}-{side}-r{round}"[:48]
 
 
 @dataclass(frozen=True)
@@ -200,7 +195,7 @@ class Executor:
     """Sends (or, dry, records) one trade date's approved orders. See the module docstring."""
 
     def __init__(self, broker, ledger: Ledger, settings: ExecutionSettings, *, mode: str, trade_date: dt.date,
-                 round: int, run_id: str, env: str, sleep: Callable[[float], None] = time.sleep,
+                 round_no: int, run_id: str, env: str, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic, preflight: Callable[[], None] | None = None,
                  keep_alive: Callable[[], None] | None = None) -> None:
         """`preflight` runs once, just before the first write to the broker (real mode): a run that
@@ -208,7 +203,7 @@ class Executor:
         after the close. `keep_alive` is called while the run works (it renews the ledger lock and
         raises if the lock was lost)."""
         self.broker, self.ledger, self.s = broker, ledger, settings
-        self.mode, self.trade_date, self.round, self.run_id, self.env = mode, trade_date, round, run_id, env
+        self.mode, self.trade_date, self.round_no, self.run_id, self.env = mode, trade_date, round_no, run_id, env
         self.sleep, self.clock = sleep, clock
         self.real = mode == "real"
         self._unknown_in_a_row = 0
@@ -221,7 +216,7 @@ class Executor:
         self._preflight, self._cleared = preflight, preflight is None
         self._keep_alive = keep_alive or (lambda: None)
         self.own_prefix = f"{'dry' if mode == 'dry' else settings.prefix}-{trade_date:%Y%m%d}-"
-        self.own_suffix = f"-r{round}"
+        self.own_suffix = f"-r{round_no}"
 
     # ----------------------------------------------------------------------------- the run
 
@@ -231,7 +226,7 @@ class Executor:
         if self.real:
             self._resolve_all(intents)
         todo = [i for i in intents if not i.settled]
-        log.info("execute (%s, round %d): %d approved order(s), %d already accounted for", self.mode, self.round,
+        log.info("execute (%s, round %d): %d approved order(s), %d already accounted for", self.mode, self.round_no,
                  len(intents), len(intents) - len(todo))
         per_lot = self.s.protection == "per_lot"
         # per lot, a bracket buy leaves the name's working exits alone (Alpaca exempts complex orders
@@ -268,7 +263,7 @@ class Executor:
     # ------------------------------------------------------------------------------ intents
 
     def _intent(self, row) -> Intent:  # noqa: ANN001 - a DataFrame row
-        cid = client_order_id(self.s.prefix, self.trade_date, row.symbol, row.side, self.round, self.mode)
+        cid = client_order_id(self.s.prefix, self.trade_date, row.symbol, row.side, self.round_no, self.mode)
         tp = None if pd.isna(row.tp_price) else float(row.tp_price)
         sl = None if pd.isna(row.sl_price) else float(row.sl_price)
         return Intent(cid, row.symbol, row.side, float(row.qty), float(row.qty), row.order_type,
@@ -277,7 +272,7 @@ class Executor:
     def _row(self, intent: Intent, status: str | None = None, **extra) -> dict:
         price = intent.filled_avg_price or intent.ref_price
         row = {
-            "client_order_id": intent.cid, "trade_date": self.trade_date, "round": self.round, "run_id": self.run_id,
+            "client_order_id": intent.cid, "trade_date": self.trade_date, "round": self.round_no, "run_id": self.run_id,
             "mode": self.mode, "env": self.env, "symbol": intent.symbol, "side": intent.side, "qty": intent.qty,
             "planned_qty": intent.planned_qty, "order_type": intent.form or intent.order_type,
             "order_class": {"bracket": "bracket", "oco": "oco"}.get(intent.form, "simple"),
@@ -324,7 +319,7 @@ class Executor:
         rows = [self._row(intent)]
         for leg in intent.legs:
             rows.append({
-                "client_order_id": leg.client_order_id, "trade_date": self.trade_date, "round": self.round,
+                "client_order_id": leg.client_order_id, "trade_date": self.trade_date, "round": self.round_no,
                 "run_id": self.run_id, "mode": self.mode, "env": self.env, "symbol": leg.symbol, "side": leg.side,
                 "qty": float(leg.qty or 0), "order_type": "take_profit" if leg.order_type == "limit" else "stop_loss",
                 "order_class": info.order_class if info else None, "time_in_force": intent.time_in_force,
@@ -612,7 +607,7 @@ class Executor:
                 continue
             for o in (order, *order.legs):
                 seen[o.client_order_id] = o
-        self._sync(seen, f"cancelled {why} ({self.trade_date} round {self.round})")
+        self._sync(seen, f"cancelled {why} ({self.trade_date} round {self.round_no})")
 
     def _sync(self, seen: dict[str, OrderInfo], cancel_note: str | None = None,
               known: dict[str, dict] | None = None) -> None:
@@ -670,7 +665,7 @@ class Executor:
         if not symbols:
             return
         listed = self._live_orders(symbols)
-        cids = {s: client_order_id(self.s.prefix, self.trade_date, s, "oco", self.round, self.mode) for s in symbols}
+        cids = {s: client_order_id(self.s.prefix, self.trade_date, s, "oco", self.round_no, self.mode) for s in symbols}
         journaled = self.ledger.orders_by_id(sorted(cids.values()))
         self._adopt_reprotections(cids, journaled, result, {o.client_order_id: o for o, _ in listed})
         exits: dict[str, list[tuple[OrderInfo, str | None]]] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -83,16 +84,26 @@ def previous_session(day: dt.date) -> dt.date:
     return xnys().date_to_session(pd.Timestamp(day - dt.timedelta(days=1)), direction="previous").date()
 
 
-def reconcile_time(day: dt.date, timing: str = "t0", after_close_minutes: float = 15,
-                   before_open_minutes: float = 60) -> dt.datetime:
-    """When the books of `day` can be made (an aware UTC instant): after its close — early closes
-    included — plus a delay (`t0`), or before the next session's open (`t1`)."""
+class BooksTiming(Protocol):
+    """The config's `reconcile:` section, as far as the time of the books goes."""
+
+    timing: str
+    after_close_minutes: float
+    before_open_minutes: float
+
+
+def books_time(day: dt.date, reconcile: BooksTiming) -> dt.datetime:
+    """When the books of `day` are made (an aware UTC instant): after its close — early closes
+    included — plus a delay (`timing: t0`), or before the next session's open (`t1`).
+
+    The one answer for the DAG's `books_time` task, `run` and `replay` (which moves the simulator's
+    clock there), so a day's books are made at the same instant whichever way it runs."""
     cal = xnys()
-    if timing == "t1":
+    if reconcile.timing == "t1":
         following = next_session(day)
-        moment = cal.session_open(pd.Timestamp(following)) - pd.Timedelta(minutes=before_open_minutes)
+        moment = cal.session_open(pd.Timestamp(following)) - pd.Timedelta(minutes=reconcile.before_open_minutes)
         return max(moment, cal.session_close(pd.Timestamp(day))).to_pydatetime()
-    return (cal.session_close(pd.Timestamp(day)) + pd.Timedelta(minutes=after_close_minutes)).to_pydatetime()
+    return (cal.session_close(pd.Timestamp(day)) + pd.Timedelta(minutes=reconcile.after_close_minutes)).to_pydatetime()
 
 
 def next_session(day: dt.date) -> dt.date:

@@ -61,17 +61,17 @@ def project(tmp_path_factory, sim_server) -> Path:
     for day in _sessions(first, REPORT_DATE):
         if day in TRADES:
             sim_server.admin("POST", "/sim/clock", {"to": f"{day}T14:45:00Z"})  # 09:45 in New York
-            steps.signal_bus(day, root=root, mode="select", pick=TRADES[day])
-            steps.plan(day, root=root, broker=broker)
-            steps.risk(day, mode="real", root=root, broker=broker)
+            steps.consolidate_signals(day, root=root, mode="select", pick=TRADES[day])
+            steps.plan_rebalance(day, root=root, broker=broker)
+            steps.check_risk(day, mode="real", root=root, broker=broker)
             try:
-                steps.execute(day, mode="real", root=root, broker=broker)
+                steps.execute_orders(day, mode="real", root=root, broker=broker)
             except OutcomeUnknown:  # orders still open at the end of the run: reconciled later
                 pass
         sim_server.admin("POST", "/sim/clock", {"to": f"{day}T21:30:00Z"})  # after the close
-        steps.reconcile(day, root=root, broker=broker)
-    steps.signal_bus(REPORT_DATE, root=root, mode="select", pick="ml")  # the day's targets, for the weights chart
-    summary = steps.report(REPORT_DATE, root=root, broker=broker)
+        steps.reconcile_books(day, root=root, broker=broker)
+    steps.consolidate_signals(REPORT_DATE, root=root, mode="select", pick="ml")  # the day's targets, for the weights chart
+    summary = steps.write_report(REPORT_DATE, root=root, broker=broker)
     assert Path(summary["dashboard_path"]).name == f"summary_dashboard_{REPORT_DATE:%Y%m%d}.html"
     return root
 

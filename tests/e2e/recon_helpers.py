@@ -1,6 +1,7 @@
 """Helpers of the M5 review cases (test_reconcile_holes.py, test_reconcile_clean.py, test_reconcile_late.py)."""
 
 import datetime as dt
+
 import pandas as pd
 from paper_trading import steps
 from paper_trading.broker.alpaca import AlpacaBroker
@@ -23,11 +24,11 @@ def fast_project(project):
 
 
 def trade(project, broker, day=DAY, pick="drl", mode="real"):
-    steps.signal_bus(day, root=project, mode="select", pick=pick)
-    steps.plan(day, root=project, broker=broker)
-    steps.risk(day, mode=mode, root=project, broker=broker)
+    steps.consolidate_signals(day, root=project, mode="select", pick=pick)
+    steps.plan_rebalance(day, root=project, broker=broker)
+    steps.check_risk(day, mode=mode, root=project, broker=broker)
     try:
-        return steps.execute(day, mode=mode, root=project, broker=broker)
+        return steps.execute_orders(day, mode=mode, root=project, broker=broker)
     except OutcomeUnknown:
         return None
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from paper_trading import steps
-from paper_trading.broker.alpaca import AlpacaBroker, BrokerError, OrderRequest
+from paper_trading.broker.alpaca import AlpacaBroker
+from paper_trading.broker.types import OrderRequest
+from paper_trading.errors import BrokerError
 from paper_trading.ledger import Ledger, ledger_url
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +63,7 @@ def test_the_books_equal_the_broker_after_any_fills_partial_fills_and_cancels(si
                     pass  # refused (e.g. selling more than is held): nothing happened at the broker
                 broker.positions()  # the next read: fills happen
             sim.admin("POST", "/sim/clock", {"to": close})  # remainders fill, or expire with the DAY order
-            steps.reconcile(day, root=root, broker=broker)
+            steps.reconcile_books(day, root=root, broker=broker)
             books_equal_the_broker(root, broker, day)
     finally:
         shutil.rmtree(root, ignore_errors=True)

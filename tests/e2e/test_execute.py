@@ -9,9 +9,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 import requests
-
 from paper_trading import steps
-from paper_trading.broker.alpaca import OrderRequest
+from paper_trading.broker.types import OrderRequest
 from paper_trading.errors import OutcomeUnknown, TradingRefused
 from paper_trading.ledger import Ledger, ledger_url
 
@@ -29,10 +28,10 @@ def fast(project):
     return project
 
 
-def gate(project, broker, mode="real", run_id="cli", pick="drl", round=1):
-    steps.signal_bus(DAY, root=project, mode="select", pick=pick, run_id=run_id)
-    steps.plan(DAY, root=project, broker=broker, run_id=run_id, round=round)
-    return steps.risk(DAY, mode=mode, root=project, broker=broker, run_id=run_id, round=round)
+def gate(project, broker, mode="real", run_id="cli", pick="drl", round_no=1):
+    steps.consolidate_signals(DAY, root=project, mode="select", pick=pick, run_id=run_id)
+    steps.plan_rebalance(DAY, root=project, broker=broker, run_id=run_id, round_no=round_no)
+    return steps.check_risk(DAY, mode=mode, root=project, broker=broker, run_id=run_id, round_no=round_no)
 
 
 def broker_orders(sim) -> list[dict]:
@@ -50,13 +49,13 @@ def ledger(project) -> Ledger:
     return Ledger(ledger_url(project))
 
 
-def assert_exactly_the_approved_orders(project, sim, round=1):
+def assert_exactly_the_approved_orders(project, sim, round_no=1):
     """None twice, none missing; the ledger and the CSV say what the broker has."""
     entries = [o for o in broker_orders(sim) if o["client_order_id"].startswith("pt-20251231-")
-               and o["client_order_id"].endswith(f"-r{round}") and "-oco-" not in o["client_order_id"]]
+               and o["client_order_id"].endswith(f"-r{round_no}") and "-oco-" not in o["client_order_id"]]
     ids = [o["client_order_id"] for o in entries]
     assert len(ids) == len(set(ids))
-    wanted = {f"pt-20251231-{r.symbol}-{r.side}-r{round}" for r in approved(project).itertuples()}
+    wanted = {f"pt-20251231-{r.symbol}-{r.side}-r{round_no}" for r in approved(project).itertuples()}
     assert set(ids) == wanted
     with ledger(project) as book:
         rows = {r["client_order_id"]: r for r in book.orders(DAY, mode="real")}
@@ -69,7 +68,7 @@ def assert_exactly_the_approved_orders(project, sim, round=1):
 
 def test_T4_real_mode_sends_exactly_the_approved_orders_as_brackets(fast, sim, broker):
     gate(fast, broker)
-    summary = steps.execute(DAY, mode="real", root=fast, broker=broker)
+    summary = steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert summary["orders"] == len(approved(fast)) > 0
     assert_exactly_the_approved_orders(fast, sim)
     entries = broker_orders(sim)
@@ -82,10 +81,10 @@ def test_T4_real_mode_sends_exactly_the_approved_orders_as_brackets(fast, sim, b
 
 def test_a_second_run_sends_nothing_and_adds_no_row(fast, sim, broker):
     gate(fast, broker)
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     first = broker_orders(sim)
     log_before = (fast / "data" / "outputs" / "execution_log.csv").read_text().splitlines()
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert [o["id"] for o in broker_orders(sim)] == [o["id"] for o in first]
     assert len((fast / "data" / "outputs" / "execution_log.csv").read_text().splitlines()) == len(log_before)
     assert_exactly_the_approved_orders(fast, sim)
@@ -93,7 +92,7 @@ def test_a_second_run_sends_nothing_and_adds_no_row(fast, sim, broker):
 
 def test_dry_mode_records_every_order_and_sends_none(fast, sim, broker):
     gate(fast, broker, mode="dry")
-    summary = steps.execute(DAY, mode="dry", root=fast, broker=broker)
+    summary = steps.execute_orders(DAY, mode="dry", root=fast, broker=broker)
     assert broker_orders(sim) == []
     assert summary["counts"] == {"dry_run": len(approved(fast))}
     log = pd.read_csv(fast / "data" / "outputs" / "execution_log.csv")
@@ -104,14 +103,14 @@ def test_dry_mode_records_every_order_and_sends_none(fast, sim, broker):
 def test_real_execution_refuses_the_approvals_of_a_dry_gate(fast, sim, broker):
     gate(fast, broker, mode="dry")
     with pytest.raises(TradingRefused, match="approved by a dry-mode gate"):
-        steps.execute(DAY, mode="real", root=fast, broker=broker)
+        steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert broker_orders(sim) == []
 
 
 def test_real_execution_refuses_the_approvals_of_another_run(fast, sim, broker):
     gate(fast, broker, run_id="manual__1")
     with pytest.raises(TradingRefused, match="no risk gate run 'scheduled__2'"):
-        steps.execute(DAY, mode="real", root=fast, broker=broker, run_id="scheduled__2")
+        steps.execute_orders(DAY, mode="real", root=fast, broker=broker, run_id="scheduled__2")
     assert broker_orders(sim) == []
 
 
@@ -121,7 +120,7 @@ def test_real_execution_refuses_an_approved_file_changed_after_the_gate(fast, si
     lines = path.read_text().splitlines()
     path.write_text("\n".join(lines[:2]) + "\n")  # only the first order left
     with pytest.raises(TradingRefused, match="not the one the real-mode gate of run 'cli' wrote"):
-        steps.execute(DAY, mode="real", root=fast, broker=broker)
+        steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert broker_orders(sim) == []
 
 
@@ -129,7 +128,7 @@ def test_T3_market_closed_at_execution_refuses_and_alerts(fast, sim, broker):
     gate(fast, broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})  # after the close (T3)
     with pytest.raises(TradingRefused, match="market_closed_now"):
-        steps.execute(DAY, mode="real", root=fast, broker=broker)
+        steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert broker_orders(sim) == []
     assert "real execution refused to trade: market_closed_now" in (fast / "logs" / "alerts.log").read_text()
 
@@ -144,7 +143,7 @@ def test_T3_market_closed_at_execution_refuses_and_alerts(fast, sim, broker):
 def test_faults_on_submit_never_duplicate_or_lose_an_order(fast, sim, broker, fault):
     gate(fast, broker)
     sim.admin("POST", "/sim/faults", {**fault, "method": "POST", "path": "/v2/orders", "times": 3})
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert_exactly_the_approved_orders(fast, sim)
 
 
@@ -152,7 +151,7 @@ def test_a_burst_of_5xx_on_reads_is_ridden_out(fast, sim, broker):
     gate(fast, broker)
     sim.admin("POST", "/sim/faults", {"kind": "error", "status": 503, "method": "GET", "path": "/v2/orders*",
                                       "times": 2})
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert_exactly_the_approved_orders(fast, sim)
 
 
@@ -160,9 +159,9 @@ def test_an_outcome_still_unknown_raises_a_transient_error_and_a_rerun_finishes(
     gate(fast, broker)
     sim.admin("POST", "/sim/faults", {"kind": "error", "status": 503, "method": "POST", "path": "/v2/orders"})
     with pytest.raises(OutcomeUnknown, match="run again: nothing is sent twice"):
-        steps.execute(DAY, mode="real", root=fast, broker=broker)
+        steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     sim.admin("DELETE", "/sim/faults")
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert_exactly_the_approved_orders(fast, sim)
 
 
@@ -176,7 +175,7 @@ def test_sells_go_first_and_the_legs_holding_the_shares_are_cancelled(fast, sim,
     gate(fast, broker)
     orders = approved(fast)
     assert ("SPY", "sell") in set(zip(orders["symbol"], orders["side"]))
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert_exactly_the_approved_orders(fast, sim)
     spy = [o for o in broker_orders(sim) if o["client_order_id"] == "pt-20251231-SPY-sell-r1"][0]
     assert spy["status"] == "filled"
@@ -234,7 +233,7 @@ def test_two_runs_of_one_date_at_once_send_each_order_once(fast, sim, broker):
 def test_buys_are_scaled_down_when_cash_is_short_and_say_why(fast, sim, broker):
     gate(fast, broker)
     sim.admin("POST", "/sim/reset", {"cash": "50000", "clock": OPEN})  # half the cash the plan assumed
-    summary = steps.execute(DAY, mode="real", root=fast, broker=broker)
+    summary = steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert summary["counts"].get("filled", 0) > 0
     with ledger(fast) as book:
         rows = [r for r in book.orders(DAY, mode="real") if not r["parent_client_order_id"] and r["side"] == "buy"]
@@ -245,11 +244,11 @@ def test_buys_are_scaled_down_when_cash_is_short_and_say_why(fast, sim, broker):
 
 def test_a_new_round_trades_again_and_an_old_rounds_ids_are_final(fast, sim, broker):
     gate(fast, broker)
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     with pytest.raises(TradingRefused, match="executed in round 1 already; for round 2 run plan and risk again"):
-        steps.execute(DAY, mode="real", root=fast, broker=broker, round=2)
-    gate(fast, broker, run_id="round-2", pick="ml", round=2)  # a new plan and gate: another strategy's targets
-    steps.execute(DAY, mode="real", root=fast, broker=broker, round=2, run_id="round-2")
+        steps.execute_orders(DAY, mode="real", root=fast, broker=broker, round_no=2)
+    gate(fast, broker, run_id="round-2", pick="ml", round_no=2)  # a new plan and gate: another strategy's targets
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker, round_no=2, run_id="round-2")
     ids = [o["client_order_id"] for o in broker_orders(sim)]
     assert len(ids) == len(set(ids))
     assert any(i.endswith("-r2") for i in ids) and any(i.endswith("-r1") for i in ids)
@@ -268,7 +267,7 @@ def test_a_reduced_position_keeps_one_take_profit_stop_loss_pair(fast, sim, brok
     gate(fast, broker)
     orders = approved(fast).set_index("symbol")
     assert orders.loc["AAPL", "side"] == "sell"
-    summary = steps.execute(DAY, mode="real", root=fast, broker=broker)
+    summary = steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert "AAPL" in summary["reprotected"]
     held = {p.symbol: float(p.qty) for p in broker.positions()}
     live = [o for o in broker_orders(sim) if o["symbol"] == "AAPL" and o["status"] in ("new", "held", "accepted")]
@@ -302,9 +301,9 @@ def test_a_runner_that_dies_after_sending_a_reprotection_records_it_with_its_leg
 
     monkeypatch.setattr(Executor, "_record", dies_after_the_oco_is_sent)
     with pytest.raises(Died):
-        steps.execute(DAY, mode="real", root=fast, broker=broker)
+        steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     monkeypatch.setattr(Executor, "_record", record)
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
 
     ocos = [o for o in broker_orders(sim) if o["client_order_id"] == "pt-20251231-AAPL-oco-r1"]
     assert len(ocos) == 1 and len(ocos[0]["legs"]) == 1
@@ -316,8 +315,8 @@ def test_a_runner_that_dies_after_sending_a_reprotection_records_it_with_its_leg
 
 def test_execution_on_a_postgresql_ledger_sends_each_order_once(fast, sim, broker, postgres_ledger):
     gate(fast, broker)
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert not (fast / "data" / "ledger.sqlite").exists()
     assert_exactly_the_approved_orders(fast, sim)
 
@@ -326,7 +325,7 @@ def test_a_read_hanging_past_the_timeout_is_retried_and_nothing_is_duplicated(fa
     gate(fast, broker)
     sim.admin("POST", "/sim/faults", {"kind": "hang", "seconds": 3, "method": "GET",
                                       "path": "/v2/orders:by_client_order_id", "times": 2})
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert_exactly_the_approved_orders(fast, sim)
 
 
@@ -340,7 +339,7 @@ def test_a_buy_without_a_price_at_execution_is_not_sent_and_says_why(fast, sim, 
     bars[bars["symbol"] != symbol].to_csv(without, index=False)
     sim.admin("POST", "/sim/bars", {"path": str(without), "replace": True})
     try:
-        summary = steps.execute(DAY, mode="real", root=fast, broker=broker)
+        summary = steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     finally:
         sim.admin("POST", "/sim/bars", {"path": str(BARS), "replace": True})
     assert summary["counts"]["not_sent"] == 1
@@ -359,7 +358,7 @@ def test_a_sell_is_capped_to_what_is_held_now_and_never_opens_a_short(fast, sim,
     assert approved(fast).set_index("symbol").loc["SPY", "qty"] == 50
     broker.submit_order(OrderRequest(symbol="SPY", side="sell", qty=30, client_order_id="manual-sell"))  # after the plan
     broker.positions()
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     with ledger(fast) as book:
         row = book.order("pt-20251231-SPY-sell-r1")
     assert (row["qty"], row["planned_qty"], row["reason"]) == (20, 50, "capped to the 20 held now (planned 50)")
@@ -382,7 +381,7 @@ def test_a_held_name_whose_buy_is_not_sent_keeps_its_protection(fast, sim, broke
     broker.submit_order(OrderRequest(symbol="SPY", side="buy", qty=int(float(broker.account().cash) * 0.97 // spy),
                                      client_order_id="manual-spy"))
     broker.positions()
-    summary = steps.execute(DAY, mode="real", root=fast, broker=broker)
+    summary = steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     with ledger(fast) as book:
         assert book.order("pt-20251231-AAPL-buy-r1")["status"] == "not_sent"
     assert summary["cancelled"] == 0
@@ -408,7 +407,7 @@ def test_a_refusal_carries_the_http_status_and_alpacas_code_into_execution_log(f
     sim.admin("POST", "/sim/clock", {"to": OPEN})
     gate(fast, broker)
     monkeypatch.setattr("paper_trading.execution.Executor._cancel_conflicts", lambda self, symbols: ([], set()))
-    steps.execute(DAY, mode="real", root=fast, broker=broker)  # the legs still hold SPY: the sell is refused
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)  # the legs still hold SPY: the sell is refused
     log = pd.read_csv(fast / "data" / "outputs" / "execution_log.csv").set_index("client_order_id")
     assert log.loc["pt-20251231-SPY-sell-r1", "status"] == "rejected"
     assert "403 40310000: insufficient qty available for order (requested: 10, available: 0)" in \

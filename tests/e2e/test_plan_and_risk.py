@@ -9,9 +9,9 @@ import sys
 
 import pandas as pd
 import pytest
-
 from paper_trading import steps
-from paper_trading.broker.alpaca import AlpacaBroker, OrderRequest
+from paper_trading.broker.alpaca import AlpacaBroker
+from paper_trading.broker.types import OrderRequest
 from paper_trading.errors import InputError
 
 DAY = dt.date(2025, 12, 31)
@@ -25,7 +25,7 @@ def broker(sim) -> AlpacaBroker:
 
 @pytest.fixture
 def targets(project):
-    return steps.signal_bus(DAY, root=project, mode="select", pick="drl")
+    return steps.consolidate_signals(DAY, root=project, mode="select", pick="drl")
 
 
 def outputs(project):
@@ -34,7 +34,7 @@ def outputs(project):
 
 def test_plan_from_the_broker_sells_what_left_the_targets(project, targets, broker):
     broker.submit_order(OrderRequest(symbol="SPY", side="buy", qty=50, client_order_id="seed-spy"))  # not a target
-    summary = steps.plan(DAY, root=project, broker=broker)
+    summary = steps.plan_rebalance(DAY, root=project, broker=broker)
     orders = pd.read_csv(summary["orders_path"])
     first = orders.iloc[0]
     assert (first["symbol"], first["side"], first["qty"], first["order_type"], first["reason"]) == (
@@ -46,9 +46,9 @@ def test_plan_from_the_broker_sells_what_left_the_targets(project, targets, brok
 
 
 def test_risk_gate_in_real_mode_rejects_everything_when_the_market_is_closed(project, targets, broker, sim):
-    steps.plan(DAY, root=project, broker=broker)
+    steps.plan_rebalance(DAY, root=project, broker=broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})  # 16:30 New York: closed (T3)
-    summary = steps.risk(DAY, mode="real", root=project, broker=broker)
+    summary = steps.check_risk(DAY, mode="real", root=project, broker=broker)
     report = pd.read_csv(summary["risk_report_path"])
     assert summary["approved"] == 0 and set(report["verdict"]) == {"rejected"}
     assert report["reasons"].str.contains("market_closed_now").all()
@@ -58,57 +58,57 @@ def test_risk_gate_in_real_mode_rejects_everything_when_the_market_is_closed(pro
 
 
 def test_real_mode_refuses_to_trade_an_older_days_plan(project, targets, broker, sim):
-    steps.plan(DAY, root=project, broker=broker)
+    steps.plan_rebalance(DAY, root=project, broker=broker)
     sim.admin("POST", "/sim/clock", {"to": "2026-01-02T15:00:00Z"})  # the next session, market open
-    summary = steps.risk(DAY, mode="real", root=project, broker=broker)
+    summary = steps.check_risk(DAY, mode="real", root=project, broker=broker)
     assert summary["approved"] == 0 and summary["preflight"] == ["trade_date_not_today"]
 
 
 def test_risk_gate_in_dry_mode_ignores_the_closed_market(project, targets, broker, sim):
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})  # plan and gate after the close
-    steps.plan(DAY, root=project, broker=broker)
-    assert steps.risk(DAY, mode="dry", root=project, broker=broker)["rejected"] == 0
+    steps.plan_rebalance(DAY, root=project, broker=broker)
+    assert steps.check_risk(DAY, mode="dry", root=project, broker=broker)["rejected"] == 0
 
 
 def test_real_mode_approves_when_the_market_is_open(project, targets, broker):
-    steps.plan(DAY, root=project, broker=broker)
-    summary = steps.risk(DAY, mode="real", root=project, broker=broker)
+    steps.plan_rebalance(DAY, root=project, broker=broker)
+    summary = steps.check_risk(DAY, mode="real", root=project, broker=broker)
     assert summary["rejected"] == 0 and summary["approved"] > 0
 
 
 def test_kill_switch_file_stops_all_orders(project, targets, broker):
-    steps.plan(DAY, root=project, broker=broker)
+    steps.plan_rebalance(DAY, root=project, broker=broker)
     (project / "config" / "KILL_SWITCH").write_text("stop\n")
-    summary = steps.risk(DAY, root=project, broker=broker)
+    summary = steps.check_risk(DAY, root=project, broker=broker)
     assert summary["approved"] == 0 and summary["preflight"] == ["kill_switch"]
 
 
 def test_blocked_account_stops_all_orders(project, targets, broker, sim):
-    steps.plan(DAY, root=project, broker=broker)
+    steps.plan_rebalance(DAY, root=project, broker=broker)
     sim.admin("PATCH", "/sim/account", {"trading_blocked": True})
-    assert steps.risk(DAY, root=project, broker=broker)["preflight"] == ["trading_blocked"]
+    assert steps.check_risk(DAY, root=project, broker=broker)["preflight"] == ["trading_blocked"]
 
 
 def test_volatility_gate_reads_daily_bars_from_the_broker(project, targets, broker):
     config = project / "config" / "config.yaml"
     config.write_text(config.read_text().replace("max_annualized: null", "max_annualized: 0.0001"))
-    steps.plan(DAY, root=project, broker=broker)
-    report = pd.read_csv(steps.risk(DAY, root=project, broker=broker)["risk_report_path"])
+    steps.plan_rebalance(DAY, root=project, broker=broker)
+    report = pd.read_csv(steps.check_risk(DAY, root=project, broker=broker)["risk_report_path"])
     assert report["reasons"].str.startswith("volatility (").all()
 
 
 def test_price_moves_after_planning_are_caught(project, targets, broker, sim):
-    steps.plan(DAY, root=project, broker=broker)
+    steps.plan_rebalance(DAY, root=project, broker=broker)
     sim.admin("POST", "/sim/clock", {"to": "2026-01-30T15:00:00Z"})  # a month later: prices moved
-    report = pd.read_csv(steps.risk(DAY, root=project, broker=broker)["risk_report_path"])
+    report = pd.read_csv(steps.check_risk(DAY, root=project, broker=broker)["risk_report_path"])
     assert report["reasons"].str.contains("price_moved").any()
 
 
 def test_rerunning_plan_and_risk_gives_the_same_files(project, targets, broker):
     first = {}
     for _ in range(2):
-        steps.plan(DAY, root=project, broker=broker)
-        steps.risk(DAY, root=project, broker=broker)
+        steps.plan_rebalance(DAY, root=project, broker=broker)
+        steps.check_risk(DAY, root=project, broker=broker)
         files = {p.name: p.read_bytes() for p in outputs(project).glob("*.csv")}
         assert not first or files == first
         first = files
@@ -132,16 +132,16 @@ def test_bad_positions_file_names_the_row(project, targets):
     bad = project / "positions.csv"
     bad.write_text("symbol,qty\nAAPL,10\nMSFT,ten\n")
     with pytest.raises(InputError, match=r"^positions.csv row 3: qty expected a finite number, got 'ten'$"):
-        steps.plan(DAY, root=project, equity=10_000, fill_price=100, positions=bad)
+        steps.plan_rebalance(DAY, root=project, equity=10_000, fill_price=100, positions=bad)
     assert not (outputs(project) / "planned_orders_20251231.csv").exists()
 
 
 def test_a_real_gate_that_rejects_some_orders_warns_and_approves_the_rest(project, targets, broker):
     config = project / "config" / "config.yaml"
-    plan = steps.plan(DAY, root=project, broker=broker)
+    plan = steps.plan_rebalance(DAY, root=project, broker=broker)
     first = pd.read_csv(plan["orders_path"])["symbol"].iloc[0]
     config.write_text(config.read_text().replace("  blacklist: []", f"  blacklist: [{first}]"))
-    summary = steps.risk(DAY, mode="real", root=project, broker=broker)
+    summary = steps.check_risk(DAY, mode="real", root=project, broker=broker)
     assert summary["rejected"] == 1 and summary["approved"] > 0 and summary["preflight"] == []
     alerts = [json.loads(line) for line in (project / "logs" / "alerts.log").read_text().splitlines()]
     assert [(a["rule"], a["severity"], a["key"]) for a in alerts] == [("orders_rejected", "warning", f"buy:{first}")]

@@ -12,11 +12,11 @@ import datetime as dt
 import math
 
 import pytest
-
 from paper_trading import steps
-from paper_trading.broker.alpaca import OrderRequest
+from paper_trading.broker.types import OrderRequest
 from paper_trading.errors import OutcomeUnknown
 from paper_trading.execution import REPROTECT_REASON
+
 from tests.e2e.test_execute import (
     DAY,
     OPEN,
@@ -91,7 +91,7 @@ def our_entries(sim) -> dict[str, dict]:
 def test_every_buy_is_a_bracket_over_exactly_the_approved_shares(fast, sim, broker):
     held_book(sim, broker)
     gate(fast, broker)
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert_exactly_the_approved_orders(fast, sim)
     buys = {r.symbol: r.qty for r in approved(fast).itertuples() if r.side == "buy"}
     sent = {o["symbol"]: o for o in our_entries(sim).values() if o["side"] == "buy"}
@@ -105,7 +105,7 @@ def test_an_increase_leaves_the_earlier_exits_working_untouched(fast, sim, broke
               for o in broker_orders(sim) if o["symbol"] == "KO"}
     gate(fast, broker)
     assert approved(fast).set_index("symbol").loc["KO", "side"] == "buy"
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     after = {o["id"]: [(leg["id"], leg["status"], leg["qty"]) for leg in o["legs"]]
              for o in broker_orders(sim) if o["symbol"] == "KO"}
     assert {k: after[k] for k in before} == before  # the same legs, still working, the same quantity
@@ -121,7 +121,7 @@ def test_a_reduction_of_a_name_with_several_lots_ends_with_one_oco_over_the_rema
     place_bracket(broker, "AAPL", 50, "pt-20251231-AAPL-buy-manual")  # a third lot, this morning
     gate(fast, broker)
     assert approved(fast).set_index("symbol").loc["AAPL", "side"] == "sell"
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     aapl = [o for o in broker_orders(sim) if o["symbol"] == "AAPL"]
     lots = [o for o in aapl if o["order_class"] == "bracket"]
     assert len(lots) == 3 and {leg["status"] for o in lots for leg in o["legs"]} == {"canceled"}
@@ -139,7 +139,7 @@ def test_a_reduction_of_a_name_with_several_lots_ends_with_one_oco_over_the_rema
 def test_a_full_exit_leaves_no_exit_working(fast, sim, broker):
     held_book(sim, broker)
     gate(fast, broker)
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert "SPY" not in {p.symbol for p in broker.positions()}
     assert "SPY" not in coverage(sim)
 
@@ -147,11 +147,11 @@ def test_a_full_exit_leaves_no_exit_working(fast, sim, broker):
 def test_a_rerun_of_the_held_day_sends_nothing(fast, sim, broker):
     held_book(sim, broker)
     gate(fast, broker)
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     orders = broker_orders(sim)
     with ledger(fast) as book:
         rows = book.orders(DAY, mode="real")
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert broker_orders(sim) == orders
     with ledger(fast) as book:
         again = book.orders(DAY, mode="real")
@@ -174,12 +174,12 @@ def test_the_held_day_through_faults_sends_each_order_once_and_ends_covered(fast
     sim.admin("POST", "/sim/faults", fault)
     for _ in range(8):  # Airflow's retries
         try:
-            steps.execute(DAY, mode="real", root=fast, broker=broker)
+            steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
             break
         except OutcomeUnknown:
             continue
     sim.admin("DELETE", "/sim/faults")
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert_exactly_the_approved_orders(fast, sim)
     ocos = [o["client_order_id"] for o in broker_orders(sim) if o["order_class"] == "oco"]
     assert len(ocos) == len(set(ocos))
@@ -190,7 +190,7 @@ def test_a_partly_filled_bracket_entry_ends_covered_exactly(fast, sim, broker):
     edit_config(fast, ("buy_timeout_s: 120", "buy_timeout_s: 0.2"))
     gate(fast, broker)
     sim.admin("POST", "/sim/config", {"partial_fill_probability": 1.0, "seed": 11})
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     entries = [o for o in our_entries(sim).values() if o["side"] == "buy"]
     partial = [o for o in entries if 0 < float(o["filled_qty"]) < float(o["qty"])]
     assert partial and {o["status"] for o in partial} == {"canceled"}
@@ -206,7 +206,7 @@ def test_exits_about_to_lapse_are_replaced_before_alpacas_90_days(fast, sim, bro
     lapses = dt.datetime.fromisoformat(broker.get_order(old).legs[0].expires_at.isoformat())
     assert lapses.date() <= DAY + dt.timedelta(days=1)
     gate(fast, broker)
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     ko = {o["client_order_id"]: o for o in broker_orders(sim) if o["symbol"] == "KO"}
     assert {leg["status"] for leg in ko["pt-20251003-KO-buy-r1"]["legs"]} == {"canceled"}
     oco = ko["pt-20251231-KO-oco-r1"]
@@ -220,7 +220,7 @@ def test_whole_position_rebases_one_oco_over_the_whole_position(fast, sim, broke
     edit_config(fast, ("protection: per_lot", "protection: whole_position"))
     held_book(sim, broker)
     gate(fast, broker)
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     ko = [o for o in broker_orders(sim) if o["symbol"] == "KO"]
     [buy] = [o for o in ko if o["client_order_id"] == "pt-20251231-KO-buy-r1"]
     assert (buy["order_class"], buy["type"]) in {("", "market"), ("simple", "market")}
@@ -236,7 +236,7 @@ def test_a_limit_entry_is_a_limit_bracket_at_the_price_now_plus_the_offset(fast,
     edit_config(fast, ("entry_type: market", "entry_type: limit"),
                 ("entry_limit_offset_pct: 0", "entry_limit_offset_pct: 0.001"))
     gate(fast, broker)
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     assert_exactly_the_approved_orders(fast, sim)
     buys = [o for o in our_entries(sim).values() if o["side"] == "buy"]
     assert buys and {(o["order_class"], o["type"], o["time_in_force"]) for o in buys} == {("bracket", "limit", "gtc")}
@@ -253,6 +253,6 @@ def test_simple_orders_take_the_configured_time_in_force(fast, sim, broker):
     edit_config(fast, ("time_in_force: day        # simple", "time_in_force: gtc  # simple"))
     held_book(sim, broker)
     gate(fast, broker)
-    steps.execute(DAY, mode="real", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     sells = [o for o in our_entries(sim).values() if o["side"] == "sell"]
     assert sells and {(o["type"], o["time_in_force"]) for o in sells} == {("market", "gtc")}

@@ -7,10 +7,9 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-
 from paper_trading import steps
 from paper_trading.alerts.delivery import read_alerts
-from paper_trading.broker.alpaca import OrderRequest
+from paper_trading.broker.types import OrderRequest
 from paper_trading.errors import OutcomeUnknown
 from paper_trading.ledger import Ledger, ledger_url
 
@@ -27,11 +26,11 @@ def fast(project):
 
 
 def trade(project, broker, pick="drl"):
-    steps.signal_bus(DAY, root=project, mode="select", pick=pick)
-    steps.plan(DAY, root=project, broker=broker)
-    steps.risk(DAY, mode="real", root=project, broker=broker)
+    steps.consolidate_signals(DAY, root=project, mode="select", pick=pick)
+    steps.plan_rebalance(DAY, root=project, broker=broker)
+    steps.check_risk(DAY, mode="real", root=project, broker=broker)
     try:
-        return steps.execute(DAY, mode="real", root=project, broker=broker)
+        return steps.execute_orders(DAY, mode="real", root=project, broker=broker)
     except OutcomeUnknown:  # partial fills: orders still open at the end of the run, re-protected later
         return None
 
@@ -43,7 +42,7 @@ def report(project) -> pd.DataFrame:
 def test_a_filled_day_is_classified_and_the_books_equal_the_broker(fast, sim, broker):
     trade(fast, broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})  # after the close
-    summary = steps.reconcile(DAY, root=fast, broker=broker)
+    summary = steps.reconcile_books(DAY, root=fast, broker=broker)
     rows = report(fast)
     orders = rows[rows["kind"] == "order"]
     assert len(orders) and set(orders["classification"]) == {"filled"}
@@ -60,12 +59,12 @@ def test_a_filled_day_is_classified_and_the_books_equal_the_broker(fast, sim, br
 def test_reconciling_again_changes_nothing(fast, sim, broker):
     trade(fast, broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
-    steps.reconcile(DAY, root=fast, broker=broker)
+    steps.reconcile_books(DAY, root=fast, broker=broker)
     out = fast / "data" / "outputs"
     first = {p.name: p.read_bytes() for p in out.glob("*.csv") if p.name != "execution_log.csv"}
     with Ledger(ledger_url(fast)) as book:
         tables = {t: book.table(t) for t in ("fills", "positions_eod", "cash_ledger", "equity_daily", "recon")}
-    steps.reconcile(DAY, root=fast, broker=broker)
+    steps.reconcile_books(DAY, root=fast, broker=broker)
     assert {p.name: p.read_bytes() for p in out.glob("*.csv") if p.name != "execution_log.csv"} == first
     with Ledger(ledger_url(fast)) as book:
         assert {t: book.table(t) for t in tables} == tables
@@ -75,7 +74,7 @@ def test_partial_fills_and_expiries_are_explained(fast, sim, broker):
     sim.admin("POST", "/sim/config", {"partial_fill_probability": 1.0, "seed": 7})
     trade(fast, broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})  # the remainders of DAY orders expire
-    steps.reconcile(DAY, root=fast, broker=broker)
+    steps.reconcile_books(DAY, root=fast, broker=broker)
     rows = report(fast)
     partial = rows[rows["classification"] == "partially_filled"]
     assert len(partial)
@@ -85,7 +84,7 @@ def test_partial_fills_and_expiries_are_explained(fast, sim, broker):
     assert len(off)
     deviations = [a for a in read_alerts(fast / "logs") if a["rule"] == "plan_deviation"]
     assert sorted(a["key"] for a in deviations) == sorted(off["key"])
-    steps.reconcile(DAY, root=fast, broker=broker)
+    steps.reconcile_books(DAY, root=fast, broker=broker)
     assert [a for a in read_alerts(fast / "logs") if a["rule"] == "plan_deviation"] == deviations
 
 
@@ -96,7 +95,7 @@ def test_a_manual_trade_and_a_dividend_and_a_fee_are_in_the_books(fast, sim, bro
                                           "qty": "31", "per_share_amount": "0.398"})
     sim.admin("POST", "/sim/activities", {"activity_type": "FEE", "net_amount": "-1.5"})
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
-    steps.reconcile(DAY, root=fast, broker=broker)
+    steps.reconcile_books(DAY, root=fast, broker=broker)
     rows = report(fast)
     assert rows.loc[rows["key"] == "by-hand-1", "classification"].tolist() == ["manual"]
     cash = pd.read_csv(fast / "data" / "outputs" / "cash_ledger.csv")
@@ -108,25 +107,25 @@ def test_a_manual_trade_and_a_dividend_and_a_fee_are_in_the_books(fast, sim, bro
 def test_the_next_day_checks_positions_and_cash_against_the_ledger(fast, sim, broker):
     trade(fast, broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
-    steps.reconcile(DAY, root=fast, broker=broker)
+    steps.reconcile_books(DAY, root=fast, broker=broker)
     sim.admin("POST", "/sim/clock", {"to": "2026-01-02T21:30:00Z"})  # a quiet day: nothing traded
-    steps.reconcile(dt.date(2026, 1, 2), root=fast, broker=broker)
+    steps.reconcile_books(dt.date(2026, 1, 2), root=fast, broker=broker)
     rows = pd.read_csv(fast / "data" / "outputs" / "recon_report_20260102.csv")
     assert set(rows.loc[rows["kind"] == "position", "classification"]) == {"position_ok"}
     assert rows.loc[rows["kind"] == "cash", "classification"].tolist() == ["cash_ok"]
 
 
 def test_a_refused_submit_is_in_the_report_with_the_brokers_message(fast, sim, broker):
-    steps.signal_bus(DAY, root=fast, mode="select", pick="drl")
-    steps.plan(DAY, root=fast, broker=broker)
-    steps.risk(DAY, mode="real", root=fast, broker=broker)
+    steps.consolidate_signals(DAY, root=fast, mode="select", pick="drl")
+    steps.plan_rebalance(DAY, root=fast, broker=broker)
+    steps.check_risk(DAY, mode="real", root=fast, broker=broker)
     sim.admin("PATCH", "/sim/assets/AAPL", {"tradable": False})  # halted after the gate
     try:
-        steps.execute(DAY, mode="real", root=fast, broker=broker)
+        steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
     except OutcomeUnknown:
         pass
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
-    steps.reconcile(DAY, root=fast, broker=broker)
+    steps.reconcile_books(DAY, root=fast, broker=broker)
     rows = report(fast).set_index("key")
     aapl = rows.loc["pt-20251231-AAPL-buy-r1"]
     assert aapl["classification"] == "rejected"
@@ -138,7 +137,7 @@ def test_bracket_legs_that_trigger_on_the_days_path_are_filled_legs(fast, sim, b
     config.write_text(config.read_text().replace("take_profit_pct: 0.05", "take_profit_pct: 0.002"))
     trade(fast, broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})  # the day's path runs through its high
-    steps.reconcile(DAY, root=fast, broker=broker)
+    steps.reconcile_books(DAY, root=fast, broker=broker)
     rows = report(fast)
     legs = rows[rows["kind"] == "leg"]
     assert (legs["classification"] == "leg_filled").any()
@@ -154,12 +153,12 @@ def test_a_failed_broker_read_fails_the_step_and_leaves_the_books_as_they_were(f
 
     trade(fast, broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
-    steps.reconcile(DAY, root=fast, broker=broker)
+    steps.reconcile_books(DAY, root=fast, broker=broker)
     with Ledger(ledger_url(fast)) as book:
         before = {t: book.table(t) for t in ("fills", "positions_eod", "cash_ledger", "equity_daily", "recon")}
     sim.admin("POST", "/sim/faults", {"kind": "error", "status": 500, "method": "GET", "path": "/v2/positions"})
     with pytest.raises(BrokerUnavailable, match="GET /v2/positions failed"):
-        steps.reconcile(DAY, root=fast, broker=broker)
+        steps.reconcile_books(DAY, root=fast, broker=broker)
     with Ledger(ledger_url(fast)) as book:
         assert {t: book.table(t) for t in before} == before
 
@@ -167,8 +166,8 @@ def test_a_failed_broker_read_fails_the_step_and_leaves_the_books_as_they_were(f
 def test_reconciliation_on_a_postgresql_ledger(fast, sim, broker, postgres_ledger):
     trade(fast, broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
-    steps.reconcile(DAY, root=fast, broker=broker)
-    steps.reconcile(DAY, root=fast, broker=broker)
+    steps.reconcile_books(DAY, root=fast, broker=broker)
+    steps.reconcile_books(DAY, root=fast, broker=broker)
     assert not (fast / "data" / "ledger.sqlite").exists()
     rows = report(fast)
     assert set(rows.loc[rows["kind"] == "order", "classification"]) == {"filled"}
@@ -181,7 +180,7 @@ def test_the_specs_output_files_have_its_columns_in_its_order(fast, sim, broker)
     the spec's order; ours after them."""
     trade(fast, broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
-    steps.reconcile(DAY, root=fast, broker=broker)
+    steps.reconcile_books(DAY, root=fast, broker=broker)
     out = fast / "data" / "outputs"
     filled = pd.read_csv(out / "filled_orders.csv")
     assert list(filled.columns[:8]) == ["datetime", "env", "symbol", "side", "filled_qty", "avg_fill_price",

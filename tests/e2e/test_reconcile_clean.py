@@ -2,9 +2,8 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-
 from paper_trading import steps
-from paper_trading.broker.alpaca import OrderRequest
+from paper_trading.broker.types import OrderRequest
 from paper_trading.ledger import Ledger, ledger_url
 
 from tests.e2e.recon_helpers import alerts, fast_project, make_broker, report
@@ -25,7 +24,7 @@ def test_no_drift_is_invented(fast, sim):
     broker.submit_order(OrderRequest(symbol="MSFT", side="buy", qty=Decimal("0.123456789"), client_order_id="a2"))
     broker.positions()
     sim.admin("POST", "/sim/clock", {"to": "2025-12-29T21:30:00Z"})
-    steps.reconcile(D1, root=fast, broker=broker)
+    steps.reconcile_books(D1, root=fast, broker=broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-30T15:00:00Z"})
     sim.admin("POST", "/sim/config", {"partial_fill_probability": 1.0, "seed": 5})
     broker.submit_order(OrderRequest(symbol="AAPL", side="sell", qty=Decimal(10), client_order_id="b1"))
@@ -43,13 +42,13 @@ def test_no_drift_is_invented(fast, sim):
         sim.admin("POST", "/sim/clock", {"advance_seconds": 600})
         broker.positions()
     sim.admin("POST", "/sim/clock", {"to": "2025-12-30T21:30:00Z"})
-    steps.reconcile(D2, root=fast, broker=broker)
+    steps.reconcile_books(D2, root=fast, broker=broker)
     r = report(fast, D2)
     print(r[["kind", "key", "classification", "message"]].to_string())
     print({p.symbol: p.qty for p in broker.positions()}, broker.account().cash)
     assert alerts(fast, D2)[lambda a: a["kind"].isin(["cash", "position"])].empty
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
-    steps.reconcile(D3, root=fast, broker=broker)
+    steps.reconcile_books(D3, root=fast, broker=broker)
     assert alerts(fast, D3)[lambda a: a["kind"].isin(["cash", "position"])].empty
     with Ledger(ledger_url(fast)) as book:
         assert book.equity_on(D3)["cash"] == pytest.approx(float(broker.account().cash), abs=0.01)
@@ -57,6 +56,6 @@ def test_no_drift_is_invented(fast, sim):
     assert pos == {p.symbol: float(p.qty) for p in broker.positions()}
     # older date after newer: re-run D2, then D1, then D3 again
     before = {t: None for t in ()}
-    steps.reconcile(D1, root=fast, broker=broker)
-    steps.reconcile(D2, root=fast, broker=broker)
+    steps.reconcile_books(D1, root=fast, broker=broker)
+    steps.reconcile_books(D2, root=fast, broker=broker)
     assert alerts(fast, D2)[lambda a: a["kind"].isin(["cash", "position"])].empty

@@ -5,9 +5,8 @@ during the session, a missing close price, a manual trade on a dry day."""
 import datetime as dt
 
 import pytest
-
 from paper_trading import steps
-from paper_trading.broker.alpaca import OrderRequest
+from paper_trading.broker.types import OrderRequest
 from paper_trading.ledger import Ledger, ledger_url
 
 from tests.e2e.recon_helpers import alerts, fast_project, make_broker, report, trade
@@ -26,12 +25,12 @@ def test_A_fee_posted_after_the_days_reconcile_but_dated_that_day(fast, sim):
     broker = make_broker(sim)
     broker.submit_order(OrderRequest(symbol="AAPL", side="buy", qty=5, client_order_id="m1"))
     sim.admin("POST", "/sim/clock", {"to": "2025-12-29T21:30:00Z"})
-    steps.reconcile(D1, root=fast, broker=broker)
+    steps.reconcile_books(D1, root=fast, broker=broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-30T03:00:00Z"})  # 22:00 New York on the 29th
     fee = sim.admin("POST", "/sim/activities", {"activity_type": "FEE", "net_amount": "-2.50"})
     fee = fee.json()
     sim.admin("POST", "/sim/clock", {"to": "2025-12-30T21:30:00Z"})
-    steps.reconcile(D2, root=fast, broker=broker)
+    steps.reconcile_books(D2, root=fast, broker=broker)
     with Ledger(ledger_url(fast)) as book:
         ids = {r["activity_id"] for r in book.table("cash_ledger")}
         print("cash ledger types", sorted({r["activity_type"] for r in book.table("cash_ledger")}))
@@ -47,19 +46,19 @@ def test_B_gtc_leg_of_an_earlier_day_filling_today_is_explained(fast, sim):
     broker = make_broker(sim)
     trade(fast, broker, day=D1)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-29T21:30:00Z"})
-    steps.reconcile(D1, root=fast, broker=broker)
+    steps.reconcile_books(D1, root=fast, broker=broker)
     first = report(fast, D1)
     legs1 = first[first["kind"] == "leg"][["key", "classification", "message"]]
     print(legs1.to_string())
     sim.admin("POST", "/sim/clock", {"to": "2025-12-30T21:30:00Z"})
-    steps.reconcile(D2, root=fast, broker=broker)
+    steps.reconcile_books(D2, root=fast, broker=broker)
     acts = broker.activities(["FILL"])
     leg_fills_d2 = [a for a in acts if a["transaction_time"].startswith("2025-12-30")]
     print("fills on D2:", [(a["symbol"], a["side"], a["qty"], a["order_id"][:8]) for a in leg_fills_d2])
     second = report(fast, D2)
     print(second[["kind", "key", "classification", "message"]].to_string())
     # re-run D1 after the leg filled
-    steps.reconcile(D1, root=fast, broker=broker)
+    steps.reconcile_books(D1, root=fast, broker=broker)
     again = report(fast, D1)
     legs1b = again[again["kind"] == "leg"][["key", "classification", "message"]]
     print(legs1b.to_string())
@@ -72,11 +71,11 @@ def test_C_manual_trade_on_a_dry_day_is_not_reported(fast, sim):
     sim.admin("POST", "/sim/clock", {"to": "2025-12-29T15:00:00Z"})
     broker = make_broker(sim)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-29T21:30:00Z"})
-    steps.reconcile(D1, root=fast, broker=broker, mode="dry")
+    steps.reconcile_books(D1, root=fast, broker=broker, mode="dry")
     sim.admin("POST", "/sim/clock", {"to": "2025-12-30T15:00:00Z"})
     broker.submit_order(OrderRequest(symbol="AAPL", side="buy", qty=5, client_order_id="by-hand"))
     sim.admin("POST", "/sim/clock", {"to": "2025-12-30T21:30:00Z"})
-    steps.reconcile(D2, root=fast, broker=broker, mode="dry")
+    steps.reconcile_books(D2, root=fast, broker=broker, mode="dry")
     r = report(fast, D2)
     print(r[["kind", "key", "classification", "message"]].to_string())
     assert "by-hand" in set(r["key"]), "a manual trade on a dry day is in no row and raises no alert"
@@ -88,9 +87,9 @@ def test_D_reconcile_during_the_session_writes_a_bogus_end_of_day(fast, sim):
     broker.submit_order(OrderRequest(symbol="AAPL", side="buy", qty=5, client_order_id="m1"))
     broker.submit_order(OrderRequest(symbol="MSFT", side="buy", qty=3, order_type="limit", limit_price=233,
                                      time_in_force="day", client_order_id="m2"))  # fills later in the day (low 232.53)
-    steps.reconcile(D1, root=fast, broker=broker)   # 10:00 New York: not the end of the day
+    steps.reconcile_books(D1, root=fast, broker=broker)   # 10:00 New York: not the end of the day
     sim.admin("POST", "/sim/clock", {"to": "2025-12-30T21:30:00Z"})
-    steps.reconcile(D2, root=fast, broker=broker)
+    steps.reconcile_books(D2, root=fast, broker=broker)
     print(alerts(fast, D2)[["key", "message"]].to_string())
     assert alerts(fast, D2).empty
 
@@ -111,7 +110,7 @@ def test_E_a_fill_between_the_reads_corrupts_the_books(fast, sim):
         return a
 
     broker.account = account
-    steps.reconcile(D1, root=fast, broker=broker)
+    steps.reconcile_books(D1, root=fast, broker=broker)
     broker.account = real_account
     with Ledger(ledger_url(fast)) as book:
         eq = book.equity_on(D1)
@@ -126,7 +125,7 @@ def test_F_equity_of_a_day_without_a_close(fast, sim):
     broker = make_broker(sim)
     broker.submit_order(OrderRequest(symbol="AAPL", side="buy", qty=5, client_order_id="m1"))
     sim.admin("POST", "/sim/clock", {"to": "2026-01-02T21:30:00Z"})
-    steps.reconcile(dt.date(2026, 1, 2), root=fast, broker=broker)
+    steps.reconcile_books(dt.date(2026, 1, 2), root=fast, broker=broker)
     with Ledger(ledger_url(fast)) as book:
         eq = book.equity_on(dt.date(2026, 1, 2))
         pos = book.table("positions_eod")

@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import requests
-from sqlalchemy import create_engine, text
-
 from paper_trading.errors import ConfigError
 from paper_trading.steps.replay import MARKER, replay
+from sqlalchemy import create_engine, text
+
 from tests.conftest import BARS
 
 START, END = dt.date(2025, 12, 1), dt.date(2025, 12, 3)  # three sessions

@@ -8,10 +8,10 @@ import json
 
 import pandas as pd
 import pytest
-
 from paper_trading import steps
-from paper_trading.reporting import dashboard
 from paper_trading.ledger import Ledger, ledger_url
+from paper_trading.reporting import dashboard
+
 from tests.e2e.test_reconcile import DAY, fast, trade  # noqa: F401 - the fixture
 
 NEXT = dt.date(2026, 1, 2)
@@ -23,14 +23,14 @@ STANDARD = ["annual_return", "annual_volatility", "sharpe_ratio", "sortino_ratio
 def reconciled(fast, sim, broker):  # noqa: F811
     trade(fast, broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
-    steps.reconcile(DAY, root=fast, broker=broker)
+    steps.reconcile_books(DAY, root=fast, broker=broker)
     sim.admin("POST", "/sim/clock", {"to": "2026-01-02T21:30:00Z"})
-    steps.reconcile(NEXT, root=fast, broker=broker)
+    steps.reconcile_books(NEXT, root=fast, broker=broker)
     return fast
 
 
 def test_the_report_of_two_reconciled_days(reconciled, broker):
-    summary = steps.report(NEXT, root=reconciled, broker=broker)
+    summary = steps.write_report(NEXT, root=reconciled, broker=broker)
     reports = reconciled / "data" / "reports"
     pnl = pd.read_csv(reports / "pnl_daily_20260102.csv")
     assert {"date", "equity", "daily_return", "benchmark_close", "benchmark_return", "cumulative_return",
@@ -69,8 +69,8 @@ def test_the_report_of_two_reconciled_days(reconciled, broker):
 def test_one_session_gives_nulls_with_reasons(fast, sim, broker):  # noqa: F811
     trade(fast, broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
-    steps.reconcile(DAY, root=fast, broker=broker)
-    steps.report(DAY, root=fast, broker=broker)
+    steps.reconcile_books(DAY, root=fast, broker=broker)
+    steps.write_report(DAY, root=fast, broker=broker)
     metrics = json.loads((fast / "data" / "reports" / "metrics_20251231.json").read_text())
     for key in STANDARD:
         assert metrics[key] is None and metrics["reasons"][key]
@@ -91,7 +91,7 @@ def test_a_date_before_any_reconciled_session_is_refused(fast, broker):  # noqa:
     from paper_trading.errors import InputError
 
     with pytest.raises(InputError, match="no reconciled session"):
-        steps.report(DAY, root=fast, broker=broker)
+        steps.write_report(DAY, root=fast, broker=broker)
 
 
 def _reports(project):
@@ -99,7 +99,7 @@ def _reports(project):
 
 
 def test_the_report_writes_the_dated_and_the_latest_dashboard(reconciled, broker):
-    summary = steps.report(NEXT, root=reconciled, broker=broker)
+    summary = steps.write_report(NEXT, root=reconciled, broker=broker)
     dated = _reports(reconciled) / "summary_dashboard_20260102.html"
     latest = _reports(reconciled) / "summary_dashboard.html"
     assert summary["dashboard_path"] == str(dated) and summary["dashboard_latest_path"] == str(latest)
@@ -111,7 +111,7 @@ def test_the_report_writes_the_dated_and_the_latest_dashboard(reconciled, broker
 
 
 def test_the_dashboard_compares_the_weights_with_the_days_targets(reconciled, broker):
-    steps.report(DAY, root=reconciled, broker=broker)
+    steps.write_report(DAY, root=reconciled, broker=broker)
     page = (_reports(reconciled) / "summary_dashboard_20251231.html").read_text(encoding="utf-8")
     weights = _figures(page)["weights"]
     assert [t["name"] for t in weights["data"]] == ["weight", "target"]
@@ -120,27 +120,27 @@ def test_the_dashboard_compares_the_weights_with_the_days_targets(reconciled, br
 
 
 def test_a_day_without_targets_says_so_on_the_weights_chart(reconciled, broker):
-    steps.report(NEXT, root=reconciled, broker=broker)  # M1 ran for DAY only
+    steps.write_report(NEXT, root=reconciled, broker=broker)  # M1 ran for DAY only
     page = (_reports(reconciled) / "summary_dashboard_20260102.html").read_text(encoding="utf-8")
     note = _figures(page)["weights"]["layout"]["annotations"][0]["text"]
     assert "no targets" in note and "targets_consolidated_20260102.parquet" in note
 
 
 def test_re_running_an_older_date_keeps_the_latest(reconciled, broker):
-    steps.report(NEXT, root=reconciled, broker=broker)
+    steps.write_report(NEXT, root=reconciled, broker=broker)
     newest = (_reports(reconciled) / "summary_dashboard.html").read_bytes()
-    summary = steps.report(DAY, root=reconciled, broker=broker)
+    summary = steps.write_report(DAY, root=reconciled, broker=broker)
     assert (_reports(reconciled) / "summary_dashboard_20251231.html").is_file()
     assert (_reports(reconciled) / "summary_dashboard.html").read_bytes() == newest
     assert summary["dashboard_latest_updated"] is False
 
 
 def test_re_running_the_newest_date_replaces_the_latest(reconciled, broker):
-    steps.report(DAY, root=reconciled, broker=broker)
-    steps.report(NEXT, root=reconciled, broker=broker)
+    steps.write_report(DAY, root=reconciled, broker=broker)
+    steps.write_report(NEXT, root=reconciled, broker=broker)
     latest = (_reports(reconciled) / "summary_dashboard.html").read_text(encoding="utf-8")
     assert "paper-trading — 2026-01-02" in latest
-    assert steps.report(NEXT, root=reconciled, broker=broker)["dashboard_latest_updated"] is True
+    assert steps.write_report(NEXT, root=reconciled, broker=broker)["dashboard_latest_updated"] is True
 
 
 def test_recent_alerts_up_to_the_date_are_on_the_dashboard(reconciled, broker):
@@ -150,19 +150,19 @@ def test_recent_alerts_up_to_the_date_are_on_the_dashboard(reconciled, broker):
               "rule": "trading_refused", "key": "", "severity": "error", "message": "an alert of the next day"}]
     with open(reconciled / "logs" / "alerts.log", "a", encoding="utf-8") as fh:
         fh.writelines(json.dumps(line) + "\n" for line in lines)
-    steps.report(DAY, root=reconciled, broker=broker)
+    steps.write_report(DAY, root=reconciled, broker=broker)
     page = (_reports(reconciled) / "summary_dashboard_20251231.html").read_text(encoding="utf-8")
     assert "the &lt;kill switch&gt; is on" in page and "an alert of the next day" not in page
 
 
 def test_a_dry_run_day_has_a_dashboard(fast, sim, broker):  # noqa: F811
-    steps.signal_bus(DAY, root=fast, mode="select", pick="drl")
-    steps.plan(DAY, root=fast, broker=broker)
-    steps.risk(DAY, mode="dry", root=fast, broker=broker)
-    steps.execute(DAY, mode="dry", root=fast, broker=broker)
+    steps.consolidate_signals(DAY, root=fast, mode="select", pick="drl")
+    steps.plan_rebalance(DAY, root=fast, broker=broker)
+    steps.check_risk(DAY, mode="dry", root=fast, broker=broker)
+    steps.execute_orders(DAY, mode="dry", root=fast, broker=broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
-    steps.reconcile(DAY, root=fast, broker=broker, mode="dry")
-    steps.report(DAY, root=fast, broker=broker)
+    steps.reconcile_books(DAY, root=fast, broker=broker, mode="dry")
+    steps.write_report(DAY, root=fast, broker=broker)
     page = (_reports(fast) / "summary_dashboard.html").read_text(encoding="utf-8")
     figures = _figures(page)
     assert list(figures) == list(dashboard.CHARTS)
@@ -179,11 +179,11 @@ def _figures(page: str) -> dict:
 def test_a_date_that_is_not_reconciled_is_refused_and_the_latest_dashboard_stays(reconciled, broker):
     from paper_trading.errors import InputError
 
-    steps.report(NEXT, root=reconciled, broker=broker)
+    steps.write_report(NEXT, root=reconciled, broker=broker)
     reports = reconciled / "data" / "reports"
     before = sorted(p.name for p in reports.iterdir())
     with pytest.raises(InputError, match=r"2026-12-31 is not reconciled \(the latest reconciled session is 2026-01-02\)"):
-        steps.report(dt.date(2026, 12, 31), root=reconciled, broker=broker)
+        steps.write_report(dt.date(2026, 12, 31), root=reconciled, broker=broker)
     assert sorted(p.name for p in reports.iterdir()) == before
 
 
@@ -195,7 +195,7 @@ def test_the_benchmark_comes_from_a_configured_file_of_daily_closes(reconciled):
         "date,close\n2025-12-30,100\n2025-12-31,101\n2026-01-02,99.99\n")
     config = reconciled / "config" / "config.yaml"
     config.write_text(config.read_text() + "report:\n  benchmark: QQQ\n  benchmark_file: data/market/bench.csv\n")
-    steps.report(NEXT, root=reconciled, broker=lambda: pytest.fail("the broker was asked"))
+    steps.write_report(NEXT, root=reconciled, broker=lambda: pytest.fail("the broker was asked"))
     reports = reconciled / "data" / "reports"
     pnl = pd.read_csv(reports / "pnl_daily_20260102.csv")
     assert pnl["benchmark_close"].tolist() == [101, 99.99]
@@ -219,7 +219,7 @@ def test_a_bad_benchmark_file_is_one_line_naming_file_and_row(reconciled, text, 
     config = reconciled / "config" / "config.yaml"
     config.write_text(config.read_text() + "report:\n  benchmark_file: data/market/bench.csv\n")
     with pytest.raises(InputError) as err:
-        steps.report(NEXT, root=reconciled)
+        steps.write_report(NEXT, root=reconciled)
     assert str(err.value).startswith(message)
     assert not (reconciled / "data" / "reports" / "metrics_20260102.json").exists()
 
@@ -230,7 +230,7 @@ def test_concentration_by_style_when_the_instrument_map_has_a_style_column(recon
     frame = pd.read_csv(imap, dtype=str)
     frame["style"] = ["growth" if i % 2 else "value" for i in range(len(frame))]
     frame.to_csv(imap, index=False)
-    steps.report(NEXT, root=reconciled, broker=broker)
+    steps.write_report(NEXT, root=reconciled, broker=broker)
     reports = reconciled / "data" / "reports"
     risk = pd.read_csv(reports / "risk_snapshot_20260102.csv")
     styles = risk[risk["kind"] == "style"].set_index("name")["market_value"]
@@ -243,6 +243,6 @@ def test_concentration_by_style_when_the_instrument_map_has_a_style_column(recon
 
 
 def test_without_a_style_column_there_are_no_style_rows(reconciled, broker):
-    steps.report(NEXT, root=reconciled, broker=broker)
+    steps.write_report(NEXT, root=reconciled, broker=broker)
     risk = pd.read_csv(reconciled / "data" / "reports" / "risk_snapshot_20260102.csv")
     assert "style" not in set(risk["kind"])

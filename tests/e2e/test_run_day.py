@@ -12,7 +12,6 @@ import sys
 import pandas as pd
 import pytest
 import requests
-
 from paper_trading import steps
 from paper_trading.cli import main
 from paper_trading.errors import SignalsNotReady, TradingRefused

@@ -7,20 +7,19 @@ import logging
 from decimal import Decimal
 
 import pytest
-
-from paper_trading.broker.alpaca import (
-    AlpacaBroker,
+from paper_trading.broker.alpaca import AlpacaBroker, _Pacer
+from paper_trading.broker.types import OrderRequest
+from paper_trading.errors import (
+    TRANSIENT_ERRORS,
     AmbiguousSubmitError,
     BrokerAuthError,
     BrokerError,
     BrokerUnavailable,
+    ConfigError,
     LiveTradingRefused,
     OrderRejected,
-    OrderRequest,
     SubmitRateLimited,
-    _Pacer,
 )
-from paper_trading.errors import TRANSIENT_ERRORS, ConfigError
 
 
 @pytest.fixture

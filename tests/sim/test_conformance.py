@@ -5,9 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from alpaca.data.requests import StockBarsRequest, StockLatestBarRequest, StockLatestTradeRequest, StockSnapshotRequest
+from alpaca.data.requests import (
+    StockBarsRequest,
+    StockLatestBarRequest,
+    StockLatestTradeRequest,
+    StockSnapshotRequest,
+)
 from alpaca.data.timeframe import TimeFrame
-from alpaca.trading.enums import OrderClass, OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
+from alpaca.trading.enums import (
+    OrderClass,
+    OrderSide,
+    OrderStatus,
+    QueryOrderStatus,
+    TimeInForce,
+)
 from alpaca.trading.requests import (
     ClosePositionRequest,
     GetCalendarRequest,

@@ -6,7 +6,6 @@ from decimal import Decimal
 from functools import lru_cache
 
 import pandas as pd
-
 from alpaca.trading.enums import OrderClass, OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.requests import (
     GetOrderByIdRequest,

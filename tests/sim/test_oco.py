@@ -9,7 +9,13 @@ from decimal import Decimal
 
 import pytest
 from alpaca.common.exceptions import APIError
-from alpaca.trading.enums import OrderClass, OrderSide, OrderStatus, OrderType, TimeInForce
+from alpaca.trading.enums import (
+    OrderClass,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+)
 from alpaca.trading.requests import (
     GetOrderByIdRequest,
     LimitOrderRequest,

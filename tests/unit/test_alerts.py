@@ -12,7 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 import pytest
-
 from paper_trading.alerts import delivery as alerts
 from paper_trading.alerts.rules import evaluate_books, evaluate_daily
 from paper_trading.config import AlertsConfig, load_config
@@ -382,7 +381,7 @@ def test_an_unprotected_position_is_alerted_again_in_a_later_round(project, monk
     monkeypatch.setattr(importlib.import_module("paper_trading.steps.execute"), "read_orders",
                         lambda *args, **kwargs: pd.DataFrame())
     for n in (1, 2):
-        steps.execute(DAY, mode="dry", round=n, root=project, run_id=f"round-{n}", broker=object())
+        steps.execute_orders(DAY, mode="dry", round_no=n, root=project, run_id=f"round-{n}", broker=object())
     got = [(a["key"], a["run_id"]) for a in alerts.read_alerts(project / "logs") if a["rule"] == "unprotected_position"]
     assert got == [("AAPL:r1", "round-1"), ("AAPL:r2", "round-2")]
 

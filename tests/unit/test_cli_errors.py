@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from paper_trading import steps
 
 DAY = dt.date(2025, 12, 31)
@@ -29,7 +28,7 @@ def one_line(result: subprocess.CompletedProcess) -> str:
 
 @pytest.fixture
 def planned(project):
-    steps.signal_bus(DAY, root=project, mode="select", pick="drl")
+    steps.consolidate_signals(DAY, root=project, mode="select", pick="drl")
     return project
 
 
@@ -126,7 +125,7 @@ def test_a_held_position_without_a_price_needs_cash(planned):
 
 
 def test_the_offline_gate_refuses_a_plan_summary_of_another_day(planned):
-    steps.plan(DAY, root=planned, equity=10_000, fill_price=100)
+    steps.plan_rebalance(DAY, root=planned, equity=10_000, fill_price=100)
     summary = planned / "data" / "outputs" / "plan_summary_20251231.json"
     summary.write_text(summary.read_text().replace('"trade_date": "2025-12-31"', '"trade_date": "2025-12-30"'))
     result = cli("risk", "--date", "2025-12-31", "--fill-price", "100", "--root", str(planned))
@@ -154,7 +153,7 @@ def test_plan_refuses_a_fill_price_that_is_not_a_positive_price(planned, price):
 
 @pytest.mark.parametrize("price", ["0", "-1", "nan", "inf"])
 def test_risk_refuses_a_fill_price_that_is_not_a_positive_price(planned, price):
-    steps.plan(DAY, root=planned, equity=10_000, fill_price=100)
+    steps.plan_rebalance(DAY, root=planned, equity=10_000, fill_price=100)
     result = cli("risk", "--date", "2025-12-31", "--fill-price", price, "--root", str(planned))
     assert one_line(result) == f"error: --fill-price: expected a finite price > 0, got {float(price)!r}"
     assert not (planned / "data" / "outputs" / "approved_orders_20251231.csv").exists()
@@ -181,7 +180,7 @@ def test_an_unfunded_account_plans_nothing_with_a_reason(planned, sim):
     from paper_trading.broker.alpaca import AlpacaBroker
 
     sim.admin("POST", "/sim/reset", {"cash": "0", "clock": "2025-12-31T14:45:00Z"})
-    summary = steps.plan(DAY, root=planned, broker=AlpacaBroker(sim.key, sim.secret, sim.url, sim.url))
+    summary = steps.plan_rebalance(DAY, root=planned, broker=AlpacaBroker(sim.key, sim.secret, sim.url, sim.url))
     assert summary["orders"] == 0 and summary["skipped"] > 0
     assert "the account has no equity (0.00): nothing to trade" in (planned / "logs" / "plan_20251231.log").read_text()
 

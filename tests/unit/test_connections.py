@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from paper_trading.connections import url_from_parts
 from paper_trading.errors import ConfigError
 
@@ -41,7 +40,8 @@ def test_contradicting_or_invalid_fields_are_refused(host, port, schema, message
 
 
 def test_a_loopback_trading_url_alone_also_serves_market_data():
-    from paper_trading.broker.alpaca import DATA_URL, AlpacaBroker
+    from paper_trading.broker.alpaca import AlpacaBroker
+    from paper_trading.broker.endpoint import DATA_URL
 
     assert AlpacaBroker("key-id-123", "secret-456", "http://127.0.0.1:8765").data_url == "http://127.0.0.1:8765"
     assert AlpacaBroker("key-id-123", "secret-456").data_url == DATA_URL

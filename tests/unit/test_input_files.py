@@ -11,11 +11,15 @@ import sys
 
 import pandas as pd
 import pytest
-
 from paper_trading import steps
 from paper_trading.errors import InputError
-from paper_trading.planning.inputs import read_instrument_map, read_orders, read_positions, read_prices
-from paper_trading.planning.rebalance import ORDER_COLUMNS
+from paper_trading.orders import ORDER_COLUMNS
+from paper_trading.planning.inputs import (
+    read_instrument_map,
+    read_orders,
+    read_positions,
+    read_prices,
+)
 
 DAY = dt.date(2025, 12, 31)
 
@@ -36,7 +40,7 @@ def only_error_line(result: subprocess.CompletedProcess) -> str:
 
 @pytest.fixture
 def targets(project):
-    return steps.signal_bus(DAY, root=project, mode="select", pick="drl")
+    return steps.consolidate_signals(DAY, root=project, mode="select", pick="drl")
 
 
 def write(path, text: str):
@@ -113,7 +117,7 @@ def test_offline_positions_accept_a_short_with_a_warning(tmp_path, caplog):
 
 def test_an_offline_short_is_covered_by_the_plan_like_the_broker_path_does(project, targets):
     write(project / "positions.csv", "symbol,qty\nSPY,-7\n")
-    summary = steps.plan(DAY, root=project, equity=10_000, fill_price=100, positions=project / "positions.csv")
+    summary = steps.plan_rebalance(DAY, root=project, equity=10_000, fill_price=100, positions=project / "positions.csv")
     orders = pd.read_csv(summary["orders_path"]).set_index("symbol")
     assert (orders.loc["SPY", "side"], orders.loc["SPY", "qty"], orders.loc["SPY", "reason"]) == ("buy", 7, "cover")
 
@@ -207,7 +211,7 @@ def test_an_orders_file_with_only_its_header_is_no_orders(tmp_path):
 
 
 def test_risk_refuses_a_non_numeric_qty_with_one_line(project, targets):
-    steps.plan(DAY, root=project, equity=10_000, fill_price=100)
+    steps.plan_rebalance(DAY, root=project, equity=10_000, fill_price=100)
     orders = project / "data" / "outputs" / "planned_orders_20251231.csv"
     lines = orders.read_text().splitlines()
     cells = lines[1].split(",")
@@ -223,7 +227,7 @@ def test_risk_refuses_a_non_numeric_qty_with_one_line(project, targets):
 
 
 def test_plan_refuses_the_targets_of_another_day(project):
-    steps.signal_bus(dt.date(2025, 12, 30), root=project, mode="select", pick="drl")
+    steps.consolidate_signals(dt.date(2025, 12, 30), root=project, mode="select", pick="drl")
     result = cli("plan", "--date", "2025-12-31", "--equity", "10000", "--fill-price", "100", "--targets",
                  "data/intermediate/targets_consolidated_20251230.parquet", root=project)
     assert only_error_line(result) == ("error: data/intermediate/targets_consolidated_20251230.parquet row 1: "

@@ -26,13 +26,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-
 from paper_trading.errors import ConfigError, LedgerBusy, LedgerUnavailable
-from paper_trading.ledger import Ledger, ledger_url
-from paper_trading.ledger import store
+from paper_trading.ledger import Ledger, ledger_url, store
 from paper_trading.ledger.schema import metadata
 from paper_trading.logging_setup import MASK, redact
+from sqlalchemy.engine import make_url
 
 PG_HOST, PG_PORT, PG_USER, PG_ADMIN_DB = "127.0.0.1", 5432, "postgres", "test"
 PG_ADMIN_CONNINFO = f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={PG_ADMIN_DB} connect_timeout=5"

@@ -5,13 +5,18 @@ from __future__ import annotations
 import datetime as dt
 
 from paper_trading import steps
-from paper_trading.logging_setup import get_logger, redact, register_secret, step_logging
+from paper_trading.logging_setup import (
+    get_logger,
+    redact,
+    register_secret,
+    step_logging,
+)
 
 DAY = dt.date(2025, 12, 31)
 
 
 def test_step_writes_its_log_with_trade_date_and_run_id_on_every_line(project):
-    steps.signal_bus(DAY, root=project, run_id="scheduled__2025-12-31T13:30:00+00:00")
+    steps.consolidate_signals(DAY, root=project, run_id="scheduled__2025-12-31T13:30:00+00:00")
     lines = (project / "logs" / "signal_bus_20251231.log").read_text().splitlines()
     assert len(lines) >= 3
     assert all("trade_date=2025-12-31 run_id=scheduled__2025-12-31T13:30:00+00:00" in line for line in lines)
@@ -51,7 +56,7 @@ def test_a_failed_step_logs_its_error_line(tmp_path):
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "strategy_manifest.yaml").write_text("strategies: []\n")
     try:
-        steps.signal_bus(DAY, root=tmp_path, mode="select", pick="x")
+        steps.consolidate_signals(DAY, root=tmp_path, mode="select", pick="x")
     except Exception:
         pass
     text = (tmp_path / "logs" / "signal_bus_20251231.log").read_text()

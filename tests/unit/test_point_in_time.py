@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from paper_trading import steps
 from paper_trading.signals.bus import read_targets
 
@@ -43,7 +42,7 @@ def readiness(root, known_at=None, day=DAY):
 
 
 def targets(root, known_at=None, pick="ml", day=DAY) -> dict[str, float]:
-    summary = steps.signal_bus(day, root=root, mode="select", pick=pick, known_at=known_at)
+    summary = steps.consolidate_signals(day, root=root, mode="select", pick=pick, known_at=known_at)
     frame = read_targets(summary["targets_path"])
     return dict(zip(frame["asset_id"], frame["target_weight"].round(12)))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from paper_trading import steps
 from paper_trading.errors import InputError
 

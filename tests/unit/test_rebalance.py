@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from paper_trading.planning.rebalance import PlanSettings, bracket_prices, plan_rebalance
+from paper_trading.planning.rebalance import (
+    PlanSettings,
+    bracket_prices,
+    plan_rebalance,
+)
 
 MAPPING = pd.DataFrame({"gvkey": ["000001", "000002", "000003", "000004"], "symbol": ["AAA", "BBB", "CCC", "DDD"]})
 

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from paper_trading.reporting import files as rf
 
 

@@ -7,8 +7,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-from paper_trading.risk.gate import GateContext, RiskSettings, gate, preflight, realized_volatility
+from paper_trading.risk.gate import (
+    GateContext,
+    RiskSettings,
+    gate,
+    preflight,
+    realized_volatility,
+)
 
 
 def orders(*rows) -> pd.DataFrame:
@@ -153,7 +158,7 @@ def test_fractional_bracket_quantities_are_rejected():
 
 
 def test_a_batch_without_orders_is_an_empty_report_not_a_crash():
-    from paper_trading.planning.rebalance import ORDER_COLUMNS
+    from paper_trading.orders import ORDER_COLUMNS
     from paper_trading.risk.gate import REPORT_COLUMNS, GateContext, gate
 
     report = gate(pd.DataFrame(columns=ORDER_COLUMNS), GateContext("dry", 10_000.0, 10_000.0, {}))

@@ -8,7 +8,6 @@ import json
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from paper_trading import steps
 from paper_trading.errors import ConfigError, InputError
 from paper_trading.signals.bus import enforce_constraints_and_normalize, read_targets
@@ -21,7 +20,7 @@ D = "2025-03-03"
 
 def run(root, **kwargs):
     kwargs.setdefault("mode", "select")
-    return steps.signal_bus(DAY, root=root, **kwargs)
+    return steps.consolidate_signals(DAY, root=root, **kwargs)
 
 
 def out_file(root, day=DAY):
@@ -393,7 +392,7 @@ def test_an_unchanged_csv_is_converted_once(tmp_path):
 
 
 def test_sample_data_blend_of_three_formats(project):
-    summary = steps.signal_bus(dt.date(2025, 12, 31), root=project)  # defaults from config/config.yaml
+    summary = steps.consolidate_signals(dt.date(2025, 12, 31), root=project)  # defaults from config/config.yaml
     targets = read_targets(summary["targets_path"])
     assert summary["blend_mode"] == "blend" and summary["strategy_set_id"] == "drl=0.5+equal=0.2+ml=0.3"
     assert len(targets) == 30 and abs(targets["target_weight"].sum() - 1) <= 1e-9

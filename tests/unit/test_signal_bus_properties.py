@@ -8,8 +8,11 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from paper_trading.signals.bus import enforce_constraints_and_normalize, merge_for_date, pick_latest_per_strategy
+from paper_trading.signals.bus import (
+    enforce_constraints_and_normalize,
+    merge_for_date,
+    pick_latest_per_strategy,
+)
 
 DAY = dt.date(2025, 3, 3)
 ASSETS = [f"{i:06d}" for i in range(1, 41)]

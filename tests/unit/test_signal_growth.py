@@ -10,12 +10,10 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
-from paper_trading.signals.files import csv_index
-from paper_trading.signals.files import reader as signal_io
 from paper_trading.config import load_manifest
 from paper_trading.errors import InputError
-from paper_trading.signals.files.reader import read_strategy_rows
+from paper_trading.signals import files as signal_io
+from paper_trading.signals.files import csv_index, hashing, read_strategy_rows
 
 from .signal_files import csv_strategy, write_manifest
 
@@ -30,7 +28,7 @@ def lines_of(day: dt.date, weight: str = "0.05") -> str:
 @pytest.fixture
 def small_blocks(monkeypatch):
     """256-byte hash blocks and CSV chunks: a 12-day file has dozens of each."""
-    monkeypatch.setattr(signal_io, "HASH_BLOCK_BYTES", 256)
+    monkeypatch.setattr(hashing, "HASH_BLOCK_BYTES", 256)
     monkeypatch.setattr(csv_index, "CSV_CHUNK_BYTES", 256)
 
 

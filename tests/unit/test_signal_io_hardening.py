@@ -1,6 +1,6 @@
 """Readers never silently reinterpret a value nor crash on a malformed file (issue #7).
 
-Each test writes a file as a user would, reads it through M1 (`steps.signal_bus`, or the CLI in a
+Each test writes a file as a user would, reads it through M1 (`steps.consolidate_signals`, or the CLI in a
 subprocess for the exit code and the one line on stderr) and checks the exact error: the file as
 the manifest names it, the row as the user sees it (CSV line with the header as line 1, XLSX
 spreadsheet row, 1-based Parquet row) and the bad value.
@@ -18,7 +18,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from paper_trading import steps
 from paper_trading.errors import InputError
 from paper_trading.signals.bus import read_targets
@@ -34,7 +33,7 @@ DATE_EXPECTED = ("trade_date expected a date (YYYY-MM-DD, YYYYMMDD or a date cel
 
 
 def run(root: Path):
-    return steps.signal_bus(DAY, root=root, mode="select", pick="a")
+    return steps.consolidate_signals(DAY, root=root, mode="select", pick="a")
 
 
 def error_of(root: Path) -> str:
@@ -467,7 +466,7 @@ def test_date_formatted_xlsx_serial_59_is_still_1900_02_28(tmp_path):
     book = openpyxl.load_workbook(path)
     book.active.cell(row=2, column=1).value = dt.datetime(1900, 2, 28)  # both rows of 1900-02-28
     book.save(path)
-    steps.signal_bus(dt.date(1900, 2, 28), root=tmp_path, mode="select", pick="a")
+    steps.consolidate_signals(dt.date(1900, 2, 28), root=tmp_path, mode="select", pick="a")
     targets = read_targets(tmp_path / "data/intermediate/targets_consolidated_19000228.parquet")
     assert targets["asset_id"].tolist() == ["001690", "012141"]
 

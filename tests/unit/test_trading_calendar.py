@@ -5,8 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
-from paper_trading.trading_calendar import is_session, next_session, previous_session, resolve_trade_date
+from paper_trading.trading_calendar import (
+    is_session,
+    next_session,
+    previous_session,
+    resolve_trade_date,
+)
 
 UTC = dt.timezone.utc
 

@@ -49,7 +49,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from paper_trading.logging_setup import ALERT_URLS_ENV, get_logger, redact, register_secret
+from paper_trading.logging_setup import (
+    ALERT_URLS_ENV,
+    get_logger,
+    redact,
+    register_secret,
+)
 
 if TYPE_CHECKING:
     from paper_trading.config import AlertsConfig

@@ -15,14 +15,11 @@ import datetime as dt
 import math
 from typing import TYPE_CHECKING
 
+from paper_trading.orders import COMPARED, FAILED
+
 if TYPE_CHECKING:
     import pandas as pd
 
-#: reconcile's order classifications that mean the order failed (each row has `alert = true`).
-FAILED = frozenset({"not_sent", "rejected", "unknown", "expired"})
-#: classifications whose filled quantity is compared with the planned one. Not the gate's
-#: rejections (a decision, reported by the risk step), dry runs (nothing sent) or failures (above).
-COMPARED = frozenset({"filled", "partially_filled", "canceled", "open"})
 
 
 def _alert(rule: str, key: str, message: str, severity: str = "error") -> dict:

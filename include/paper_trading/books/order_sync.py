@@ -16,11 +16,12 @@ call.
 
 from __future__ import annotations
 
-from paper_trading.broker.alpaca import OrderInfo
+from paper_trading.broker.types import OrderInfo
 from paper_trading.errors import BrokerError
-from paper_trading.execution import NOT_SENT_AGAIN, TERMINAL, changed_rows
+from paper_trading.execution import changed_rows
 from paper_trading.ledger import Ledger
 from paper_trading.logging_setup import get_logger
+from paper_trading.orders import NOT_SENT_AGAIN, TERMINAL
 
 log = get_logger("order_sync")
 

@@ -26,10 +26,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from paper_trading.orders import FINAL
 from paper_trading.trading_calendar import exchange_date
 
-#: Statuses of an order that will not change any more.
-FINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced", "not_sent", "dry_run"})
 #: Activity types that are not fills but move cash (Alpaca's non-trade activities).
 CASH_TYPES = frozenset({"DIV", "DIVCGL", "DIVCGS", "DIVNRA", "DIVROC", "DIVTXEX", "DIVTAX", "FEE", "INT", "JNLC",
                         "JNLS", "CSD", "CSW", "CFEE", "PTC", "REORG", "SPIN", "SPLIT", "MA", "NC", "OPASN", "OPEXP",

@@ -30,19 +30,35 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from paper_trading.broker.endpoint import (
+    DATA_URL,
+    PAPER_URL,
+    base_url,
+    checked_url,
+    host_of,
+    live_refusal,
+    may_be_live,
+)
+from paper_trading.broker.types import (
+    Account,
+    CalendarDay,
+    Clock,
+    OrderInfo,
+    OrderRequest,
+    Position,
+    Price,
+)
 from paper_trading.connections import is_loopback_host
 from paper_trading.errors import (
-    ConfigError,
     AmbiguousSubmitError,
     BrokerAuthError,
     BrokerError,
@@ -55,120 +71,8 @@ from paper_trading.logging_setup import get_logger, register_secret
 
 log = get_logger("broker")
 
-PAPER_URL = "https://paper-api.alpaca.markets"
-LIVE_URL = "https://api.alpaca.markets"
-DATA_URL = "https://data.alpaca.markets"
 T = TypeVar("T")
 _NY = ZoneInfo("America/New_York")
-
-
-# ------------------------------------------------------------------------------------ errors
-# (defined in errors.py, which the DAG's retry policy names without importing this module)
-
-__all__ = ["AlpacaBroker", "AmbiguousSubmitError", "Broker", "BrokerAuthError", "BrokerError", "BrokerUnavailable",
-           "LiveTradingRefused", "OrderRejected", "SubmitRateLimited"]
-
-
-# ------------------------------------------------------------------------------------ values
-
-
-@dataclass(frozen=True)
-class Account:
-    equity: Decimal
-    cash: Decimal
-    buying_power: Decimal
-    status: str
-    trading_blocked: bool
-    account_blocked: bool
-    trade_suspended_by_user: bool
-
-
-@dataclass(frozen=True)
-class Position:
-    symbol: str
-    qty: Decimal
-    avg_entry_price: Decimal
-    market_value: Decimal | None
-    current_price: Decimal | None
-    qty_available: Decimal | None
-
-
-@dataclass(frozen=True)
-class Clock:
-    timestamp: dt.datetime
-    is_open: bool
-    next_open: dt.datetime
-    next_close: dt.datetime
-
-
-@dataclass(frozen=True)
-class CalendarDay:
-    date: dt.date
-    open: dt.datetime  # New York wall time, naive (as Alpaca and alpaca-py give it)
-    close: dt.datetime
-
-
-@dataclass(frozen=True)
-class Price:
-    symbol: str
-    price: Decimal
-    source: str  # "trade" (snapshot's latest trade) or "bar" (latest daily bar's close)
-    at: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class OrderRequest:
-    symbol: str
-    side: str  # buy | sell
-    client_order_id: str
-    qty: Decimal | None = None
-    notional: Decimal | None = None
-    order_type: str = "market"  # market | limit
-    limit_price: Decimal | None = None
-    time_in_force: str = "day"
-    take_profit: Decimal | None = None  # bracket: take-profit limit price
-    stop_loss: Decimal | None = None  # bracket: stop-loss stop price
-    stop_loss_limit: Decimal | None = None
-    order_class: str | None = None  # None: bracket when take_profit/stop_loss are set, else simple; or "oco"
-
-
-@dataclass(frozen=True)
-class OrderInfo:
-    id: str
-    client_order_id: str
-    symbol: str
-    side: str
-    order_type: str
-    order_class: str
-    status: str
-    qty: Decimal | None
-    notional: Decimal | None
-    filled_qty: Decimal
-    filled_avg_price: Decimal | None
-    limit_price: Decimal | None
-    stop_price: Decimal | None
-    submitted_at: dt.datetime | None
-    filled_at: dt.datetime | None
-    legs: tuple[OrderInfo, ...] = field(default=())
-    expires_at: dt.datetime | None = None  # GTC orders lapse at Alpaca 90 days after they are created
-
-
-class Broker(Protocol):
-    """What the rest of the library may ask of a broker."""
-
-    def account(self) -> Account: ...
-    def positions(self) -> list[Position]: ...
-    def clock(self) -> Clock: ...
-    def calendar(self, start: dt.date, end: dt.date) -> list[CalendarDay]: ...
-    def latest_prices(self, symbols: Iterable[str]) -> tuple[dict[str, Price], list[str]]: ...
-    def daily_closes(self, symbols: Iterable[str], start: dt.date, end: dt.date) -> dict[str, list[tuple[dt.date, Decimal]]]: ...
-    def submit_order(self, order: OrderRequest) -> OrderInfo: ...
-    def get_order_by_client_id(self, client_order_id: str) -> OrderInfo | None: ...
-    def get_order(self, order_id: str) -> OrderInfo: ...
-    def list_orders(self, status: str = "all", after: dt.datetime | None = None, symbols: list[str] | None = None,
-                    nested: bool = True) -> list[OrderInfo]: ...
-    def cancel_order(self, order_id: str) -> None: ...
-    def activities(self, activity_types: list[str] | None = None, after: dt.datetime | None = None) -> list[dict]: ...
 
 
 # ------------------------------------------------------------------------------ HTTP plumbing
@@ -245,89 +149,6 @@ def _error_text(exc: BaseException) -> tuple[str, int | None]:
         return (raw.strip() or "(empty body)")[:300], None
 
 
-def _base(url: str | None) -> str | None:
-    if not url:
-        return None
-    url = url.strip().rstrip("/")
-    return url[: -len("/v2")] if url.endswith("/v2") else url
-
-
-PAPER_HOSTS = {"paper-api.alpaca.markets"}
-LIVE_HOSTS = {"api.alpaca.markets"}
-
-
-def _host(url: str) -> str:
-    """The URL's host as DNS reads it: lower case, without the one trailing dot of a full name."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host.removesuffix(".")
-
-
-def _shown(url: str) -> str:
-    """A URL for an error message: a user name or password in it is replaced by `***`."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
-
-
-def _checked_url(url: str, what: str) -> str:
-    """An absolute http(s) URL with a host, or a ConfigError that shows what was given.
-
-    Refused too, whatever the host: a user name or password in the URL (credentials belong in the
-    key id and secret, and a URL is shown in logs and errors), and a backslash, a space or a control
-    character, on which Python's URL parser and the HTTP client's disagree about the host
-    (`https://api.alpaca.markets\\@paper-api.alpaca.markets` is paper to one, live to the other)."""
-    parts = urlsplit(url)
-    if any(ch == "\\" or ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        raise ConfigError(f"the {what} URL {_shown(url)!r} has a backslash, a space or a control character; "
-                          "HTTP clients read such a URL differently")
-    if "@" in parts.netloc:
-        raise ConfigError(f"the {what} URL {_shown(url)!r} has a user name or password in it; give the key id "
-                          "and secret as credentials (APCA_API_KEY_ID/APCA_API_SECRET_KEY, or the login and "
-                          "password of the Airflow connection), never in the URL")
-    if _client_host(url) != (parts.hostname or ""):
-        raise ConfigError(f"the {what} URL {url!r} names its host ambiguously (encoded or not plain ASCII); "
-                          "write it as scheme://host[:port]")
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
-    except ValueError:
-        raise ConfigError(f"the {what} URL {url!r} has an invalid port") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"the {what} URL {url!r} is not an absolute http(s) URL with a host, e.g. "
-                          f"{PAPER_URL} or http://127.0.0.1:8765")
-    return url
-
-
-def _client_host(url: str) -> str | None:
-    """The host the HTTP client (urllib3, under requests and alpaca-py) would connect to."""
-    from urllib3.exceptions import LocationParseError
-    from urllib3.util import parse_url
-
-    try:
-        host = parse_url(url).host
-    except LocationParseError:
-        return None
-    return (host or "").lower().removeprefix("[").removesuffix("]")
-
-
-def _live_refusal(url: str) -> str:
-    """Why a URL was refused: what to use instead first, the live switch last."""
-    host = _host(url) or url
-    known = host in LIVE_HOSTS
-    what = "is Alpaca's live (real-money) endpoint" if known else "is neither Alpaca paper nor a local simulator"
-    return (f"broker host {host!r} ({url}) {what}. For paper trading use {PAPER_URL}; for the local simulator "
-            "use http://127.0.0.1:<port> (in an Airflow connection: host 127.0.0.1, port, schema http). Only to "
-            "trade real money on purpose: broker.allow_live: true in config/config.yaml")
-
-
-def _may_be_live(url: str) -> bool:
-    """Anything but Alpaca's paper host or a loopback simulator counts as live (real money): a
-    different spelling of the live host (port, case, scheme, a trailing dot, an encoded or
-    internationalized form) must not slip past `allow_live`."""
-    host = _host(url)
-    return not (host in PAPER_HOSTS or is_loopback_host(host))
-
-
 def _dec(value: Any) -> Decimal | None:
     return None if value is None or value == "" else Decimal(str(value))
 
@@ -360,14 +181,14 @@ class AlpacaBroker:
                                   "or fill in login and password of the Airflow connection")
         register_secret(api_key)
         register_secret(secret_key)
-        self.trading_url = _checked_url(_base(trading_url) or PAPER_URL, "trading")
+        self.trading_url = checked_url(base_url(trading_url) or PAPER_URL, "trading")
         # the local simulator serves market data on its trading port: a loopback trading URL alone is enough
-        loopback = is_loopback_host(_host(self.trading_url))
-        self.data_url = _checked_url(_base(data_url) or (self.trading_url if loopback else DATA_URL), "market data")
+        loopback = is_loopback_host(host_of(self.trading_url))
+        self.data_url = checked_url(base_url(data_url) or (self.trading_url if loopback else DATA_URL), "market data")
         self.host = urlsplit(self.trading_url).netloc
-        self.live = _may_be_live(self.trading_url)
+        self.live = may_be_live(self.trading_url)
         if self.live and not allow_live:
-            raise LiveTradingRefused(_live_refusal(self.trading_url))
+            raise LiveTradingRefused(live_refusal(self.trading_url))
         self.data_feed = data_feed
         self._trading = TradingClient(api_key, secret_key, paper=not self.live, url_override=self.trading_url)
         self._data = StockHistoricalDataClient(api_key, secret_key, url_override=self.data_url)
@@ -628,7 +449,12 @@ def _describe(exc: BaseException | None) -> str:
 
 def _order_request(o: OrderRequest):
     from alpaca.trading.enums import OrderClass, OrderSide, TimeInForce
-    from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest, StopLossRequest, TakeProfitRequest
+    from alpaca.trading.requests import (
+        LimitOrderRequest,
+        MarketOrderRequest,
+        StopLossRequest,
+        TakeProfitRequest,
+    )
 
     common: dict[str, Any] = {
         "symbol": o.symbol, "side": OrderSide(o.side), "time_in_force": TimeInForce(o.time_in_force),

@@ -28,8 +28,17 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, Operationa
 
 from paper_trading.atomic import write_text_atomic
 from paper_trading.errors import ConfigError, LedgerBusy, LedgerUnavailable
+from paper_trading.ledger.schema import (
+    cash_ledger,
+    equity_daily,
+    fills,
+    locks,
+    orders,
+    positions_eod,
+    recon,
+    runs,
+)
 from paper_trading.logging_setup import get_logger, register_secret
-from paper_trading.ledger.schema import cash_ledger, equity_daily, fills, locks, orders, positions_eod, recon, runs
 
 log = get_logger("ledger")
 
@@ -239,10 +248,10 @@ class Ledger:
 
     @_guarded
     def record_run(self, run_id: str, trade_date: dt.date, step: str, mode: str, outcome: str, *,
-                   round: int = 1, detail: str | None = None, started: bool = False) -> None:
+                   round_no: int = 1, detail: str | None = None, started: bool = False) -> None:
         """The step's row in `runs`: `started=True` opens it (outcome 'running'), later calls close it."""
         now = utcnow()
-        row = {"run_id": run_id, "trade_date": trade_date, "step": step, "mode": mode, "round": round,
+        row = {"run_id": run_id, "trade_date": trade_date, "step": step, "mode": mode, "round": round_no,
                "outcome": outcome, "detail": detail}
         row.update({"started_at": now, "ended_at": None} if started else {"ended_at": now})
         with self.engine.begin() as conn:
@@ -264,14 +273,14 @@ class Ledger:
 
     @_guarded
     def orders(self, trade_date: dt.date | None = None, *, mode: str | None = None,
-               round: int | None = None) -> list[dict]:
+               round_no: int | None = None) -> list[dict]:
         query = select(orders)
         if trade_date is not None:
             query = query.where(orders.c.trade_date == trade_date)
         if mode is not None:
             query = query.where(orders.c.mode == mode)
-        if round is not None:
-            query = query.where(orders.c.round == round)
+        if round_no is not None:
+            query = query.where(orders.c.round == round_no)
         with self.engine.connect() as conn:
             return [_order_row(r) for r in _dicts(conn.execute(query.order_by(orders.c.trade_date,
                                                                                 orders.c.client_order_id)))]

@@ -15,8 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from paper_trading.errors import InputError
-from paper_trading.planning.inputs import check_price, read_last_closes, read_positions, read_prices
 from paper_trading.paths import display_path
+from paper_trading.planning.inputs import (
+    check_price,
+    read_last_closes,
+    read_positions,
+    read_prices,
+)
 
 #: Larger than any account: a typed amount above it is a typo (and would overflow share counts).
 MAX_AMOUNT = 1e15

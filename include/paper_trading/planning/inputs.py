@@ -17,6 +17,7 @@ import pandas as pd
 
 from paper_trading.errors import InputError
 from paper_trading.logging_setup import get_logger
+from paper_trading.orders import ORDER_SIDES, ORDER_TYPES, TIMES_IN_FORCE
 from paper_trading.paths import display_path
 from paper_trading.symbols import is_symbol
 
@@ -26,9 +27,6 @@ log = get_logger("inputs")
 MIN_PRICE = 0.0001
 #: More shares than any listed company has: a quantity above it is a typo.
 MAX_QTY = 1e12
-ORDER_SIDES = ("buy", "sell")
-ORDER_TYPES = ("market", "bracket", "limit")
-TIMES_IN_FORCE = ("day", "gtc")
 
 
 class _Csv:

@@ -32,16 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-PLAN_COLUMNS = [
-    "symbol", "asset_id", "ref_price", "current_qty", "current_value", "current_weight", "target_weight",
-    "target_value", "target_qty", "delta_qty", "action", "reason",
-]
-ORDER_COLUMNS = [
-    "symbol", "side", "qty", "ref_price", "notional", "order_type", "time_in_force", "tp_price", "sl_price", "reason",
-]
-#: The approved orders file: the orders, and which gate approved them (its mode and run id).
-APPROVED_COLUMNS = ORDER_COLUMNS + ["mode", "run_id"]
-QTY_DECIMALS = 9
+from paper_trading.orders import ORDER_COLUMNS, PLAN_COLUMNS, QTY_DECIMALS
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The pre-trade risk gate: every planned order is approved or rejected, with reasons.
 
 The gate never changes a quantity — it only says yes or no — and a rejected order never reaches
-execution. Checks (spec §2.3 and milestone 5):
+execution. Checks (the spec's M4 risk rules, §2.3):
 
 - per order: shares and notional limits; the reference price against the latest snapshot price
   (buy: ref <= last × (1 + tol); sell: ref >= last × (1 − tol), and the mirror of each), so a
@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from paper_trading.planning.rebalance import BRACKET_MIN_GAP, ORDER_COLUMNS, price_tick
+from paper_trading.orders import ORDER_COLUMNS
+from paper_trading.planning.rebalance import BRACKET_MIN_GAP, price_tick
 
 REPORT_COLUMNS = ORDER_COLUMNS + ["last_price", "verdict", "reasons"]
 TRADING_DAYS_PER_YEAR = 252

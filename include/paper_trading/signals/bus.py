@@ -42,7 +42,7 @@ from paper_trading.config import load_manifest as _load_manifest
 from paper_trading.errors import ConfigError, InputError
 from paper_trading.logging_setup import get_logger
 from paper_trading.paths import display_path
-from paper_trading.signals.files.reader import SourceFile, latest_date, read_strategy_rows
+from paper_trading.signals.files import SourceFile, latest_date, read_strategy_rows
 
 log = get_logger("signal_bus")
 

@@ -28,7 +28,7 @@ from typing import Any
 from paper_trading.config import StrategySpec
 from paper_trading.errors import SignalsNotReady
 from paper_trading.signals.bus import READ_THREADS
-from paper_trading.signals.files.reader import Unpublished, open_source, rows_known_at
+from paper_trading.signals.files import Unpublished, open_source, rows_known_at
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,13 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from paper_trading.steps.common import config_or_defaults, load_settings, open_ledger, project_dir, run_step
+from paper_trading.steps.common import (
+    config_or_defaults,
+    load_settings,
+    open_ledger,
+    project_dir,
+    run_step,
+)
 
 
 def approval_policy(root: str | Path | None = None, config_path: str | Path | None = None,

@@ -16,6 +16,7 @@ from paper_trading.errors import ConfigError, InputError, PaperTradingError
 from paper_trading.logging_setup import FILE_ONLY, step_logging
 from paper_trading.paths import ROOT_ENV, display_path
 
+
 def project_dir(root: str | Path | None) -> Path:
     """The project root as given (else `$PAPER_TRADING_ROOT`, else the current directory); it must
     be an existing directory, checked before anything is read or created in it."""
@@ -140,7 +141,7 @@ def make_broker(settings: AppConfig | None, key: str | None = None, secret: str 
                         data_feed=b.data_feed)
 
 
-def connect(broker, settings: AppConfig | None):
+def resolve_broker(broker, settings: AppConfig | None):
     """The broker a step uses: the one given, one made by the factory given (the DAG passes a
     factory over its Airflow Connection, so a bad connection is reported inside the step, in its
     log), else one from the environment and the config."""
@@ -177,14 +178,14 @@ def broker_for(root: str | Path | None = None, config_path: str | Path | None = 
                        data_url=data_url)
 
 
-def check_round(round: int) -> int:
+def check_round(round_no: int) -> int:
     """The round of the day: a whole number from 1 (the CLI's `--round`, the DAG's `round` param)."""
-    if isinstance(round, bool) or not isinstance(round, int) or round < 1:
-        raise ConfigError(f"--round: expected a whole number >= 1, got {round!r}")
-    return round
+    if isinstance(round_no, bool) or not isinstance(round_no, int) or round_no < 1:
+        raise ConfigError(f"--round: expected a whole number >= 1, got {round_no!r}")
+    return round_no
 
 
-def traded_round(ctx: StepContext, round: int = 1, db_url: str | None = None) -> dict | None:
+def traded_round(ctx: StepContext, round_no: int = 1, db_url: str | None = None) -> dict | None:
     """The ledger's successful real `execute` that traded this trade date's `round`, by this run or
     by an earlier one, if there is one.
 
@@ -197,13 +198,13 @@ def traded_round(ctx: StepContext, round: int = 1, db_url: str | None = None) ->
     if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
         return None  # no ledger file: nothing was traded (and a plan does not create one)
     with open_ledger(ctx, db_url) as ledger:
-        return round_trader(ledger, ctx.trade_date, round)
+        return round_trader(ledger, ctx.trade_date, round_no)
 
 
-def round_trader(ledger, trade_date: dt.date, round: int) -> dict | None:  # noqa: ANN001
+def round_trader(ledger, trade_date: dt.date, round_no: int) -> dict | None:  # noqa: ANN001
     """The runs row of the first successful real `execute` that traded `round` of `trade_date`."""
     rows = [r for r in ledger.runs(trade_date) if r["step"] == "execute" and r["mode"] == "real"
-            and r["outcome"] == "success" and r["round"] == round and not traded_by(r)]
+            and r["outcome"] == "success" and r["round"] == round_no and not traded_by(r)]
     return rows[0] if rows else None
 
 

@@ -21,7 +21,7 @@ The same step functions as the DAG's tasks, in the DAG's order, with one run id 
   then waits for a person's Approve, and a command run by cron has nobody to ask.
 - Fills are polled with `wait_for_fills` every `execution.poll_interval_s`, for at most
   `execution.fills_timeout_s`; what is still open then is said, and the day goes on.
-- The books are made at `trading_calendar.reconcile_time` (`reconcile.timing`), against the real
+- The books are made at `trading_calendar.books_time` (`reconcile.timing`), against the real
   clock: if that is still ahead, the run sleeps until then (dry runs too: the day's books value the
   positions at the day's close, as the DAG's `wait_for_close` does).
 - `wait=False` (`--no-wait`) never sleeps. If the reconcile time has passed, nothing changes. If it
@@ -46,7 +46,14 @@ from pathlib import Path
 
 from paper_trading.errors import SignalsNotReady, TradingRefused
 from paper_trading.paths import display_path
-from paper_trading.steps.common import check_round, config_or_defaults, connect, load_settings, project_dir, run_step
+from paper_trading.steps.common import (
+    check_round,
+    config_or_defaults,
+    load_settings,
+    project_dir,
+    resolve_broker,
+    run_step,
+)
 
 #: Sleep at most this long at a time while waiting for the close (a machine that slept, or a clock
 #: that was set, is noticed within this).
@@ -68,7 +75,7 @@ def run_day(
     mode: str,
     root: str | Path | None = None,
     config_path: str | Path | None = None,
-    round: int = 1,
+    round_no: int = 1,
     broker=None,
     db_url: str | None = None,
     run_id: str | None = None,
@@ -104,11 +111,16 @@ def run_day(
     from paper_trading import steps
     from paper_trading.config import parse_blend
     from paper_trading.errors import ConfigError
-    from paper_trading.trading_calendar import EXCHANGE_TZ, is_session, reconcile_time, resolve_trade_date
+    from paper_trading.trading_calendar import (
+        EXCHANGE_TZ,
+        books_time,
+        is_session,
+        resolve_trade_date,
+    )
 
     if mode not in ("dry", "real"):
         raise ConfigError(f"mode must be dry or real, got {mode!r}")
-    check_round(round)
+    check_round(round_no)
     if isinstance(blend, str):
         try:
             blend = parse_blend(blend)
@@ -120,7 +132,7 @@ def run_day(
     settings = load_settings(project, config_path)
     cfg = config_or_defaults(settings)
     run_id = run_id or new_run_id(started)
-    result: dict = {"trade_date": day.isoformat(), "mode": mode, "round": round, "run_id": run_id,
+    result: dict = {"trade_date": day.isoformat(), "mode": mode, "round": round_no, "run_id": run_id,
                     "session": True, "books": None, "steps": {}, "lines": []}
 
     def shown(path) -> str:
@@ -158,23 +170,23 @@ def run_day(
     def shared_broker():
         """One broker for the whole day, made on first use (a day without trading never needs one)."""
         if not made:
-            made.append(connect(broker, settings))
+            made.append(resolve_broker(broker, settings))
         return made[0]
 
     online = {"broker": shared_broker, "db_url": db_url}
-    targets = steps.signal_bus(day, **common, mode=signal_mode, pick=pick, blend=blend, blend_missing=blend_missing,
+    targets = steps.consolidate_signals(day, **common, mode=signal_mode, pick=pick, blend=blend, blend_missing=blend_missing,
                                debug=debug, known_at=known_at)
     result["steps"]["signal_bus"] = targets
     note("signal_bus", f"{targets['assets']} assets, {targets['strategy_set_id']} ({targets['blend_mode']})",
          targets["targets_path"])
 
-    planned = steps.plan(day, **common, targets=targets["targets_path"], broker=shared_broker, db_url=db_url,
-                         round=round, debug=debug)
+    planned = steps.plan_rebalance(day, **common, targets=targets["targets_path"], broker=shared_broker, db_url=db_url,
+                         round_no=round_no, debug=debug)
     result["steps"]["plan"] = planned
     note("plan", f"{planned['orders']} order(s): {planned['sells']} sell(s), {planned['buys']} buy(s); "
                  f"{planned['skipped']} skipped", planned["plan_path"], planned["orders_path"])
 
-    gated = steps.risk(day, mode=mode, round=round, **common, orders=planned["orders_path"], **online,
+    gated = steps.check_risk(day, mode=mode, round_no=round_no, **common, orders=planned["orders_path"], **online,
                        debug=debug)
     result["steps"]["risk"] = gated
     refused = f"; pre-flight: {', '.join(gated['preflight'])}" if gated["preflight"] else ""
@@ -184,17 +196,17 @@ def run_day(
         raise TradingRefused(f"the risk gate refused to trade {day} in real mode: {', '.join(gated['preflight'])}; "
                              "nothing was sent (see logs/alerts.log)")
 
-    executed = steps.execute(day, mode=mode, round=round, **common, orders=gated["approved_path"], **online,
+    executed = steps.execute_orders(day, mode=mode, round_no=round_no, **common, orders=gated["approved_path"], **online,
                              debug=debug, sleep=sleep, now=now, export_history=export_history)
     result["steps"]["execute"] = executed
     counts = ", ".join(f"{n} {s}" for s, n in sorted(executed["counts"].items())) or "no orders"
-    note("execute", f"{mode}, round {round}: {counts}; cancelled {executed['cancelled']} earlier order(s); "
+    note("execute", f"{mode}, round {round_no}: {counts}; cancelled {executed['cancelled']} earlier order(s); "
                     f"re-protected {len(executed['reprotected'])} name(s)", executed["execution_log_path"])
 
     ec = cfg.execution
     deadline = now() + dt.timedelta(seconds=ec.fills_timeout_s)
     while True:
-        done, fills = steps.wait_for_fills(day, mode=mode, round=round, **common, **online,
+        done, fills = steps.wait_for_fills(day, mode=mode, round_no=round_no, **common, **online,
                                            export_history=export_history)
         if done:
             break
@@ -210,7 +222,7 @@ def run_day(
         note("fills", "dry run: nothing to wait for" if mode == "dry" else f"all {fills['orders']} order(s) done")
 
     rc = cfg.reconcile
-    at = reconcile_time(day, rc.timing, rc.after_close_minutes, rc.before_open_minutes)
+    at = books_time(day, rc)
     local = f"{at.astimezone(EXCHANGE_TZ):%Y-%m-%d %H:%M} New York"
     if now() < at:
         if not wait:
@@ -225,7 +237,7 @@ def run_day(
     else:
         note("close", f"reconcile time {local} has passed")
 
-    books = steps.reconcile(day, mode=mode, **common, **online, debug=debug, export_history=export_history)
+    books = steps.reconcile_books(day, mode=mode, **common, **online, debug=debug, export_history=export_history)
     result["steps"]["reconcile"] = books
     result["books"] = "made"
     classes = ", ".join(f"{n} {c}" for c, n in sorted(books["counts"].items())) or "no rows"
@@ -234,7 +246,7 @@ def run_day(
 
     if not report:
         return result
-    reported = steps.report(day, **common, **online, debug=debug)
+    reported = steps.write_report(day, **common, **online, debug=debug)
     result["steps"]["report"] = reported
     note("report", f"{reported['sessions']} session(s)", reported["metrics_path"], reported["pnl_daily_path"],
          reported["dashboard_path"])

@@ -7,9 +7,23 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from paper_trading.errors import ConfigError, OutcomeUnknown, PaperTradingError, TradingRefused
+from paper_trading.errors import (
+    ConfigError,
+    OutcomeUnknown,
+    PaperTradingError,
+    TradingRefused,
+)
 from paper_trading.planning.inputs import read_orders
-from paper_trading.steps.common import StepContext, check_round, connect, file_sha256, open_ledger, output_paths, round_trader, run_step
+from paper_trading.steps.common import (
+    StepContext,
+    check_round,
+    file_sha256,
+    open_ledger,
+    output_paths,
+    resolve_broker,
+    round_trader,
+    run_step,
+)
 
 
 def _check_approvals(ctx: StepContext, ledger, approved, path: Path, run_id: str) -> None:
@@ -34,31 +48,31 @@ def _check_approvals(ctx: StepContext, ledger, approved, path: Path, run_id: str
                              f"not by the real gate of run {run_id!r}")
 
 
-def _traded_by_another_run(ctx: StepContext, ledger, round: int, approved, path: Path) -> str | None:  # noqa: ANN001
+def _traded_by_another_run(ctx: StepContext, ledger, round_no: int, approved, path: Path) -> str | None:  # noqa: ANN001
     """The run that already traded this `round` of the trade date, if it is not this one (the same
     `run_date` triggered again): this run then sends nothing. Its approvals must be that run's
     (kept by plan and risk); a new batch for a traded round is refused: it would reuse the round's
     client_order_ids, which are final."""
-    first = round_trader(ledger, ctx.trade_date, round)
+    first = round_trader(ledger, ctx.trade_date, round_no)
     if first is None or first["run_id"] == ctx.run_id:
         return None
     other, shown = first["run_id"], ctx.shown(path)
     gate = ledger.run(other, ctx.trade_date, "risk")
     recorded = json.loads((gate or {}).get("detail") or "{}").get("approved_sha256")
     if set(approved["run_id"]) - {other} or recorded != file_sha256(path):
-        raise TradingRefused(f"{shown}: round {round} of {ctx.trade_date} was traded by run {other!r} already and "
-                             f"these are other approvals; to trade them, run plan and risk again for round {round + 1}")
+        raise TradingRefused(f"{shown}: round {round_no} of {ctx.trade_date} was traded by run {other!r} already and "
+                             f"these are other approvals; to trade them, run plan and risk again for round {round_no + 1}")
     return other
 
 
-def _check_round(ctx: StepContext, ledger, mode: str, round: int, path: Path) -> None:
+def _check_round(ctx: StepContext, ledger, mode: str, round_no: int, path: Path) -> None:
     """A run's approvals are executed in one round: a new round needs a new plan and gate (the
     approvals were sized on the positions before the first round)."""
     other = sorted({r["round"] for r in ledger.orders(ctx.trade_date, mode=mode)
-                    if r["run_id"] == ctx.run_id and r["round"] != round and not r["parent_client_order_id"]})
+                    if r["run_id"] == ctx.run_id and r["round"] != round_no and not r["parent_client_order_id"]})
     if other:
         raise TradingRefused(f"{ctx.shown(path)}: the approvals of run {ctx.run_id!r} were executed in round "
-                             f"{other[0]} already; for round {round} run plan and risk again (with a new --run-id)")
+                             f"{other[0]} already; for round {round_no} run plan and risk again (with a new --run-id)")
 
 
 def _preflight(ctx: StepContext, broker) -> None:
@@ -87,11 +101,11 @@ def _clock(sleep: Callable[[float], None] | None, now: Callable[[], dt.datetime]
     return {**({"sleep": sleep} if sleep else {}), **({"clock": lambda: now().timestamp()} if now else {})}
 
 
-def execute(
+def execute_orders(
     trade_date: dt.date,
     *,
     mode: str = "dry",
-    round: int = 1,
+    round_no: int = 1,
     root: str | Path | None = None,
     config_path: str | Path | None = None,
     run_id: str = "cli",
@@ -111,22 +125,22 @@ def execute(
     whole-history exports (`execution_log.csv`) are left to a later step (a replay writes them once,
     at its end: rewriting a year of orders after every session is what made a long replay slow)."""
     from paper_trading.execution import ExecutionSettings, Executor
-    from paper_trading.planning.rebalance import APPROVED_COLUMNS
+    from paper_trading.orders import APPROVED_COLUMNS
 
     if mode not in ("dry", "real"):
         raise ConfigError(f"mode must be dry or real, got {mode!r}")
-    check_round(round)
+    check_round(round_no)
     with run_step("execute", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
         cfg, ec = ctx.cfg, ctx.cfg.execution
         paths = output_paths(ctx.root, ctx.settings, trade_date)
         approved_path = ctx.path(orders) or paths["approved"]
         approved = read_orders(approved_path, APPROVED_COLUMNS, ctx.root, "approved orders")
         with open_ledger(ctx, db_url) as ledger:
-            if mode == "real" and (other := _traded_by_another_run(ctx, ledger, round, approved, approved_path)):
-                return _nothing_to_send(ctx, ledger, round, other, paths)
+            if mode == "real" and (other := _traded_by_another_run(ctx, ledger, round_no, approved, approved_path)):
+                return _nothing_to_send(ctx, ledger, round_no, other, paths)
             if mode == "real":
                 _check_approvals(ctx, ledger, approved, approved_path, run_id)
-            broker = connect(broker, ctx.settings)
+            broker = resolve_broker(broker, ctx.settings)
             settings = ExecutionSettings(
                 prefix=ec.client_order_prefix, reprotect=ec.reprotect and not cfg.rebalance.fractional,
                 protection=ec.protection, exit_renew_days=ec.exit_renew_days,
@@ -139,18 +153,18 @@ def execute(
                 submit_attempts=ec.submit_attempts, max_backoff_s=ec.max_backoff_s)
             with ledger.lock(f"execute:{mode}:{trade_date:%Y%m%d}", run_id, wait_s=ec.lock_wait_s,
                              lease_s=ec.lock_lease_s) as keep_alive:
-                if mode == "real" and (other := _traded_by_another_run(ctx, ledger, round, approved, approved_path)):
-                    return _nothing_to_send(ctx, ledger, round, other, paths)  # it traded while this run waited
-                _check_round(ctx, ledger, mode, round, approved_path)
-                ledger.record_run(run_id, trade_date, "execute", mode, "running", round=round, started=True)
+                if mode == "real" and (other := _traded_by_another_run(ctx, ledger, round_no, approved, approved_path)):
+                    return _nothing_to_send(ctx, ledger, round_no, other, paths)  # it traded while this run waited
+                _check_round(ctx, ledger, mode, round_no, approved_path)
+                ledger.record_run(run_id, trade_date, "execute", mode, "running", round_no=round_no, started=True)
                 try:
-                    result = Executor(broker, ledger, settings, mode=mode, trade_date=trade_date, round=round,
+                    result = Executor(broker, ledger, settings, mode=mode, trade_date=trade_date, round_no=round_no,
                                       run_id=run_id, env=getattr(broker, "env", "paper"),
                                       preflight=(lambda: _preflight(ctx, broker)) if mode == "real" else None,
                                       keep_alive=keep_alive, **_clock(sleep, now)).run(approved)
                 except PaperTradingError as exc:
                     outcome = "refused" if isinstance(exc, TradingRefused) else "failed"
-                    ledger.record_run(run_id, trade_date, "execute", mode, outcome, round=round,
+                    ledger.record_run(run_id, trade_date, "execute", mode, outcome, round_no=round_no,
                                       detail=json.dumps({"error": str(exc)}))
                     raise
                 finally:
@@ -159,7 +173,7 @@ def execute(
                 counts = result.counts()
                 unresolved = result.unresolved
                 ledger.record_run(run_id, trade_date, "execute", mode,
-                                  "unknown" if unresolved or result.unprotected else "success", round=round,
+                                  "unknown" if unresolved or result.unprotected else "success", round_no=round_no,
                                   detail=json.dumps({"counts": counts, "cancelled": result.cancelled,
                                                      "reprotected": result.reprotected,
                                                      "unprotected": result.unprotected, "problems": result.problems}))
@@ -169,10 +183,10 @@ def execute(
                    "message": f"{i.side} {i.symbol} {i.planned_qty:g} ({i.cid}): {i.status.replace('_', ' ')}: "
                               f"{i.error or i.reason or 'no reason given'}"}
                   for i in result.intents if i.status in ("rejected", "not_sent")]  # refused for good this round
-        alerts += [{"rule": "unprotected_position", "key": f"{problem.split(' ', 1)[0]}:r{round}",  # per round
+        alerts += [{"rule": "unprotected_position", "key": f"{problem.split(' ', 1)[0]}:r{round_no}",  # per round
                     "message": problem} for problem in result.problems]  # each starts with the symbol (execution.py)
         raise_alerts(ctx.log_dir, trade_date, run_id, "execute", alerts, settings=cfg.alerts)  # one notification
-        ctx.log.info("execute (%s, round %d): %s; cancelled %d earlier order(s); re-protected %s", mode, round,
+        ctx.log.info("execute (%s, round %d): %s; cancelled %d earlier order(s); re-protected %s", mode, round_no,
                      ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no orders", len(result.cancelled),
                      ", ".join(result.reprotected) or "none")
         if unresolved:
@@ -185,11 +199,11 @@ def execute(
                 "cancelled": len(result.cancelled), "reprotected": result.reprotected}
 
 
-def _nothing_to_send(ctx: StepContext, ledger, round: int, other: str, paths: dict) -> dict:  # noqa: ANN001
+def _nothing_to_send(ctx: StepContext, ledger, round_no: int, other: str, paths: dict) -> dict:  # noqa: ANN001
     """This run's answer when `other` already traded the round: recorded, and nothing sent."""
     ctx.log.warning("execute: round %d of %s was traded by run %s: nothing is sent (to trade the day again, use "
-                    "round %d)", round, ctx.trade_date, other, round + 1)
-    ledger.record_run(ctx.run_id, ctx.trade_date, "execute", "real", "success", round=round,
+                    "round %d)", round_no, ctx.trade_date, other, round_no + 1)
+    ledger.record_run(ctx.run_id, ctx.trade_date, "execute", "real", "success", round_no=round_no,
                       detail=json.dumps({"traded_by": other, "counts": {}}))
     return {"execution_log_path": str(paths["execution_log"]), "orders": 0, "counts": {}, "cancelled": 0,
             "reprotected": [], "traded_by": other}
@@ -199,7 +213,7 @@ def wait_for_fills(
     trade_date: dt.date,
     *,
     mode: str = "real",
-    round: int = 1,
+    round_no: int = 1,
     root: str | Path | None = None,
     config_path: str | Path | None = None,
     run_id: str = "cli",
@@ -211,18 +225,19 @@ def wait_for_fills(
     broker goes to the ledger. Open take-profit / stop-loss legs are expected and not waited for.
     After `execution.fills_timeout_s` from the end of the execution, the wait is over and the
     summary says what is still open. Returns (done, summary). `export_history`: as for `execute`."""
-    from paper_trading.execution import DONE_TODAY, day_window_start
+    from paper_trading.execution import day_window_start
+    from paper_trading.orders import DONE_TODAY
 
     with run_step("wait_for_fills", trade_date, root=root, config_path=config_path, run_id=run_id) as ctx:
         paths = output_paths(ctx.root, ctx.settings, trade_date)
         with open_ledger(ctx, db_url) as ledger:
-            entries = [r for r in ledger.orders(trade_date, mode=mode, round=round)
+            entries = [r for r in ledger.orders(trade_date, mode=mode, round_no=round_no)
                        if not r["parent_client_order_id"] and r["order_type"] != "oco"]  # exits stay open: fine
             if mode == "dry":
                 return True, {"open": [], "orders": len(entries), "mode": mode}
             unsure = [r for r in entries if r["status"] in ("submitting", "unknown")]
             if unsure:  # an outcome an execution could not find out: ask again, by id
-                broker = connect(broker, ctx.settings)
+                broker = resolve_broker(broker, ctx.settings)
                 for row in unsure:
                     if (info := broker.get_order_by_client_id(row["client_order_id"])) is not None:
                         row.update(status=info.status, broker_order_id=info.id, filled_qty=float(info.filled_qty),
@@ -230,7 +245,7 @@ def wait_for_fills(
                         ledger.upsert_orders([row])
             sent = [r for r in entries if r["broker_order_id"]]
             if sent:
-                broker = connect(broker, ctx.settings)
+                broker = resolve_broker(broker, ctx.settings)
                 after = day_window_start(trade_date)
                 found = {o.client_order_id: o for o in broker.list_orders(
                     status="all", after=after, symbols=sorted({r["symbol"] for r in sent}))}
@@ -257,5 +272,5 @@ def wait_for_fills(
                         f" after {ctx.cfg.execution.fills_timeout_s:g} s" if timed_out else "",
                         ", ".join(summary["open"]))
         else:
-            ctx.log.info("all %d order(s) of %s round %d are done", len(sent), trade_date, round)
+            ctx.log.info("all %d order(s) of %s round %d are done", len(sent), trade_date, round_no)
         return (not still_open) or timed_out, summary

@@ -6,10 +6,17 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from paper_trading.planning import account_now
 from paper_trading.atomic import write_text_atomic
+from paper_trading.planning import account_now
 from paper_trading.planning.inputs import read_instrument_map, read_targets
-from paper_trading.steps.common import check_round, connect, file_sha256, output_paths, run_step, traded_round
+from paper_trading.steps.common import (
+    check_round,
+    file_sha256,
+    output_paths,
+    resolve_broker,
+    run_step,
+    traded_round,
+)
 
 
 def targets_digest(path: Path) -> str | None:
@@ -30,7 +37,7 @@ def targets_digest(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def _kept(ctx, paths: dict, round: int, targets: Path, db_url: str | None) -> dict | None:  # noqa: ANN001
+def _kept(ctx, paths: dict, round_no: int, targets: Path, db_url: str | None) -> dict | None:  # noqa: ANN001
     """The plan this trade date's `round` traded on, if it has traded (see `traded_round`), that run
     wrote the plan, and the targets are still the ones it planned from (new targets are a new plan)."""
     try:
@@ -38,25 +45,25 @@ def _kept(ctx, paths: dict, round: int, targets: Path, db_url: str | None) -> di
     except (OSError, ValueError):
         return None
     if not isinstance(summary, dict) or not paths["orders"].is_file() or not targets.is_file() \
-            or summary.get("targets_digest") != targets_digest(targets) or not (traded := traded_round(ctx, round, db_url)) \
+            or summary.get("targets_digest") != targets_digest(targets) or not (traded := traded_round(ctx, round_no, db_url)) \
             or summary.get("run_id") != traded["run_id"]:
         return None
     if traded["run_id"] == ctx.run_id:
         ctx.log.info("plan: run %s has traded %s: the plan it traded on is kept", ctx.run_id, ctx.trade_date)
     else:
         ctx.log.warning("plan: round %d of %s was traded by run %s: its plan is kept and nothing new is planned "
-                        "(to trade the day again, use round %d)", round, ctx.trade_date, traded["run_id"], round + 1)
+                        "(to trade the day again, use round %d)", round_no, ctx.trade_date, traded["run_id"], round_no + 1)
     return {"plan_path": str(paths["plan"]), "orders_path": str(paths["orders"]), "summary_path": str(paths["summary"]),
             **{k: summary[k] for k in ("orders", "buys", "sells")}, "skipped": len(summary["skipped"])}
 
 
-def plan(
+def plan_rebalance(
     trade_date: dt.date,
     *,
     root: str | Path | None = None,
     config_path: str | Path | None = None,
     run_id: str = "cli",
-    round: int = 1,
+    round_no: int = 1,
     targets: str | Path | None = None,
     equity: float | None = None,
     cash: float | None = None,
@@ -82,13 +89,13 @@ def plan(
 
     from paper_trading.planning.rebalance import PlanSettings, plan_rebalance
 
-    check_round(round)
+    check_round(round_no)
     with run_step("plan", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
         cfg = ctx.cfg
         paths = output_paths(ctx.root, ctx.settings, trade_date)
         offline = equity is not None
         targets_path = ctx.path(targets) or paths["targets"]
-        if not offline and (kept := _kept(ctx, paths, round, targets_path, db_url)) is not None:
+        if not offline and (kept := _kept(ctx, paths, round_no, targets_path, db_url)) is not None:
             return kept
         if not offline and (positions is not None or fill_price is not None or cash is not None):
             from paper_trading.errors import InputError
@@ -105,7 +112,7 @@ def plan(
                                       bars=ctx.root / cfg.paths.daily_bars, trade_date=trade_date)
             ctx.log.info("plan: prices %s", now.source.removeprefix("offline (prices: ").removesuffix(")"))
         else:
-            now = account_now.from_broker(connect(broker, ctx.settings), wanted, prices_file=prices_path,
+            now = account_now.from_broker(resolve_broker(broker, ctx.settings), wanted, prices_file=prices_path,
                                           root=ctx.root)
         result = plan_rebalance(frame, mapping, now.prices, now.positions, now.equity, now.cash, PlanSettings(
             cash_buffer_pct=cfg.rebalance.cash_buffer_pct, min_trade_value=cfg.rebalance.min_trade_value,

@@ -9,7 +9,13 @@ import json
 from pathlib import Path
 
 from paper_trading.atomic import write_text_atomic
-from paper_trading.steps.common import StepContext, connect, open_ledger, output_paths, run_step
+from paper_trading.steps.common import (
+    StepContext,
+    open_ledger,
+    output_paths,
+    resolve_broker,
+    run_step,
+)
 
 #: The spec's columns (§M4 3.2) in its order, then ours.
 FILLED_ORDERS_COLUMNS = ["datetime", "env", "symbol", "side", "filled_qty", "avg_fill_price", "order_id", "status",
@@ -78,7 +84,7 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
     return out.getvalue()
 
 
-def reconcile(
+def reconcile_books(
     trade_date: dt.date,
     *,
     mode: str = "real",
@@ -95,16 +101,16 @@ def reconcile(
     `execution_log.csv`): a replay writes those once, at its end. A failed broker read fails the step (it is never
     read as "no positions"); the books of the date are written in one transaction, so a re-run
     rewrites them and a kill leaves the ledger as it was."""
-    from paper_trading.books import reconcile as books
-    from paper_trading.alerts.rules import evaluate_books
     from paper_trading.alerts.delivery import raise_alerts
+    from paper_trading.alerts.rules import evaluate_books
+    from paper_trading.books import reconcile as books
     from paper_trading.books.order_sync import sync_orders
     from paper_trading.trading_calendar import exchange_date
 
     with run_step("reconcile", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
         paths = output_paths(ctx.root, ctx.settings, trade_date)
         outputs = paths["execution_log"].parent
-        broker = connect(broker, ctx.settings)
+        broker = resolve_broker(broker, ctx.settings)
         with open_ledger(ctx, db_url) as ledger:
             if mode == "real":
                 sync_orders(broker, ledger)  # legs that triggered, orders that expired

@@ -50,9 +50,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from paper_trading.errors import ConfigError, OutcomeUnknown, SignalsNotReady, TradingRefused
-from paper_trading.logging_setup import ALERT_URLS_ENV
 from paper_trading.config import DEFAULT_CONFIG
+from paper_trading.errors import (
+    ConfigError,
+    OutcomeUnknown,
+    SignalsNotReady,
+    TradingRefused,
+)
+from paper_trading.logging_setup import ALERT_URLS_ENV
 from paper_trading.steps.common import check_round, load_settings, project_dir
 
 #: A workspace holds this file: only such a folder is ever emptied by a replay.
@@ -123,14 +128,6 @@ def _link(source: str | Path, copy: str | Path) -> None:
         shutil.copy2(source, copy)
 
 
-def books_time(root: Path, day: dt.date) -> dt.datetime:
-    """When the books of `day` are made under the project's `reconcile` settings."""
-    from paper_trading.trading_calendar import reconcile_time
-
-    rc = load_settings(root, None).reconcile
-    return reconcile_time(day, rc.timing, rc.after_close_minutes, rc.before_open_minutes)
-
-
 class SimClock:
     """The simulator's clock as `run_day`'s clock: `now` reads it, `sleep` moves it forward (the
     simulator fills, triggers and expires orders on the way)."""
@@ -160,7 +157,7 @@ def replay(
     out: str | Path | None = None,
     cash: float = 100_000.0,
     bars: str | Path | None = None,
-    round: int = 1,
+    round_no: int = 1,
     signal_mode: str | None = None,
     pick: str | None = None,
     blend: dict[str, float] | str | None = None,
@@ -179,14 +176,14 @@ def replay(
 
     from paper_trading.broker.alpaca import AlpacaBroker
     from paper_trading.signals.wait_policy import SENSOR_POKE_INTERVAL, SENSOR_TIMEOUT
-    from paper_trading.trading_calendar import EXCHANGE_TZ, sessions_between
     from paper_trading.steps.day import duration, run_day
-    from paper_trading.steps.reconcile import reconcile
-    from paper_trading.steps.report import report
+    from paper_trading.steps.reconcile import reconcile_books
+    from paper_trading.steps.report import write_report
+    from paper_trading.trading_calendar import EXCHANGE_TZ, books_time, sessions_between
 
     if mode not in ("dry", "real"):
         raise ConfigError(f"mode must be dry or real, got {mode!r}")
-    check_round(round)
+    check_round(round_no)
     if end < start:
         raise ConfigError(f"--end {end} is before --start {start}")
     if isinstance(cash, bool) or not isinstance(cash, (int, float)) or not math.isfinite(cash) or not 0 < cash <= 1e12:
@@ -222,7 +219,7 @@ def replay(
                            "signals_at": None, "waited_s": 0.0, "note": ""}
                 try:
                     ran = run_day(day, mode=mode, root=where, broker=broker, db_url=db_url, run_id=run_id,
-                                  round=round, signal_mode=signal_mode, pick=pick, blend=blend,
+                                  round_no=round_no, signal_mode=signal_mode, pick=pick, blend=blend,
                                   blend_missing=blend_missing, now=clock.now, sleep=clock.sleep,
                                   max_sleep_s=math.inf, report=False, debug=debug, point_in_time=True,
                                   signals_timeout=SENSOR_TIMEOUT, signals_poke_interval=SENSOR_POKE_INTERVAL,
@@ -240,8 +237,8 @@ def replay(
                     # the orders went out, but the day's execution could not finish (a sell resting on
                     # a halted symbol leaves its position unprotected): the DAG's task fails, its
                     # retries end at the close and the run alerts; the day's books are still made
-                    clock.set(books_time(where, day))
-                    books = reconcile(day, mode=mode, root=where, run_id=run_id, broker=broker, db_url=db_url,
+                    clock.set(books_time(day, load_settings(where, None).reconcile))
+                    books = reconcile_books(day, mode=mode, root=where, run_id=run_id, broker=broker, db_url=db_url,
                                       debug=debug, export_history=False)
                     summary.update(traded=True, equity=books.get("equity"),
                                    note=f"execution incomplete (the DAG's run would fail and alert): {exc}")
@@ -252,8 +249,8 @@ def replay(
                     summary.update(waited_s=waited)
                     if isinstance(exc, TradingRefused):  # the clock stands where the signals were ready
                         summary.update(signals_at=f"{clock.now().astimezone(EXCHANGE_TZ):%H:%M}")
-                    clock.set(books_time(where, day))
-                    books = reconcile(day, mode=mode, root=where, run_id=run_id, broker=broker, db_url=db_url,
+                    clock.set(books_time(day, load_settings(where, None).reconcile))
+                    books = reconcile_books(day, mode=mode, root=where, run_id=run_id, broker=broker, db_url=db_url,
                                       debug=debug, export_history=False)
                     late = (f"signals late: ready at {summary['signals_at']} New York after waiting "
                             f"{duration(waited)}; " if isinstance(exc, TradingRefused) and waited else "")
@@ -264,8 +261,8 @@ def replay(
             # the whole-history CSVs (execution log, fills, cash ledger), once: the last day's books
             # made again (the same books: a re-run changes nothing) with them
             last = f"replay-{days[-1]:%Y%m%d}"
-            reconcile(days[-1], mode=mode, root=where, run_id=last, broker=broker, db_url=db_url, debug=debug)
-            result["report"] = report(days[-1], root=where, run_id=f"replay-{days[-1]:%Y%m%d}", broker=broker,
+            reconcile_books(days[-1], mode=mode, root=where, run_id=last, broker=broker, db_url=db_url, debug=debug)
+            result["report"] = write_report(days[-1], root=where, run_id=f"replay-{days[-1]:%Y%m%d}", broker=broker,
                                       db_url=db_url, debug=debug)
     finally:
         if saved_urls is not None:

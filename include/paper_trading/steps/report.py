@@ -11,7 +11,13 @@ import re
 from pathlib import Path
 
 from paper_trading.atomic import file_lock, write_text_atomic
-from paper_trading.steps.common import StepContext, connect, open_ledger, output_paths, run_step
+from paper_trading.steps.common import (
+    StepContext,
+    open_ledger,
+    output_paths,
+    resolve_broker,
+    run_step,
+)
 
 BENCHMARK = "SPY"
 DASHBOARD_LATEST = "summary_dashboard.html"
@@ -74,7 +80,7 @@ def write_dashboard(out: Path, trade_date: dt.date, page: str) -> tuple[Path, Pa
         return dated, latest, False
 
 
-def report(
+def write_report(
     trade_date: dt.date,
     *,
     root: str | Path | None = None,
@@ -92,10 +98,9 @@ def report(
     in the ledger changes; a re-run rewrites the same files."""
     import pandas as pd
 
-    from paper_trading.reporting import analytics
-    from paper_trading.reporting import dashboard
     from paper_trading.alerts.delivery import read_alerts
     from paper_trading.errors import InputError
+    from paper_trading.reporting import analytics, dashboard
 
     with run_step("report", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
         with open_ledger(ctx, db_url) as ledger:
@@ -130,7 +135,7 @@ def report(
             closes = read_daily_closes(ctx.path(rc.benchmark_file), benchmark, ctx.root)
             source = f"the file {rc.benchmark_file}"
         else:
-            broker = connect(broker, ctx.settings)
+            broker = resolve_broker(broker, ctx.settings)
             closes = broker.daily_closes([benchmark], first - dt.timedelta(days=10), trade_date).get(benchmark, [])
             source = "the broker"
         bench = pd.Series({d: float(c) for d, c in closes if d <= trade_date}, dtype=float)
@@ -178,8 +183,8 @@ def report(
         write_text_atomic(paths["risk_snapshot_path"], _csv_text(risk_frame))
         write_text_atomic(paths["metrics_path"],
                           json.dumps(_json_safe(metrics), indent=2, sort_keys=False, allow_nan=False) + "\n")
-        from paper_trading.alerts.rules import evaluate_daily
         from paper_trading.alerts.delivery import raise_alerts
+        from paper_trading.alerts.rules import evaluate_daily
 
         raised = raise_alerts(ctx.log_dir, trade_date, run_id, "report",
                               evaluate_daily(pnl, trade_date, daily_drawdown=ctx.cfg.alerts.daily_drawdown),

@@ -7,21 +7,30 @@ import json
 import math
 from pathlib import Path
 
-from paper_trading.planning import account_now
 from paper_trading.atomic import atomic_path
 from paper_trading.errors import ConfigError, InputError
+from paper_trading.planning import account_now
 from paper_trading.planning.inputs import check_price, read_orders
-from paper_trading.steps.common import StepContext, check_round, connect, file_sha256, open_ledger, output_paths, run_step, traded_round
+from paper_trading.steps.common import (
+    StepContext,
+    check_round,
+    file_sha256,
+    open_ledger,
+    output_paths,
+    resolve_broker,
+    run_step,
+    traded_round,
+)
 
 
-def _kept(ctx: StepContext, paths: dict, round: int, planned, db_url: str | None) -> dict | None:  # noqa: ANN001
+def _kept(ctx: StepContext, paths: dict, round_no: int, planned, db_url: str | None) -> dict | None:  # noqa: ANN001
     """The gate's verdicts this trade date's `round` traded on, if it has traded (see `traded_round`)
     and the planned orders are the ones it judged: judging them again against the cash they spent
     would reject every buy."""
     import pandas as pd
 
     if not (paths["risk_report"].is_file() and paths["approved"].is_file()) \
-            or not (traded := traded_round(ctx, round, db_url)):
+            or not (traded := traded_round(ctx, round_no, db_url)):
         return None
     report = pd.read_csv(paths["risk_report"], dtype={"run_id": str, "mode": str})
     if report.empty or set(report["run_id"]) != {traded["run_id"]} or set(report["mode"]) != {"real"}:
@@ -32,7 +41,7 @@ def _kept(ctx: StepContext, paths: dict, round: int, planned, db_url: str | None
         return None
     from paper_trading.risk.approval import approval_markdown
 
-    ctx.log.info("risk gate: round %d of %s was traded by run %s: the verdicts it traded on are kept", round,
+    ctx.log.info("risk gate: round %d of %s was traded by run %s: the verdicts it traded on are kept", round_no,
                  ctx.trade_date, traded["run_id"])
     equity = _plan_summary(ctx, paths["summary"]).get("equity") if paths["summary"].is_file() else None
     return {"risk_report_path": str(paths["risk_report"]), "approved_path": str(paths["approved"]),
@@ -46,9 +55,10 @@ def _planned_orders(ctx, paths: dict, orders: str | Path | None):  # noqa: ANN00
     """The gate's input (the spec's M4 §1.1): `--orders` if given; else the plan of the date
     (`planned_orders_YYYYMMDD.csv`); else, said in the log, the spec's latest files —
     `planned_orders.csv`, or orders derived from `rebalance_plan.csv` (its action and planned qty)."""
-    from paper_trading.planning.inputs import read_plan_as_orders
+    from paper_trading.orders import ORDER_COLUMNS
     from paper_trading.paths import display_path
-    from paper_trading.planning.rebalance import ORDER_COLUMNS, PlanSettings
+    from paper_trading.planning.inputs import read_plan_as_orders
+    from paper_trading.planning.rebalance import PlanSettings
 
     if orders is not None or paths["orders"].exists() or not (
             paths["latest_orders"].exists() or paths["latest_plan"].exists()):
@@ -91,14 +101,14 @@ def _plan_summary(ctx: StepContext, path: Path) -> dict:
     return summary
 
 
-def risk(
+def check_risk(
     trade_date: dt.date,
     *,
     mode: str = "dry",
     root: str | Path | None = None,
     config_path: str | Path | None = None,
     run_id: str = "cli",
-    round: int = 1,
+    round_no: int = 1,
     orders: str | Path | None = None,
     prices: str | Path | None = None,
     fill_price: float | None = None,
@@ -114,18 +124,24 @@ def risk(
     it takes equity, cash and positions from the plan's summary and prices from `prices` /
     `fill_price`. A real gate of a `round` that has traded keeps the verdicts it traded on.
     """
-    from paper_trading.planning.rebalance import APPROVED_COLUMNS
-    from paper_trading.risk.gate import GateContext, RiskSettings, gate, preflight, realized_volatility
+    from paper_trading.orders import APPROVED_COLUMNS
+    from paper_trading.risk.gate import (
+        GateContext,
+        RiskSettings,
+        gate,
+        preflight,
+        realized_volatility,
+    )
 
     if mode not in ("dry", "real"):
         raise ConfigError(f"mode must be dry or real, got {mode!r}")
-    check_round(round)
+    check_round(round_no)
     with run_step("risk", trade_date, root=root, config_path=config_path, run_id=run_id, debug=debug) as ctx:
         rc = ctx.cfg.risk
         paths = output_paths(ctx.root, ctx.settings, trade_date)
         fill_price = check_price(fill_price, "--fill-price")
         planned = _planned_orders(ctx, paths, orders)
-        if mode == "real" and (kept := _kept(ctx, paths, round, planned, db_url)) is not None:
+        if mode == "real" and (kept := _kept(ctx, paths, round_no, planned, db_url)) is not None:
             return kept
         kill = rc.kill_switch or (ctx.root / rc.kill_switch_file).exists()
         offline = offline or prices is not None or fill_price is not None
@@ -140,7 +156,7 @@ def risk(
             failures = preflight(mode, {}, kill, None, None)
             vols: dict[str, float] = {}
         else:
-            broker = connect(broker, ctx.settings)
+            broker = resolve_broker(broker, ctx.settings)
             now = account_now.from_broker(broker, set(planned["symbol"]), include_held=False)
             market_open = session_today = is_today = None
             if mode == "real":

@@ -30,7 +30,12 @@ from pathlib import Path
 
 from paper_trading.errors import PaperTradingError
 from paper_trading.logging_setup import redact
-from paper_trading.steps.common import config_or_defaults, load_settings, make_broker, project_dir
+from paper_trading.steps.common import (
+    config_or_defaults,
+    load_settings,
+    make_broker,
+    project_dir,
+)
 
 #: The daemon looks at the clock at least this often while it waits (seconds).
 DEFAULT_POLL_S = 30.0
@@ -111,8 +116,8 @@ def daemon(*, mode: str, root: str | Path | None = None, config_path: str | Path
     """Stay resident: run the day at `scheduler.time` on every session until `stop` is set (or
     SIGINT / SIGTERM). `run` (default `run_day`) and `clock` are for tests. Returns the number of
     days run."""
-    from paper_trading.trading_calendar import EXCHANGE_TZ, exchange_date
     from paper_trading.steps.day import run_day
+    from paper_trading.trading_calendar import EXCHANGE_TZ, exchange_date
 
     project = project_dir(root)
     settings = load_settings(project, config_path)

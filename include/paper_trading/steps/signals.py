@@ -5,10 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from paper_trading.config import DEFAULT_MAX_WEIGHT, SignalBusConfig, check_blend_weights, load_manifest, parse_blend
+from paper_trading.config import (
+    DEFAULT_MAX_WEIGHT,
+    SignalBusConfig,
+    check_blend_weights,
+    load_manifest,
+    parse_blend,
+)
 from paper_trading.errors import ConfigError
-from paper_trading.signals.readiness import StrategyReadiness, check_signals
 from paper_trading.signals.bus import default_output_path, run_signal_bus
+from paper_trading.signals.readiness import StrategyReadiness, check_signals
 from paper_trading.steps.common import StepContext, run_step
 
 
@@ -24,7 +30,7 @@ def _cache_dir(ctx: StepContext) -> Path:
     return ctx.root / (defaults.cache_dir if defaults else "data/cache/signals")
 
 
-def signal_bus(
+def consolidate_signals(
     trade_date: dt.date,
     *,
     root: str | Path | None = None,

@@ -1,7 +1,7 @@
 """CSV strategy files read through an index: parsed once per content, then only the day's chunks.
 
 A CSV file is read in ~1 MiB chunks of whole lines, in a single pass that hashes the file (see
-`signal_io.BlockHasher`), checks every row and leaves an *index* in the cache
+`hashing.BlockHasher`), checks every row and leaves an *index* in the cache
 (`data/cache/signals/`): each chunk's byte range, first line number and first/last trade_date,
 plus the digest of every fixed 1 MiB block of the file. A later run with the same content parses
 only the chunk(s) holding its date. No converted copy of the file is written: writing one (even
@@ -40,22 +40,24 @@ import pyarrow.parquet as pq
 
 from paper_trading.config import StrategySpec
 from paper_trading.errors import InputError
-from paper_trading.signals.files import reader as signal_io
-from paper_trading.signals.files.reader import (
+from paper_trading.signals.files import hashing
+from paper_trading.signals.files.cache import (
+    cache_entry,
+    cache_path,
+    cached_schema,
+    missing_columns_error,
+    wanted_source_columns,
+)
+from paper_trading.signals.files.hashing import (
     BlockHasher,
-    _cache_entry,
-    _cache_path,
-    _cached_schema,
-    _missing_columns_error,
-    _stamp,
-    _wanted_source_columns,
     check_unchanged,
     content_hash,
+    file_stamp,
     memoized_hash,
     previous_hash,
     remember_hash,
-    standardize,
 )
+from paper_trading.signals.files.normalize import standardize
 
 #: A CSV file is parsed in chunks of whole lines of about this size: the full pass one chunk at a
 #: time (memory bounded whatever the file size), a run only the one or two holding its date.
@@ -101,9 +103,9 @@ class _CsvParser:
                 f"{spec.path} (strategy {spec.id}): not a UTF-8 text CSV file (UTF-16? save it as UTF-8)"
             ) from None
         names = [c.strip() for c in next(csv.reader([text.rstrip("\r\n")], delimiter=spec.sep), [])]
-        if err := _missing_columns_error(spec, names):
+        if err := missing_columns_error(spec, names):
             raise err
-        self.wanted = _wanted_source_columns(spec, names)
+        self.wanted = wanted_source_columns(spec, names)
         types = {c: pa.float64() if spec.column_mapping.get(c, c) in _FLOAT_COLUMNS else pa.string()
                  for c in self.wanted}
         # Most files write ISO dates, which the CSV parser reads as dates at no extra cost (and
@@ -244,7 +246,7 @@ def _index_csv(spec: StrategySpec) -> tuple[list[int], str, pa.Table]:
     """One pass over the file: its stamp, its content hash, and its index (every row checked on the way)."""
     hasher = BlockHasher()
     with open(spec.abs_path, "rb") as fh:
-        stamp = _stamp(os.fstat(fh.fileno()))
+        stamp = file_stamp(os.fstat(fh.fileno()))
         header = _read_header(fh)
         hasher.update(header)
         parser = _CsvParser(spec, header)
@@ -267,7 +269,7 @@ def _extends(fh: BinaryIO, old_size: int, old_digests: list[bytes], hasher: Bloc
     the block holding the old end is compared on its old length, and the old content must end
     with a line break (else the new bytes continue its last row). Stops at the first difference.
     """
-    block = signal_io.HASH_BLOCK_BYTES
+    block = hashing.HASH_BLOCK_BYTES  # read when used: a test makes blocks small
     if len(old_digests) != -(-old_size // block):
         return False
     buf = bytearray(block)
@@ -301,7 +303,7 @@ def _grown_index(spec: StrategySpec, old: pa.Table) -> tuple[list[int], str, pa.
     header = meta[_HEADER_KEY]
     hasher = BlockHasher()
     with open(spec.abs_path, "rb") as fh:
-        stamp = _stamp(os.fstat(fh.fileno()))
+        stamp = file_stamp(os.fstat(fh.fileno()))
         if stamp[0] <= old_size or not _extends(fh, old_size, _block_digests(old), hasher):
             return None
         fh.seek(old_size)
@@ -334,7 +336,7 @@ class CsvSource:
 
     def schema(self) -> pa.Schema:
         """The schema of the standardized rows (of a day without any, too)."""
-        return _cached_schema(self.spec, self.parser.wanted)
+        return cached_schema(self.spec, self.parser.wanted)
 
     def latest_on_or_before(self, day: dt.date | None) -> dt.date | None:
         """The latest trade_date <= day in the file (the latest overall if day is None)."""
@@ -370,17 +372,17 @@ def open_csv(spec: StrategySpec, cache_dir: Path) -> tuple[CsvSource, str]:
     """The CSV's indexed reader and content hash: from the cache if this content was indexed
     before, by indexing only the appended lines if the file grew since, else by a full pass."""
     path = spec.abs_path
-    stamp = _stamp(path.stat())
+    stamp = file_stamp(path.stat())
     known = memoized_hash(path, stamp, cache_dir)
-    if known and (entry := _cache_path(spec, known, cache_dir)).exists():
+    if known and (entry := cache_path(spec, known, cache_dir)).exists():
         if (index := _read_index(entry)) is not None:
             return CsvSource(spec, stamp, index), known
     built = None
     before = previous_hash(path, cache_dir)
-    if before and (entry := _cache_path(spec, before, cache_dir)).exists():
+    if before and (entry := cache_path(spec, before, cache_dir)).exists():
         if (old := _read_index(entry)) is not None:
             built = _grown_index(spec, old)
     stamp, value, index = built or _index_csv(spec)
-    _cache_entry(spec, value, cache_dir, lambda tmp: pq.write_table(index, tmp))
+    cache_entry(spec, value, cache_dir, lambda tmp: pq.write_table(index, tmp))
     remember_hash(path, stamp, value, cache_dir)
     return CsvSource(spec, stamp, index), value
