@@ -18,10 +18,10 @@ orders (real mode) or record what would be sent (dry mode), and wait for the fil
 | `submit_orders` | real: pre-flight again, cancel open legs on the symbols, sells, cash re-read, buys, OCO re-protection; every order exactly once (deterministic client_order_id, looked up before sending) | orders at the broker, the ledger's `orders`, `data/outputs/execution_log.csv` |
 | `dry_run_orders` | dry: the same code up to the submit call; every order recorded as `dry_run` | the ledger, `execution_log.csv` |
 | `wait_for_fills` | sensor (reschedule mode): the day's entries are done, or `execution.fills_timeout_s` passed (then it says what is still open) | the ledger's order states |
-| `close_time` | when the books can be made: the session's close (early closes included) + a delay, or before the next open (`reconcile.timing`) | XCom: the instant |
+| `books_time` | when the books are made: the session's close (early closes included) + a delay, or before the next open (`reconcile.timing`) | XCom: the instant |
 | `wait_for_close` | deferrable: the triggerer waits, not a worker slot | - |
 | `reconcile` | M5: fills, end-of-day positions, cash ledger, equity, every order classified, drift | the ledger's books, `filled_orders.csv`, `positions_eod_YYYYMMDD.csv`, `cash_ledger.csv`, `recon_report_YYYYMMDD.csv` |
-| `check_orders`, `check_fills`, `check_books` | data quality on the ledger Connection (common-sql): unique client_order_id, non-negative quantities, no fill without an order, positions reconcile to the broker | - |
+| `data_quality.check_orders`, `data_quality.check_fills`, `data_quality.check_books` | the task group `data_quality`: checks on the ledger Connection (common-sql): unique client_order_id, non-negative quantities, no fill without an order, positions and cash reconcile to the broker | - |
 | `report` | M6: performance against SPY, trading quality, risk and concentration, the daily-drawdown alert; the dashboard (extra link "Portfolio dashboard", and the "Portfolio" page of the UI) | `data/reports/pnl_daily_YYYYMMDD.csv`, `risk_snapshot_YYYYMMDD.csv`, `metrics_YYYYMMDD.json`, `summary_dashboard_YYYYMMDD.html`, `summary_dashboard.html` |
 
 The broker is reached with the Airflow Connection `alpaca` (login = key id, password = secret;
@@ -47,28 +47,40 @@ Params: `mode` (`dry` | `real`, default `dry`), `run_date` (YYYY-MM-DD, default:
 `blend` (override `signal_bus` of `config/config.yaml`), `require_approval` (override
 `execution.require_approval`).
 Every task can be cleared and re-run: outputs are rewritten atomically, never appended.
-This file only wires: the logic is in `include/paper_trading`.
+This file only wires: the logic is in `include/paper_trading`, the Airflow glue (the project root,
+the Connections, the retry policy, the failure callback and notifier) in `plugins/paper_trading_airflow.py`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from datetime import timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pendulum
 from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator, SQLTableCheckOperator
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
-from airflow.sdk import Asset, ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, get_current_context, task
+from airflow.sdk import Asset, Param, PokeReturnValue, TaskGroup, TriggerRule, dag, task
 from approval_gate import OrderApprovalOperator
+from paper_trading_airflow import (
+    LEDGER_CONN_ID,
+    RETRY_POLICY,
+    broker,
+    ledger_url,
+    project_root,
+    record_failure,
+    retry_delay,
+    scheduler_time,
+)
 from xnys_timetable import XNYSSessionTimetable
 
+if TYPE_CHECKING:
+    from pendulum import DateTime
+
+    from airflow.sdk.types import DagRunProtocol, RuntimeTaskInstanceProtocol
+
 DAG_ID = "paper_trading_daily"
-BROKER_CONN_ID = "alpaca"
-LEDGER_CONN_ID = "paper_trading_ledger"
 FILLS_POKE_INTERVAL = timedelta(minutes=1)
-ALERTS_CONN_ID = "paper_trading_alerts"
 #: A task that runs longer than this is killed and retried (a hung broker read, a stuck file system);
 #: the waits have their own bounds (sensor timeouts, the approval deadline, the close).
 TASK_TIMEOUT = timedelta(minutes=30)
@@ -78,88 +90,9 @@ PLAN = Asset(name="paper_trading_plan", uri="paper-trading://plan", group="paper
 LEDGER = Asset(name="paper_trading_ledger", uri="paper-trading://ledger", group="paper-trading")
 
 
-def _retry_delay() -> timedelta:
-    """The wait before a task's first retry (doubled on each further one, at most 10 minutes):
-    `$PAPER_TRADING_RETRY_DELAY_S` seconds, else 60. A deployment that wants a dead worker's task
-    back sooner after `[scheduler] task_instance_heartbeat_timeout` shortens it."""
-    text = os.environ.get("PAPER_TRADING_RETRY_DELAY_S", "60")
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds <= 3600:
-        raise ValueError(f"PAPER_TRADING_RETRY_DELAY_S: expected seconds between 0 and 3600, got {text!r}")
-    return timedelta(seconds=seconds)
-
-
-# The library's error classes say what a retry can fix (paper_trading/errors.py); named by dotted
-# path, so parsing this file imports nothing but that small module. First match wins.
-RETRY_POLICY = ExceptionRetryPolicy(
-    rules=[
-        RetryRule(exception=["paper_trading.errors.BrokerUnavailable", "paper_trading.errors.AmbiguousSubmitError",
-                             "paper_trading.errors.OutcomeUnknown", "paper_trading.errors.LedgerUnavailable",
-                             "paper_trading.errors.LedgerBusy"],
-                  action=RetryAction.RETRY, retry_delay=timedelta(minutes=2),
-                  reason="the broker or the ledger is unreachable, or an outcome is unknown: try again"),
-        RetryRule(exception="paper_trading.errors.PaperTradingError", action=RetryAction.FAIL,
-                  reason="bad input, configuration or credentials: a retry cannot fix it"),
-    ],
-)
-
-
-def _root() -> str:
-    """The project root: $PAPER_TRADING_ROOT, else the folder above dags/."""
-    return os.environ.get("PAPER_TRADING_ROOT") or str(Path(__file__).resolve().parents[1])
-
-
-def _scheduler_time() -> str:
-    """config.yaml's scheduler.time (default 09:35 New York), read when the DAG is parsed."""
-    from paper_trading.paths import scheduler_time
-
-    return scheduler_time(Path(_root()))
-
-
-def _record_failure(context) -> None:
-    """The failure callback (the only one): the failure as a `task_failed` line of logs/alerts.log
-    (alerts.py; it never raises), then — only when that line is new — the notice through
-    `_notify_failure`. A task cleared, or run again, that fails again on the same trade date is not
-    sent twice: alerts.log de-duplicates per (trade date, rule, key) for both."""
-    from paper_trading.alerts.delivery import failure_trade_date, record_task_failure
-
-    ti, dag_run = context["ti"], context["dag_run"]
-    day = failure_trade_date(context["params"].get("run_date"), context.get("logical_date"), dag_run.run_after)
-    new = record_task_failure(Path(_root()), dag_id=ti.dag_id, task_id=ti.task_id, run_id=context["run_id"],
-                              trade_date=day, try_number=ti.try_number, error=context.get("exception"))
-    if new:
-        _notify_failure(context, day)
-
-
-# What Airflow's apprise notifier sends on a task failure (Jinja, rendered with the task's context and
-# `trade_date`: the date the task_failed line of alerts.log has).
-FAILURE_NOTICE = {
-    "title": "paper-trading error: task_failed {{ ti.dag_id }}.{{ ti.task_id }}",
-    "body": "task {{ ti.dag_id }}.{{ ti.task_id }} failed (try {{ ti.try_number }}): {{ exception }}\n\n"
-            "rule: task_failed\nkey: {{ ti.dag_id }}.{{ ti.task_id }}\n"
-            "trade date: {{ trade_date }}\nrun: {{ run_id }}",
-}
-
-
-def _notify_failure(context, trade_date) -> None:
-    """The notice of a new task failure: Airflow's apprise provider notifier, sending to the
-    channels of the Connection `paper_trading_alerts` (conn type apprise, extra {"config": [{"path":
-    "<apprise URL>"}, ...]}), with the trade date alerts.log records. A fresh notifier per failure
-    (a notifier renders its templates in place, once), given a copy of the context (it adds its
-    fields to the context it is given). Without the Connection the notifier raises; Airflow logs
-    "Failed to run task callback" and nothing else changes (the task's state, the line in alerts.log)."""
-    from airflow.providers.apprise.notifications.apprise import AppriseNotifier
-
-    notifier = AppriseNotifier(apprise_conn_id=ALERTS_CONN_ID, notify_type="failure", **FAILURE_NOTICE)
-    notifier({**context, "trade_date": trade_date.isoformat()})
-
-
 @dag(
     dag_id=DAG_ID,
-    schedule=XNYSSessionTimetable(at=_scheduler_time()),  # config.yaml scheduler.time (default 09:35)
+    schedule=XNYSSessionTimetable(at=scheduler_time()),  # config.yaml scheduler.time (default 09:35)
     start_date=pendulum.datetime(2025, 1, 1, tz="America/New_York"),
     catchup=False,
     max_active_runs=1,
@@ -167,12 +100,12 @@ def _notify_failure(context, trade_date) -> None:
     default_args={
         "owner": "paper-trading",
         "retries": 2,
-        "retry_delay": _retry_delay(),
+        "retry_delay": retry_delay(),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=10),
         "retry_policy": RETRY_POLICY,
         "execution_timeout": TASK_TIMEOUT,
-        "on_failure_callback": [_record_failure],  # records, then notifies only a new failure
+        "on_failure_callback": [record_failure],  # records, then notifies only a new failure
     },
     params={
         "mode": Param("dry", enum=["dry", "real"], description="dry: plan only; real: send orders"),
@@ -193,70 +126,61 @@ def _notify_failure(context, trade_date) -> None:
 )
 def paper_trading_daily():
     # The sensor's timing is shared with `replay`, which waits for late signals the same way. Imported
-    # here, not at the top: paper_trading stays out of the file's top-level imports (sensors.py itself
-    # imports only datetime).
+    # here, not at the top: paper_trading stays out of the file's top-level imports (wait_policy.py
+    # itself imports only datetime).
     from paper_trading.signals.wait_policy import SENSOR_POKE_INTERVAL, SENSOR_TIMEOUT
 
+    # Context values (params, run_id, ti, ...) are keyword-only arguments defaulting to None: Airflow
+    # fills them from the task's context when it runs the task.
+
     @task.short_circuit
-    def trade_date() -> str | bool:
+    def trade_date(*, params: dict | None = None, logical_date: DateTime | None = None,
+                   dag_run: DagRunProtocol | None = None) -> str | bool:
         """The trade date (ISO) if it is an XNYS session; otherwise skip the rest of the run."""
         from paper_trading.trading_calendar import is_session, resolve_trade_date
 
-        ctx = get_current_context()
-        day = resolve_trade_date(ctx["params"].get("run_date"), ctx.get("logical_date"), ctx["dag_run"].run_after)
+        day = resolve_trade_date(params.get("run_date"), logical_date, dag_run.run_after)
         if not is_session(day):
             logging.getLogger(__name__).info("%s is not an XNYS session: nothing to trade", day)
             return False
         return day.isoformat()
 
     @task.sensor(poke_interval=SENSOR_POKE_INTERVAL, timeout=SENSOR_TIMEOUT, mode="reschedule", retries=2)
-    def wait_for_signals(day: str):
+    def wait_for_signals(day: str, *, run_id: str | None = None) -> PokeReturnValue:
         """Every strategy file exists, is readable and has rows for the trade date."""
-        from airflow.sdk import PokeReturnValue
-
         from paper_trading.steps import signals_ready
         from paper_trading.trading_calendar import parse_date
 
-        ready, statuses = signals_ready(parse_date(day), root=_root(), run_id=get_current_context()["run_id"])
+        ready, statuses = signals_ready(parse_date(day), root=project_root(), run_id=run_id)
         return PokeReturnValue(is_done=ready, xcom_value={s.strategy_id: s.reason for s in statuses})
 
     @task(multiple_outputs=False, outlets=[TARGETS])
-    def signal_bus(day: str) -> dict:
+    def signal_bus(day: str, *, params: dict | None = None, run_id: str | None = None) -> dict:
         """M1: consolidated target weights for the trade date."""
-        from paper_trading.steps import signal_bus as run
+        from paper_trading.steps import consolidate_signals as run
         from paper_trading.trading_calendar import parse_date
 
-        ctx = get_current_context()
-        params = ctx["params"]
-        return run(
-            parse_date(day),
-            root=_root(),
-            run_id=ctx["run_id"],
-            mode=params.get("signal_mode"),
-            pick=params.get("pick"),
-            blend=params.get("blend"),
-        )
+        return run(parse_date(day), root=project_root(), run_id=run_id, mode=params.get("signal_mode"),
+                   pick=params.get("pick"), blend=params.get("blend"))
 
     @task(multiple_outputs=False, outlets=[PLAN])
-    def plan(day: str, targets: dict) -> dict:
+    def plan(day: str, targets: dict, *, params: dict | None = None, run_id: str | None = None) -> dict:
         """M2: the rebalance plan and share orders."""
-        from paper_trading.steps import plan as run
+        from paper_trading.steps import plan_rebalance as run
         from paper_trading.trading_calendar import parse_date
 
-        ctx = get_current_context()
-        return run(parse_date(day), root=_root(), run_id=ctx["run_id"], round=int(ctx["params"]["round"]),
-                   targets=targets["targets_path"], broker=_broker, db_url=_ledger_url())
+        return run(parse_date(day), root=project_root(), run_id=run_id, round_no=int(params["round"]),
+                   targets=targets["targets_path"], broker=broker, db_url=ledger_url())
 
     @task(multiple_outputs=False)
-    def risk_gate(day: str, planned: dict) -> dict:
+    def risk_gate(day: str, planned: dict, *, params: dict | None = None, run_id: str | None = None) -> dict:
         """The pre-trade risk gate: approved and rejected orders, with reasons."""
-        from paper_trading.steps import risk as run
+        from paper_trading.steps import check_risk as run
         from paper_trading.trading_calendar import parse_date
 
-        ctx = get_current_context()
-        gated = run(parse_date(day), mode=ctx["params"]["mode"], round=int(ctx["params"]["round"]), root=_root(),
-                    run_id=ctx["run_id"], orders=planned["orders_path"], broker=_broker, db_url=_ledger_url())
-        if ctx["params"]["mode"] == "real" and gated["preflight"]:  # not green, and no retry can fix it
+        gated = run(parse_date(day), mode=params["mode"], round_no=int(params["round"]), root=project_root(),
+                    run_id=run_id, orders=planned["orders_path"], broker=broker, db_url=ledger_url())
+        if params["mode"] == "real" and gated["preflight"]:  # not green, and no retry can fix it
             from airflow.sdk.exceptions import AirflowFailException
 
             raise AirflowFailException(f"the risk gate refused to trade: {', '.join(gated['preflight'])}; every "
@@ -264,110 +188,105 @@ def paper_trading_daily():
         return gated
 
     @task.branch
-    def execution_mode() -> str:
+    def execution_mode(*, params: dict | None = None) -> str:
         """Real mode goes to the approval step, then sends; dry mode records what would be sent."""
-        return "approve_orders" if get_current_context()["params"]["mode"] == "real" else "dry_run_orders"
+        return "approve_orders" if params["mode"] == "real" else "dry_run_orders"
 
-    def _execute(day: str, gated: dict, mode: str) -> dict:
-        from paper_trading.steps import execute
+    def _execute(day: str, gated: dict, mode: str, params: dict, run_id: str) -> dict:
+        from paper_trading.steps import execute_orders
         from paper_trading.trading_calendar import parse_date
 
-        ctx = get_current_context()
-        return execute(parse_date(day), mode=mode, round=int(ctx["params"]["round"]), root=_root(),
-                       run_id=ctx["run_id"], orders=gated["approved_path"], broker=_broker, db_url=_ledger_url())
+        return execute_orders(parse_date(day), mode=mode, round_no=int(params["round"]), root=project_root(),
+                              run_id=run_id, orders=gated["approved_path"], broker=broker, db_url=ledger_url())
 
     @task(multiple_outputs=False)
-    def submit_orders(day: str, gated: dict) -> dict:
+    def submit_orders(day: str, gated: dict, *, params: dict | None = None, run_id: str | None = None) -> dict:
         """M4, real: every approved order at the broker exactly once (see execution.py)."""
-        return _execute(day, gated, "real")
+        return _execute(day, gated, "real", params, run_id)
 
     @task(multiple_outputs=False)
-    def dry_run_orders(day: str, gated: dict) -> dict:
+    def dry_run_orders(day: str, gated: dict, *, params: dict | None = None, run_id: str | None = None) -> dict:
         """M4, dry: the same code up to the submit call; every order recorded as dry_run."""
-        return _execute(day, gated, "dry")
+        return _execute(day, gated, "dry", params, run_id)
 
     @task.sensor(poke_interval=FILLS_POKE_INTERVAL, timeout=timedelta(hours=7), mode="reschedule", retries=2,
-                 trigger_rule="none_failed_min_one_success")
-    def wait_for_fills(day: str):
+                 trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    def wait_for_fills(day: str, *, params: dict | None = None, run_id: str | None = None) -> PokeReturnValue:
         """The day's entries are done (or the fills timeout passed; then it reports what is still open)."""
-        from airflow.sdk import PokeReturnValue
-
         from paper_trading.steps import wait_for_fills as check
         from paper_trading.trading_calendar import parse_date
 
-        ctx = get_current_context()
-        done, summary = check(parse_date(day), mode=ctx["params"]["mode"], round=int(ctx["params"]["round"]),
-                              root=_root(), run_id=ctx["run_id"], broker=_broker, db_url=_ledger_url())
+        done, summary = check(parse_date(day), mode=params["mode"], round_no=int(params["round"]),
+                              root=project_root(), run_id=run_id, broker=broker, db_url=ledger_url())
         return PokeReturnValue(is_done=done, xcom_value=summary)
 
     @task
-    def close_time(day: str) -> str:
-        """When the day's books can be made: after the close (t0) or before the next open (t1)."""
+    def books_time(day: str) -> str:
+        """When the day's books are made: after the close (t0) or before the next open (t1)."""
         from paper_trading.steps.common import config_or_defaults, load_settings, project_dir
-        from paper_trading.trading_calendar import parse_date, reconcile_time
+        from paper_trading.trading_calendar import books_time, parse_date
 
-        rc = config_or_defaults(load_settings(project_dir(_root()), None)).reconcile
-        return reconcile_time(parse_date(day), rc.timing, rc.after_close_minutes, rc.before_open_minutes).isoformat()
+        rc = config_or_defaults(load_settings(project_dir(project_root()), None)).reconcile
+        return books_time(parse_date(day), rc).isoformat()
 
-    @task(multiple_outputs=False, trigger_rule="none_failed_min_one_success", outlets=[LEDGER])
-    def reconcile(day: str) -> dict:
+    @task(multiple_outputs=False, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, outlets=[LEDGER])
+    def reconcile(day: str, *, params: dict | None = None, run_id: str | None = None) -> dict:
         """M5: the books of the day from what really happened at the broker (dry runs too)."""
-        from paper_trading.steps import reconcile as run
+        from paper_trading.steps import reconcile_books as run
         from paper_trading.trading_calendar import parse_date
 
-        ctx = get_current_context()
-        return run(parse_date(day), mode=ctx["params"]["mode"], root=_root(), run_id=ctx["run_id"], broker=_broker,
-                   db_url=_ledger_url())
+        return run(parse_date(day), mode=params["mode"], root=project_root(), run_id=run_id, broker=broker,
+                   db_url=ledger_url())
 
-    @task(multiple_outputs=False, trigger_rule="all_done_min_one_success")
-    def report() -> dict:
+    @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
+    def report(*, ti: RuntimeTaskInstanceProtocol | None = None, run_id: str | None = None) -> dict:
         """M6: the reports and the dashboard of every reconciled session up to the trade date. Runs
         when the books are made even if a data-quality check failed: a day with drift is exactly the
         day the dashboard must show (the failed check keeps the run red)."""
-        from paper_trading.steps import report as run
+        from paper_trading.steps import write_report as run
         from paper_trading.trading_calendar import parse_date
 
-        ctx = get_current_context()
-        day = ctx["ti"].xcom_pull(task_ids="trade_date")  # not an argument: only the books and checks are upstream
-        return run(parse_date(day), root=_root(), run_id=ctx["run_id"], broker=_broker, db_url=_ledger_url())
+        day = ti.xcom_pull(task_ids="trade_date")  # not an argument: only the books and checks are upstream
+        return run(parse_date(day), root=project_root(), run_id=run_id, broker=broker, db_url=ledger_url())
 
+    # The tasks. Passing a task's output (`day`, `targets`, `planned`, `gated`) to another also makes it
+    # upstream of that one; the order of the pipeline is the block at the end.
     day = trade_date()
+    signals = wait_for_signals(day)
     targets = signal_bus(day)
-    wait_for_signals(day) >> targets
-    gated = risk_gate(day, plan(day, targets))
+    planned = plan(day, targets)
+    gated = risk_gate(day, planned)
     branch = execution_mode()
-    fills = wait_for_fills(day)
     approve = OrderApprovalOperator(
         task_id="approve_orders", subject="paper-trading: approve the orders of {{ params.run_date or ds }}?",
-        body="{{ ti.xcom_pull(task_ids='risk_gate')['approval_md'] }}", ledger_url=_ledger_url,
+        body="{{ ti.xcom_pull(task_ids='risk_gate')['approval_md'] }}",
         execution_timeout=TASK_TIMEOUT, response_timeout=timedelta(minutes=60),
         doc_md="Real mode: a person approves the batch before it is sent when `execution.require_approval` "
                "(or the `require_approval` param) is true — Approve sends, Reject or no answer by "
                "`execution.approval_timeout_minutes` sends nothing; the answer is recorded in the ledger. "
                "Otherwise it records that no approval was required and lets the orders go.")
+    submitted = submit_orders(day, gated)
     dry = dry_run_orders(day, gated)
-    gated >> branch >> [approve, dry]
-    approve >> submit_orders(day, gated) >> fills
-    dry >> fills
+    fills = wait_for_fills(day)
+    books_at = books_time(day)
     wait_for_close = DateTimeSensorAsync(
-        task_id="wait_for_close", target_time="{{ ti.xcom_pull(task_ids='close_time') }}",
+        task_id="wait_for_close", target_time="{{ ti.xcom_pull(task_ids='books_time') }}",
         execution_timeout=timedelta(days=5),  # t1 waits for the next open: a long weekend, a holiday
         doc_md="Waits in the triggerer (no worker slot) until the books of the day can be made.")
     books = reconcile(day)
-    fills >> close_time(day) >> wait_for_close >> books
     partition = "trade_date = '{{ ti.xcom_pull(task_ids='trade_date') }}'"
-    checks = [
+    with TaskGroup("data_quality", tooltip="Data-quality checks on the ledger (common-sql)") as data_quality:
         SQLColumnCheckOperator(
             task_id="check_orders", conn_id=LEDGER_CONN_ID, table="orders", retry_on_failure=False,
             column_mapping={"client_order_id": {"unique_check": {"equal_to": 0}, "null_check": {"equal_to": 0}}},
-            doc_md="Every order has a client_order_id, and no id is there twice."),
+            doc_md="Every order has a client_order_id, and no id is there twice.")
         SQLTableCheckOperator(
             task_id="check_fills", conn_id=LEDGER_CONN_ID, table="fills", retry_on_failure=False,
             checks={"no_fill_without_an_order": {
                         "check_statement": "COALESCE(SUM(CASE WHEN order_id IS NULL OR order_id = '' THEN 1 ELSE 0 END), 0) = 0"},
                     "non_negative_quantities": {"check_statement": "COALESCE(MIN(qty), 0) >= 0"},
                     "positive_prices": {"check_statement": "COALESCE(MIN(price), 1) > 0"}},
-            doc_md="No fill without an order; non-negative quantities; positive prices."),
+            doc_md="No fill without an order; non-negative quantities; positive prices.")
         SQLTableCheckOperator(
             task_id="check_books", conn_id=LEDGER_CONN_ID, table="recon", partition_clause=partition,
             retry_on_failure=False,
@@ -376,41 +295,14 @@ def paper_trading_daily():
                         "check_statement": "SUM(CASE WHEN classification = 'position_drift' THEN 1 ELSE 0 END) = 0"},
                     "cash_reconciles_to_the_broker": {
                         "check_statement": "SUM(CASE WHEN classification = 'cash_drift' THEN 1 ELSE 0 END) = 0"}},
-            doc_md="The day is reconciled, and the ledger's positions and cash equal the broker's."),
-    ]
-    books >> checks
-    [books, *checks] >> report()
+            doc_md="The day is reconciled, and the ledger's positions and cash equal the broker's.")
+    reports = report()
 
-
-def _broker():
-    """The broker from the Airflow Connection `alpaca` if there is one, else from APCA_* variables."""
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from paper_trading.steps import broker_for
-
-    try:
-        conn = Connection.get(BROKER_CONN_ID)
-    except AirflowNotFoundException:
-        return broker_for(_root())
-    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
-    return broker_for(_root(), key=conn.login, secret=conn.password, host=conn.host, port=conn.port,
-                      schema=conn.schema, data_url=extra.get("data_url"), conn_id=f"connection {BROKER_CONN_ID!r}")
-
-
-def _ledger_url() -> str | None:
-    """The ledger from the Airflow Connection `paper_trading_ledger`, if there is one."""
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from paper_trading.connections import ledger_url_from_parts
-
-    try:
-        conn = Connection.get(LEDGER_CONN_ID)
-    except AirflowNotFoundException:
-        return None
-    return ledger_url_from_parts(conn.conn_type, conn.host, conn.schema, conn.login, conn.password, conn.port,
-                                 conn_id=f"connection {LEDGER_CONN_ID!r}")
+    # The pipeline.
+    day >> signals >> targets >> planned >> gated >> branch >> [approve, dry]
+    approve >> submitted
+    [submitted, dry] >> fills >> books_at >> wait_for_close >> books >> data_quality >> reports
+    books >> reports
 
 
 paper_trading_daily()

@@ -7,20 +7,16 @@ when true it shows the approved batch (the risk gate's XCom `approval_md`: order
 turnover, what the gate rejected and why) in the UI and waits: Approve sends, Reject skips
 `submit_orders`, no answer by `execution.approval_timeout_minutes` is a Reject. Every answer is a
 `runs` row of the ledger (step `approval`); a rejection is also an alert. The logic is in
-`paper_trading.steps.approval`; this file only adapts it to the operator.
+`paper_trading.steps.approval`; this file only adapts it to the operator (the project root and the
+ledger Connection come from `paper_trading_airflow`, the adapter module beside it).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-
-
-def _root() -> str:
-    return os.environ.get("PAPER_TRADING_ROOT") or str(Path(__file__).resolve().parents[1])
+from paper_trading_airflow import ledger_url, project_root
 
 
 def _trade_date(context: Any):  # noqa: ANN202 - a date
@@ -32,18 +28,17 @@ def _trade_date(context: Any):  # noqa: ANN202 - a date
 class OrderApprovalOperator(ApprovalOperator):
     """ApprovalOperator that waits only when the run must be approved, and records the answer."""
 
-    def __init__(self, *, ledger_url=None, **kwargs: Any) -> None:  # noqa: ANN001 - a callable
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("defaults", [self.REJECT])  # no answer by the deadline: nothing is sent
         super().__init__(**kwargs)
-        self.ledger_url = ledger_url
 
     def execute(self, context: Any) -> Any:
         from paper_trading.steps.approval import approval_policy, record_approval
 
-        required, timeout = approval_policy(_root(), asked=context["params"].get("require_approval"))
+        required, timeout = approval_policy(project_root(), asked=context["params"].get("require_approval"))
         if not required:
-            record_approval(_trade_date(context), approved=True, by=None, required=False, root=_root(),
-                            run_id=context["run_id"], db_url=self.ledger_url() if self.ledger_url else None)
+            record_approval(_trade_date(context), approved=True, by=None, required=False, root=project_root(),
+                            run_id=context["run_id"], db_url=ledger_url())
             self.log.info("approval not required (execution.require_approval / param require_approval): sending")
             return None
         self.response_timeout = timeout
@@ -56,6 +51,6 @@ class OrderApprovalOperator(ApprovalOperator):
         chosen = (event.get("chosen_options") or [self.REJECT])[0]
         by = event.get("responded_by_user")
         who = (by.get("name") or by.get("id")) if isinstance(by, dict) else by
-        record_approval(_trade_date(context), approved=chosen == self.APPROVE, by=who, root=_root(),
-                        run_id=context["run_id"], db_url=self.ledger_url() if self.ledger_url else None)
+        record_approval(_trade_date(context), approved=chosen == self.APPROVE, by=who, root=project_root(),
+                        run_id=context["run_id"], db_url=ledger_url())
         return super().execute_complete(context, event)

@@ -96,4 +96,4 @@ def test_the_notice_gives_the_trade_date_alerts_log_records(dag, airflow_db, pro
 def test_every_task_has_the_one_failure_callback_that_records_then_notifies(dag):
     for task in dag.tasks:
         names = [getattr(cb, "__name__", type(cb).__name__) for cb in task.on_failure_callback]
-        assert names == ["_record_failure"], task.task_id
+        assert names == ["record_failure"], task.task_id

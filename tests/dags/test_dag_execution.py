@@ -43,7 +43,8 @@ def test_a_real_run_sends_exactly_the_approved_orders(dag, airflow_db, project, 
     assert sorted(o["client_order_id"] for o in entries) == sorted(
         f"pt-20251231-{r.symbol}-{r.side}-r1" for r in approved.itertuples())
     assert set(approved["run_id"]) == {run.run_id} and set(approved["mode"]) == {"real"}
-    assert {states(run)[t] for t in ("wait_for_close", "reconcile", "check_orders", "check_fills", "check_books")} \
+    assert {states(run)[t] for t in ("wait_for_close", "reconcile", "data_quality.check_orders",
+                                     "data_quality.check_fills", "data_quality.check_books")} \
         == {TaskInstanceState.SUCCESS}
     recon = pd.read_csv(project / "data" / "outputs" / "recon_report_20251231.csv")
     assert set(recon.loc[recon["kind"] == "order", "classification"]) == {"filled"}
@@ -73,5 +74,5 @@ def test_rerunning_submit_orders_of_a_run_adds_nothing(dag, airflow_db, project,
     assert run.state == DagRunState.SUCCESS, states(run)
     before = sorted(o["id"] for o in at_broker(broker_env))
     # what a cleared submit_orders (or its retry) runs again: the same step, same run id and approvals
-    steps.execute(parse_date("2025-12-31"), mode="real", root=project, run_id=run.run_id)
+    steps.execute_orders(parse_date("2025-12-31"), mode="real", root=project, run_id=run.run_id)
     assert sorted(o["id"] for o in at_broker(broker_env)) == before

@@ -27,9 +27,9 @@ def test_dagbag_has_no_import_errors(dagbag):
 
 def test_task_ids_and_edges(dag):
     assert set(dag.task_ids) == {"trade_date", "wait_for_signals", "signal_bus", "plan", "risk_gate", "execution_mode",
-                                 "submit_orders", "dry_run_orders", "wait_for_fills", "close_time", "wait_for_close",
-                                 "reconcile", "check_orders", "check_fills", "check_books", "report",
-                                 "approve_orders"}
+                                 "submit_orders", "dry_run_orders", "wait_for_fills", "books_time", "wait_for_close",
+                                 "reconcile", "data_quality.check_orders", "data_quality.check_fills",
+                                 "data_quality.check_books", "report", "approve_orders"}
     assert dag.get_task("wait_for_signals").downstream_task_ids == {"signal_bus"}
     assert dag.get_task("signal_bus").downstream_task_ids == {"plan"}
     assert dag.get_task("plan").downstream_task_ids == {"risk_gate"}
@@ -38,10 +38,19 @@ def test_task_ids_and_edges(dag):
     assert dag.get_task("approve_orders").downstream_task_ids == {"submit_orders"}
     assert dag.get_task("submit_orders").downstream_task_ids == {"wait_for_fills"}
     assert dag.get_task("dry_run_orders").downstream_task_ids == {"wait_for_fills"}
-    assert dag.get_task("wait_for_fills").downstream_task_ids == {"close_time"}
+    assert dag.get_task("wait_for_fills").downstream_task_ids == {"books_time"}
     assert dag.get_task("wait_for_close").downstream_task_ids == {"reconcile"}
-    assert dag.get_task("reconcile").downstream_task_ids == {"check_orders", "check_fills", "check_books", "report"}
-    assert dag.get_task("report").upstream_task_ids == {"reconcile", "check_orders", "check_fills", "check_books"}
+    assert dag.get_task("reconcile").downstream_task_ids == {*CHECKS, "report"}
+    assert dag.get_task("report").upstream_task_ids == {"reconcile", *CHECKS}
+
+
+CHECKS = {"data_quality.check_orders", "data_quality.check_fills", "data_quality.check_books"}
+
+
+def test_the_data_quality_checks_are_one_task_group(dag):
+    group = dag.task_group_dict["data_quality"]
+    assert {t.task_id for t in group} == CHECKS
+    assert {type(dag.get_task(t)).__name__ for t in CHECKS} == {"SQLColumnCheckOperator", "SQLTableCheckOperator"}
 
 
 def test_the_report_runs_when_a_data_quality_check_fails_but_not_without_books(dag):
@@ -108,6 +117,17 @@ def test_sensor_waits_in_reschedule_mode_with_a_timeout(dag):
 
 def test_schedule_is_the_xnys_session_timetable(dag):
     assert type(dag.timetable).__name__ == "XNYSSessionTimetable"
+
+
+def test_tasks_take_context_values_as_arguments_and_trigger_rules_are_enums():
+    """No task calls get_current_context() (context values are keyword arguments Airflow fills), and
+    trigger rules are TriggerRule members, not strings."""
+    tree = ast.parse(DAG_FILE.read_text())
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    assert "get_current_context" not in names
+    rules = [k.value for n in ast.walk(tree) if isinstance(n, ast.Call) for k in n.keywords if k.arg == "trigger_rule"]
+    assert rules and all(isinstance(r, ast.Attribute) and r.value.id == "TriggerRule" for r in rules)
 
 
 def test_dag_file_has_no_heavy_top_level_imports():

@@ -38,6 +38,6 @@ def test_T6_on_the_early_close_the_dag_waits_for_1300_new_york(dag, airflow_db, 
     run = dag.test(run_conf={"run_date": "2025-11-28", "mode": "dry"})
     tis = {ti.task_id: ti for ti in run.get_task_instances()}
     assert run.state == DagRunState.SUCCESS, {t: ti.state for t, ti in tis.items()}
-    close = dt.datetime.fromisoformat(tis["close_time"].xcom_pull(task_ids="close_time"))
+    close = dt.datetime.fromisoformat(tis["books_time"].xcom_pull(task_ids="books_time"))
     assert close.astimezone(NY) == pendulum.datetime(2025, 11, 28, 13, 15, tz=NY)  # 13:00 + reconcile's 15 minutes
     assert tis["wait_for_close"].start_date is not None

@@ -46,8 +46,9 @@ CONF = {"run_date": DAY, "mode": "real"}
 
 #: The DAG's tasks, in dependency order (a test asserts this is exactly the deployed DAG's task list).
 TASK_IDS = ["trade_date", "wait_for_signals", "signal_bus", "plan", "risk_gate", "execution_mode",
-            "approve_orders", "submit_orders", "dry_run_orders", "wait_for_fills", "close_time",
-            "wait_for_close", "reconcile", "check_orders", "check_fills", "check_books", "report"]
+            "approve_orders", "submit_orders", "dry_run_orders", "wait_for_fills", "books_time",
+            "wait_for_close", "reconcile", "data_quality.check_orders", "data_quality.check_fills",
+            "data_quality.check_books", "report"]
 #: The order of the per-task clears: the DAG's.
 CLEAR_ORDER = TASK_IDS
 #: Tasks the real run skips (the other side of the branch).
