@@ -1,12 +1,13 @@
 # The image every Airflow container of docker-compose.yaml runs: the official Airflow 3.3.2 image
-# with our locked requirements and this project installed, so `import paper_trading` works in the
+# with this project and its locked runtime dependencies installed, so `import paper_trading` works in the
 # api-server, scheduler, dag-processor, triggerer and every Celery worker alike.
 FROM apache/airflow:3.3.2-python3.11
 
-COPY --chown=airflow:0 requirements.txt constraints.txt pyproject.toml /opt/paper-trading/
+# The runtime dependencies only (pyproject.toml's `dependencies`, pinned by the runtime lock): no
+# test, lint, benchmark or audit tool is in the image.
+COPY --chown=airflow:0 constraints.txt pyproject.toml /opt/paper-trading/
 COPY --chown=airflow:0 include /opt/paper-trading/include
-RUN pip install --no-cache-dir -r /opt/paper-trading/requirements.txt -c /opt/paper-trading/constraints.txt \
-    && pip install --no-cache-dir --no-deps /opt/paper-trading \
+RUN pip install --no-cache-dir -c /opt/paper-trading/constraints.txt /opt/paper-trading \
     && python -c "import paper_trading, alpaca_sim"
 
 COPY --chown=airflow:0 dags /opt/paper-trading/dags

@@ -2,8 +2,11 @@
 #   make demo   set up (first time only), run the daily DAG once on the sample data, then replay the
 #               last two months of it against the simulator: its dashboard is the equity curve vs SPY
 #   make test   set up (first time only), then run every test
-# Set-up is a virtualenv in .venv with the versions locked in constraints.txt; it is redone only
-# when requirements.txt, constraints.txt or pyproject.toml change.
+#   make test-fast  the unit tier only, in seconds: run it after every edit
+#   make lint   ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade, simplify, Airflow's AIR) and mypy
+# Set-up is a virtualenv in .venv: the project with its `dev` extra, every version locked in
+# constraints-dev.txt (the runtime alone is locked in constraints.txt, which the Docker image installs);
+# it is redone only when pyproject.toml or the lock changes.
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -26,15 +29,15 @@ DEMO_DATE ?= 2025-12-31
 DEMO_REPLAY_START ?= 2025-11-03
 DEMO_LOG ?= $(AIRFLOW_HOME)/demo.log
 
-.PHONY: setup demo test bench lock sample-data clean airflow
+.PHONY: setup demo test test-fast lint bench lock sample-data clean airflow
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml
+$(STAMP): pyproject.toml constraints-dev.txt
 	@echo "==> setting up $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -r requirements.txt -c constraints.txt -e .
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -c constraints-dev.txt -e '.[dev]'
 	@touch $@
 
 $(AIRFLOW_HOME)/airflow.db: $(STAMP)
@@ -45,7 +48,7 @@ $(AIRFLOW_HOME)/airflow.db: $(STAMP)
 # run fails. scripts/demo_summary.py then prints each task's state and where the outputs are.
 demo: $(AIRFLOW_HOME)/airflow.db
 	@echo "==> running DAG paper_trading_daily for $(DEMO_DATE), mode dry (embedded Airflow on SQLite, local Alpaca simulator)"
-	@start=$$(date +%s); $(BIN)/python -m alpaca_sim run --bars data/market/daily_bars.csv --clock $(DEMO_DATE)T09:45:00-05:00 -- \
+	@start=$$(date +%s); $(BIN)/python -m alpaca_sim run --stop-timeout 5 --bars data/market/daily_bars.csv --clock $(DEMO_DATE)T09:45:00-05:00 -- \
 		$(BIN)/airflow dags test paper_trading_daily -c '{"run_date": "$(DEMO_DATE)", "mode": "dry"}' > $(DEMO_LOG) 2>&1; \
 	$(BIN)/python scripts/demo_summary.py --date $(DEMO_DATE) --log $(DEMO_LOG) --status $$? --since $$start
 	@echo "==> replaying $(DEMO_REPLAY_START) .. $(DEMO_DATE) through the same steps, real mode against the local simulator"
@@ -69,31 +72,32 @@ bench: $(STAMP)
 sample-data: $(STAMP)
 	$(BIN)/python data/make_sample_data.py
 
-# Re-lock after editing requirements.txt.
+# Re-lock after editing the dependencies in pyproject.toml: the runtime lock is the dev lock without
+# the dev extra, so both name the same version of every package they share.
 lock: $(STAMP)
-	$(BIN)/uv pip compile requirements.txt --python-version 3.11 --no-header -o constraints.txt
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o constraints-dev.txt
+	cp constraints-dev.txt constraints.txt
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --no-header -o constraints.txt
+
+# Lint and types: what CI runs; any finding fails. `pre-commit install` runs the same on each commit.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME) logs data/intermediate data/outputs data/reports data/cache data/sim
 
 # The Airflow UI (api-server, scheduler, dag-processor, triggerer) on the embedded home, on
-# http://localhost:$(AIRFLOW_PORT) (make airflow AIRFLOW_PORT=8081, or AIRFLOW__API__PORT). The broker: the
-# Connection `alpaca` or APCA_API_KEY_ID if configured (scripts/airflow_broker.py), else the local
-# simulator (`python -m alpaca_sim run` around `airflow standalone`), whose account, orders and clock
-# persist in $(SIM_DB) between sessions.
+# http://localhost:$(AIRFLOW_PORT) (make airflow AIRFLOW_PORT=8081, or AIRFLOW__API__PORT), listening on
+# 127.0.0.1 only (AIRFLOW_UI_HOST=0.0.0.0 opens it to the network). The broker: the Connection `alpaca`
+# or APCA_API_KEY_ID if configured (scripts/airflow_broker.py), else the local simulator, whose
+# account, orders and clock persist in $(SIM_DB) between sessions. scripts/airflow_ui.py runs the tree:
+# the terminal shows start-up, the login, errors; the components' logs are in .airflow/logs/ui/; one
+# Ctrl-C stops every process of it.
 AIRFLOW_PORT ?= $(or $(AIRFLOW__API__PORT),8080)
 SIM_DB ?= data/sim/airflow.sqlite
 
 airflow: $(AIRFLOW_HOME)/airflow.db
 	@$(BIN)/python -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("", $(AIRFLOW_PORT)))' 2>/dev/null \
 		|| { echo "port $(AIRFLOW_PORT) is in use: stop what uses it, or make airflow AIRFLOW_PORT=8081"; exit 1; }
-	@echo "==> Airflow UI on http://localhost:$(AIRFLOW_PORT) (user admin, password in $(patsubst $(CURDIR)/%,%,$(AIRFLOW_HOME))/simple_auth_manager_passwords.json.generated); Ctrl-C stops it"
-	@export PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
-		AIRFLOW__CORE__EXECUTION_API_SERVER_URL="$${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://localhost:$(AIRFLOW_PORT)/execution/}"; \
-	if $(BIN)/python scripts/airflow_broker.py; then \
-		exec airflow standalone; \
-	else \
-		echo "==> broker: the local Alpaca simulator ($(SIM_DB), sample bars); for Alpaca set APCA_API_KEY_ID or the Connection alpaca"; \
-		mkdir -p $(dir $(SIM_DB)); \
-		exec python -m alpaca_sim run --db $(SIM_DB) --bars data/market/daily_bars.csv -- airflow standalone; \
-	fi
+	@PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python scripts/airflow_ui.py --port $(AIRFLOW_PORT) --sim-db $(SIM_DB)

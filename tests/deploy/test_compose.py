@@ -70,9 +70,19 @@ def test_every_airflow_container_runs_the_image_built_with_the_project(compose):
         assert compose["services"][name]["build"] == "."
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM apache/airflow:3\.3\.2-python3\.11$", dockerfile, re.M)
-    assert "-r /opt/paper-trading/requirements.txt -c /opt/paper-trading/constraints.txt" in dockerfile
-    assert "pip install --no-cache-dir --no-deps /opt/paper-trading" in dockerfile
+    assert "pip install --no-cache-dir -c /opt/paper-trading/constraints.txt /opt/paper-trading" in dockerfile
     assert "COPY --chown=airflow:0 include" in dockerfile
+
+
+def test_the_image_installs_the_runtime_dependencies_only():
+    """The image gets pyproject's `dependencies` under the runtime lock: no `[dev]` extra, no
+    requirements file, and no test, lint, benchmark or audit tool in the lock it installs."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    installs = [line for line in dockerfile.splitlines() if "pip install" in line]
+    assert installs and not any("[dev]" in line or " -r " in line or "constraints-dev" in line for line in installs)
+    runtime_lock = (ROOT / "constraints.txt").read_text()
+    for tool in ("pytest", "hypothesis", "playwright", "pip-audit", "quantstats", "ruff", "mypy", "pre-commit"):
+        assert not re.search(rf"^{re.escape(tool)}==", runtime_lock, re.M), f"{tool} is in the runtime lock"
 
 
 def test_the_simulator_is_a_demo_profile_only(compose):
