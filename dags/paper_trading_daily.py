@@ -305,4 +305,4 @@ def paper_trading_daily():
     books >> reports
 
 
-paper_trading_daily()
+DAG = paper_trading_daily()

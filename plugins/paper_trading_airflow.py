@@ -151,3 +151,18 @@ def ledger_url() -> str | None:
         return None
     return ledger_url_from_parts(conn.conn_type, conn.host, conn.schema, conn.login, conn.password, conn.port,
                                  conn_id=f"connection {LEDGER_CONN_ID!r}")
+
+
+def _import_the_sensor_decorator_quietly() -> None:
+    """`@task.sensor` imports providers-standard's `sensors.python`, which (1.21.0) takes
+    `determine_kwargs` from its deprecated place: a DeprecatedImportWarning in every task's log that
+    no code of ours causes (moved upstream in apache/airflow#62746). The module is imported once here,
+    before the DAG uses the decorator, with exactly that warning silenced; any other still shows."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"The `airflow\.utils\.operator_helpers\.determine_kwargs` attribute")
+        import airflow.providers.standard.sensors.python  # noqa: F401
+
+
+_import_the_sensor_decorator_quietly()
