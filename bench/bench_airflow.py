@@ -110,7 +110,6 @@ def parse_times(runs: int, tmp: Path) -> dict:
 
 def deployed_run(executor: str, tmp: Path) -> dict:
     from alpaca_sim.server import SimServer
-
     from tests.deploy.cluster import AirflowCluster
 
     project = tmp / f"project-{executor}"
@@ -215,7 +214,9 @@ def main() -> None:
     print()
     print(text)
     if not args.no_readme:
-        benchlib.write_readme(README, START, END, text, "bench_airflow.py", "Airflow: DAG parse time and scheduling overhead")
+        benchlib.write_readme(
+            README, START, END, text, "bench_airflow.py", "Airflow: DAG parse time and scheduling overhead"
+        )
         print(f"\nwritten to {README.relative_to(REPO)}")
 
 

@@ -46,13 +46,19 @@ def machine() -> str:
 
     mem = ""
     try:
-        kb = int(next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")).split()[1])
+        kb = int(
+            next(
+                line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+            ).split()[1]
+        )
         mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
     except (OSError, StopIteration, ValueError):
         pass
-    return (f"{cpu}, {os.cpu_count()} cores{mem}; Python {platform.python_version()}, "
-            f"alpaca-py {alpaca.__version__ if hasattr(alpaca, '__version__') else '0.44.0'}, "
-            f"fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores{mem}; Python {platform.python_version()}, "
+        f"alpaca-py {alpaca.__version__ if hasattr(alpaca, '__version__') else '0.44.0'}, "
+        f"fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}"
+    )
 
 
 def rate(n: int, call) -> float:
@@ -68,13 +74,18 @@ def run(orders: int, runs: int) -> list[tuple[str, float, str]]:
     from alpaca.trading.client import TradingClient
     from alpaca.trading.enums import OrderSide, TimeInForce
     from alpaca.trading.requests import MarketOrderRequest
+
     from alpaca_sim.server import SimServer
     from paper_trading.broker.alpaca import AlpacaBroker
     from paper_trading.broker.types import OrderRequest
 
     results: dict[str, list[float]] = {"clock": [], "alpaca-py": [], "adapter": [], "snapshot": []}
-    with tempfile.TemporaryDirectory() as tmp, SimServer(Path(tmp) / "bench.db", bars=REPO / "data/market/daily_bars.csv",
-                                                          clock="2025-12-30T15:00:00Z") as sim:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SimServer(
+            Path(tmp) / "bench.db", bars=REPO / "data/market/daily_bars.csv", clock="2025-12-30T15:00:00Z"
+        ) as sim,
+    ):
         trading = TradingClient(sim.key, sim.secret, url_override=sim.url)
         data = StockHistoricalDataClient(sim.key, sim.secret, url_override=sim.url)
         adapter = AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, requests_per_minute=10**9)
@@ -84,12 +95,38 @@ def run(orders: int, runs: int) -> list[tuple[str, float, str]]:
             sim.admin("POST", "/sim/reset", {"cash": "1000000000", "clock": "2025-12-30T15:00:00Z"})
             sim.admin("POST", "/sim/config", {"rate_limit_per_minute": 10**9})
             results["clock"].append(rate(orders, lambda i: trading.get_clock()))
-            results["alpaca-py"].append(rate(orders, lambda i: trading.submit_order(MarketOrderRequest(
-                symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY, client_order_id=f"a{r}-{i}"))))
-            results["adapter"].append(rate(orders, lambda i: adapter.submit_order(OrderRequest(
-                symbol="MSFT", side="buy", qty=Decimal(1), client_order_id=f"b{r}-{i}"))))
-            results["snapshot"].append(rate(orders, lambda i: data.get_stock_snapshot(
-                StockSnapshotRequest(symbol_or_symbols=["AAPL", "MSFT"]))))
+            results["alpaca-py"].append(
+                rate(
+                    orders,
+                    lambda i: trading.submit_order(
+                        MarketOrderRequest(
+                            symbol="AAPL",
+                            qty=1,
+                            side=OrderSide.BUY,
+                            time_in_force=TimeInForce.DAY,
+                            client_order_id=f"a{r}-{i}",  # noqa: B023 - rate() calls it within this iteration
+                        )
+                    ),
+                )
+            )
+            results["adapter"].append(
+                rate(
+                    orders,
+                    lambda i: adapter.submit_order(
+                        OrderRequest(
+                            symbol="MSFT",
+                            side="buy",
+                            qty=Decimal(1),
+                            client_order_id=f"b{r}-{i}",  # noqa: B023 - rate() calls it within this iteration
+                        )
+                    ),
+                )
+            )
+            results["snapshot"].append(
+                rate(
+                    orders, lambda i: data.get_stock_snapshot(StockSnapshotRequest(symbol_or_symbols=["AAPL", "MSFT"]))
+                )
+            )
             placed = adapter.list_orders()  # pages past 500; then check every order exists and filled
             assert len(placed) == 2 * orders, f"expected {2 * orders} orders, found {len(placed)}"
             assert all(o.status == "filled" for o in placed), "an order did not fill"
@@ -127,7 +164,14 @@ def write_readme(text: str) -> None:
         head, rest = readme.split(START, 1)
         readme = head + block + rest.split(END, 1)[1]
     else:
-        readme = readme.rstrip() + "\n\n## alpaca_sim throughput\n\n" + __doc__.split("\n\n", 2)[2].strip() + "\n\n" + block + "\n"
+        readme = (
+            readme.rstrip()
+            + "\n\n## alpaca_sim throughput\n\n"
+            + __doc__.split("\n\n", 2)[2].strip()
+            + "\n\n"
+            + block
+            + "\n"
+        )
     README.write_text(readme)
 
 

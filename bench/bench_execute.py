@@ -81,7 +81,7 @@ def machine() -> dict[str, str]:
 
     return {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(),
             "alpaca-py": getattr(alpaca, "__version__", "?"), "sqlalchemy": sqlalchemy.__version__,
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "load": _load()}
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "load": _load()}
 
 
 def _load() -> str:
@@ -350,10 +350,10 @@ def report(info: dict, cases: list[dict], ledgers: list[dict], skipped: str | No
     lines = [
         f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, alpaca-py {info['alpaca-py']}, "
         f"SQLAlchemy {info['sqlalchemy']}; run {info['date']}; 1-minute load average {info['load']} at the start, "
-        f"{_load()} at the end (other work on the machine slows the unpaced runs, not the paced ones). Orders: half sells liquidating a held position, "
-        "half bracket buys of new names, one per symbol, round 1; the real `Executor` (mode real, SQLite ledger) "
-        "after the step's 3 pre-flight reads; the simulator's trading and data buckets both at the limit, the "
-        "adapter's pacer at 95 % of it.",
+        f"{_load()} at the end (other work on the machine slows the unpaced runs, not the paced ones). "
+        "Orders: half sells liquidating a held position, half bracket buys of new names, one per symbol, round 1; "
+        "the real `Executor` (mode real, SQLite ledger) after the step's 3 pre-flight reads; the simulator's trading "
+        "and data buckets both at the limit, the adapter's pacer at 95 % of it.",
         "",
         "| case | orders | limit/min (pacer) | wall (s) | requests | per order | 429s | orders/s "
         "| most in any 60 s | sustained (complete 60 s windows) | ≥ 90 % of the limit, zero 429s |",
@@ -362,39 +362,63 @@ def report(info: dict, cases: list[dict], ledgers: list[dict], skipped: str | No
     for c in cases:
         if c["windows"]:
             share = statistics.mean(c["windows"]) / c["limit"]
-            sustained = (f"{', '.join(str(n) for n in c['windows'])} req → {share:.0%} of the limit")
+            sustained = f"{', '.join(str(n) for n in c['windows'])} req → {share:.0%} of the limit"
             verdict = "met" if share >= TARGET_SHARE and c["429"] == 0 else "NOT met"
         else:
-            sustained = (f"none: {c['span']:.1f} s of requests, under one window; not rate-bound "
-                         f"({c['requests'] / c['limit']:.0%} of one minute's allowance)")
-            verdict = ("n/a (not rate-bound); zero 429s" if c["429"] == 0 else f"NOT met: {c['429']} 429s")
+            sustained = (
+                f"none: {c['span']:.1f} s of requests, under one window; not rate-bound "
+                f"({c['requests'] / c['limit']:.0%} of one minute's allowance)"
+            )
+            verdict = "n/a (not rate-bound); zero 429s" if c["429"] == 0 else f"NOT met: {c['429']} 429s"
         lines.append(
             f"| {c['label']} | {c['orders']} ({c['sells']} sells + {c['buys']} buys) | {c['limit']:,} ({c['pacer']:,}) "
             f"| {c['wall']:.1f} | {c['requests']:,} | {c['requests'] / c['orders']:.2f} | {c['429']} "
             f"| {c['orders'] / c['wall']:.1f} | {c['peak']:,} ({c['peak'] / c['limit']:.0%}) | {sustained} "
-            f"| {verdict} |")
-    lines += ["", "Requests by kind (the same runs):", "",
-              "| case | " + " | ".join(KINDS) + " | pacer waits |", "|---|" + "---:|" * (len(KINDS) + 1)]
+            f"| {verdict} |"
+        )
+    lines += [
+        "",
+        "Requests by kind (the same runs):",
+        "",
+        "| case | " + " | ".join(KINDS) + " | pacer waits |",
+        "|---|" + "---:|" * (len(KINDS) + 1),
+    ]
     for c in cases:
-        lines.append(f"| {c['label']} | " + " | ".join(f"{c['kinds'].get(k, 0):,}" for k in KINDS)
-                     + f" | {c['pacer_waits']} ({c['pacer_wait_s']:.1f} s) |")
-    lines += ["", f"Ledger overhead: {args.orders} orders against the simulator with no rate limit, median of "
-              f"{args.overhead_repeats} runs per variant (alternating, after one warm-up pair), each on a fresh "
-              "account and a fresh ledger.", "",
-              "| ledger | with writes (s) | `upsert_orders` a no-op (s) | difference per order (medians) "
-              "| difference per order (fastest runs) | inside `upsert_orders` per order | writes per order |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {c['label']} | "
+            + " | ".join(f"{c['kinds'].get(k, 0):,}" for k in KINDS)
+            + f" | {c['pacer_waits']} ({c['pacer_wait_s']:.1f} s) |"
+        )
+    lines += [
+        "",
+        f"Ledger overhead: {args.orders} orders against the simulator with no rate limit, median of "
+        f"{args.overhead_repeats} runs per variant (alternating, after one warm-up pair), each on a fresh "
+        "account and a fresh ledger.",
+        "",
+        "| ledger | with writes (s) | `upsert_orders` a no-op (s) | difference per order (medians) "
+        "| difference per order (fastest runs) | inside `upsert_orders` per order | writes per order |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for o in ledgers:
-        lines.append(f"| {o['backend']} | {o['with']:.3f} ({o['with_range'][0]:.3f}–{o['with_range'][1]:.3f}) "
-                     f"| {o['without']:.3f} ({o['without_range'][0]:.3f}–{o['without_range'][1]:.3f}) "
-                     f"| {o['diff_ms']:.2f} ms | {o['diff_min_ms']:.2f} ms | {o['inside_ms']:.2f} ms | {o['writes_per_order']:.2f} |")
+        lines.append(
+            f"| {o['backend']} | {o['with']:.3f} ({o['with_range'][0]:.3f}–{o['with_range'][1]:.3f}) "
+            f"| {o['without']:.3f} ({o['without_range'][0]:.3f}–{o['without_range'][1]:.3f}) "
+            f"| {o['diff_ms']:.2f} ms | {o['diff_min_ms']:.2f} ms | {o['inside_ms']:.2f} ms "
+            f"| {o['writes_per_order']:.2f} |"
+        )
     if skipped:
         lines.append(f"| postgresql | skipped: {skipped} | | | | | |")
     return "\n".join(lines)
 
 
-KINDS = ["look-up by client_order_id", "submit", "list orders", "cancel", "market data",
-         "account/positions/clock/calendar"]
+KINDS = [
+    "look-up by client_order_id",
+    "submit",
+    "list orders",
+    "cancel",
+    "market data",
+    "account/positions/clock/calendar",
+]
 
 
 def write_readme(text: str) -> None:
@@ -405,15 +429,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=300, help="orders of the 1,200/min case and of the ledger runs")
     parser.add_argument("--limit", type=int, default=1200, help="the simulator's limit of the first cases")
-    parser.add_argument("--window-orders", type=int, default=700,
-                        help="orders of the case that spans two windows at --limit (its sustained rate)")
-    parser.add_argument("--alpaca-orders", type=int, default=120,
-                        help="orders at Alpaca's 200/min (120: ~1 minute; 300: ~4)")
+    parser.add_argument(
+        "--window-orders",
+        type=int,
+        default=700,
+        help="orders of the case that spans two windows at --limit (its sustained rate)",
+    )
+    parser.add_argument(
+        "--alpaca-orders", type=int, default=120, help="orders at Alpaca's 200/min (120: ~1 minute; 300: ~4)"
+    )
     parser.add_argument("--full-alpaca", action="store_true", help="also run --orders at 200/min (~4 more minutes)")
     parser.add_argument("--overhead-repeats", type=int, default=5)
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run in seconds: 40 orders, no window-spanning cases; README untouched")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run in seconds: 40 orders, no window-spanning cases; README untouched",
+    )
     parser.add_argument("--no-readme", action="store_true", help="print only; leave bench/README.md as it is")
     args = parser.parse_args()
     if args.quick:
@@ -431,8 +463,13 @@ def main() -> None:
         with SimServer(tmp / "sim.db", bars=tmp / "bars.csv", clock=CLOCK, log=tmp / "sim.log") as sim:
             plan = [(args.orders, args.limit, f"{args.limit:,}/min, {args.orders} orders")]
             if args.window_orders:
-                plan.append((args.window_orders, args.limit,
-                             f"{args.limit:,}/min, {args.window_orders} orders (spans two windows)"))
+                plan.append(
+                    (
+                        args.window_orders,
+                        args.limit,
+                        f"{args.limit:,}/min, {args.window_orders} orders (spans two windows)",
+                    )
+                )
             if args.alpaca_orders:
                 plan.append((args.alpaca_orders, 200, f"Alpaca's 200/min, {args.alpaca_orders} orders"))
             if args.full_alpaca:
@@ -441,8 +478,11 @@ def main() -> None:
                 print(f"-- {label} ...", flush=True)
                 cases.append(rate_case(sim, tmp, closes, n, limit, label))
                 c = cases[-1]
-                print(f"   {c['wall']:.1f} s, {c['requests']} requests, {c['429']} 429s, windows {c['windows']}, "
-                      f"peak {c['peak']}", flush=True)
+                print(
+                    f"   {c['wall']:.1f} s, {c['requests']} requests, {c['429']} 429s, windows {c['windows']}, "
+                    f"peak {c['peak']}",
+                    flush=True,
+                )
             for backend in ["sqlite"] + ([] if skipped else ["postgresql"]):
                 print(f"-- ledger overhead, {backend} ...", flush=True)
                 ledgers.append(overhead(sim, tmp, closes, args.orders, args.overhead_repeats, backend))

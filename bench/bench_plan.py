@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from paper_trading.planning.rebalance import (
     PlanSettings,
     bracket_prices,
@@ -109,7 +110,9 @@ def loop_plan(targets, mapping, prices, positions, equity, cash, s: PlanSettings
             rows.append([symbol, side, qty, price, "bracket", float(tp[0]), float(sl[0]), reason])
         else:
             rows.append([symbol, side, qty, price, "market", float("nan"), float("nan"), reason])
-    orders = pd.DataFrame(rows, columns=["symbol", "side", "qty", "ref_price", "order_type", "tp_price", "sl_price", "reason"])
+    orders = pd.DataFrame(
+        rows, columns=["symbol", "side", "qty", "ref_price", "order_type", "tp_price", "sl_price", "reason"]
+    )
     return pd.DataFrame(plan_rows), orders
 
 
@@ -137,21 +140,29 @@ def main() -> None:
     pd.testing.assert_frame_equal(ours.reset_index(drop=True), baseline[1], check_dtype=False)
     assert len(baseline[0]) == len(plan.plan), "both plans list every symbol"
     n_orders = len(ours)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
     import os
 
-    text = "\n".join([
-        f"Machine: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, pandas {pd.__version__}, "
-        f"numpy {np.__version__}. {args.assets:,} target names + 500 positions to liquidate, {n_orders:,} orders; "
-        f"median of {args.runs} runs in one process; both plans checked identical.",
-        "",
-        "| variant | compute (ms, median) | speed-up | target |",
-        "|---|---:|---:|---|",
-        f"| baseline: per-row Python loop | {loop_ms:.1f} | 1.0× | |",
-        f"| `rebalance.plan_rebalance` (pandas/numpy) | {vec_ms:.1f} | {loop_ms / vec_ms:.1f}× | "
-        f"≤ {TARGET_MS:.0f} ms: {'met' if vec_ms <= TARGET_MS else 'NOT met'} |",
-    ])
+    text = "\n".join(
+        [
+            f"Machine: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, pandas {pd.__version__}, "
+            f"numpy {np.__version__}. {args.assets:,} target names + 500 positions to liquidate, {n_orders:,} orders; "
+            f"median of {args.runs} runs in one process; both plans checked identical.",
+            "",
+            "| variant | compute (ms, median) | speed-up | target |",
+            "|---|---:|---:|---|",
+            f"| baseline: per-row Python loop | {loop_ms:.1f} | 1.0× | |",
+            f"| `rebalance.plan_rebalance` (pandas/numpy) | {vec_ms:.1f} | {loop_ms / vec_ms:.1f}× | "
+            f"≤ {TARGET_MS:.0f} ms: {'met' if vec_ms <= TARGET_MS else 'NOT met'} |",
+        ]
+    )
     print(text)
     if not args.no_readme:
         readme = README.read_text()
@@ -160,8 +171,14 @@ def main() -> None:
             head, rest = readme.split(START, 1)
             readme = head + block + rest.split(END, 1)[1]
         else:
-            readme = readme.rstrip() + "\n\n## M2: planning a 5,000-asset universe\n\n" + \
-                __doc__.split("\n\n", 2)[2].strip() + "\n\n" + block + "\n"
+            readme = (
+                readme.rstrip()
+                + "\n\n## M2: planning a 5,000-asset universe\n\n"
+                + __doc__.split("\n\n", 2)[2].strip()
+                + "\n\n"
+                + block
+                + "\n"
+            )
         README.write_text(readme)
     if vec_ms > TARGET_MS:
         sys.exit(1)

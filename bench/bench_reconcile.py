@@ -69,7 +69,7 @@ START, END = "<!-- reconcile-results:start -->", "<!-- reconcile-results:end -->
 DAY = dt.date(2025, 12, 31)
 PREV = dt.date(2025, 12, 30)
 TARGET_S = 3.0
-UTC = dt.timezone.utc
+UTC = dt.UTC
 BOOKS = ("fills", "cash_ledger", "positions_eod", "equity_daily", "recon", "orders")
 CSVS = ("filled_orders.csv", f"positions_eod_{DAY:%Y%m%d}.csv", "cash_ledger.csv", f"recon_report_{DAY:%Y%m%d}.csv")
 
@@ -213,22 +213,54 @@ def make_day(n_orders: int = 10_000, n_symbols: int = 1_000, n_other: int = 300,
         if kind == "DIV":
             per_share = Decimal(rng.randint(1, 90)) / 100
             amount = (per_share * prev_qty).quantize(Decimal("0.01"))
-            act = {"id": _aid(rng, t), "activity_type": "DIV", "activity_sub_type": "CDIV", "date": DAY.isoformat(),
-                   "net_amount": str(amount), "symbol": symbol, "qty": str(prev_qty), "per_share_amount": str(per_share),
-                   "status": "executed", "description": f"cash dividend {symbol}"}
+            act = {
+                "id": _aid(rng, t),
+                "activity_type": "DIV",
+                "activity_sub_type": "CDIV",
+                "date": DAY.isoformat(),
+                "net_amount": str(amount),
+                "symbol": symbol,
+                "qty": str(prev_qty),
+                "per_share_amount": str(per_share),
+                "status": "executed",
+                "description": f"cash dividend {symbol}",
+            }
         else:
             amount = Decimal(-rng.randint(1, 500)) / 100 if kind == "FEE" else Decimal(rng.randint(100, 10_000))
-            act = {"id": _aid(rng, t), "activity_type": kind, "date": DAY.isoformat(), "net_amount": str(amount),
-                   "status": "executed", "description": f"{kind.lower()} {j}"}
+            act = {
+                "id": _aid(rng, t),
+                "activity_type": kind,
+                "date": DAY.isoformat(),
+                "net_amount": str(amount),
+                "status": "executed",
+                "description": f"{kind.lower()} {j}",
+            }
         cash += amount
         acts.append((t, act))
     acts.sort(key=lambda pair: (pair[0], pair[1]["id"]))
     broker_orders.sort(key=lambda o: o.submitted_at, reverse=True)
-    positions = [Position(symbol=s, qty=q, avg_entry_price=closes[s], market_value=q * closes[s],
-                          current_price=closes[s], qty_available=q) for s, q in held.items() if q != 0]
+    positions = [
+        Position(
+            symbol=s,
+            qty=q,
+            avg_entry_price=closes[s],
+            market_value=q * closes[s],
+            current_price=closes[s],
+            qty_available=q,
+        )
+        for s, q in held.items()
+        if q != 0
+    ]
     equity = cash + sum(p.market_value for p in positions)
-    account = Account(equity=equity, cash=cash, buying_power=cash, status="ACTIVE", trading_blocked=False,
-                      account_blocked=False, trade_suspended_by_user=False)
+    account = Account(
+        equity=equity,
+        cash=cash,
+        buying_power=cash,
+        status="ACTIVE",
+        trading_blocked=False,
+        account_blocked=False,
+        trade_suspended_by_user=False,
+    )
     n_fills = sum(1 for _, a in acts if a["activity_type"] == "FILL")
     return Day(ledger_orders, broker_orders, acts, positions, account, closes, n_fills, n_other)
 
@@ -248,8 +280,11 @@ class StandIn:
         return list(self.day.positions)
 
     def activities(self, activity_types=None, after=None):
-        return [dict(a) for t, a in self.day.activities if (after is None or t > after)
-                and (not activity_types or a["activity_type"] in activity_types)]
+        return [
+            dict(a)
+            for t, a in self.day.activities
+            if (after is None or t > after) and (not activity_types or a["activity_type"] in activity_types)
+        ]
 
     def list_orders(self, status="all", after=None, symbols=None):
         return [o for o in self.day.broker_orders if after is None or o.submitted_at > after]
@@ -259,7 +294,6 @@ class StandIn:
 
 
 # ------------------------------------------------------------------------------------ backends
-
 
 
 # ------------------------------------------------------------------------------------ timing
@@ -320,8 +354,9 @@ def prepare(url: str, root: Path, case: Day, broker: StandIn) -> None:
 
 
 def snapshot(url: str, outputs: Path) -> dict:
-    from paper_trading.ledger import schema
     from sqlalchemy import create_engine, select
+
+    from paper_trading.ledger import schema
 
     engine = create_engine(url)
     out = {}
@@ -362,9 +397,12 @@ def one_backend(backend: str, tmp: Path, case: Day, runs: int, baseline_runs: in
             changed = [k for k in before if before[k] != after[k]]
             if changed or again["counts"] != result["counts"]:
                 raise SystemExit(f"{backend}: the re-run changed {changed or 'the counts'}")
-            print(f"   {backend} run {r + 1}: first {first[-1]:.2f} s (write_books {inner_first[-1]['write_books']:.2f}, "
-                  f"export {inner_first[-1]['export']:.2f}); re-run {rerun[-1]:.2f} s (write_books "
-                  f"{inner_rerun[-1]['write_books']:.2f}, export {inner_rerun[-1]['export']:.2f}); unchanged", flush=True)
+            print(
+                f"   {backend} run {r + 1}: first {first[-1]:.2f} s (write_books {inner_first[-1]['write_books']:.2f}, "
+                f"export {inner_first[-1]['export']:.2f}); re-run {rerun[-1]:.2f} s (write_books "
+                f"{inner_rerun[-1]['write_books']:.2f}, export {inner_rerun[-1]['export']:.2f}); unchanged",
+                flush=True,
+            )
             if written is None:
                 written = books_written(url)
         naive = {"commit per row": [], "one transaction": []}
@@ -375,10 +413,16 @@ def one_backend(backend: str, tmp: Path, case: Day, runs: int, baseline_runs: in
     finally:
         dbs.drop()
     med = statistics.median
-    return {"backend": backend, "first": first, "rerun": rerun,
-            "first_inner": {k: med([p[k] for p in inner_first]) for k in inner_first[0]},
-            "rerun_inner": {k: med([p[k] for p in inner_rerun]) for k in inner_rerun[0]},
-            "naive": naive, "rows": {k: len(v) for k, v in written.items()}, "result": result}
+    return {
+        "backend": backend,
+        "first": first,
+        "rerun": rerun,
+        "first_inner": {k: med([p[k] for p in inner_first]) for k in inner_first[0]},
+        "rerun_inner": {k: med([p[k] for p in inner_rerun]) for k in inner_rerun[0]},
+        "naive": naive,
+        "rows": {k: len(v) for k, v in written.items()},
+        "result": result,
+    }
 
 
 def _check(result: dict, case: Day) -> None:
@@ -395,19 +439,22 @@ def books_written(url: str) -> dict[str, list[dict]]:
     from paper_trading.ledger.store import Ledger
 
     with Ledger(url) as ledger:
-        return {"fills": [r for r in ledger.table("fills") if r["trade_date"] == DAY],
-                "cash_ledger": [r for r in ledger.table("cash_ledger") if r["date"] == DAY],
-                "positions_eod": ledger.table("positions_eod", trade_date=DAY),
-                "equity_daily": ledger.table("equity_daily", trade_date=DAY),
-                "recon": ledger.table("recon", trade_date=DAY)}
+        return {
+            "fills": [r for r in ledger.table("fills") if r["trade_date"] == DAY],
+            "cash_ledger": [r for r in ledger.table("cash_ledger") if r["date"] == DAY],
+            "positions_eod": ledger.table("positions_eod", trade_date=DAY),
+            "equity_daily": ledger.table("equity_daily", trade_date=DAY),
+            "recon": ledger.table("recon", trade_date=DAY),
+        }
 
 
 def naive_insert(url: str, written: dict[str, list[dict]], *, per_row_commit: bool) -> float:
     """One INSERT per row through SQLAlchemy Core, into a fresh ledger of the same schema (the
     ledger's own engine, so the same SQLite pragmas and BEGIN IMMEDIATE)."""
+    from sqlalchemy import insert
+
     from paper_trading.ledger import schema
     from paper_trading.ledger.store import Ledger
-    from sqlalchemy import insert
 
     with Ledger(url) as ledger:
         engine = ledger.engine
@@ -436,22 +483,34 @@ def http_fetch(n: int, runs: int) -> dict:
     """`AlpacaBroker.activities` and `list_orders` against the simulator, `n` market orders that
     filled at once (n FILL activities)."""
     import requests
+
     from alpaca_sim.server import SimServer
     from paper_trading.broker.alpaca import AlpacaBroker
 
     clock = "2025-12-31T14:45:00Z"
     names = ["AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "XOM", "JNJ", "PG"]
-    with tempfile.TemporaryDirectory(prefix="bench-reconcile-sim-") as tmp, \
-            SimServer(Path(tmp) / "sim.db", bars=REPO / "data/market/daily_bars.csv", clock=clock) as sim:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-reconcile-sim-") as tmp,
+        SimServer(Path(tmp) / "sim.db", bars=REPO / "data/market/daily_bars.csv", clock=clock) as sim,
+    ):
         sim.admin("POST", "/sim/reset", {"cash": "1000000000", "clock": clock})
         sim.admin("POST", "/sim/config", {"rate_limit_per_minute": 10**9, "data_rate_limit_per_minute": 10**9})
         t = time.perf_counter()
         with requests.Session() as s:
             s.headers.update(sim.headers)
             for i in range(n):
-                r = s.post(f"{sim.url}/v2/orders", json={"symbol": names[i % len(names)], "qty": "1", "side": "buy",
-                                                         "type": "market", "time_in_force": "day",
-                                                         "client_order_id": f"bench-{i}"}, timeout=30)
+                r = s.post(
+                    f"{sim.url}/v2/orders",
+                    json={
+                        "symbol": names[i % len(names)],
+                        "qty": "1",
+                        "side": "buy",
+                        "type": "market",
+                        "time_in_force": "day",
+                        "client_order_id": f"bench-{i}",
+                    },
+                    timeout=30,
+                )
                 r.raise_for_status()
         setup = time.perf_counter() - t
         broker = AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, requests_per_minute=10**9)
@@ -495,20 +554,21 @@ def profile(tmp: Path, case: Day, top: int) -> str:
 # ------------------------------------------------------------------------------------ report
 
 
-def table(info: dict, case: Day, results: list[dict], http: dict | None, runs: int, baseline_runs: int,
-          skipped: str | None) -> str:
+def table(
+    info: dict, case: Day, results: list[dict], http: dict | None, runs: int, baseline_runs: int, skipped: str | None
+) -> str:
     med = statistics.median
     rows = results[0]["rows"]
     total_rows = sum(rows.values())
     lines = [
         f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, SQLAlchemy {info['sqlalchemy']}, "
-        f"SQLite {info['sqlite']}, psycopg {info['psycopg']}; library at {info['commit']}; run {info['date']}; 1-minute load average "
-        f"{info['load']} at the start, {_load()} at the end.",
+        f"SQLite {info['sqlite']}, psycopg {info['psycopg']}; library at {info['commit']}; run {info['date']}; "
+        f"1-minute load average {info['load']} at the start, {_load()} at the end.",
         "",
         f"The day: {len(case.ledger_orders):,} orders of 1,000 symbols in the ledger, {case.n_fills:,} FILL activities "
         f"+ {case.n_other} non-trade activities, the previous day's books written first (untimed). **The broker reads "
-        f"are prepared in memory**: the times are the reconciliation itself — `steps.reconcile_books` from its start to its "
-        f"return: opening the ledger, classification, the books, the one ledger transaction, the CSV exports. "
+        f"are prepared in memory**: the times are the reconciliation itself — `steps.reconcile_books` from its start "
+        f"to its return: opening the ledger, classification, the books, the one ledger transaction, the CSV exports. "
         f"Rows the step writes: {total_rows:,} (" + ", ".join(f"{k} {v:,}" for k, v in rows.items()) + "). "
         f"Median of {runs} runs per backend, each on a fresh ledger; every re-run checked to change nothing "
         f"(books, orders and CSV exports identical). Baseline: the same {total_rows:,} rows, one INSERT per row "
@@ -520,21 +580,29 @@ def table(info: dict, case: Day, results: list[dict], http: dict | None, runs: i
     ]
     for res in results:
         base = med(res["naive"]["commit per row"])
-        for key, label in (("first", "`steps.reconcile_books`, first run of the day"),
-                           ("rerun", "`steps.reconcile_books`, re-run (changes nothing)")):
+        for key, label in (
+            ("first", "`steps.reconcile_books`, first run of the day"),
+            ("rerun", "`steps.reconcile_books`, re-run (changes nothing)"),
+        ):
             s = res[key]
             inner = res[f"{key}_inner"]
             target = ""
             if res["backend"] == "sqlite":
                 target = f"≤ {TARGET_S:g} s: {'met' if med(s) <= TARGET_S else 'NOT met'}"
-            lines.append(f"| {res['backend']} | {label} | {total_rows:,} | {med(s):.2f} ({min(s):.2f}–{max(s):.2f}) | "
-                         f"{inner['write_books']:.2f} ({inner['write_books'] / base:.2f}×) | {inner['export']:.2f} | "
-                         f"{med(s) / base:.2f}× | {target} |")
-        for variant, label in (("commit per row", "baseline: one INSERT per row, a commit per row"),
-                               ("one transaction", "baseline: one INSERT per row, one transaction")):
+            lines.append(
+                f"| {res['backend']} | {label} | {total_rows:,} | {med(s):.2f} ({min(s):.2f}–{max(s):.2f}) | "
+                f"{inner['write_books']:.2f} ({inner['write_books'] / base:.2f}×) | {inner['export']:.2f} | "
+                f"{med(s) / base:.2f}× | {target} |"
+            )
+        for variant, label in (
+            ("commit per row", "baseline: one INSERT per row, a commit per row"),
+            ("one transaction", "baseline: one INSERT per row, one transaction"),
+        ):
             s = res["naive"][variant]
-            lines.append(f"| {res['backend']} | {label} | {total_rows:,} | {med(s):.2f} ({min(s):.2f}–{max(s):.2f}) | "
-                         f" |  | {med(s) / base:.2f}× | |")
+            lines.append(
+                f"| {res['backend']} | {label} | {total_rows:,} | {med(s):.2f} ({min(s):.2f}–{max(s):.2f}) | "
+                f" |  | {med(s) / base:.2f}× | |"
+            )
     if skipped:
         lines.append(f"| postgresql | not measured: {skipped} | | | | | | |")
     if http:
@@ -565,8 +633,9 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3, help="repetitions per backend, each on a fresh ledger")
     parser.add_argument("--baseline-runs", type=int, default=3)
-    parser.add_argument("--http-activities", type=int, default=2000,
-                        help="FILL activities fetched from the simulator (0: skip)")
+    parser.add_argument(
+        "--http-activities", type=int, default=2000, help="FILL activities fetched from the simulator (0: skip)"
+    )
     parser.add_argument("--profile-top", type=int, default=30, help="lines of the cProfile listing (0: no profile)")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-readme", action="store_true", help="print only; leave bench/README.md as it is")
@@ -578,8 +647,11 @@ def main() -> None:
     info = machine()
     t = time.perf_counter()
     case = make_day(args.orders, n_symbols=min(1000, args.orders))
-    print(f"-- the day: {len(case.ledger_orders):,} orders, {case.n_fills:,} fills, {case.n_other} other activities, "
-          f"{len(case.positions):,} positions (built in {time.perf_counter() - t:.1f} s)", flush=True)
+    print(
+        f"-- the day: {len(case.ledger_orders):,} orders, {case.n_fills:,} fills, {case.n_other} other activities, "
+        f"{len(case.positions):,} positions (built in {time.perf_counter() - t:.1f} s)",
+        flush=True,
+    )
     skipped = "--no-postgres" if args.no_postgres else pg_available()
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-reconcile-") as tmp_name:

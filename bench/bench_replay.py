@@ -71,10 +71,10 @@ def make_project(root: Path, names: int) -> None:
             close = open_ * float(np.exp(rng.normal(0.0003, sigma)))
             high = max(open_, close) * (1 + abs(float(rng.normal(0, sigma / 2))))
             low = min(open_, close) * (1 - abs(float(rng.normal(0, sigma / 2))))
-            o, h, l, c = (round(x, 2) for x in (open_, high, low, close))
+            o, h, lo, c = (round(x, 2) for x in (open_, high, low, close))
             volume = int(rng.integers(2_000_000, 60_000_000))
-            rows.append((symbol, day.isoformat(), o, max(h, o, c), min(l, o, c), c, volume, volume // 120,
-                         round((o + h + l + c) / 4, 4)))
+            rows.append((symbol, day.isoformat(), o, max(h, o, c), min(lo, o, c), c, volume, volume // 120,
+                         round((o + h + lo + c) / 4, 4)))
     (root / "data" / "market").mkdir(parents=True)
     pd.DataFrame(rows, columns=["symbol", "date", "open", "high", "low", "close", "volume", "trade_count", "vwap"]) \
         .to_csv(root / "data" / "market" / "daily_bars.csv", index=False)
@@ -127,7 +127,7 @@ def replay_once(days: list[dt.date], names: int, profile: cProfile.Profile | Non
         routes: Counter = Counter()
         original = broker_module._TimeoutAdapter.send
 
-        def counted(self, request, **kwargs):  # noqa: ANN001
+        def counted(self, request, **kwargs):
             sent[0] += 1
             routes[route_of(request.method, request.path_url)] += 1
             return original(self, request, **kwargs)
@@ -153,7 +153,8 @@ def route_of(method: str, path_url: str) -> str:
     path, _, query = path_url.partition("?")
     parts = path.split("/")
     for i, part in enumerate(parts):
-        if i >= 3 and parts[i - 1] in {"orders", "positions", "assets", "accounts"} or re.fullmatch(r"[0-9a-f-]{36}", part):
+        if (i >= 3 and parts[i - 1] in {"orders", "positions", "assets", "accounts"}
+                or re.fullmatch(r"[0-9a-f-]{36}", part)):
             parts[i] = "{id}"
         elif i >= 3 and parts[i - 1] == "orders:by_client_order_id":
             parts[i] = "{cid}"
@@ -180,12 +181,16 @@ def http_floor(root: Path, requests: int) -> float:
 def table(r: dict, args: argparse.Namespace) -> str:
     per = r["seconds"] / r["sessions"]
     lines = [
-        f"Machine: {benchlib.cpu_model()}, {os.cpu_count()} cores; Python {sys.version.split()[0]}. Command: `.venv/bin/python bench/bench_replay.py"
+        f"Machine: {benchlib.cpu_model()}, {os.cpu_count()} cores; Python {sys.version.split()[0]}. "
+        "Command: `.venv/bin/python bench/bench_replay.py"
         f"{'' if args.sessions == 252 else f' --sessions {args.sessions}'}"
         f"{'' if args.names == 100 else f' --names {args.names}'}"
         f"{' --no-profile' if r['profiled'] is None else ''}`. The wall time is of a plain run"
-        + ("." if r["profiled"] is None else
-           f"; the breakdown below comes from a second, profiled run (cProfile: {r['profiled']:.1f} s)."),
+        + (
+            "."
+            if r["profiled"] is None
+            else f"; the breakdown below comes from a second, profiled run (cProfile: {r['profiled']:.1f} s)."
+        ),
         "",
         "| case | sessions × names | wall | per session | orders sent (filled) | requests to the simulator | "
         "HTTP floor (same number of GET /v2/clock) | target |",
@@ -195,9 +200,14 @@ def table(r: dict, args: argparse.Namespace) -> str:
         f"{'met' if r['seconds'] <= 120 * r['sessions'] / 252 else '**not met**'} |",
     ]
     if r["profiled"] is not None:
-        lines += ["", "Where the time goes in the profiled run (cumulative time of each step's function; the steps "
-                  "of a day nest nothing of each other; shares of the profiled run's time):", "",
-                  "| step | seconds | share |", "|---|---:|---:|"]
+        lines += [
+            "",
+            "Where the time goes in the profiled run (cumulative time of each step's function; the steps "
+            "of a day nest nothing of each other; shares of the profiled run's time):",
+            "",
+            "| step | seconds | share |",
+            "|---|---:|---:|",
+        ]
         for label, seconds in sorted(r["phases"].items(), key=lambda kv: -kv[1]):
             lines.append(f"| {label} | {seconds:.1f} | {seconds / r['profiled']:.0%} |")
     lines += ["", "The requests, by route (ids folded):", "", "| request | count | per session |", "|---|---:|---:|"]

@@ -69,7 +69,7 @@ README = REPO / "bench" / "README.md"
 START, END = "<!-- report-results:start -->", "<!-- report-results:end -->"
 END_DAY = dt.date(2025, 12, 31)
 TARGET_S = 5.0
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SECTORS = ["Information Technology", "Health Care", "Financials", "Consumer Discretionary", "Communication Services",
            "Industrials", "Consumer Staples", "Energy", "Utilities", "Real Estate", "Materials"]
 STANDARD_OUTPUTS = ("pnl_daily", "risk_snapshot", "metrics")
@@ -143,6 +143,7 @@ class Case:
 
 def make_case(names: int, years: int, orders_per_day: float, seed: int = 10) -> Case:
     import numpy as np
+
     from paper_trading.trading_calendar import xnys
 
     cal = xnys()
@@ -192,7 +193,8 @@ def days(case: Case):
                                   "orders": []}
         t0 = dt.datetime.combine(day, dt.time(12, 0), UTC)
 
-        def cash_row(kind: str, amount: float, symbol: str | None = None, qty=None, price=None, desc=None) -> None:
+        def cash_row(kind: str, amount: float, symbol: str | None = None, qty=None, price=None, desc=None, *,
+                     books: dict[str, list] = books, t0: dt.datetime = t0, day: dt.date = day) -> None:
             nonlocal cash
             cash += amount
             books["cash_ledger"].append({"activity_id": aid(t0 + dt.timedelta(milliseconds=len(books["cash_ledger"]))),
@@ -236,7 +238,7 @@ def days(case: Case):
                     next_new += 1
 
         t = dt.datetime.combine(day, dt.time(14, 31), UTC)
-        for n, (k, side, qty) in enumerate(orders):
+        for k, side, qty in orders:
             sym = symbols[k]
             cid = f"pt-{day:%Y%m%d}-{sym}-{side}-r1"
             oid = str(new_uuid())
@@ -312,7 +314,7 @@ def _recon(day, key, kind, symbol, side, planned, sent, filled, remaining, statu
 class Sink:
     """Bulk writes, untimed: SQLAlchemy Core executemany on SQLite, COPY on PostgreSQL."""
 
-    def __init__(self, ledger, batch: int = 50_000) -> None:  # noqa: ANN001
+    def __init__(self, ledger, batch: int = 50_000) -> None:
         from paper_trading.ledger import schema
 
         self.ledger, self.batch, self.schema = ledger, batch, schema
@@ -398,7 +400,7 @@ class Phases:
     """Exclusive time per piece of the step, by wrapping functions from outside the library: a piece
     called inside another is subtracted from the outer one."""
 
-    def __init__(self, broker, report_mod=None) -> None:  # noqa: ANN001
+    def __init__(self, broker, report_mod=None) -> None:
         self.broker = broker
         self.report_mod = report_mod
         self.spent: dict[str, float] = defaultdict(float)
@@ -406,7 +408,7 @@ class Phases:
         self.stack: list[list] = []
         self.saved: list[tuple[object, str, object]] = []
 
-    def _wrap(self, owner, attr: str, label: str) -> None:  # noqa: ANN001
+    def _wrap(self, owner, attr: str, label: str) -> None:
         original = getattr(owner, attr)
         phases = self
 
@@ -478,7 +480,7 @@ class Phases:
                 setattr(owner, attr, original)
 
 
-def public_functions(module) -> list[str]:  # noqa: ANN001
+def public_functions(module) -> list[str]:
     """The functions a module defines itself (not the ones it imports), not starting with `_`."""
     return [name for name, obj in vars(module).items() if not name.startswith("_") and callable(obj)
             and not isinstance(obj, type) and getattr(obj, "__module__", None) == module.__name__]
@@ -491,19 +493,19 @@ def dashboard_module():
         return None
 
 
-def make_broker(sim):  # noqa: ANN001
+def make_broker(sim):
     from paper_trading.broker.alpaca import AlpacaBroker
 
     return AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, requests_per_minute=10**6)
 
 
-def report(root: Path, url: str, broker, module=None) -> dict:  # noqa: ANN001
+def report(root: Path, url: str, broker, module=None) -> dict:
     step = module.write_report if module is not None else importlib.import_module("paper_trading.steps").write_report
     return step(END_DAY, root=root, broker=broker, db_url=url, run_id="bench")
 
 
-def timed_calls(root: Path, url: str, broker, runs: int, label: str,  # noqa: ANN001
-                module=None) -> tuple[list[float], dict]:  # noqa: ANN001
+def timed_calls(root: Path, url: str, broker, runs: int, label: str,
+                module=None) -> tuple[list[float], dict]:
     totals, inner = [], []
     for r in range(runs):
         with Phases(broker, module) as ph:
@@ -547,7 +549,7 @@ def check_outputs(root: Path, case: Case) -> dict:
     return {"pnl": pnl, "metrics": metrics}
 
 
-def one_backend(backend: str, tmp: Path, case: Case, sim, runs: int) -> dict:  # noqa: ANN001
+def one_backend(backend: str, tmp: Path, case: Case, sim, runs: int) -> dict:
     dbs = benchlib.Databases(backend, tmp, "bench_report")
     root = tmp / f"root-{backend}"
     write_inputs(root, case, tmp / f"bars-{backend}.csv")
@@ -662,7 +664,7 @@ def proposed_module():
     module = importlib.util.module_from_spec(spec)
     module.__package__ = "paper_trading.steps"
     sys.modules[name] = module
-    exec(compile(src, f"{path} (proposed reads)", "exec"), module.__dict__)  # noqa: S102 - our own source
+    exec(compile(src, f"{path} (proposed reads)", "exec"), module.__dict__)
     return module, None
 
 
@@ -696,7 +698,7 @@ def narrow_reads(url: str, runs: int) -> dict:
 # ------------------------------------------------------------------------------------ baseline
 
 
-def quantstats_baseline(pnl, tmp: Path, runs: int) -> dict:  # noqa: ANN001
+def quantstats_baseline(pnl, tmp: Path, runs: int) -> dict:
     """quantstats' full tear-sheet on the portfolio's and SPY's daily returns as the step wrote them."""
     import warnings
 
@@ -739,7 +741,7 @@ def quantstats_baseline(pnl, tmp: Path, runs: int) -> dict:  # noqa: ANN001
     return out
 
 
-def agreement(metrics: dict, qs_table) -> list[str]:  # noqa: ANN001
+def agreement(metrics: dict, qs_table) -> list[str]:
     """A few figures both compute, side by side (a sanity check that the two ran on the same series)."""
     pairs = [("sharpe_ratio", "Sharpe"), ("max_drawdown", "Max Drawdown"), ("annual_volatility", "Volatility (ann.)"),
              ("cum_returns_final", "Cumulative Return"), ("sortino_ratio", "Sortino")]
@@ -757,7 +759,7 @@ def agreement(metrics: dict, qs_table) -> list[str]:  # noqa: ANN001
 # ------------------------------------------------------------------------------------ profile
 
 
-def profile(root: Path, url: str, broker, top: int) -> str:  # noqa: ANN001
+def profile(root: Path, url: str, broker, top: int) -> str:
     prof = cProfile.Profile()
     prof.enable()
     report(root, url, broker)
@@ -787,9 +789,9 @@ def table(info: dict, case: Case, results: list[dict], qs: dict, runs: int, skip
         f"names held each session ({len(case.symbols)} over the period), rows: "
         + ", ".join(f"{k} {v:,}" for k, v in counts.items())
         + (f"; SQLite file {results[0]['db_bytes'] / 1e6:,.0f} MB" if results[0].get("db_bytes") else "")
-        + f". SPY closes: {broker_note}. Report date {END_DAY}. `steps.write_report` end to end, median of {runs} calls "
-        f"after one untimed warm-up call per backend; quantstats on the same two return series ({qs.get('n', 0):,} "
-        f"daily returns each), median of {runs} after a warm-up.",
+        + f". SPY closes: {broker_note}. Report date {END_DAY}. `steps.write_report` end to end, "
+        f"median of {runs} calls after one untimed warm-up call per backend; quantstats on the same two return "
+        f"series ({qs.get('n', 0):,} daily returns each), median of {runs} after a warm-up.",
         "",
         "| backend | what | seconds (median; min–max) | outputs | target |",
         "|---|---|---:|---|---|",
@@ -798,44 +800,63 @@ def table(info: dict, case: Case, results: list[dict], qs: dict, runs: int, skip
         s = res["totals"]
         files = ", ".join(f"`{n}` {b / 1e3:,.0f} kB" for n, b in res["files"].items())
         ok = med(s) <= TARGET_S and max(s) <= TARGET_S
-        lines.append(f"| {res['backend']} | **`steps.write_report`**, every M6 output of the day | {med(s):.2f} "
-                     f"({min(s):.2f}–{max(s):.2f}) | {files} | ≤ {TARGET_S:g} s: {'met' if ok else 'NOT met'} |")
-        lines.append(f"| {res['backend']} | the first call in the process (imports of pandas' and empyrical's "
-                     f"modules on first use included; for information) | {res['warmup']:.2f} | | |")
+        lines.append(
+            f"| {res['backend']} | **`steps.write_report`**, every M6 output of the day | {med(s):.2f} "
+            f"({min(s):.2f}–{max(s):.2f}) | {files} | ≤ {TARGET_S:g} s: {'met' if ok else 'NOT met'} |"
+        )
+        lines.append(
+            f"| {res['backend']} | the first call in the process (imports of pandas' and empyrical's "
+            f"modules on first use included; for information) | {res['warmup']:.2f} | | |"
+        )
         proj = res["projection"]
         if "totals" in proj:
             p = proj["totals"]
             ok = med(p) <= TARGET_S and max(p) <= TARGET_S
-            lines.append(f"| {res['backend']} | projection, not the library: the step with the recommended reads "
-                         f"(`steps/report.py` patched in memory by the benchmark, see below) | {med(p):.2f} "
-                         f"({min(p):.2f}–{max(p):.2f}) | the same files; P&L table and metrics "
-                         f"{'identical' if proj['same'] else 'DIFFERENT'} | ≤ {TARGET_S:g} s: "
-                         f"{'would be met' if ok else 'NOT met'} |")
+            lines.append(
+                f"| {res['backend']} | projection, not the library: the step with the recommended reads "
+                f"(`steps/report.py` patched in memory by the benchmark, see below) | {med(p):.2f} "
+                f"({min(p):.2f}–{max(p):.2f}) | the same files; P&L table and metrics "
+                f"{'identical' if proj['same'] else 'DIFFERENT'} | ≤ {TARGET_S:g} s: "
+                f"{'would be met' if ok else 'NOT met'} |"
+            )
         elif proj.get("skipped"):
-            lines.append(f"| {res['backend']} | projection with the recommended reads: not run, {proj['skipped']} "
-                         "| | | |")
+            lines.append(
+                f"| {res['backend']} | projection with the recommended reads: not run, {proj['skipped']} | | | |"
+            )
     if skipped:
         lines.append(f"| postgresql | not measured: {skipped} | | | |")
     if "skipped" in qs:
         lines.append(f"| — | baseline not measured: {qs['skipped']} | | | |")
     else:
         m, h = qs["metrics"]["times"], qs["html"]["times"]
-        lines.append(f"| — | baseline: `quantstats.reports.metrics(returns, benchmark, mode=\"full\", display=False)` "
-                     f"({qs['rows']} figures × 2 series) | {med(m):.2f} ({min(m):.2f}–{max(m):.2f}) | a DataFrame | |")
-        lines.append(f"| — | baseline: `quantstats.reports.html(returns, benchmark, output=...)` (full tear-sheet, "
-                     f"plots included) | {med(h):.2f} ({min(h):.2f}–{max(h):.2f}) | "
-                     f"`quantstats.html` {qs['html_bytes'] / 1e3:,.0f} kB | |")
+        lines.append(
+            f'| — | baseline: `quantstats.reports.metrics(returns, benchmark, mode="full", display=False)` '
+            f"({qs['rows']} figures × 2 series) | {med(m):.2f} ({min(m):.2f}–{max(m):.2f}) | a DataFrame | |"
+        )
+        lines.append(
+            f"| — | baseline: `quantstats.reports.html(returns, benchmark, output=...)` (full tear-sheet, "
+            f"plots included) | {med(h):.2f} ({min(h):.2f}–{max(h):.2f}) | "
+            f"`quantstats.html` {qs['html_bytes'] / 1e3:,.0f} kB | |"
+        )
         lines.append(f"| — | reference: `import quantstats` (once per process) | {qs['import']:.2f} | | |")
     dash = [n for n in results[0]["files"] if not n.startswith(STANDARD_OUTPUTS)]
     cols = [(r["backend"], r["inner"], med(r["totals"])) for r in results]
-    cols += [(f"{r['backend']}, recommended reads", r["projection"]["inner"], med(r["projection"]["totals"]))
-             for r in results if "inner" in r["projection"]]
+    cols += [
+        (f"{r['backend']}, recommended reads", r["projection"]["inner"], med(r["projection"]["totals"]))
+        for r in results
+        if "inner" in r["projection"]
+    ]
     lines += [
         "",
         "Where the step's time goes (median per piece over the timed calls; each piece its own time, pieces called "
-        "inside another subtracted from it)" + ("" if dash or any(DASHBOARD in r["inner"] for r in results) else
-                                                "; no dashboard yet: `paper_trading.reporting.dashboard` is not in the library, "
-                                                "its row appears once the step writes it") + ":",
+        "inside another subtracted from it)"
+        + (
+            ""
+            if dash or any(DASHBOARD in r["inner"] for r in results)
+            else "; no dashboard yet: `paper_trading.reporting.dashboard` is not in the library, "
+            "its row appears once the step writes it"
+        )
+        + ":",
         "",
         "| piece | " + " | ".join(f"{c[0]} (s)" for c in cols) + " |",
         "|---|" + "---:|" * len(cols),
@@ -852,15 +873,24 @@ def table(info: dict, case: Case, results: list[dict], qs: dict, runs: int, skip
             f"{END_DAY}; the lists in `NARROW_READS` of the script), median of {runs} after a "
             "warm-up, on a ledger opened outside the clock:",
             "",
-            "| read | rows | " + " | ".join(f"{r['backend']}, dicts (s) | {r['backend']}, DataFrame (s)"
-                                          for r in results) + " |",
+            "| read | rows | "
+            + " | ".join(f"{r['backend']}, dicts (s) | {r['backend']}, DataFrame (s)" for r in results)
+            + " |",
             "|---|---:|" + "---:|---:|" * len(results),
         ]
         for key, n in rows.items():
-            lines.append(f"| `{key}` | {n:,} | " + " | ".join(
-                f"{r['narrow']['table_each'][key]:.3f} | {r['narrow']['frame_each'][key]:.3f}" for r in results) + " |")
-        lines.append("| **all of them** (+ `equity_on`) | | " + " | ".join(
-            f"**{r['narrow']['table']:.3f}** | **{r['narrow']['frame']:.3f}**" for r in results) + " |")
+            lines.append(
+                f"| `{key}` | {n:,} | "
+                + " | ".join(
+                    f"{r['narrow']['table_each'][key]:.3f} | {r['narrow']['frame_each'][key]:.3f}" for r in results
+                )
+                + " |"
+            )
+        lines.append(
+            "| **all of them** (+ `equity_on`) | | "
+            + " | ".join(f"**{r['narrow']['table']:.3f}** | **{r['narrow']['frame']:.3f}**" for r in results)
+            + " |"
+        )
     if "table" in qs:
         agree = agreement(results[0]["metrics"], qs["table"])
         if agree:
@@ -892,8 +922,9 @@ def main() -> None:
     info = machine()
     t = time.perf_counter()
     case = make_case(args.names, args.years, args.orders_per_day)
-    print(f"-- {len(case.sessions):,} sessions, {args.names} names (built in {time.perf_counter() - t:.1f} s)",
-          flush=True)
+    print(
+        f"-- {len(case.sessions):,} sessions, {args.names} names (built in {time.perf_counter() - t:.1f} s)", flush=True
+    )
     skipped = "--no-postgres" if args.no_postgres else pg_available()
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp_name:
@@ -903,8 +934,10 @@ def main() -> None:
         clock = f"{END_DAY}T21:30:00Z"
         with SimServer(tmp / "sim.db", bars=bars, clock=clock) as sim:
             sim.admin("POST", "/sim/config", {"rate_limit_per_minute": 10**9, "data_rate_limit_per_minute": 10**9})
-            broker_note = (f"from `alpaca_sim` over HTTP through `AlpacaBroker.daily_closes` (the production path; "
-                           f"{len(case.spy):,} daily bars of SPY loaded from a CSV)")
+            broker_note = (
+                f"from `alpaca_sim` over HTTP through `AlpacaBroker.daily_closes` (the production path; "
+                f"{len(case.spy):,} daily bars of SPY loaded from a CSV)"
+            )
             for backend in ("sqlite",) + (() if skipped else ("postgresql",)):
                 print(f"-- {backend}", flush=True)
                 results.append(one_backend(backend, tmp, case, sim, args.runs))

@@ -288,34 +288,75 @@ def build_variants(root: Path, stamp: dict, day: str, args: argparse.Namespace) 
         """Before each run of the grown variant: the index of yesterday's files in the cache, and
         the files one day longer (set up once, on the first call, after the cold and warm runs)."""
         if not grown_state:
-            grown_state["snapshot"] = grow_files(root, ids, grown_manifest, m1(grown_manifest, "m1_csv_grown")["command"])
+            grown_state["snapshot"] = grow_files(
+                root, ids, grown_manifest, m1(grown_manifest, "m1_csv_grown")["command"]
+            )
         shutil.rmtree(cache_dir, ignore_errors=True)
         shutil.copytree(grown_state["snapshot"], cache_dir)
 
     return [
-        Variant("startup_naive", "reference: naive script start-up only (`--help`: Python + pandas import)",
-                [py, str(BENCH_DIR / "naive_signal_bus.py"), "--help"], args.repeats),
-        Variant("startup_m1", "reference: M1 start-up only (`signal-bus --help`: Python + imports)",
-                [py, "-m", "paper_trading", "signal-bus", "--help"], args.repeats),
-        Variant(BASELINE_KEY, "**baseline**: pandas `read_csv` of every CSV, filter, blend",
-                repeats=args.baseline_repeats, **naive("csv")),
-        Variant("naive_parquet", "reference: pandas `read_parquet` of every Parquet, filter, blend",
-                repeats=args.repeats, **naive("parquet")),
-        Variant("m1_parquet_new", "M1, Parquet input, changed file (content hash computed, as on each new day)",
-                repeats=args.repeats, target=fast,
-                prepare=lambda: (cache_dir / "hashes.json").unlink(missing_ok=True),
-                **m1("manifests/parquet.yaml", "m1_parquet_new")),
-        Variant("m1_parquet", "M1, Parquet input, re-run (content hash memoized)",
-                repeats=args.repeats, target=fast, **m1("manifests/parquet.yaml", "m1_parquet")),
-        Variant("m1_csv_cold", "M1, CSV input, cold (empty cache: hash, check and index every file)",
-                repeats=args.cold_repeats, target=Target(speedup=2),
-                prepare=lambda: shutil.rmtree(cache_dir, ignore_errors=True),
-                **m1("manifests/csv.yaml", "m1_csv_cold")),
-        Variant("m1_csv_warm", "M1, CSV input, warm (index from the cold run)",
-                repeats=args.repeats, target=fast, **m1("manifests/csv.yaml", "m1_csv_warm")),
-        Variant("m1_csv_grown", "M1, CSV input, each file grew by one day (index of the old content in the cache)",
-                repeats=args.repeats, target=Target(speedup=10), prepare=grown_prepare,
-                **m1(grown_manifest, "m1_csv_grown")),
+        Variant(
+            "startup_naive",
+            "reference: naive script start-up only (`--help`: Python + pandas import)",
+            [py, str(BENCH_DIR / "naive_signal_bus.py"), "--help"],
+            args.repeats,
+        ),
+        Variant(
+            "startup_m1",
+            "reference: M1 start-up only (`signal-bus --help`: Python + imports)",
+            [py, "-m", "paper_trading", "signal-bus", "--help"],
+            args.repeats,
+        ),
+        Variant(
+            BASELINE_KEY,
+            "**baseline**: pandas `read_csv` of every CSV, filter, blend",
+            repeats=args.baseline_repeats,
+            **naive("csv"),
+        ),
+        Variant(
+            "naive_parquet",
+            "reference: pandas `read_parquet` of every Parquet, filter, blend",
+            repeats=args.repeats,
+            **naive("parquet"),
+        ),
+        Variant(
+            "m1_parquet_new",
+            "M1, Parquet input, changed file (content hash computed, as on each new day)",
+            repeats=args.repeats,
+            target=fast,
+            prepare=lambda: (cache_dir / "hashes.json").unlink(missing_ok=True),
+            **m1("manifests/parquet.yaml", "m1_parquet_new"),
+        ),
+        Variant(
+            "m1_parquet",
+            "M1, Parquet input, re-run (content hash memoized)",
+            repeats=args.repeats,
+            target=fast,
+            **m1("manifests/parquet.yaml", "m1_parquet"),
+        ),
+        Variant(
+            "m1_csv_cold",
+            "M1, CSV input, cold (empty cache: hash, check and index every file)",
+            repeats=args.cold_repeats,
+            target=Target(speedup=2),
+            prepare=lambda: shutil.rmtree(cache_dir, ignore_errors=True),
+            **m1("manifests/csv.yaml", "m1_csv_cold"),
+        ),
+        Variant(
+            "m1_csv_warm",
+            "M1, CSV input, warm (index from the cold run)",
+            repeats=args.repeats,
+            target=fast,
+            **m1("manifests/csv.yaml", "m1_csv_warm"),
+        ),
+        Variant(
+            "m1_csv_grown",
+            "M1, CSV input, each file grew by one day (index of the old content in the cache)",
+            repeats=args.repeats,
+            target=Target(speedup=10),
+            prepare=grown_prepare,
+            **m1(grown_manifest, "m1_csv_grown"),
+        ),
     ]
 
 
@@ -332,10 +373,14 @@ def grow_files(root: Path, ids: list[str], manifest: str, prime: list[str]) -> P
     entries = []
     for sid in ids:
         shutil.copyfile(root / "signals" / f"{sid}.csv", grown / f"{sid}.csv")
-        entries.append(f"  - id: {sid}\n    path: grown/{sid}.csv\n    format: csv\n"
-                       "    column_mapping: {trade_date: trade_date, gvkey: asset_id, weights: target_weight}\n")
-    (root / manifest).write_text("# Written by bench/bench_signal_bus.py: the CSV files, one day longer.\n"
-                                 "strategies:\n" + "".join(entries), encoding="utf-8")
+        entries.append(
+            f"  - id: {sid}\n    path: grown/{sid}.csv\n    format: csv\n"
+            "    column_mapping: {trade_date: trade_date, gvkey: asset_id, weights: target_weight}\n"
+        )
+    (root / manifest).write_text(
+        "# Written by bench/bench_signal_bus.py: the CSV files, one day longer.\nstrategies:\n" + "".join(entries),
+        encoding="utf-8",
+    )
     print("  m1_csv_grown     setup: copying the CSV files, indexing them once, appending a day ...", flush=True)
     subprocess.run(prime, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     snapshot = root / "bench_cache_before_growth"
@@ -358,7 +403,7 @@ def append_one_day(path: Path) -> None:
         day += dt.timedelta(days=1)
     new = day.isoformat().encode()
     with open(path, "ab") as fh:
-        fh.write(b"".join(new + row[len(last):] + b"\n" for row in rows))
+        fh.write(b"".join(new + row[len(last) :] + b"\n" for row in rows))
 
 
 # ---------------------------------------------------------------------------------- correctness
@@ -470,6 +515,7 @@ def _ram_gb() -> str:
 
 def machine_info() -> list[tuple[str, str]]:
     """What the numbers depend on; versions via importlib.metadata, so nothing heavy is imported."""
+
     def version(dist: str) -> str:
         try:
             return metadata.version(dist)
@@ -477,7 +523,7 @@ def machine_info() -> list[tuple[str, str]]:
             return "not installed"
 
     return [
-        ("date", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+        ("date", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
         ("CPU", _cpu_model()),
         ("cores", f"{os.cpu_count()} (usable: {len(os.sched_getaffinity(0))})"),
         ("RAM", _ram_gb()),
@@ -493,21 +539,28 @@ def data_info(root: Path, stamp: dict, day: str) -> list[tuple[str, str]]:
     pq_gb = sum(v for k, v in sizes.items() if k.endswith(".parquet")) / 1e9
     p = stamp["params"]
     return [
-        ("case", f"{p['strategies']} strategies × {stamp['sessions']} XNYS sessions "
-                 f"({stamp['first_session']}..{stamp['last_session']}) × {p['assets']} assets "
-                 f"= {stamp['rows_per_strategy']:,} rows per strategy"),
+        (
+            "case",
+            f"{p['strategies']} strategies × {stamp['sessions']} XNYS sessions "
+            f"({stamp['first_session']}..{stamp['last_session']}) × {p['assets']} assets "
+            f"= {stamp['rows_per_strategy']:,} rows per strategy",
+        ),
         ("files", f"CSV {csv_gb:.2f} GB in total, Parquet {pq_gb:.2f} GB in total (seed {p['seed']})"),
         ("trade date", day),
     ]
 
 
 def run_info(args: argparse.Namespace) -> tuple[str, str]:
-    return ("runs", f"{args.warmups} untimed warm-up run(s) of each variant's CLI, then the runs counted "
-                    "below, CLI and in-process alternating; environment as is")
+    return (
+        "runs",
+        f"{args.warmups} untimed warm-up run(s) of each variant's CLI, then the runs counted "
+        "below, CLI and in-process alternating; environment as is",
+    )
 
 
-def results_section(measurements: list[Measurement], checks: list[str], info: list[tuple[str, str]],
-                    quick: bool) -> str:
+def results_section(
+    measurements: list[Measurement], checks: list[str], info: list[tuple[str, str]], quick: bool
+) -> str:
     """The README's generated part: machine and data, the two tables, the checks."""
     rows = "\n".join(f"- **{k}**: {v}" for k, v in info)
     checked = "\n".join(f"- {c}" for c in checks)
@@ -530,7 +583,7 @@ def update_readme(path: Path, section: str) -> None:
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     start, end = text.find(RESULTS_START), text.find(RESULTS_END)
     if start != -1 and end > start:
-        text = text[:start] + section + text[end + len(RESULTS_END):]
+        text = text[:start] + section + text[end + len(RESULTS_END) :]
     else:
         text = text.rstrip("\n") + "\n\n## M1 signal bus: results\n\n" + section + "\n"
     path.write_text(text, encoding="utf-8")
@@ -541,9 +594,12 @@ def update_readme(path: Path, section: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    p.add_argument("--quick", action="store_true",
-                   help=f"tiny case ({QUICK.strategies}×{QUICK.years}y×{QUICK.assets}), 1 run each, "
-                        "README untouched unless --write-readme")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"tiny case ({QUICK.strategies}×{QUICK.years}y×{QUICK.assets}), 1 run each, "
+        "README untouched unless --write-readme",
+    )
     readme = p.add_mutually_exclusive_group()
     readme.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
     readme.add_argument("--write-readme", action="store_true", help="update bench/README.md even with --quick")
@@ -560,8 +616,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     base = QUICK if args.quick else FULL
     args.size = Size(args.strategies or base.strategies, args.years or base.years, args.assets or base.assets)
     args.data_root = (args.data_root or BENCH_DIR / "data" / ("quick" if args.quick else "large")).resolve()
-    for name, full, quick, least in (("repeats", 5, 1, 1), ("baseline_repeats", 3, 1, 1),
-                                     ("cold_repeats", 3, 1, 1), ("warmups", 1, 0, 0)):
+    for name, full, quick, least in (
+        ("repeats", 5, 1, 1),
+        ("baseline_repeats", 3, 1, 1),
+        ("cold_repeats", 3, 1, 1),
+        ("warmups", 1, 0, 0),
+    ):
         value = getattr(args, name)
         setattr(args, name, value if value is not None else (quick if args.quick else full))
         if getattr(args, name) < least:

@@ -46,7 +46,7 @@ def pg_available(url: str = PG_BASE) -> str | None:
         with engine.connect() as conn:
             conn.execute(text("select 1"))
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"no PostgreSQL server reachable at 127.0.0.1:5432 ({type(exc).__name__})"
     return None
 

@@ -11,12 +11,15 @@ execution, the fills, the close, M5. Before each step it may inject faults (seed
 |---|---|
 | `submit_504_accepted`, `submit_500_accepted` | the simulator accepts `POST /v2/orders` and answers 504 / 500 |
 | `submit_dropped` | the simulator accepts the order and drops the connection |
-| `storm_429` | a burst of 429s on the submits (on reads a 429 is waited out until `X-RateLimit-Reset`, up to 60 s: tested in `tests/e2e`, too slow for 200 trials) |
+| `storm_429` | a burst of 429s on the submits (on reads, see below) |
 | `read_5xx` | a burst of 500/503 on reads (`GET`) |
 | `read_hang` | a read that hangs past the client's timeout |
 | `sigkill_step` | the step runs as `python -m paper_trading ...` and is SIGKILLed at a random moment |
 | `ledger_crash` | the step runs in a subprocess that dies (`os._exit`) inside a ledger transaction, before its commit |
 | `sim_restart` | the simulator is stopped and started again (same database, same port) while the step runs |
+
+429s hit only the submits: on reads a 429 is waited out until `X-RateLimit-Reset`, up to 60 s (tested in
+`tests/e2e`), too slow for 200 trials.
 
 A step that fails is run again, up to 8 times, as a retry would (a transient error), or as an
 operator's clear would (a killed process). A step that fails with a non-transient error is a
@@ -64,8 +67,17 @@ REPO = Path(__file__).resolve().parents[1]
 BARS = REPO / "data" / "market" / "daily_bars.csv"
 DOCS = REPO / "docs" / "reliability.md"
 START, END = "<!-- chaos:start -->", "<!-- chaos:end -->"
-KINDS = ("submit_504_accepted", "submit_500_accepted", "submit_dropped", "storm_429", "read_5xx", "read_hang",
-         "sigkill_step", "ledger_crash", "sim_restart")
+KINDS = (
+    "submit_504_accepted",
+    "submit_500_accepted",
+    "submit_dropped",
+    "storm_429",
+    "read_5xx",
+    "read_hang",
+    "sigkill_step",
+    "ledger_crash",
+    "sim_restart",
+)
 #: The steps of a day, in `run_day`'s order, and which faults may hit each.
 STEPS = ("signals", "signal_bus", "plan", "risk", "execute", "fills", "reconcile")
 BROKER_STEPS = ("plan", "risk", "execute", "fills", "reconcile")
@@ -82,8 +94,16 @@ TRACES = {
 }
 TRIAL_CONFIG = {  # short waits: a hang costs the client's timeout, a killed run's lock its lease
     "broker": {"timeout_s": 1},
-    "execution": {"poll_interval_s": 0.05, "lock_wait_s": 6, "lock_lease_s": 2, "max_backoff_s": 0.2,
-                  "cancel_timeout_s": 10, "sell_timeout_s": 20, "buy_timeout_s": 20, "fills_timeout_s": 60},
+    "execution": {
+        "poll_interval_s": 0.05,
+        "lock_wait_s": 6,
+        "lock_lease_s": 2,
+        "max_backoff_s": 0.2,
+        "cancel_timeout_s": 10,
+        "sell_timeout_s": 20,
+        "buy_timeout_s": 20,
+        "fills_timeout_s": 60,
+    },
 }
 
 
@@ -102,7 +122,7 @@ class Trial:
 class Runner:
     """One trial: a workspace, a simulator, the steps with faults, the invariants."""
 
-    def __init__(self, trial: Trial, project: Path, kinds: tuple[str, ...] = KINDS, sim=None) -> None:  # noqa: ANN001
+    def __init__(self, trial: Trial, project: Path, kinds: tuple[str, ...] = KINDS, sim=None) -> None:
         """`sim`: a running simulator to reset and use (the campaign shares one: starting one costs
         a second); else the trial starts its own in its workspace."""
         from alpaca_sim.server import SimServer, free_port
@@ -113,8 +133,12 @@ class Runner:
         self._configure()
         self.db_url = f"sqlite:///{self.where / 'data' / 'ledger.sqlite'}"
         self.shared = sim is not None
-        self.sim = sim or SimServer(self.where / "data" / "sim" / "chaos.sqlite", bars=BARS, port=free_port(),
-                                    log=self.where / "logs" / "alpaca_sim.log")
+        self.sim = sim or SimServer(
+            self.where / "data" / "sim" / "chaos.sqlite",
+            bars=BARS,
+            port=free_port(),
+            log=self.where / "logs" / "alpaca_sim.log",
+        )
         self.chaos_log = self.where / "logs" / "chaos.log"
         self.errors_raised: list[tuple[str, str]] = []  # (step log name, message) of in-process failures
 
@@ -129,7 +153,7 @@ class Runner:
 
     def note(self, text: str) -> None:
         with open(self.chaos_log, "a", encoding="utf-8") as fh:
-            fh.write(f"{dt.datetime.now(dt.timezone.utc).isoformat()} {text}\n")
+            fh.write(f"{dt.datetime.now(dt.UTC).isoformat()} {text}\n")
 
     # ------------------------------------------------------------------------------------ the run
 
@@ -144,10 +168,20 @@ class Runner:
             self.sim.start()
         try:
             self.sim.admin("POST", "/sim/reset", {"cash": "100000", "clock": first.isoformat()})
-            self.sim.admin("POST", "/sim/config", {"rate_limit_per_minute": REQUESTS_PER_MINUTE,
-                                                   "data_rate_limit_per_minute": REQUESTS_PER_MINUTE})
-            self.broker = AlpacaBroker(self.sim.key, self.sim.secret, self.sim.url, self.sim.url, timeout=1.0,
-                                       backoff_seconds=0.05, requests_per_minute=REQUESTS_PER_MINUTE)
+            self.sim.admin(
+                "POST",
+                "/sim/config",
+                {"rate_limit_per_minute": REQUESTS_PER_MINUTE, "data_rate_limit_per_minute": REQUESTS_PER_MINUTE},
+            )
+            self.broker = AlpacaBroker(
+                self.sim.key,
+                self.sim.secret,
+                self.sim.url,
+                self.sim.url,
+                timeout=1.0,
+                backoff_seconds=0.05,
+                requests_per_minute=REQUESTS_PER_MINUTE,
+            )
             self.clock = SimClock(self.sim)
             plan = self._plan_faults()
             for day in self.trial.days:
@@ -173,8 +207,9 @@ class Runner:
                 step = self.rng.choice(SUBPROCESS_STEPS)
             else:
                 step = self.rng.choice(BROKER_STEPS)
-            chosen.append({"kind": kind, "step": step, "day": self.rng.choice(self.trial.days), "fired": False,
-                           "note": ""})
+            chosen.append(
+                {"kind": kind, "step": step, "day": self.rng.choice(self.trial.days), "fired": False, "note": ""}
+            )
         self.trial.faults = chosen
         return chosen
 
@@ -189,8 +224,12 @@ class Runner:
             "read_5xx": {"kind": "error", "method": "GET", "path": "/v2/*", "status": self.rng.choice([500, 503])},
             "read_hang": {"kind": "hang", "method": "GET", "path": "/v2/*", "seconds": 1.5},
         }
-        rule = {**rules[kind], "times": self.rng.randint(1, 4), "probability": self.rng.choice([0.2, 0.5, 1.0]),
-                "seed": seed}
+        rule = {
+            **rules[kind],
+            "times": self.rng.randint(1, 4),
+            "probability": self.rng.choice([0.2, 0.5, 1.0]),
+            "seed": seed,
+        }
         made = self.sim.admin("POST", "/sim/faults", rule).json()
         fault["rule_id"] = made.get("id")
         self.note(f"inject {kind} before {fault['step']} {fault['day']}: {json.dumps(rule)}")
@@ -217,7 +256,7 @@ class Runner:
                 except Transient as exc:
                     self.trial.failures.append(f"{day} {step} attempt {attempt}: {exc}")
                     self.note(f"{day} {step} attempt {attempt} failed: {exc}; running it again")
-                except Exception as exc:  # noqa: BLE001 - a step that gave up is the finding
+                except Exception as exc:
                     self.trial.violations.append(f"{day} {step} gave up: {type(exc).__name__}: {exc}")
                     self.note(f"{day} {step} gave up: {exc}")
                     return False
@@ -238,8 +277,7 @@ class Runner:
         self.sim.admin("DELETE", "/sim/faults")
 
     def _restart_sim(self, fault: dict) -> None:
-        self.note(f"inject sim_restart: the simulator stopped and started again during {fault['step']} "
-                  f"{fault['day']}")
+        self.note(f"inject sim_restart: the simulator stopped and started again during {fault['step']} {fault['day']}")
         self.sim.stop()
         time.sleep(0.2)
         self.sim.start()
@@ -291,23 +329,34 @@ class Runner:
     def _in_subprocess(self, day: dt.date, step: str, fault: dict) -> None:
         """The step as `python -m paper_trading STEP`, killed at a random moment (sigkill_step) or dying
         inside its Nth ledger transaction (ledger_crash)."""
-        argv = {"plan": ["plan"], "risk": ["risk", "--mode", "real"], "execute": ["execute", "--mode", "real"],
-                "reconcile": ["reconcile", "--mode", "real"]}[step]
+        argv = {
+            "plan": ["plan"],
+            "risk": ["risk", "--mode", "real"],
+            "execute": ["execute", "--mode", "real"],
+            "reconcile": ["reconcile", "--mode", "real"],
+        }[step]
         if step == "reconcile":
             from paper_trading.config import load_settings
             from paper_trading.trading_calendar import books_time
 
             self.clock.set(books_time(day, load_settings(self.where, None).reconcile))
         args = [*argv, "--date", day.isoformat(), "--root", str(self.where), "--run-id", f"chaos-{day:%Y%m%d}"]
-        env = {**os.environ, "APCA_API_KEY_ID": self.sim.key, "APCA_API_SECRET_KEY": self.sim.secret,
-               "APCA_API_BASE_URL": self.sim.url, "APCA_API_DATA_URL": self.sim.url, "PAPER_TRADING_DB_URL": self.db_url}
+        env = {
+            **os.environ,
+            "APCA_API_KEY_ID": self.sim.key,
+            "APCA_API_SECRET_KEY": self.sim.secret,
+            "APCA_API_BASE_URL": self.sim.url,
+            "APCA_API_DATA_URL": self.sim.url,
+            "PAPER_TRADING_DB_URL": self.db_url,
+        }
         code = "from paper_trading.cli import main; import sys; sys.exit(main(sys.argv[1:]))"
         if fault["kind"] == "ledger_crash":
             nth = self.rng.randint(1, 6)
             code = CRASH_HOOK.replace("NTH", str(nth)) + code
             self.note(f"inject ledger_crash in {step} {day}: exit inside ledger transaction #{nth}")
-        proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         if fault["kind"] == "sigkill_step":
             delay = self.rng.uniform(0.3, 3.0)
             self.note(f"inject sigkill_step in {step} {day} after {delay:.2f} s")
@@ -325,7 +374,9 @@ class Runner:
         if proc.returncode != 0:
             line = err.strip().splitlines()[-1] if err.strip() else ""
             if not line.startswith("error:"):
-                self.trial.violations.append(f"{day} {step}: exit {proc.returncode} without an error line: {err[-300:]!r}")
+                self.trial.violations.append(
+                    f"{day} {step}: exit {proc.returncode} without an error line: {err[-300:]!r}"
+                )
             if proc.returncode == 75:
                 self.errors_raised.append((step, line.removeprefix("error: ").rsplit(" (temporary", 1)[0]))
                 raise Transient(line)
@@ -335,6 +386,7 @@ class Runner:
 
     def check(self) -> None:
         import pandas as pd
+
         from paper_trading.ledger import Ledger
         from paper_trading.orders import client_order_id
 
@@ -357,9 +409,15 @@ class Runner:
             rows = {r["client_order_id"]: r for r in ledger.orders(mode="real")}
             for cid in sorted(set(expected) - set(entries)):
                 row = rows.get(cid)
-                if row is None or row["status"] not in ("not_sent", "rejected") or not (row["reason"] or row["last_error"]):
-                    v.append(f"missing: {cid} is approved, not at the broker, and not refused with a reason in the "
-                             f"ledger ({row and row['status']})")
+                if (
+                    row is None
+                    or row["status"] not in ("not_sent", "rejected")
+                    or not (row["reason"] or row["last_error"])
+                ):
+                    v.append(
+                        f"missing: {cid} is approved, not at the broker, and not refused with a reason in the "
+                        f"ledger ({row and row['status']})"
+                    )
             ledger_sent = {cid: r for cid, r in rows.items() if r["broker_order_id"]}
             if missing := sorted(set(ours) - set(rows)):
                 v.append(f"at the broker, not in the ledger: {missing[:5]}")
@@ -384,8 +442,10 @@ class Runner:
         activities = self.sim.admin("GET", "/v2/account/activities/FILL?page_size=100&direction=asc").json()
         broker_fills = self._all_fills(activities)
         if fills != broker_fills:
-            v.append(f"fills: {len(fills)} in the ledger, {len(broker_fills)} at the broker "
-                     f"({sorted(broker_fills ^ fills)[:3]})")
+            v.append(
+                f"fills: {len(fills)} in the ledger, {len(broker_fills)} at the broker "
+                f"({sorted(broker_fills ^ fills)[:3]})"
+            )
         self._check_coverage(orders, broker_positions)
         self._check_traces()
 
@@ -408,14 +468,17 @@ class Runner:
         for symbol in sorted(set(held) | set(cover)):
             want, (tp, sl) = held.get(symbol, 0.0), cover.get(symbol, (0.0, 0.0))
             if (tp, sl) != (want, want):
-                self.trial.violations.append(f"coverage: {symbol} holds {want:g}, its working take-profits sell "
-                                             f"{tp:g} and its stop-losses {sl:g}")
+                self.trial.violations.append(
+                    f"coverage: {symbol} holds {want:g}, its working take-profits sell "
+                    f"{tp:g} and its stop-losses {sl:g}"
+                )
 
     def _all_fills(self, first: list[dict]) -> set[str]:
         found, page = {a["id"] for a in first}, first
         while len(page) == 100:
-            page = self.sim.admin("GET", f"/v2/account/activities/FILL?page_size=100&direction=asc"
-                                         f"&page_token={page[-1]['id']}").json()
+            page = self.sim.admin(
+                "GET", f"/v2/account/activities/FILL?page_size=100&direction=asc&page_token={page[-1]['id']}"
+            ).json()
             found |= {a["id"] for a in page}
         return found
 
@@ -431,15 +494,19 @@ class Runner:
             until = page[-1]["submitted_at"]
 
     def _check_traces(self) -> None:
-        logs = "\n".join(p.read_text(errors="replace") for p in (self.where / "logs").glob("*.log")
-                         if p.name not in ("chaos.log", "alpaca_sim.log"))
+        logs = "\n".join(
+            p.read_text(errors="replace")
+            for p in (self.where / "logs").glob("*.log")
+            if p.name not in ("chaos.log", "alpaca_sim.log")
+        )
         runner = self.chaos_log.read_text() if self.chaos_log.exists() else ""
         for fault in self.trial.faults:
             if not fault["fired"]:
                 continue
             if fault["kind"] in TRACES and not re.search(TRACES[fault["kind"]], logs):
-                self.trial.violations.append(f"{fault['kind']} fired in {fault['step']} {fault['day']} and left no "
-                                             "trace in the steps' logs")
+                self.trial.violations.append(
+                    f"{fault['kind']} fired in {fault['step']} {fault['day']} and left no trace in the steps' logs"
+                )
             if fault["kind"] not in TRACES and fault["kind"] not in runner:
                 self.trial.violations.append(f"{fault['kind']} fired and left no trace in logs/chaos.log")
         for step, message in self.errors_raised:
@@ -474,11 +541,10 @@ def sessions_for(rng: random.Random, count: int = 2) -> list[dt.date]:
 
     days = sessions_between(dt.date(2025, 7, 1), dt.date(2025, 12, 30))
     i = rng.randrange(len(days) - count + 1)
-    return days[i:i + count]
+    return days[i : i + count]
 
 
-def campaign(trials: int, seed: int, out: Path | None = None, progress=None,  # noqa: ANN001
-             sessions: int = 2) -> list[Trial]:
+def campaign(trials: int, seed: int, out: Path | None = None, progress=None, sessions: int = 2) -> list[Trial]:
     """`trials` seeded trials of `sessions` sessions each, in a copy of the sample project under
     `out` (default: a temporary one). The library's own log lines go to the steps' log files only."""
     import logging
@@ -516,11 +582,15 @@ def table(trials: list[Trial], seed: int) -> str:
             injected[f["kind"]] += 1
             fired[f["kind"]] += f["fired"]
     violations = [(t.number, v) for t in trials for v in t.violations]
-    lines = [f"Command: `.venv/bin/python bench/chaos.py --trials {len(trials)} --seed {seed}` "
-             f"({sum(t.seconds for t in trials):.0f} s on {os.cpu_count()} cores; {len(trials[0].days)} sessions a trial, "
-             f"{sum(t.attempts for t in trials)} step runs, {sum(len(t.failures) for t in trials)} of them failed "
-             "and were run again).",
-             "", "| fault | injected | fired |", "|---|---:|---:|"]
+    lines = [
+        f"Command: `.venv/bin/python bench/chaos.py --trials {len(trials)} --seed {seed}` "
+        f"({sum(t.seconds for t in trials):.0f} s on {os.cpu_count()} cores; {len(trials[0].days)} sessions a trial, "
+        f"{sum(t.attempts for t in trials)} step runs, {sum(len(t.failures) for t in trials)} of them failed "
+        "and were run again).",
+        "",
+        "| fault | injected | fired |",
+        "|---|---:|---:|",
+    ]
     lines += [f"| `{k}` | {injected[k]} | {fired[k]} |" for k in KINDS]
     lines += ["", f"**Invariant violations: {len(violations)}** in {len(trials)} trials."]
     lines += [f"- trial {n}: {v}" for n, v in violations[:50]]
@@ -528,8 +598,9 @@ def table(trials: list[Trial], seed: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, help="keep the trials' workspaces here")
@@ -538,8 +609,11 @@ def main() -> None:
 
     def show(trial: Trial) -> None:
         kinds = ",".join(f["kind"] + ("*" if f["fired"] else "") for f in trial.faults)
-        print(f"trial {trial.number:3d} {trial.days[0]} {trial.seconds:5.1f}s faults {kinds}: "
-              f"{'OK' if not trial.violations else '; '.join(trial.violations)}", flush=True)
+        print(
+            f"trial {trial.number:3d} {trial.days[0]} {trial.seconds:5.1f}s faults {kinds}: "
+            f"{'OK' if not trial.violations else '; '.join(trial.violations)}",
+            flush=True,
+        )
 
     trials = campaign(args.trials, args.seed, args.out, progress=show)
     text = table(trials, args.seed)

@@ -147,7 +147,7 @@ def _ml(days: list[dt.date], rng: np.random.Generator) -> pd.DataFrame:
     n = len(UNIVERSE)
     rows = []
     for day in days:
-        first = dt.datetime(day.year, day.month, day.day, 11, 30, tzinfo=dt.timezone.utc)
+        first = dt.datetime(day.year, day.month, day.day, 11, 30, tzinfo=dt.UTC)
         versions = [first] + ([first + dt.timedelta(minutes=90)] if rng.random() < 0.1 else [])
         for asof in versions:
             pred = rng.normal(0.0005, 0.01, n)
@@ -187,9 +187,9 @@ def _walk(symbol: str, close: float, sigma: float, days: list[dt.date], rng: np.
         high = max(open_, close) * (1 + abs(float(rng.normal(0, sigma / 2))))
         low = min(open_, close) * (1 - abs(float(rng.normal(0, sigma / 2))))
         volume = int(rng.integers(2_000_000, 60_000_000))
-        o, h, l, c = (round(x, 2) for x in (open_, high, low, close))
-        h, l = max(h, o, c), min(l, o, c)
-        rows.append((symbol, day.isoformat(), o, h, l, c, volume, volume // 120, round((o + h + l + c) / 4, 4)))
+        o, h, lo, c = (round(x, 2) for x in (open_, high, low, close))
+        h, lo = max(h, o, c), min(lo, o, c)
+        rows.append((symbol, day.isoformat(), o, h, lo, c, volume, volume // 120, round((o + h + lo + c) / 4, 4)))
     return rows
 
 

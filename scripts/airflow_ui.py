@@ -21,6 +21,7 @@ network, on purpose), and the JWT secret of the embedded home is 64 random bytes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import secrets
@@ -112,20 +113,16 @@ class Tree:
         for name in killed:
             _signal_group(self.procs[name].pid, signal.SIGKILL)
         for proc in self.procs.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
         if self.sim is not None:
             self.sim.stop()
         return killed
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _group_alive(pgid: int) -> bool:

@@ -99,8 +99,19 @@ def run_pip_audit(requirements: Path) -> tuple[dict | None, str]:
     """pip-audit's JSON report, or None and why there is none."""
     with tempfile.TemporaryDirectory(prefix="pip-audit-") as tmp:
         out = Path(tmp) / "report.json"
-        command = [str(Path(sys.executable).parent / "pip-audit"), "-r", str(requirements), "--no-deps", "--disable-pip",
-                   "--progress-spinner", "off", "--format", "json", "--output", str(out)]
+        command = [
+            str(Path(sys.executable).parent / "pip-audit"),
+            "-r",
+            str(requirements),
+            "--no-deps",
+            "--disable-pip",
+            "--progress-spinner",
+            "off",
+            "--format",
+            "json",
+            "--output",
+            str(out),
+        ]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -175,8 +186,9 @@ def audit_at_latest(audit: Audit, pins: dict[str, str], pypi_url: str = PYPI_URL
         for vuln in document["vulnerabilities"]:
             if vuln.get("withdrawn"):
                 continue
-            findings.append(Finding(name, version, vuln["id"], tuple(vuln.get("aliases") or ()),
-                                    tuple(vuln.get("fixed_in") or ())))
+            findings.append(
+                Finding(name, version, vuln["id"], tuple(vuln.get("aliases") or ()), tuple(vuln.get("fixed_in") or ()))
+            )
     return Audit(findings, audited, skipped)
 
 
@@ -186,8 +198,10 @@ def decide(audit: Audit, ignored: dict[str, str], problems: list[str]) -> tuple[
     total = len(audit.audited) + len(audit.skipped)
     if not audit.audited:
         first = next(iter(audit.skipped.values()), "no package in the report")
-        warnings.append(f"WARNING: pip-audit could not audit any of the {total} packages (the vulnerability service "
-                        f"is unreachable or does not know them; e.g. {first}); dependencies NOT audited")
+        warnings.append(
+            f"WARNING: pip-audit could not audit any of the {total} packages (the vulnerability service "
+            f"is unreachable or does not know them; e.g. {first}); dependencies NOT audited"
+        )
     elif audit.skipped:
         names = ", ".join(sorted(audit.skipped)[:10]) + (" ..." if len(audit.skipped) > 10 else "")
         warnings.append(f"WARNING: {len(audit.skipped)} of {total} packages could not be audited: {names}")
@@ -199,8 +213,10 @@ def decide(audit: Audit, ignored: dict[str, str], problems: list[str]) -> tuple[
     for finding in new:
         out.append(f"VULNERABLE: {finding.line()}")
     if audit.audited:
-        out.append(f"audit: {len(audit.audited)} package(s) audited, {len(new)} vulnerability(ies) not in the "
-                   f"ignore file, {len(audit.findings) - len(new)} ignored")
+        out.append(
+            f"audit: {len(audit.audited)} package(s) audited, {len(new)} vulnerability(ies) not in the "
+            f"ignore file, {len(audit.findings) - len(new)} ignored"
+        )
     out += problems
     return (1 if new or problems else 0), out, warnings
 
@@ -208,12 +224,20 @@ def decide(audit: Audit, ignored: dict[str, str], problems: list[str]) -> tuple[
 def markdown(audit: Audit, version: str) -> str:
     today = dt.date.today().isoformat()
     total = len(audit.audited) + len(audit.skipped)
-    lines = [(f"pip-audit {version} (and PyPI's project pages for what it skipped), {today}: "
-              f"{len(audit.audited)} of {total} locked packages audited."), ""]
+    lines = [
+        (
+            f"pip-audit {version} (and PyPI's project pages for what it skipped), {today}: "
+            f"{len(audit.audited)} of {total} locked packages audited."
+        ),
+        "",
+    ]
     if audit.findings:
         lines += ["| package | version | vulnerability | aliases | fixed in |", "|---|---|---|---|---|"]
-        lines += [f"| {f.package} | {f.version} | {f.id} | {', '.join(f.aliases) or '—'} | "
-                  f"{', '.join(f.fix_versions) or '—'} |" for f in audit.findings]
+        lines += [
+            f"| {f.package} | {f.version} | {f.id} | {', '.join(f.aliases) or '—'} | "
+            f"{', '.join(f.fix_versions) or '—'} |"
+            for f in audit.findings
+        ]
     elif audit.audited:
         lines.append("Findings: none.")
     else:

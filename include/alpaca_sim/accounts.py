@@ -23,10 +23,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from .common import SimError, dec, fmt
 from .market import CENT
 from .sessions import latest_started_session, ny_date
+
+if TYPE_CHECKING:
+    from .common import Settings
+    from .market import Market
+    from .store import Store
 
 MARGIN_MINIMUM_EQUITY = Decimal(2000)
 SHORT_COLLAR = Decimal("0.03")  # an opening short sale is valued at max(limit, ask + 3 %) [AD orders.md]
@@ -51,7 +57,7 @@ def check_configurations(changes: dict) -> dict:
             continue
         choices = _CONFIG_CHOICES.get(key)
         ok = value in choices if choices else isinstance(value, bool)
-        if key == "max_margin_multiplier" and isinstance(value, (int, float)) and str(int(value)) in choices:
+        if key == "max_margin_multiplier" and isinstance(value, (int, float)) and str(int(value)) in (choices or ()):
             value, ok = str(int(value)), True
         if not ok:
             raise SimError(422, 40010000, f"invalid {key}: {value!r}")
@@ -73,6 +79,16 @@ def opening_buy_price(otype: str, limit: Decimal | None, stop: Decimal | None, a
 
 class AccountsMixin:
     """Mixed into `Engine`: needs `store`, `market`, `now()`, `settings()` and `_asset_doc()`."""
+
+    if TYPE_CHECKING:  # what `Engine` provides (declared for the type checker only)
+        store: Store
+        market: Market
+
+        def now(self) -> dt.datetime: ...
+        def settings(self) -> Settings: ...
+        def _asset_doc(self, symbol: str) -> dict | None: ...
+        @staticmethod
+        def _new_asset(symbol: str) -> dict: ...
 
     # --------------------------------------------------------------------------- configurations
 
@@ -172,10 +188,7 @@ class AccountsMixin:
         return total
 
     def _buying_power(self, m: dict[str, Decimal], now: dt.datetime, reserved: Decimal | None = None) -> Decimal:
-        if self._multiplier(m["equity"]) == 1:
-            base = self._cash()
-        else:
-            base = 2 * max(m["equity"] - m["initial"], Decimal(0))
+        base = self._cash() if self._multiplier(m["equity"]) == 1 else 2 * max(m["equity"] - m["initial"], Decimal(0))
         return max(base - (self._reserved(now) if reserved is None else reserved), Decimal(0))
 
     def buying_power(self) -> Decimal:

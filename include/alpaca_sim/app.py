@@ -207,7 +207,7 @@ async def _respond(send, status: int, payload: dict, headers: list | None = None
 # ---------------------------------------------------------------------------------------- app
 
 
-def create_app(engine: Engine, key: str, secret: str) -> FastAPI:
+def create_app(engine: Engine, key: str, secret: str) -> SimMiddleware:
     app = FastAPI(title="alpaca_sim", description="A local Alpaca-compatible paper broker", docs_url=None,
                   redoc_url=None)
     app.router.route_class = _DocumentRoute
@@ -223,8 +223,10 @@ def create_app(engine: Engine, key: str, secret: str) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {"msg": "invalid request"}
-        return JSONResponse({"code": 40010000, "message": f"{'.'.join(map(str, first.get('loc', [])))}: {first['msg']}"},
-                            status_code=422)
+        return JSONResponse(
+            {"code": 40010000, "message": f"{'.'.join(map(str, first.get('loc', [])))}: {first['msg']}"},
+            status_code=422,
+        )
 
     async def body_of(request: Request) -> dict:
         try:
@@ -258,9 +260,17 @@ def create_app(engine: Engine, key: str, secret: str) -> FastAPI:
         now = engine.now()
         first = _date(start) or now.date() - dt.timedelta(days=30)
         last = _date(end) or now.date() + dt.timedelta(days=30)
-        return [{"date": s.date.isoformat(), "open": s.open_ny.strftime("%H:%M"), "close": s.close_ny.strftime("%H:%M"),
-                 "session_open": "0400", "session_close": "2000",
-                 "settlement_date": _settlement(s.date).isoformat()} for s in sessions_between(first, last)]
+        return [
+            {
+                "date": s.date.isoformat(),
+                "open": s.open_ny.strftime("%H:%M"),
+                "close": s.close_ny.strftime("%H:%M"),
+                "session_open": "0400",
+                "session_close": "2000",
+                "settlement_date": _settlement(s.date).isoformat(),
+            }
+            for s in sessions_between(first, last)
+        ]
 
     @app.get("/v2/positions")
     async def positions():
@@ -286,9 +296,15 @@ def create_app(engine: Engine, key: str, secret: str) -> FastAPI:
     async def orders(request: Request):
         q = request.query_params
         return engine.list_orders(
-            status=q.get("status", "open"), limit=_int(q.get("limit"), 50, "limit"), after=_time(q.get("after")),
-            until=_time(q.get("until")), direction=q.get("direction", "desc"), nested=_bool(q.get("nested")),
-            symbols=_symbols(q.get("symbols")) or None, side=q.get("side"))
+            status=q.get("status", "open"),
+            limit=_int(q.get("limit"), 50, "limit"),
+            after=_time(q.get("after")),
+            until=_time(q.get("until")),
+            direction=q.get("direction", "desc"),
+            nested=_bool(q.get("nested")),
+            symbols=_symbols(q.get("symbols")) or None,
+            side=q.get("side"),
+        )
 
     @app.get("/v2/orders:by_client_order_id")
     async def order_by_client_id(client_order_id: str):
@@ -352,8 +368,13 @@ def create_app(engine: Engine, key: str, secret: str) -> FastAPI:
     @app.get("/v2/stocks/bars/latest")
     async def latest_bars(symbols: str):
         now = engine.now()
-        return {"bars": {s: _bar_json(b) for s in _symbols(symbols) if (b := engine.market.partial_bar(s, now))
-                         or (b := engine.market.bar_on_or_before(s, now.date()))}}
+        return {
+            "bars": {
+                s: _bar_json(b)
+                for s in _symbols(symbols)
+                if (b := engine.market.partial_bar(s, now)) or (b := engine.market.bar_on_or_before(s, now.date()))
+            }
+        }
 
     @app.get("/v2/stocks/bars")
     async def bars(request: Request):
@@ -378,7 +399,7 @@ def create_app(engine: Engine, key: str, secret: str) -> FastAPI:
                 offset = int(base64.urlsafe_b64decode(token.encode()).decode())
             except ValueError:
                 raise SimError(422, None, "invalid page_token") from None
-        page = rows[offset:offset + limit]
+        page = rows[offset : offset + limit]
         out: dict[str, list] = {}
         for sym, bar in page:
             out.setdefault(sym, []).append(_bar_json(bar))
@@ -399,7 +420,10 @@ def create_app(engine: Engine, key: str, secret: str) -> FastAPI:
         if "to" in body:
             target = {"next_open": None, "next_close": None}.get(body["to"], "time")
             if target == "time":
-                to = _time(body["to"])
+                given = _time(body["to"])
+                if given is None:  # an empty "to"
+                    raise SimError(422, 40010000, "'to': expected an ISO time, next_open or next_close")
+                to = given
             else:
                 clock = engine.clock_doc()
                 to = parse_time(clock[body["to"]])
@@ -477,12 +501,21 @@ def create_app(engine: Engine, key: str, secret: str) -> FastAPI:
 
 def _activities(engine: Engine, request: Request, activity_type: str | None) -> Any:
     q = request.query_params
-    types = [activity_type] if activity_type else [t.strip().upper() for t in q.get("activity_types", "").split(",")
-                                                   if t.strip()]
+    types = (
+        [activity_type]
+        if activity_type
+        else [t.strip().upper() for t in q.get("activity_types", "").split(",") if t.strip()]
+    )
     return engine.activities(
-        types=types or None, category=q.get("category"), date=_date(q.get("date")), after=_time(q.get("after")),
-        until=_time(q.get("until")), direction=q.get("direction", "desc"),
-        page_size=_int(q.get("page_size"), 100, "page_size"), page_token=q.get("page_token"))
+        types=types or None,
+        category=q.get("category"),
+        date=_date(q.get("date")),
+        after=_time(q.get("after")),
+        until=_time(q.get("until")),
+        direction=q.get("direction", "desc"),
+        page_size=_int(q.get("page_size"), 100, "page_size"),
+        page_token=q.get("page_token"),
+    )
 
 
 def _settlement(day: dt.date) -> dt.date:

@@ -7,10 +7,10 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, overload
 
 from .market import price_increment
-from .sessions import UTC, Session, next_open, ny_date, session
+from .sessions import UTC, Session, known_session, next_open, ny_date, session
 
 OPEN_STATUSES = {"new", "partially_filled", "accepted", "pending_new", "held", "accepted_for_bidding",
                  "pending_cancel", "pending_replace", "done_for_day"}
@@ -43,13 +43,21 @@ class Settings:
     data_rate_limit_per_minute: int | None = None
 
     def data_limit(self) -> int:
-        return self.rate_limit_per_minute if self.data_rate_limit_per_minute is None else self.data_rate_limit_per_minute
+        return (
+            self.rate_limit_per_minute if self.data_rate_limit_per_minute is None else self.data_rate_limit_per_minute
+        )
 
 
 def dec(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
+@overload
+def fmt(value: Decimal) -> str: ...
+@overload
+def fmt(value: None) -> None: ...
+@overload
+def fmt(value: Decimal | None) -> str | None: ...
 def fmt(value: Decimal | None) -> str | None:
     """Alpaca sends decimals as strings without exponent or trailing zeros ("10", "187.32")."""
     if value is None:
@@ -58,6 +66,12 @@ def fmt(value: Decimal | None) -> str | None:
     return "0" if text in ("-0", "") else text
 
 
+@overload
+def iso(t: dt.datetime) -> str: ...
+@overload
+def iso(t: None) -> None: ...
+@overload
+def iso(t: dt.datetime | None) -> str | None: ...
 def iso(t: dt.datetime | None) -> str | None:
     return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -71,8 +85,9 @@ def _is_whole(q: Decimal) -> bool:
     return q == q.to_integral_value()
 
 
-def _time_range(where: list[str], params: list, column: str, after: dt.datetime | None,
-                until: dt.datetime | None) -> None:
+def _time_range(
+    where: list[str], params: list, column: str, after: dt.datetime | None, until: dt.datetime | None
+) -> None:
     """Alpaca's `after` / `until` filters (both exclusive) on an ISO timestamp column."""
     if after is not None:
         where.append(f"{column} > ?")
@@ -94,7 +109,7 @@ def _order_session(now: dt.datetime) -> Session:
     if s is not None and now < s.close:
         return s
     nxt = next_open(now)
-    return session(ny_date(nxt))
+    return known_session(ny_date(nxt))
 
 
 def _expiry(trade_session: Session, tif: str, created: dt.datetime) -> dt.datetime:
@@ -135,6 +150,9 @@ def _price_field(body: dict, key: str, label: str | None = None) -> Decimal | No
     if value <= 0:
         raise SimError(422, 40010000, f"{label or key} must be > 0")
     if value != value.quantize(price_increment(value)):
-        raise SimError(422, 42210000, f"invalid {label or key} {value}. sub-penny increment does not fulfill "
-                                      "minimum pricing criteria")
+        raise SimError(
+            422,
+            42210000,
+            f"invalid {label or key} {value}. sub-penny increment does not fulfill minimum pricing criteria",
+        )
     return value

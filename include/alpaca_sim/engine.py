@@ -52,7 +52,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from .accounts import AccountsMixin, check_configurations
-from .common import (  # noqa: F401 - re-exported for app.py and server.py
+from .common import (
     ASSET_NAMESPACE,
     DEFAULT_CASH,
     OPEN_STATUSES,
@@ -92,8 +92,8 @@ class Engine(AccountsMixin, OrdersMixin):
         with store.tx():
             if bars:
                 self._save_bars(bars)
-            if getattr(bars, "dividends", None) is not None:
-                self._save_dividends(bars.dividends)
+            if (dividends := getattr(bars, "dividends", None)) is not None:
+                self._save_dividends(dividends)
             self.market = Market(self._load_bars(), Decimal(str(self.settings().spread_bps)))
             self.dividends = self._load_dividends()
             if store.get("account") is None:
@@ -224,8 +224,16 @@ class Engine(AccountsMixin, OrdersMixin):
             if doc is None:
                 raise SimError(404, 40410000, "asset not found")
             for key, value in changes.items():
-                if key not in ("status", "tradable", "fractionable", "shortable", "easy_to_borrow", "marginable", "name",
-                               "exchange"):
+                if key not in (
+                    "status",
+                    "tradable",
+                    "fractionable",
+                    "shortable",
+                    "easy_to_borrow",
+                    "marginable",
+                    "name",
+                    "exchange",
+                ):
                     raise SimError(422, 42210000, f"unknown asset field {key!r}")
                 doc[key] = value
             self.store.put_asset(symbol, doc)
@@ -259,8 +267,12 @@ class Engine(AccountsMixin, OrdersMixin):
 
     def clock_doc(self) -> dict:
         now = self.now()
-        return {"timestamp": _ny_iso(now), "is_open": is_open(now),
-                "next_open": _ny_iso(next_open(now)), "next_close": _ny_iso(next_close(now))}
+        return {
+            "timestamp": _ny_iso(now),
+            "is_open": is_open(now),
+            "next_open": _ny_iso(next_open(now)),
+            "next_close": _ny_iso(next_close(now)),
+        }
 
     # ---------------------------------------------------------------------------------- assets
 
@@ -278,8 +290,8 @@ class Engine(AccountsMixin, OrdersMixin):
         doc = self._asset_doc(symbol_or_id.upper())
         if doc is None:
             for candidate in self.store.assets():
-                if candidate["id"] == symbol_or_id:
-                    return self._asset_doc(candidate["symbol"])
+                if candidate["id"] == symbol_or_id and (found := self._asset_doc(candidate["symbol"])) is not None:
+                    return found
             raise SimError(404, 40410000, f"asset not found for {symbol_or_id}")
         return doc
 
@@ -292,12 +304,19 @@ class Engine(AccountsMixin, OrdersMixin):
         `t` (quotes depend on the symbol and the instant only), so a submit costs one order's work,
         not a pass over the whole book."""
         s = session(ny_date(t))
-        same_session = prev is not None and s is not None and s.open <= prev
-        rows = self.store.order_rows("open = 1 AND (id = ? OR parent_id = ?)", (only, only)) if only else \
-            self.store.order_rows("open = 1")
+        if s is None:
+            return  # no session that day: nothing trades
+        same_session = prev is not None and s.open <= prev
+        rows = (
+            self.store.order_rows("open = 1 AND (id = ? OR parent_id = ?)", (only, only))
+            if only
+            else self.store.order_rows("open = 1")
+        )
         # stop-losses first: when both legs trigger in one step, assume the worse outcome
-        docs = sorted(((json.loads(r["doc"]), r["seq"]) for r in rows),
-                      key=lambda d: (d[0]["_sim"].get("leg") != "stop_loss", d[1]))
+        docs = sorted(
+            ((json.loads(r["doc"]), r["seq"]) for r in rows),
+            key=lambda d: (d[0]["_sim"].get("leg") != "stop_loss", d[1]),
+        )
         filled = False
         for doc, _ in docs:
             if filled:  # re-read: a fill earlier in this loop may have cancelled (or activated) this order
@@ -313,20 +332,23 @@ class Engine(AccountsMixin, OrdersMixin):
             if quote is None:
                 continue
             bid, ask = quote
-            prev_quote = self.market.quote(doc["symbol"], prev) if same_session else None
+            prev_quote = self.market.quote(doc["symbol"], prev) if same_session and prev is not None else None
             price = self._fill_price(doc, bid, ask, prev_quote)
             if price is None:
                 continue
             self._fill(doc, price, t)
             filled = True
 
-    def _fill_price(self, doc: dict, bid: Decimal, ask: Decimal, prev: tuple[Decimal, Decimal] | None) -> Decimal | None:
+    def _fill_price(
+        self, doc: dict, bid: Decimal, ask: Decimal, prev: tuple[Decimal, Decimal] | None
+    ) -> Decimal | None:
         side, otype = doc["side"], doc["type"]
         touch = ask if side == "buy" else bid
         if otype == "market":
             return touch
         limit = None if doc["limit_price"] is None else dec(doc["limit_price"])
         if otype == "limit":
+            assert limit is not None  # a limit order has its limit price
             return _limit_fill(side, limit, bid, ask, prev)
         # stop, stop_limit, trailing_stop (simple orders and bracket or OCO stop-loss legs)
         if otype == "stop" and side == "buy":
@@ -355,9 +377,14 @@ class Engine(AccountsMixin, OrdersMixin):
         hwm = dec(doc["hwm"])
         if (touch > hwm) if doc["side"] == "sell" else (touch < hwm):
             doc["hwm"] = fmt(touch)
-            doc["stop_price"] = fmt(trailing_stop_price(
-                doc["side"], touch, None if doc["trail_price"] is None else dec(doc["trail_price"]),
-                None if doc["trail_percent"] is None else dec(doc["trail_percent"])))
+            doc["stop_price"] = fmt(
+                trailing_stop_price(
+                    doc["side"],
+                    touch,
+                    None if doc["trail_price"] is None else dec(doc["trail_price"]),
+                    None if doc["trail_percent"] is None else dec(doc["trail_percent"]),
+                )
+            )
             self.store.update_order(doc, True)
 
     def _fill(self, doc: dict, price: Decimal, t: dt.datetime) -> None:
@@ -372,11 +399,18 @@ class Engine(AccountsMixin, OrdersMixin):
             qty = remaining
             settings = self.settings()
             rng = random.Random(f"{settings.seed}:{doc['client_order_id']}:{sim['fills']}")
-            probability = settings.partial_fill_probability if sim["leg"] is None else (
-                settings.exit_partial_fill_probability if sim["leg"] == "take_profit" else 0.0)
+            probability = (
+                settings.partial_fill_probability
+                if sim["leg"] is None
+                else (settings.exit_partial_fill_probability if sim["leg"] == "take_profit" else 0.0)
+            )
             if rng.random() < probability:
                 part = remaining * Decimal(str(rng.uniform(0.1, 0.9)))
-                part = part.to_integral_value(ROUND_DOWN) if _is_whole(dec(doc["qty"])) else part.quantize(QTY_QUANTUM, ROUND_DOWN)
+                part = (
+                    part.to_integral_value(ROUND_DOWN)
+                    if _is_whole(dec(doc["qty"]))
+                    else part.quantize(QTY_QUANTUM, ROUND_DOWN)
+                )
                 if 0 < part < remaining:
                     qty = part
             total = dec(doc["filled_qty"]) + qty
@@ -424,13 +458,23 @@ class Engine(AccountsMixin, OrdersMixin):
             self.store.update_order(leg, True)
 
     def _fill_activity(self, doc: dict, qty: Decimal, price: Decimal, t: dt.datetime, complete: bool) -> None:
-        self.store.add_activity({
-            "id": _activity_id(t), "activity_type": "FILL", "transaction_time": iso(t),
-            "type": "fill" if complete else "partial_fill", "price": fmt(price), "qty": fmt(qty),
-            "side": doc["side"], "symbol": doc["symbol"],
-            "leaves_qty": fmt(dec(doc["qty"]) - dec(doc["filled_qty"])) if doc["qty"] else "0",
-            "cum_qty": doc["filled_qty"], "order_id": doc["id"], "order_status": doc["status"],
-        }, iso(t))
+        self.store.add_activity(
+            {
+                "id": _activity_id(t),
+                "activity_type": "FILL",
+                "transaction_time": iso(t),
+                "type": "fill" if complete else "partial_fill",
+                "price": fmt(price),
+                "qty": fmt(qty),
+                "side": doc["side"],
+                "symbol": doc["symbol"],
+                "leaves_qty": fmt(dec(doc["qty"]) - dec(doc["filled_qty"])) if doc["qty"] else "0",
+                "cum_qty": doc["filled_qty"],
+                "order_id": doc["id"],
+                "order_status": doc["status"],
+            },
+            iso(t),
+        )
 
     def _close_session(self, s: Session) -> None:
         """At the close: orders whose time is up expire (DAY today; GTC after 90 days); an expiring
@@ -452,8 +496,9 @@ class Engine(AccountsMixin, OrdersMixin):
         margin = self._margin(s.close)
         equity = margin["equity"]
         self._record_close_margin(s.date, margin["maintenance"])
-        self.store.conn.execute("INSERT OR REPLACE INTO equity_history (date, equity) VALUES (?, ?)",
-                                (s.date.isoformat(), fmt(equity)))
+        self.store.conn.execute(
+            "INSERT OR REPLACE INTO equity_history (date, equity) VALUES (?, ?)", (s.date.isoformat(), fmt(equity))
+        )
 
     # ------------------------------------------------------------------------------- dividends
 
@@ -469,8 +514,15 @@ class Engine(AccountsMixin, OrdersMixin):
         for d in going_ex:
             qty = self._position_qty(d.symbol)
             if qty != 0:
-                due.append({"symbol": d.symbol, "ex_date": d.ex_date.isoformat(), "pay_date": d.pay_date.isoformat(),
-                            "amount": fmt(d.amount), "qty": fmt(qty)})
+                due.append(
+                    {
+                        "symbol": d.symbol,
+                        "ex_date": d.ex_date.isoformat(),
+                        "pay_date": d.pay_date.isoformat(),
+                        "amount": fmt(d.amount),
+                        "qty": fmt(qty),
+                    }
+                )
         if going_ex:
             self.store.put("dividends_due", due)
 
@@ -486,30 +538,64 @@ class Engine(AccountsMixin, OrdersMixin):
             qty, amount = dec(d["qty"]), dec(d["amount"])
             net = (qty * amount).quantize(Decimal("0.01"), ROUND_HALF_UP)
             self.add_non_trade_activity(
-                "DIV", fmt(net), symbol=d["symbol"], qty=d["qty"], per_share_amount=d["amount"],
-                description=f"Cash DIV @ {d['amount']}, Pos QTY: {d['qty']}, Ex Date: {d['ex_date']}")
+                "DIV",
+                fmt(net),
+                symbol=d["symbol"],
+                qty=d["qty"],
+                per_share_amount=d["amount"],
+                description=f"Cash DIV @ {d['amount']}, Pos QTY: {d['qty']}, Ex Date: {d['ex_date']}",
+            )
 
     # ------------------------------------------------------------------------------ activities
 
-    def add_non_trade_activity(self, activity_type: str, net_amount: str, symbol: str | None = None,
-                               qty: str | None = None, per_share_amount: str | None = None,
-                               description: str = "") -> dict:
+    def add_non_trade_activity(
+        self,
+        activity_type: str,
+        net_amount: str,
+        symbol: str | None = None,
+        qty: str | None = None,
+        per_share_amount: str | None = None,
+        description: str = "",
+    ) -> dict:
         """Post a dividend, fee, deposit or journal (DIV, FEE, CSD, CSW, JNLC, ...): cash moves by net_amount."""
         with self.store.tx():
             now = self.now()
             amount = dec(net_amount)
-            doc = {"id": _activity_id(now), "activity_type": activity_type, "date": ny_date(now).isoformat(),
-                   "created_at": iso(now), "net_amount": fmt(amount), "status": "executed", "currency": "USD"}
+            doc = {
+                "id": _activity_id(now),
+                "activity_type": activity_type,
+                "date": ny_date(now).isoformat(),
+                "created_at": iso(now),
+                "net_amount": fmt(amount),
+                "status": "executed",
+                "currency": "USD",
+            }
             # like Alpaca, fields that do not apply to the activity type are absent, not null
-            doc |= {k: v for k, v in (("symbol", symbol), ("qty", qty), ("per_share_amount", per_share_amount),
-                                      ("description", description)) if v}
+            doc |= {
+                k: v
+                for k, v in (
+                    ("symbol", symbol),
+                    ("qty", qty),
+                    ("per_share_amount", per_share_amount),
+                    ("description", description),
+                )
+                if v
+            }
             self.store.add_activity(doc, iso(now))
             self._set_cash(self._cash() + amount)
             return doc
 
-    def activities(self, types: list[str] | None = None, category: str | None = None, date: dt.date | None = None,
-                   after: dt.datetime | None = None, until: dt.datetime | None = None, direction: str = "desc",
-                   page_size: int = 100, page_token: str | None = None) -> list[dict]:
+    def activities(
+        self,
+        types: list[str] | None = None,
+        category: str | None = None,
+        date: dt.date | None = None,
+        after: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        direction: str = "desc",
+        page_size: int = 100,
+        page_token: str | None = None,
+    ) -> list[dict]:
         _check_query(not (types and category), "activity_types and category cannot be combined")
         _check_query(direction in ("asc", "desc"), "direction must be asc or desc")
         _check_query(1 <= page_size <= 100, "page_size must be between 1 and 100")
@@ -535,8 +621,8 @@ class Engine(AccountsMixin, OrdersMixin):
             params.append(row["seq"])
         order = "DESC" if direction == "desc" else "ASC"
         rows = self.store.conn.execute(
-            f"SELECT doc FROM activities WHERE {' AND '.join(where)} ORDER BY seq {order} LIMIT ?",
-            (*params, page_size)).fetchall()
+            f"SELECT doc FROM activities WHERE {' AND '.join(where)} ORDER BY seq {order} LIMIT ?", (*params, page_size)
+        ).fetchall()
         return [json.loads(r["doc"]) for r in rows]
 
     def portfolio_history(self, days: int | None = None, date_end: dt.date | None = None) -> dict:
@@ -547,15 +633,27 @@ class Engine(AccountsMixin, OrdersMixin):
             rows = rows[-days:]
         equity = [float(r["equity"]) for r in rows]
         base = equity[0] if equity else float(DEFAULT_CASH)
-        stamps = [int(dt.datetime.combine(dt.date.fromisoformat(r["date"]), dt.time(0),
-                                          tzinfo=dt.timezone(dt.timedelta(hours=-5))).timestamp()) for r in rows]
-        return {"timestamp": stamps, "equity": equity, "profit_loss": [round(e - base, 4) for e in equity],
-                "profit_loss_pct": [round((e - base) / base, 6) if base else 0.0 for e in equity],
-                "base_value": base, "timeframe": "1D"}
+        stamps = [
+            int(
+                dt.datetime.combine(
+                    dt.date.fromisoformat(r["date"]), dt.time(0), tzinfo=dt.timezone(dt.timedelta(hours=-5))
+                ).timestamp()
+            )
+            for r in rows
+        ]
+        return {
+            "timestamp": stamps,
+            "equity": equity,
+            "profit_loss": [round(e - base, 4) for e in equity],
+            "profit_loss_pct": [round((e - base) / base, 6) if base else 0.0 for e in equity],
+            "base_value": base,
+            "timeframe": "1D",
+        }
 
 
-def _limit_fill(side: str, limit: Decimal, bid: Decimal, ask: Decimal,
-                prev: tuple[Decimal, Decimal] | None) -> Decimal | None:
+def _limit_fill(
+    side: str, limit: Decimal, bid: Decimal, ask: Decimal, prev: tuple[Decimal, Decimal] | None
+) -> Decimal | None:
     """A limit order's fill price once marketable: the limit when the path crossed it since `prev`
     (same session), else the quote (marketable on arrival, or after a gap)."""
     if side == "buy" and ask <= limit:

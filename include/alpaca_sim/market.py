@@ -20,6 +20,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
+from typing import Any
 
 from .sessions import Session, latest_started_session, session, session_on_or_before
 
@@ -123,6 +124,7 @@ def load_bars_file(path: str | Path) -> BarsFile:
     out = BarsFile()
     if (path.parent / DIVIDENDS_FILE).is_file():
         out.dividends = load_dividends_file(path.parent / DIVIDENDS_FILE)
+    row: Any  # pandas-stubs types a row's fields as any scalar at all
     for row in frame.sort_values(["symbol", "date"]).itertuples(index=False):
         n = getattr(row, "trade_count", None)
         vw = getattr(row, "vwap", None)
@@ -139,9 +141,6 @@ def load_bars_file(path: str | Path) -> BarsFile:
             )
         )
     return out
-
-
-_MISSING = object()
 
 
 class Market:
@@ -168,7 +167,7 @@ class Market:
         """Whether `symbol`'s last bar is before the last bars of others and `at` is past the close
         of that bar's session: it no longer trades, as a delisted asset."""
         dates = self._dates.get(symbol)
-        if not dates or dates[-1] >= self._end:
+        if not dates or self._end is None or dates[-1] >= self._end:
             return False
         return at >= session_on_or_before(dates[-1]).close
 
@@ -214,8 +213,8 @@ class Market:
         Kept once computed: every submit values the whole book at the same instant (buying power,
         reservations), and the bars never change after loading."""
         key = (symbol, at)
-        if (found := self._mids.get(key, _MISSING)) is not _MISSING:
-            return found
+        if key in self._mids:
+            return self._mids[key]
         if len(self._mids) >= 50_000:
             self._mids.clear()
         self._mids[key] = price = self._mid(symbol, at)
@@ -260,7 +259,9 @@ class Market:
             return self.bar_on_or_before(symbol, s.date) if self.halted(symbol, s.date) else None
         if at >= s.close:
             return bar
-        seen = [p for t, p in self.path(bar, s) if t <= at] + [self.mid(symbol, at)]
+        mid = self.mid(symbol, at)
+        assert mid is not None  # the symbol has a bar this session
+        seen = [p for t, p in self.path(bar, s) if t <= at] + [mid]
         frac = Decimal((at - s.open) / (s.close - s.open))
         close = round_price(seen[-1])
         return Bar(bar.date, bar.o, max(seen).quantize(CENT), min(seen).quantize(CENT), close,
@@ -273,7 +274,12 @@ class Market:
         for bar in self.bars.get(symbol, []):
             if bar.date > s.date or (start and bar.date < start) or (end and bar.date > end):
                 continue
-            out.append(self.partial_bar(symbol, at) if bar.date == s.date else bar)
+            if bar.date == s.date:
+                partial = self.partial_bar(symbol, at)
+                assert partial is not None  # the symbol has a bar this session
+                out.append(partial)
+            else:
+                out.append(bar)
         return out
 
 

@@ -34,6 +34,7 @@ import datetime as dt
 import json
 import uuid
 from decimal import ROUND_DOWN, Decimal
+from typing import TYPE_CHECKING
 
 from .accounts import SHORT_COLLAR, opening_buy_price
 from .common import (
@@ -56,6 +57,11 @@ from .common import (
 from .market import CENT, round_price
 from .sessions import is_open
 
+if TYPE_CHECKING:
+    from .common import Settings
+    from .market import Market
+    from .store import Store
+
 GROUP_CLASSES = ("bracket", "oco")
 #: Alpaca's complex orders, the exception to its wash-trade protection (OTO is refused by the simulator)
 COMPLEX_CLASSES = ("bracket", "oco", "oto")
@@ -68,11 +74,26 @@ def trailing_stop_price(side: str, hwm: Decimal, trail_price: Decimal | None, tr
     sign = -1 if side == "sell" else 1
     if trail_price is not None:
         return hwm + sign * trail_price
+    assert trail_percent is not None, "a trailing stop has trail_price or trail_percent"
     return round_price(hwm * (1 + sign * trail_percent / 100))
 
 
 class OrdersMixin:
     """Mixed into `Engine`: needs the store, the market, the account mixin and `_match`/`_finish`."""
+
+    if TYPE_CHECKING:  # what `Engine` and `AccountsMixin` provide (declared for the type checker only)
+        store: Store
+        market: Market
+
+        def now(self) -> dt.datetime: ...
+        def settings(self) -> Settings: ...
+        def _asset_doc(self, symbol: str) -> dict | None: ...
+        def _match(self, t: dt.datetime, prev: dt.datetime | None, only: str | None = None) -> None: ...
+        def shorting_enabled(self, equity: Decimal | None = None) -> bool: ...
+        def buying_power(self) -> Decimal: ...
+        def _position_qty(self, symbol: str) -> Decimal: ...
+        def _held(self, symbol: str, side: str) -> Decimal: ...
+        def _holding_orders(self, symbol: str, side: str) -> list[str]: ...
 
     def submit(self, body: dict) -> dict:
         """Validate and accept an order; return it as accepted (fills happen right after)."""
@@ -126,6 +147,7 @@ class OrdersMixin:
         open_now = is_open(now)
         trade_session = _order_session(now)
         asset = self._asset_doc(req["symbol"])
+        assert asset is not None  # _validate refused an unknown symbol
         return {
             "id": str(uuid.uuid4()), "client_order_id": req["client_order_id"],
             "created_at": iso(now), "updated_at": iso(now), "submitted_at": iso(now),
@@ -191,7 +213,7 @@ class OrdersMixin:
                 raise SimError(422, 40010000, f"{name} must be > 0")
             if value is not None and value != value.quantize(QTY_QUANTUM, ROUND_DOWN):
                 raise SimError(422, 40010000, f"{name} must have at most 9 decimal places")
-        fractional = notional is not None or not _is_whole(qty)
+        fractional = qty is None or not _is_whole(qty)  # (qty None: a notional order)
         if fractional:
             if order_class != "simple":
                 raise SimError(422, 42210000, "fractional orders must be simple orders")
@@ -213,6 +235,7 @@ class OrdersMixin:
         quote = self.market.quote(symbol, now)
         take_profit = stop_loss = None
         stop_price = trail_price = trail_percent = hwm = None
+        limit_price: Decimal | None
         if order_class == "oco":
             limit_price, stop_loss = self._validate_oco(body, side, otype)
             take_profit = {"limit_price": limit_price}
@@ -229,8 +252,11 @@ class OrdersMixin:
 
         self._check_wash_trade(symbol, side, otype, limit_price, order_class)
         position = self._position_qty(symbol)
-        wanted = qty if qty is not None else (
-            notional / (quote[0] if side == "sell" else quote[1]) if quote else Decimal(0))
+        if qty is not None:
+            wanted = qty
+        else:
+            assert notional is not None  # one of the two, checked above
+            wanted = notional / (quote[0] if side == "sell" else quote[1]) if quote else Decimal(0)
         closing = position > 0 if side == "sell" else position < 0
         if closing or order_class == "oco":
             # closing (or exit-only): at most what the position has that open orders do not hold
@@ -254,12 +280,16 @@ class OrdersMixin:
                 if not (asset.get("shortable") and asset.get("easy_to_borrow")):
                     raise SimError(422, 42210000, f"asset {symbol} cannot be sold short")
                 ask = quote[1] if quote else Decimal(0)
+                assert qty is not None  # a notional order is fractional, refused just above
                 cost = qty * max(limit_price or Decimal(0), ask * (1 + SHORT_COLLAR))
             else:
                 collar = Decimal(str(self.settings().market_buy_collar))
                 ask = quote[1] if quote else Decimal(0)
-                cost = notional if notional is not None else qty * opening_buy_price(
-                    otype, limit_price, stop_price, ask, collar)
+                if notional is not None:
+                    cost = notional
+                else:
+                    assert qty is not None  # one of the two, checked above
+                    cost = qty * opening_buy_price(otype, limit_price, stop_price, ask, collar)
             bp = self.buying_power()
             if cost > bp:
                 raise SimError(403, 40310000, "insufficient buying power",
@@ -353,6 +383,7 @@ class OrdersMixin:
             if doc["type"] in ("market", "stop") or otype in ("market", "stop"):
                 conflict = True
             else:
+                assert limit is not None  # the new order is a limit or stop_limit order here
                 other = dec(doc["limit_price"])
                 buy_limit, sell_limit = (limit, other) if side == "buy" else (other, limit)
                 conflict = buy_limit >= sell_limit

@@ -48,7 +48,7 @@ class SimServer:
     def headers(self) -> dict[str, str]:
         return {"APCA-API-KEY-ID": self.key, "APCA-API-SECRET-KEY": self.secret}
 
-    def start(self, timeout: float = 30.0) -> "SimServer":
+    def start(self, timeout: float = 30.0) -> SimServer:
         args = [sys.executable, "-m", "alpaca_sim", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                 "--db", str(self.db), "--parent-pid", str(os.getpid())]
         if self.bars:
@@ -88,7 +88,7 @@ class SimServer:
         response.raise_for_status()
         return response
 
-    def __enter__(self) -> "SimServer":
+    def __enter__(self) -> SimServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -105,12 +105,17 @@ def serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--db", required=True, help="SQLite file holding the account, orders, positions, clock")
-    parser.add_argument("--bars", help="daily bars (CSV or Parquet: symbol,date,open,high,low,close,volume[,trade_count,vwap])")
+    parser.add_argument(
+        "--bars", help="daily bars (CSV or Parquet: symbol,date,open,high,low,close,volume[,trade_count,vwap])"
+    )
     parser.add_argument("--key", help="API key id clients must send")
     parser.add_argument("--secret", help="API secret clients must send")
     parser.add_argument("--clock", help="set the simulated clock (ISO 8601) at start")
-    parser.add_argument("--parent-pid", type=int,
-                        help="stop when this process is gone (SimServer passes its own: no broker outlives a killed test)")
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        help="stop when this process is gone (SimServer passes its own: no broker outlives a killed test)",
+    )
     args = parser.parse_args(argv)
     key = args.key or os.environ.get("ALPACA_SIM_KEY") or os.environ.get("APCA_API_KEY_ID")
     secret = args.secret or os.environ.get("ALPACA_SIM_SECRET") or os.environ.get("APCA_API_SECRET_KEY")
@@ -128,8 +133,9 @@ def serve(argv: list[str] | None = None) -> None:
     clock = parse_time(args.clock) if args.clock else None
     engine = Engine(Store(args.db), bars=bars, clock=clock)
     app = create_app(engine, key, secret)
-    print(f"alpaca_sim on http://{args.host}:{args.port} db={args.db} clock={engine.now():%Y-%m-%dT%H:%M:%SZ}",
-          flush=True)
+    print(
+        f"alpaca_sim on http://{args.host}:{args.port} db={args.db} clock={engine.now():%Y-%m-%dT%H:%M:%SZ}", flush=True
+    )
     if args.parent_pid:
         _exit_with_parent(args.parent_pid)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
@@ -169,7 +175,7 @@ def run_command(command: list[str], env: dict[str, str], stop_timeout_s: float =
     proc = subprocess.Popen(command, env=env)
     stop_asked: list[float] = []
 
-    def stop(signum: int, _frame) -> None:  # noqa: ANN001
+    def stop(signum: int, _frame) -> None:
         if not stop_asked:
             stop_asked.append(time.monotonic())
             if proc.poll() is None and not (signum == signal.SIGINT and _terminal_sent_it()):
@@ -179,8 +185,12 @@ def run_command(command: list[str], env: dict[str, str], stop_timeout_s: float =
     try:
         while proc.poll() is None:
             if stop_asked and time.monotonic() - stop_asked[0] > stop_timeout_s:
-                print(f"alpaca_sim: the command did not stop within {stop_timeout_s:g}s of the stop request: "
-                      "terminating it", file=sys.stderr, flush=True)
+                print(
+                    f"alpaca_sim: the command did not stop within {stop_timeout_s:g}s of the stop request: "
+                    "terminating it",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 proc.terminate()
                 try:
                     proc.wait(10)
@@ -209,15 +219,24 @@ def run(argv: list[str] | None = None) -> int:
     """
     import tempfile
 
-    parser = argparse.ArgumentParser(prog="python -m alpaca_sim run",
-                                     description=run.__doc__.split("\n\n")[1].replace("\n    ", " "))
+    about = (run.__doc__ or "").split("\n\n")[1:2]  # the docstring's second paragraph (none under python -OO)
+    parser = argparse.ArgumentParser(
+        prog="python -m alpaca_sim run", description=" ".join(about).replace("\n    ", " ")
+    )
     parser.add_argument("--db", help="SQLite file (default: a fresh temporary one)")
     parser.add_argument("--bars", help="daily bars file (CSV or Parquet)")
     parser.add_argument("--clock", help="simulated clock at start (ISO 8601)")
-    parser.add_argument("--stop-timeout", type=float, default=60.0,
-                        help="seconds COMMAND has to stop after Ctrl-C/SIGTERM before it is terminated (default 60)")
-    parser.add_argument("--key", help="API key id of the simulator (default: $ALPACA_SIM_KEY, else a random one; "
-                                      "prefer the environment: arguments show in `ps`)")
+    parser.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=60.0,
+        help="seconds COMMAND has to stop after Ctrl-C/SIGTERM before it is terminated (default 60)",
+    )
+    parser.add_argument(
+        "--key",
+        help="API key id of the simulator (default: $ALPACA_SIM_KEY, else a random one; "
+        "prefer the environment: arguments show in `ps`)",
+    )
     parser.add_argument("--secret", help="API secret of the simulator (default: $ALPACA_SIM_SECRET, else a random one)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
     args = parser.parse_args(argv)
@@ -228,9 +247,17 @@ def run(argv: list[str] | None = None) -> int:
     secret = args.secret or os.environ.get("ALPACA_SIM_SECRET") or None
     with tempfile.TemporaryDirectory(prefix="alpaca-sim-") as tmp:
         db = Path(args.db) if args.db else Path(tmp) / "sim.db"
-        with SimServer(db, bars=args.bars, clock=args.clock, key=key, secret=secret, log=Path(tmp) / "sim.log",
-                       own_group=True) as sim:
-            print(f"alpaca_sim: local paper broker on {sim.url} (clock {args.clock or 'from its database'})", flush=True)
-            env = {**os.environ, "APCA_API_KEY_ID": sim.key, "APCA_API_SECRET_KEY": sim.secret,
-                   "APCA_API_BASE_URL": sim.url, "APCA_API_DATA_URL": sim.url}
+        with SimServer(
+            db, bars=args.bars, clock=args.clock, key=key, secret=secret, log=Path(tmp) / "sim.log", own_group=True
+        ) as sim:
+            print(
+                f"alpaca_sim: local paper broker on {sim.url} (clock {args.clock or 'from its database'})", flush=True
+            )
+            env = {
+                **os.environ,
+                "APCA_API_KEY_ID": sim.key,
+                "APCA_API_SECRET_KEY": sim.secret,
+                "APCA_API_BASE_URL": sim.url,
+                "APCA_API_DATA_URL": sim.url,
+            }
             return run_command(command, env, args.stop_timeout)

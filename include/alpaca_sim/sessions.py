@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 NY = ZoneInfo("America/New_York")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass(frozen=True)
@@ -49,20 +49,27 @@ def session(day: dt.date) -> Session | None:
     return Session(day, cal.session_open(ts).to_pydatetime(), cal.session_close(ts).to_pydatetime())
 
 
+def known_session(day: dt.date) -> Session:
+    """`session(day)` for a day the calendar gave as a session (so never None)."""
+    s = session(day)
+    assert s is not None, day
+    return s
+
+
 @lru_cache(maxsize=8192)
 def session_on_or_after(day: dt.date) -> Session:
     ts = _calendar().date_to_session(pd.Timestamp(day), direction="next")
-    return session(ts.date())
+    return known_session(ts.date())
 
 
 @lru_cache(maxsize=8192)
 def session_on_or_before(day: dt.date) -> Session:
     ts = _calendar().date_to_session(pd.Timestamp(day), direction="previous")
-    return session(ts.date())
+    return known_session(ts.date())
 
 
 def sessions_between(start: dt.date, end: dt.date) -> list[Session]:
-    return [session(ts.date()) for ts in _calendar().sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))]
+    return [known_session(ts.date()) for ts in _calendar().sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))]
 
 
 def ny_date(moment: dt.datetime) -> dt.date:

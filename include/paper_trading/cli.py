@@ -15,6 +15,7 @@ import logging
 import sys
 import textwrap
 from collections.abc import Sequence
+from typing import NoReturn
 
 from paper_trading import steps
 from paper_trading.config import parse_blend
@@ -74,7 +75,7 @@ def _common(p: argparse.ArgumentParser, run_id_default: str | None = "cli",
 class _Parser(argparse.ArgumentParser):
     """argparse, with a usage error as one `error:` line (exit 2) instead of the usage block."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_INPUT, f"error: {self.prog}: {message} (see --help)\n")
 
 
@@ -122,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blend", type=_blend, help="ID=WEIGHT,... for --mode blend; weights sum to 1")
     p.add_argument("--blend-missing", choices=["error", "renormalize"],
                    help="blend mode, a strategy without rows for the date: stop (error, default) or blend the others")
-    p.add_argument("--out", help="output Parquet path (default: data/intermediate/targets_consolidated_YYYYMMDD.parquet)")
+    p.add_argument("--out",
+                   help="output Parquet path (default: data/intermediate/targets_consolidated_YYYYMMDD.parquet)")
     _common(p)
 
     p = _step(
@@ -164,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  without --prices or --fill-price, an offline plan prices each symbol at its last close on or\n"
         "  before the date in paths.daily_bars (default data/market/daily_bars.csv), and says so",
         date_help="trade date, YYYY-MM-DD or YYYYMMDD (default: the --targets file's trade_date, else the "
-                  "date in its name)",
+        "date in its name)",
     )
     p.add_argument("--targets", help="targets Parquet (default: M1's output for --date)")
     p.add_argument("--equity", type=float, help="offline: account equity (no broker is contacted)")
@@ -172,8 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prices", help="CSV symbol,price (price_source=file; offline or online)")
     p.add_argument("--positions", help="offline: CSV symbol,qty of the current holdings")
     p.add_argument("--fill-price", type=float, help="offline: one price for every symbol")
-    p.add_argument("--round", type=int, default=1,
-                   help="round of the day (default 1): once a round has traded, its plan is kept; a new round plans again")
+    p.add_argument(
+        "--round",
+        type=int,
+        default=1,
+        help="round of the day (default 1): once a round has traded, its plan is kept; a new round plans again",
+    )
     _common(p)
 
     p = _step(
@@ -192,13 +198,22 @@ def build_parser() -> argparse.ArgumentParser:
                      logs/risk_YYYYMMDD.log, logs/alerts.log (when a pre-flight check stops the run)
             """,
     )
-    p.add_argument("--mode", choices=["dry", "real"], default="dry",
-                   help="real also requires the market to be open now (default: dry)")
+    p.add_argument(
+        "--mode",
+        choices=["dry", "real"],
+        default="dry",
+        help="real also requires the market to be open now (default: dry)",
+    )
     p.add_argument("--orders", help="planned orders CSV (default: M2's output for --date)")
     p.add_argument("--prices", help="offline: CSV symbol,price as the latest prices")
     p.add_argument("--fill-price", type=float, help="offline: one latest price for every symbol")
-    p.add_argument("--round", type=int, default=1,
-                   help="round of the day (default 1): once a round has traded, its real gate's verdicts are is kept; a new round is gated again")
+    p.add_argument(
+        "--round",
+        type=int,
+        default=1,
+        help="round of the day (default 1): once a round has traded, its real gate's verdicts are is kept; "
+        "a new round is gated again",
+    )
     _common(p)
 
     p = _step(
@@ -226,8 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--mode", choices=["dry", "real"], default="dry", help="real sends orders (default: dry)")
     p.add_argument("--orders", help="approved orders CSV (default: the gate's output for --date)")
-    p.add_argument("--round", type=int, default=1,
-                   help="round of the day (default 1); a new round trades the same symbols again on purpose")
+    p.add_argument(
+        "--round",
+        type=int,
+        default=1,
+        help="round of the day (default 1); a new round trades the same symbols again on purpose",
+    )
     _common(p)
 
     p = _step(
@@ -316,27 +335,50 @@ def build_parser() -> argparse.ArgumentParser:
         date_help="trade date, YYYY-MM-DD or YYYYMMDD (default: today in New York)",
     )
     p.add_argument("--mode", choices=["dry", "real"], default="dry", help="real sends orders (default: dry)")
-    p.add_argument("--round", type=int, default=1,
-                   help="round of the day (default 1); a new round trades the same symbols again on purpose")
+    p.add_argument(
+        "--round",
+        type=int,
+        default=1,
+        help="round of the day (default 1); a new round trades the same symbols again on purpose",
+    )
     _m1_overrides(p)
-    p.add_argument("--no-wait", dest="wait", action="store_false",
-                   help="never sleep for the close: before the reconcile time, stop after the fills (no books)")
+    p.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help="never sleep for the close: before the reconcile time, stop after the fills (no books)",
+    )
     how = p.add_mutually_exclusive_group()
-    how.add_argument("--once", action="store_true",
-                     help="run the day once and exit (the default; the spec's scheduler.py --once, test T5)")
-    how.add_argument("--daemon", action="store_true",
-                     help="stay resident: run the day at scheduler.time (New York) on every XNYS session until "
-                          "Ctrl-C or SIGTERM (the spec's --daemon, test T6); Airflow is the recommended scheduler")
-    p.add_argument("--skip-weekends", action="store_true",
-                   help="with --daemon: accepted as the spec writes it; weekends and exchange holidays are always "
-                        "skipped (sessions only)")
-    p.add_argument("--poll-s", type=float, default=30.0,
-                   help="with --daemon: look at the clock at least this often, in seconds (default 30)")
+    how.add_argument(
+        "--once",
+        action="store_true",
+        help="run the day once and exit (the default; the spec's scheduler.py --once, test T5)",
+    )
+    how.add_argument(
+        "--daemon",
+        action="store_true",
+        help="stay resident: run the day at scheduler.time (New York) on every XNYS session until "
+        "Ctrl-C or SIGTERM (the spec's --daemon, test T6); Airflow is the recommended scheduler",
+    )
+    p.add_argument(
+        "--skip-weekends",
+        action="store_true",
+        help="with --daemon: accepted as the spec writes it; weekends and exchange holidays are always "
+        "skipped (sessions only)",
+    )
+    p.add_argument(
+        "--poll-s",
+        type=float,
+        default=30.0,
+        help="with --daemon: look at the clock at least this often, in seconds (default 30)",
+    )
     _common(p, run_id_default=None, run_id_help="run id of every step of the day (default: cli-YYYYMMDDTHHMMSS, UTC)")
 
     p = sub.add_parser(
-        "replay", help="the daily pipeline over a range of sessions against the local simulator",
-        formatter_class=argparse.RawDescriptionHelpFormatter, description=textwrap.dedent("""\
+        "replay",
+        help="the daily pipeline over a range of sessions against the local simulator",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent("""\
             Replay history: every XNYS session from --start to --end through the same steps as
             `run` and the DAG, against the local Alpaca simulator, whose clock moves through each
             day (orders fill on its bars, bracket legs trigger, DAY orders expire at the close).
@@ -351,11 +393,16 @@ def build_parser() -> argparse.ArgumentParser:
             prints:  a progress bar, then a one-screen summary with the dashboard's path
             exit:    0 done; 2 bad input or configuration
             """),
-        epilog="example:\n  python -m paper_trading replay --start 2025-09-02 --end 2025-12-31 --mode real")
+        epilog="example:\n  python -m paper_trading replay --start 2025-09-02 --end 2025-12-31 --mode real",
+    )
     p.add_argument("--start", required=True, type=_date, help="first day (YYYY-MM-DD); sessions only")
     p.add_argument("--end", required=True, type=_date, help="last day (YYYY-MM-DD)")
-    p.add_argument("--mode", choices=["dry", "real"], default="dry",
-                   help="real sends the orders to the simulator (default: dry, nothing is sent)")
+    p.add_argument(
+        "--mode",
+        choices=["dry", "real"],
+        default="dry",
+        help="real sends the orders to the simulator (default: dry, nothing is sent)",
+    )
     p.add_argument("--out", help="workspace folder, relative to the root (default: data/replay)")
     p.add_argument("--cash", type=float, default=100_000.0, help="the simulated account's cash at the start")
     p.add_argument("--bars", help="daily bars for the simulator (default: data/market/daily_bars.csv)")
@@ -396,9 +443,16 @@ def _replay(args: argparse.Namespace) -> int:
 
     from paper_trading.steps.replay import replay, summary_lines
 
-    bar = Progress(TextColumn("replay {task.fields[day]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TimeRemainingColumn(), TextColumn("{task.fields[did]}"), console=Console(stderr=True),
-                   disable=not args.progress)
+    bar = Progress(
+        TextColumn("replay {task.fields[day]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[did]}"),
+        console=Console(stderr=True),
+        disable=not args.progress,
+    )
     tasks: list = []
 
     def advance(done: int, total: int, day: dict) -> None:
@@ -409,9 +463,22 @@ def _replay(args: argparse.Namespace) -> int:
         bar.update(tasks[0], completed=done, day=day["date"], did=did + ("" if day["traded"] else " (not traded)"))
 
     try:
-        result = replay(args.start, args.end, mode=args.mode, root=args.root, config_path=args.config_path,
-                        out=args.out, cash=args.cash, bars=args.bars, signal_mode=args.signal_mode, pick=args.pick,
-                        blend=args.blend, blend_missing=args.blend_missing, progress=advance, debug=args.debug)
+        result = replay(
+            args.start,
+            args.end,
+            mode=args.mode,
+            root=args.root,
+            config_path=args.config_path,
+            out=args.out,
+            cash=args.cash,
+            bars=args.bars,
+            signal_mode=args.signal_mode,
+            pick=args.pick,
+            blend=args.blend,
+            blend_missing=args.blend_missing,
+            progress=advance,
+            debug=args.debug,
+        )
     finally:
         bar.stop()
     print("\n".join(summary_lines(result, steps.common.project_dir(args.root))))
@@ -424,9 +491,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.step == "signal-bus":
             summary = steps.consolidate_signals(
-                args.date, root=args.root, config_path=args.config_path, run_id=args.run_id,
-                manifest=args.manifest, mode=args.mode, pick=args.pick, blend=args.blend,
-                blend_missing=args.blend_missing, out=args.out, debug=args.debug,
+                args.date,
+                root=args.root,
+                config_path=args.config_path,
+                run_id=args.run_id,
+                manifest=args.manifest,
+                mode=args.mode,
+                pick=args.pick,
+                blend=args.blend,
+                blend_missing=args.blend_missing,
+                out=args.out,
+                debug=args.debug,
             )
             print(summary["targets_path"])
             return 0
@@ -444,34 +519,64 @@ def main(argv: Sequence[str] | None = None) -> int:
                 root = steps.common.project_dir(args.root)
                 args.date = targets_trade_date(root / args.targets, root)
             summary = steps.plan_rebalance(
-                args.date, root=args.root, config_path=args.config_path, run_id=args.run_id, round_no=args.round,
-                targets=args.targets, equity=args.equity, cash=args.cash, prices=args.prices, positions=args.positions,
-                fill_price=args.fill_price, debug=args.debug,
+                args.date,
+                root=args.root,
+                config_path=args.config_path,
+                run_id=args.run_id,
+                round_no=args.round,
+                targets=args.targets,
+                equity=args.equity,
+                cash=args.cash,
+                prices=args.prices,
+                positions=args.positions,
+                fill_price=args.fill_price,
+                debug=args.debug,
             )
             print(summary["orders_path"])
             return 0
         if args.step == "risk":
             summary = steps.check_risk(
-                args.date, mode=args.mode, round_no=args.round, root=args.root, config_path=args.config_path,
-                run_id=args.run_id, orders=args.orders, prices=args.prices, fill_price=args.fill_price, debug=args.debug,
+                args.date,
+                mode=args.mode,
+                round_no=args.round,
+                root=args.root,
+                config_path=args.config_path,
+                run_id=args.run_id,
+                orders=args.orders,
+                prices=args.prices,
+                fill_price=args.fill_price,
+                debug=args.debug,
             )
             print(summary["approved_path"])
             return 0
         if args.step == "execute":
             summary = steps.execute_orders(
-                args.date, mode=args.mode, round_no=args.round, root=args.root, config_path=args.config_path,
-                run_id=args.run_id, orders=args.orders, debug=args.debug,
+                args.date,
+                mode=args.mode,
+                round_no=args.round,
+                root=args.root,
+                config_path=args.config_path,
+                run_id=args.run_id,
+                orders=args.orders,
+                debug=args.debug,
             )
             print(summary["execution_log_path"])
             return 0
         if args.step == "reconcile":
-            summary = steps.reconcile_books(args.date, mode=args.mode, root=args.root, config_path=args.config_path,
-                                      run_id=args.run_id, debug=args.debug)
+            summary = steps.reconcile_books(
+                args.date,
+                mode=args.mode,
+                root=args.root,
+                config_path=args.config_path,
+                run_id=args.run_id,
+                debug=args.debug,
+            )
             print(summary["recon_report_path"])
             return 0
         if args.step == "report":
-            summary = steps.write_report(args.date, root=args.root, config_path=args.config_path, run_id=args.run_id,
-                                   debug=args.debug)
+            summary = steps.write_report(
+                args.date, root=args.root, config_path=args.config_path, run_id=args.run_id, debug=args.debug
+            )
             print(summary["metrics_path"])
             return 0
         if args.step == "run" and args.daemon:
@@ -481,19 +586,39 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise InputError(f"--poll-s: expected a number of seconds > 0, got {args.poll_s:g}")
             from paper_trading.steps.scheduler import daemon
 
-            daemon(mode=args.mode, root=args.root, config_path=args.config_path, poll_s=args.poll_s,
-                   round_no=args.round, wait=args.wait, signal_mode=args.signal_mode, pick=args.pick, blend=args.blend,
-                   blend_missing=args.blend_missing, echo=lambda line: print(line, flush=True), debug=args.debug)
+            daemon(
+                mode=args.mode,
+                root=args.root,
+                config_path=args.config_path,
+                poll_s=args.poll_s,
+                round_no=args.round,
+                wait=args.wait,
+                signal_mode=args.signal_mode,
+                pick=args.pick,
+                blend=args.blend,
+                blend_missing=args.blend_missing,
+                echo=lambda line: print(line, flush=True),
+                debug=args.debug,
+            )
             return 0
         if args.step == "run":
             from paper_trading.steps.scheduler import note_once
 
-            began = dt.datetime.now(dt.timezone.utc)
+            began = dt.datetime.now(dt.UTC)
             try:
                 result = steps.run_day(
-                    args.date, mode=args.mode, root=args.root, config_path=args.config_path, round_no=args.round,
-                    run_id=args.run_id, wait=args.wait, signal_mode=args.signal_mode, pick=args.pick,
-                    blend=args.blend, blend_missing=args.blend_missing, debug=args.debug,
+                    args.date,
+                    mode=args.mode,
+                    root=args.root,
+                    config_path=args.config_path,
+                    round_no=args.round,
+                    run_id=args.run_id,
+                    wait=args.wait,
+                    signal_mode=args.signal_mode,
+                    pick=args.pick,
+                    blend=args.blend,
+                    blend_missing=args.blend_missing,
+                    debug=args.debug,
                     echo=lambda line: print(line, flush=True),
                 )
             except SignalsNotReady as exc:
@@ -501,8 +626,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"error: {redact(str(exc))} (temporary: run the same command again later)", file=sys.stderr)
                 return EXIT_RETRY
             except BaseException as exc:
-                note_once(args.root, args.config_path, args.date, args.mode, began,
-                          f"failed: {exc}" if str(exc) else f"failed: {type(exc).__name__}")
+                note_once(
+                    args.root,
+                    args.config_path,
+                    args.date,
+                    args.mode,
+                    began,
+                    f"failed: {exc}" if str(exc) else f"failed: {type(exc).__name__}",
+                )
                 raise
             if result["session"]:
                 note_once(args.root, args.config_path, result["trade_date"], args.mode, began, "done")
@@ -527,7 +658,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line, the traceback only on request
         if args.debug:
             raise
-        print(f"error: unexpected {type(exc).__name__}: {redact(str(exc))} (run with --debug for details)",
-              file=sys.stderr)
+        print(
+            f"error: unexpected {type(exc).__name__}: {redact(str(exc))} (run with --debug for details)",
+            file=sys.stderr,
+        )
         return 1
     raise AssertionError(f"unhandled step {args.step}")

@@ -120,7 +120,7 @@ class StrategySpec(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _resolve(self, info: ValidationInfo) -> "StrategySpec":
+    def _resolve(self, info: ValidationInfo) -> StrategySpec:
         root = Path((info.context or {}).get("root") or project_root())
         try:
             abs_path = resolve_inside(root, self.path)
@@ -181,7 +181,8 @@ def check_blend_weights(blend: dict[str, float]) -> dict[str, float]:
             raise ValueError(f"weight of {sid!r} must be a positive number, got {w}")
     total = math.fsum(blend.values())
     if abs(total - 1.0) > 1e-6:
-        raise ValueError(f"weights must sum to 1, got {total:.6g} ({', '.join(f'{k}={v:g}' for k, v in blend.items())})")
+        weights = ", ".join(f"{k}={v:g}" for k, v in blend.items())
+        raise ValueError(f"weights must sum to 1, got {total:.6g} ({weights})")
     return blend
 
 
@@ -216,7 +217,7 @@ class SignalBusConfig(_Strict):
         return None if v is None else check_blend_weights(v)
 
     @model_validator(mode="after")
-    def _mode_has_its_argument(self) -> "SignalBusConfig":
+    def _mode_has_its_argument(self) -> SignalBusConfig:
         if self.mode == "select" and not self.pick:
             raise ValueError("mode 'select' needs 'pick' (a strategy id)")
         if self.mode == "blend" and not self.blend:
@@ -229,8 +230,11 @@ class PathsConfig(_Strict):
     mapping: ProjectPath = "data/mapping/instrument_map.csv"
     outputs: ProjectPath = "data/outputs"
     reports: ProjectPath = "data/reports"
-    daily_bars: ProjectPath = Field("data/market/daily_bars.csv", description="daily bars (symbol,date,...,close): "
-                                    "an offline plan's prices when no price file or --fill-price is given")
+    daily_bars: ProjectPath = Field(
+        "data/market/daily_bars.csv",
+        description="daily bars (symbol,date,...,close): "
+        "an offline plan's prices when no price file or --fill-price is given",
+    )
 
 
 class RebalanceConfig(_Strict):
@@ -249,11 +253,15 @@ class BracketConfig(_Strict):
 
     take_profit_pct: float = Field(0.05, gt=0)
     stop_loss_pct: float = Field(0.03, gt=0, lt=1)
-    time_in_force: Literal["day", "gtc"] = Field("gtc", description="the entry's and its legs' (Alpaca gives the "
-                                                                   "legs the entry's); day: they expire at the close")
+    time_in_force: Literal["day", "gtc"] = Field(
+        "gtc",
+        description="the entry's and its legs' (Alpaca gives the legs the entry's); day: they expire at the close",
+    )
     entry_type: Literal["market", "limit"] = Field(
-        "market", description="the bracket's entry: market (the spec's first version), or limit at the price now "
-                              "plus entry_limit_offset_pct (the take-profit and stop-loss around that limit)")
+        "market",
+        description="the bracket's entry: market (the spec's first version), or limit at the price now "
+        "plus entry_limit_offset_pct (the take-profit and stop-loss around that limit)",
+    )
     entry_limit_offset_pct: float = Field(0.0, ge=0, lt=0.1, description="a limit entry's price above the price now")
 
     @field_validator("time_in_force", mode="before")
@@ -265,7 +273,9 @@ class BracketConfig(_Strict):
 
 
 class VolatilityConfig(_Strict):
-    max_annualized: float | None = Field(None, gt=0, description="reject buys above this realized volatility; none: off")
+    max_annualized: float | None = Field(
+        None, gt=0, description="reject buys above this realized volatility; none: off"
+    )
     lookback_days: int = Field(20, ge=5, le=260)
     scope: Literal["symbol", "market"] = "symbol"
     market_symbol: str = "SPY"
@@ -287,17 +297,28 @@ class RiskConfig(_Strict):
     min_cash_buffer_pct: float = Field(0.01, ge=0, lt=1)
     max_turnover_pct: float = Field(2.0, gt=0)
     max_weight_per_name: float | None = Field(
-        None, gt=0, le=1, description="reject a buy that takes a name above this share of equity; none: off (the spec "
-                                      "sets no such limit: M1's targets decide the weights)")
+        None,
+        gt=0,
+        le=1,
+        description="reject a buy that takes a name above this share of equity; none: off (the spec "
+        "sets no such limit: M1's targets decide the weights)",
+    )
     blacklist: list[str] = Field(default_factory=list)
     max_gross_exposure: float | None = Field(
-        None, gt=0, description="(long + |short|) / equity after the batch; above it the batch's buys are rejected "
-                                "and the day's books alert; none: off")
+        None,
+        gt=0,
+        description="(long + |short|) / equity after the batch; above it the batch's buys are rejected "
+        "and the day's books alert; none: off",
+    )
     max_net_exposure: float | None = Field(
-        None, gt=0, description="(long − |short|) / equity after the batch; the same; none: off")
+        None, gt=0, description="(long − |short|) / equity after the batch; the same; none: off"
+    )
     max_margin_pct: float | None = Field(
-        None, ge=0, description="borrowed cash (negative cash) / equity after the batch: the spec's 融资活动超限; "
-                                "the same; none: off")
+        None,
+        ge=0,
+        description="borrowed cash (negative cash) / equity after the batch: the spec's 融资活动超限; "
+        "the same; none: off",
+    )
     volatility: VolatilityConfig = VolatilityConfig()
     reject_batch_on_any: bool = False
     kill_switch: bool = Field(False, description="true: no order passes the gate")
@@ -324,7 +345,9 @@ class LedgerConfig(_Strict):
     """Where the ledger database is. No password here: `$PAPER_TRADING_DB_URL` or the Airflow
     Connection `paper_trading_ledger` carry one."""
 
-    url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///data/ledger.sqlite (relative to the root)")
+    url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///data/ledger.sqlite (relative to the root)"
+    )
 
     @field_validator("url")
     @classmethod
@@ -350,11 +373,14 @@ class LedgerConfig(_Strict):
 class ExecutionConfig(_Strict):
     """M4: how approved orders are sent (see execution.py)."""
 
-    client_order_prefix: str = Field("pt", pattern=r"^[a-z0-9]{1,8}$",
-                                     description="client_order_id = PREFIX-YYYYMMDD-SYMBOL-side-rN")
+    client_order_prefix: str = Field(
+        "pt", pattern=r"^[a-z0-9]{1,8}$", description="client_order_id = PREFIX-YYYYMMDD-SYMBOL-side-rN"
+    )
     enable_client_order_id: bool = Field(
-        True, description="the spec's switch (idempotency.enable_client_order_id); only true: random ids are unsafe "
-                          "under retries")
+        True,
+        description="the spec's switch (idempotency.enable_client_order_id); only true: random ids are unsafe "
+        "under retries",
+    )
 
     @field_validator("enable_client_order_id")
     @classmethod
@@ -362,30 +388,44 @@ class ExecutionConfig(_Strict):
         if not v:
             raise ValueError(NO_RANDOM_IDS)
         return v
+
     time_in_force: Literal["day", "gtc"] = Field(
-        "day", description="simple orders' (sells, covers, fractional buys); a fractional order is always day (Alpaca)")
+        "day", description="simple orders' (sells, covers, fractional buys); a fractional order is always day (Alpaca)"
+    )
     reprotect: bool = Field(True, description="protect held names: each ends a run covered exactly by its exits")
     protection: Literal["per_lot", "whole_position"] = Field(
-        "per_lot", description="per_lot: every buy is a bracket over the shares it buys, earlier exits stay; "
-                               "whole_position: every change re-bases one OCO over the whole position")
-    exit_renew_days: int = Field(7, ge=1, le=80, description="exits that Alpaca's 90-day GTC limit lapses within "
-                                                             "this many days are re-placed by the run")
+        "per_lot",
+        description="per_lot: every buy is a bracket over the shares it buys, earlier exits stay; "
+        "whole_position: every change re-bases one OCO over the whole position",
+    )
+    exit_renew_days: int = Field(
+        7,
+        ge=1,
+        le=80,
+        description="exits that Alpaca's 90-day GTC limit lapses within this many days are re-placed by the run",
+    )
     cancel_timeout_s: float = Field(30.0, gt=0, description="wait for cancelled orders and legs to be cancelled")
     sell_timeout_s: float = Field(120.0, gt=0, description="wait for the sells before the buys")
     buy_timeout_s: float = Field(120.0, gt=0, description="wait for the buys before re-protecting")
     fills_timeout_s: float = Field(3600.0, gt=0, description="wait_for_fills gives up (and reports) after this")
     poll_interval_s: float = Field(1.0, gt=0)
-    market_buy_collar: float = Field(0.025, ge=0, lt=0.5,
-                                     description="market buys cost up to this much above the price (buying power)")
+    market_buy_collar: float = Field(
+        0.025, ge=0, lt=0.5, description="market buys cost up to this much above the price (buying power)"
+    )
     lock_wait_s: float = Field(60.0, ge=0, description="a second run of the same date waits this long, then stops")
-    lock_lease_s: float = Field(180.0, gt=0,
-                                description="renewed while a run works; a killed run's lock is taken over after this")
+    lock_lease_s: float = Field(
+        180.0, gt=0, description="renewed while a run works; a killed run's lock is taken over after this"
+    )
     submit_attempts: int = Field(5, ge=1, le=20, description="tries of one submit on 429 / unknown outcome")
     max_backoff_s: float = Field(60.0, gt=0, description="longest wait between two tries (a 429's reset included)")
-    require_approval: bool = Field(False, description="a real run waits for a person's Approve in Airflow's UI "
-                                                      "(or REST API) before sending; a DAG param can ask per run")
-    approval_timeout_minutes: float = Field(60.0, gt=0, le=24 * 60,
-                                            description="no answer by then is a Reject: nothing is sent")
+    require_approval: bool = Field(
+        False,
+        description="a real run waits for a person's Approve in Airflow's UI "
+        "(or REST API) before sending; a DAG param can ask per run",
+    )
+    approval_timeout_minutes: float = Field(
+        60.0, gt=0, le=24 * 60, description="no answer by then is a Reject: nothing is sent"
+    )
 
 
 class ReportConfig(_Strict):
@@ -393,8 +433,10 @@ class ReportConfig(_Strict):
 
     benchmark: str = Field("SPY", description="the benchmark's symbol")
     benchmark_file: ProjectPath | None = Field(
-        None, description="CSV of the benchmark's daily closes (date,close; a symbol column, if any, is filtered "
-                          "to the benchmark); none: the broker's daily bars")
+        None,
+        description="CSV of the benchmark's daily closes (date,close; a symbol column, if any, is filtered "
+        "to the benchmark); none: the broker's daily bars",
+    )
 
     @field_validator("benchmark")
     @classmethod
@@ -422,34 +464,45 @@ class AlertsConfig(_Strict):
     by its position (and type) only, never by its value."""
 
     channels: list[str] = Field(default_factory=list, description="apprise URLs; with $PAPER_TRADING_ALERT_URLS")
-    timeout_s: float = Field(10.0, gt=0, le=120,
-                             description="delivery of a step's alerts (one notification) to all channels gives up "
-                                         "after this")
+    timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="delivery of a step's alerts (one notification) to all channels gives up after this",
+    )
     daily_drawdown: float = Field(-0.03, gt=-1, lt=0, description="alert when the day's return is at or below this")
-    plan_deviation_pct: float = Field(0.05, ge=0, le=1,
-                                      description="alert when an order's filled quantity is off the planned one by "
-                                                  "more than this share of it")
+    plan_deviation_pct: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="alert when an order's filled quantity is off the planned one by more than this share of it",
+    )
 
     @field_validator("channels")
     @classmethod
     def _apprise_urls(cls, v: list[str]) -> list[str]:
         for i, url in enumerate(v):
             if not _APPRISE_URL.match(url.strip()):
-                raise ValueError(f"channels[{i}] is not an apprise URL (scheme://...); the value is not shown, "
-                                 "it may hold a token")
+                raise ValueError(
+                    f"channels[{i}] is not an apprise URL (scheme://...); the value is not shown, it may hold a token"
+                )
         return [url.strip() for url in v]
 
 
 class SchedulerConfig(_Strict):
     """When the day runs (the spec's M3): the DAG's timetable and `run --daemon`, New York time."""
 
-    time: str = Field(DEFAULT_SCHEDULER_TIME, pattern=f"^{HHMM_PATTERN}$",
-                      description="HH:MM New York time on each XNYS session (after the 09:30 open for real orders)")
+    time: str = Field(
+        DEFAULT_SCHEDULER_TIME,
+        pattern=f"^{HHMM_PATTERN}$",
+        description="HH:MM New York time on each XNYS session (after the 09:30 open for real orders)",
+    )
 
 
 class AppConfig(_Strict):
-    signal_bus: SignalBusConfig | None = Field(None, description="M1's defaults; none: the CLI's --mode/--pick (as "
-                                                                 "the spec's run_signal_bus.py takes them)")
+    signal_bus: SignalBusConfig | None = Field(
+        None, description="M1's defaults; none: the CLI's --mode/--pick (as the spec's run_signal_bus.py takes them)"
+    )
     scheduler: SchedulerConfig = SchedulerConfig()
     paths: PathsConfig = PathsConfig()
     rebalance: RebalanceConfig = RebalanceConfig()
@@ -483,8 +536,14 @@ def _kind_of(value: Any) -> str:
     """What a value is, in words, without the value (for inputs that may be secrets)."""
     if isinstance(value, bool):
         return "a boolean"
-    return {str: "text", int: "a whole number", float: "a number", dict: "a mapping", list: "a list",
-            type(None): "nothing"}.get(type(value), f"a {type(value).__name__}")
+    return {
+        str: "text",
+        int: "a whole number",
+        float: "a number",
+        dict: "a mapping",
+        list: "a list",
+        type(None): "nothing",
+    }.get(type(value), f"a {type(value).__name__}")
 
 
 def _one_line(path: Path, exc: ValidationError, data: Any, root: Path) -> str:
@@ -505,8 +564,10 @@ def _one_line(path: Path, exc: ValidationError, data: Any, root: Path) -> str:
         msg = "is not a known field"
     elif isinstance(given, bool) and kind in ("float_type", "int_type", "string_type"):
         expected = {"float_type": "a number", "int_type": "a whole number", "string_type": "text"}[kind]
-        msg = (f"expected {expected}, got the boolean {str(given).lower()} "
-               "(YAML reads yes/no/on/off/true/false as booleans)")
+        msg = (
+            f"expected {expected}, got the boolean {str(given).lower()} "
+            "(YAML reads yes/no/on/off/true/false as booleans)"
+        )
     elif kind.endswith("_type") or kind in ("finite_number", "int_from_float", "literal_error", "enum"):
         msg = f"{msg[0].lower()}{msg[1:]}, got {given!r}"
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
@@ -530,8 +591,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 break
             if first is not None:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first on line {first.start_mark.line + 1})",
-                    key_node.start_mark)
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first on line {first.start_mark.line + 1})",
+                    key_node.start_mark,
+                )
             seen[key] = key_node
         return super().construct_mapping(node, deep=deep)
 
@@ -549,7 +613,7 @@ def _read_yaml(path: Path, root: Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read file ({exc.strerror})") from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -570,8 +634,10 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> list[Stra
         raise ConfigError(_one_line(path, exc, data, root)) from None
 
 
-NO_RANDOM_IDS = ("false is refused: deterministic client_order_ids are always on, because a random id is unsafe "
-                 "under retries (a retried submit could send the order twice)")
+NO_RANDOM_IDS = (
+    "false is refused: deterministic client_order_ids are always on, because a random id is unsafe "
+    "under retries (a retried submit could send the order twice)"
+)
 #: The specification's config keys (v1.2, §M4 1.2-2.4) that are ours under another name:
 #: (section, key) -> (our section, our key, how its values translate).
 SPEC_ALIASES: dict[tuple[str, str], tuple[str, str, dict | None]] = {
@@ -602,15 +668,26 @@ def _spec_aliases(data: dict, shown: str) -> dict:
         if not isinstance(target, dict):
             continue  # the section's own error is reported by validation
         if our_key in target and target[our_key] != value:
-            raise ConfigError(f"{shown}: {section}.{key} and {ours}.{our_key} are one setting with two values "
-                              f"({value!r}, {target[our_key]!r}): keep one")
+            raise ConfigError(
+                f"{shown}: {section}.{key} and {ours}.{our_key} are one setting with two values "
+                f"({value!r}, {target[our_key]!r}): keep one"
+            )
         target[our_key] = value
-        log.info("%s: %s.%s is the spec's name of %s.%s%s", shown, section, key, ours, our_key,
-                 f" ({_spec_value_note(values, value)})" if values else "")
+        log.info(
+            "%s: %s.%s is the spec's name of %s.%s%s",
+            shown,
+            section,
+            key,
+            ours,
+            our_key,
+            f" ({_spec_value_note(values, value)})" if values else "",
+        )
     if isinstance(data.get("idempotency"), dict):
         if extra := sorted(data["idempotency"]):
-            raise ConfigError(f"{shown}: idempotency.{extra[0]}: is not a known field (idempotency takes "
-                              "enable_client_order_id and prefix)")
+            raise ConfigError(
+                f"{shown}: idempotency.{extra[0]}: is not a known field (idempotency takes "
+                "enable_client_order_id and prefix)"
+            )
         del data["idempotency"]
     return data
 

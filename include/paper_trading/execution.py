@@ -10,10 +10,11 @@ lose one. What makes that true:
 - **Look before sending.** Before each submit the id is looked up (the ledger for a final outcome,
   then the broker). One listing of the day's orders at the start of the run answers for every id
   the ledger has never journaled (the run holds the ledger's lock for the day, so nobody else can
-  send them meanwhile); any other id is looked up one by one just before its submit. A timeout, a 5xx or a dropped connection after the POST is an unknown outcome:
-  the id is looked up before anything else, and only sent again (with the same id) when the broker
-  does not have it; a 422 "client_order_id must be unique" means it is there. A 429 created
-  nothing: wait what the broker says, look up, send again.
+  send them meanwhile); any other id is looked up one by one just before its submit. A timeout, a 5xx
+  or a dropped connection after the POST is an unknown outcome: the id is looked up before anything
+  else, and only sent again (with the same id) when the broker does not have it; a 422
+  "client_order_id must be unique" means it is there. A 429 created nothing: wait what the broker
+  says, look up, send again.
 - **Journal.** The intent is written to the ledger before the POST and the answer after it, each in
   its own transaction, so a run killed between the two leaves a row that the next run resolves.
 
@@ -55,11 +56,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from paper_trading.broker.types import OrderInfo, OrderRequest
+from paper_trading.broker.types import Broker, OrderInfo, OrderRequest
 from paper_trading.errors import (
     AmbiguousSubmitError,
     BrokerError,
@@ -82,10 +84,14 @@ log = get_logger("execution")
 
 REPROTECT_REASON = "re-protect: one take-profit/stop-loss pair over the whole position"
 REST_REASON = "protect the rest: an OCO over the shares no working take-profit/stop-loss covers"
-RENEW_REASON = "renew: the earlier exits lapse within {days} days (Alpaca cancels GTC orders after 90); " \
-               "one take-profit/stop-loss pair over the whole position"
-CONSOLIDATE_REASON = "consolidate: the working exits covered more than the position; one take-profit/stop-loss " \
-                     "pair over the whole position"
+RENEW_REASON = (
+    "renew: the earlier exits lapse within {days} days (Alpaca cancels GTC orders after 90); "
+    "one take-profit/stop-loss pair over the whole position"
+)
+CONSOLIDATE_REASON = (
+    "consolidate: the working exits covered more than the position; one take-profit/stop-loss "
+    "pair over the whole position"
+)
 MIN_GAP = 0.01
 #: After this many submits in a row whose outcome stays unknown, the run stops sending (the broker is
 #: failing); what is left is sent by the next run, after each id was looked up.
@@ -95,7 +101,7 @@ UNKNOWN_BREAKER = 3
 def day_window_start(trade_date: dt.date) -> dt.datetime:
     """Where a listing of one trade date's orders starts: midnight UTC the day before (every New York
     time of the date, and orders accepted before its open, fall after it)."""
-    return dt.datetime.combine(trade_date - dt.timedelta(days=1), dt.time(0), tzinfo=dt.timezone.utc)
+    return dt.datetime.combine(trade_date - dt.timedelta(days=1), dt.time(0), tzinfo=dt.UTC)
 
 
 def exit_prices(base: float, take_profit_pct: float, stop_loss_pct: float) -> tuple[float, float]:
@@ -194,10 +200,22 @@ def scale_buys(qty: dict[str, float], prices: dict[str, float], budget: float) -
 class Executor:
     """Sends (or, dry, records) one trade date's approved orders. See the module docstring."""
 
-    def __init__(self, broker, ledger: Ledger, settings: ExecutionSettings, *, mode: str, trade_date: dt.date,
-                 round_no: int, run_id: str, env: str, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic, preflight: Callable[[], None] | None = None,
-                 keep_alive: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        ledger: Ledger,
+        settings: ExecutionSettings,
+        *,
+        mode: str,
+        trade_date: dt.date,
+        round_no: int,
+        run_id: str,
+        env: str,
+        sleep: Callable[[float], object] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        preflight: Callable[[], None] | None = None,
+        keep_alive: Callable[[], None] | None = None,
+    ) -> None:
         """`preflight` runs once, just before the first write to the broker (real mode): a run that
         finds everything already sent only reads, so it can record an earlier attempt's orders even
         after the close. `keep_alive` is called while the run works (it renews the ledger lock and
@@ -226,8 +244,13 @@ class Executor:
         if self.real:
             self._resolve_all(intents)
         todo = [i for i in intents if not i.settled]
-        log.info("execute (%s, round %d): %d approved order(s), %d already accounted for", self.mode, self.round_no,
-                 len(intents), len(intents) - len(todo))
+        log.info(
+            "execute (%s, round %d): %d approved order(s), %d already accounted for",
+            self.mode,
+            self.round_no,
+            len(intents),
+            len(intents) - len(todo),
+        )
         per_lot = self.s.protection == "per_lot"
         # per lot, a bracket buy leaves the name's working exits alone (Alpaca exempts complex orders
         # from its wash-trade rule); a sell must free the shares they hold
@@ -258,31 +281,56 @@ class Executor:
         self._keep_alive()
         if not self._cleared:
             self._cleared = True
-            self._preflight()
+            if self._preflight is not None:  # (None: cleared from the start)
+                self._preflight()
 
     # ------------------------------------------------------------------------------ intents
 
-    def _intent(self, row) -> Intent:  # noqa: ANN001 - a DataFrame row
+    def _intent(self, row) -> Intent:
         cid = client_order_id(self.s.prefix, self.trade_date, row.symbol, row.side, self.round_no, self.mode)
         tp = None if pd.isna(row.tp_price) else float(row.tp_price)
         sl = None if pd.isna(row.sl_price) else float(row.sl_price)
-        return Intent(cid, row.symbol, row.side, float(row.qty), float(row.qty), row.order_type,
-                      row.time_in_force, float(row.ref_price), tp, sl, str(row.reason or ""))
+        return Intent(
+            cid,
+            row.symbol,
+            row.side,
+            float(row.qty),
+            float(row.qty),
+            row.order_type,
+            row.time_in_force,
+            float(row.ref_price),
+            tp,
+            sl,
+            str(row.reason or ""),
+        )
 
     def _row(self, intent: Intent, status: str | None = None, **extra) -> dict:
         price = intent.filled_avg_price or intent.ref_price
         row = {
-            "client_order_id": intent.cid, "trade_date": self.trade_date, "round": self.round_no, "run_id": self.run_id,
-            "mode": self.mode, "env": self.env, "symbol": intent.symbol, "side": intent.side, "qty": intent.qty,
-            "planned_qty": intent.planned_qty, "order_type": intent.form or intent.order_type,
+            "client_order_id": intent.cid,
+            "trade_date": self.trade_date,
+            "round": self.round_no,
+            "run_id": self.run_id,
+            "mode": self.mode,
+            "env": self.env,
+            "symbol": intent.symbol,
+            "side": intent.side,
+            "qty": intent.qty,
+            "planned_qty": intent.planned_qty,
+            "order_type": intent.form or intent.order_type,
             "order_class": {"bracket": "bracket", "oco": "oco"}.get(intent.form, "simple"),
             "time_in_force": intent.time_in_force if intent.form in ("bracket", "oco") else self._simple_tif(intent),
             "tp_price": intent.tp_price if intent.form in ("bracket", "oco") else None,
             "sl_price": intent.sl_price if intent.form in ("bracket", "oco") else None,
-            "ref_price": intent.ref_price, "notional": round(intent.qty * price, 2), "status": status or intent.status,
-            "broker_order_id": intent.broker_id, "filled_qty": intent.filled_qty,
-            "filled_avg_price": intent.filled_avg_price, "submitted_at": intent.submitted_at,
-            "reason": intent.reason or None, "last_error": intent.error or None,
+            "ref_price": intent.ref_price,
+            "notional": round(intent.qty * price, 2),
+            "status": status or intent.status,
+            "broker_order_id": intent.broker_id,
+            "filled_qty": intent.filled_qty,
+            "filled_avg_price": intent.filled_avg_price,
+            "submitted_at": intent.submitted_at,
+            "reason": intent.reason or None,
+            "last_error": intent.error or None,
         }
         row.update(extra)
         return row
@@ -312,24 +360,39 @@ class Executor:
             intent.filled_avg_price = float(info.filled_avg_price) if info.filled_avg_price is not None else None
             intent.submitted_at = info.submitted_at
             if not intent.form:
-                intent.form = "bracket" if info.order_class == "bracket" else (
-                    "oco" if info.order_class == "oco" else "market")
+                intent.form = (
+                    "bracket" if info.order_class == "bracket" else ("oco" if info.order_class == "oco" else "market")
+                )
             if info.qty is not None:
                 intent.qty = float(info.qty)
         rows = [self._row(intent)]
         for leg in intent.legs:
-            rows.append({
-                "client_order_id": leg.client_order_id, "trade_date": self.trade_date, "round": self.round_no,
-                "run_id": self.run_id, "mode": self.mode, "env": self.env, "symbol": leg.symbol, "side": leg.side,
-                "qty": float(leg.qty or 0), "order_type": "take_profit" if leg.order_type == "limit" else "stop_loss",
-                "order_class": info.order_class if info else None, "time_in_force": intent.time_in_force,
-                "tp_price": float(leg.limit_price) if leg.limit_price is not None else None,
-                "sl_price": float(leg.stop_price) if leg.stop_price is not None else None,
-                "ref_price": intent.ref_price, "notional": None, "status": leg.status, "broker_order_id": leg.id,
-                "parent_client_order_id": intent.cid, "filled_qty": float(leg.filled_qty),
-                "filled_avg_price": float(leg.filled_avg_price) if leg.filled_avg_price is not None else None,
-                "submitted_at": leg.submitted_at,
-            })
+            rows.append(
+                {
+                    "client_order_id": leg.client_order_id,
+                    "trade_date": self.trade_date,
+                    "round": self.round_no,
+                    "run_id": self.run_id,
+                    "mode": self.mode,
+                    "env": self.env,
+                    "symbol": leg.symbol,
+                    "side": leg.side,
+                    "qty": float(leg.qty or 0),
+                    "order_type": "take_profit" if leg.order_type == "limit" else "stop_loss",
+                    "order_class": info.order_class if info else None,
+                    "time_in_force": intent.time_in_force,
+                    "tp_price": float(leg.limit_price) if leg.limit_price is not None else None,
+                    "sl_price": float(leg.stop_price) if leg.stop_price is not None else None,
+                    "ref_price": intent.ref_price,
+                    "notional": None,
+                    "status": leg.status,
+                    "broker_order_id": leg.id,
+                    "parent_client_order_id": intent.cid,
+                    "filled_qty": float(leg.filled_qty),
+                    "filled_avg_price": float(leg.filled_avg_price) if leg.filled_avg_price is not None else None,
+                    "submitted_at": leg.submitted_at,
+                }
+            )
         return rows
 
     # ------------------------------------------------------------------- exactly-once send
@@ -348,8 +411,11 @@ class Executor:
                 self._absent.add(intent.cid)
             if (found := at_broker.get(intent.cid)) is not None:  # the broker is the truth, whatever we wrote
                 # known to the ledger as sent: its reason stays; unknown (an answer lost): say how it was found
-                intent.reason = (row.get("reason") or "") if row and row.get("broker_order_id") else (
-                    (row or {}).get("reason") or "found at the broker (sent by an earlier attempt)")
+                intent.reason = (
+                    (row.get("reason") or "")
+                    if row and row.get("broker_order_id")
+                    else ((row or {}).get("reason") or "found at the broker (sent by an earlier attempt)")
+                )
                 self._record(intent, found)
             elif row and row["status"] in NOT_SENT_AGAIN:
                 intent.status, intent.form, intent.qty = row["status"], row["order_type"], row["qty"]
@@ -363,8 +429,10 @@ class Executor:
         for intent in sells:
             now = held.get(intent.symbol, 0.0)
             if now <= 0:
-                self._not_sent(intent, f"nothing held now (planned to sell {intent.planned_qty:g}): a sell would "
-                                       "open a short position")
+                self._not_sent(
+                    intent,
+                    f"nothing held now (planned to sell {intent.planned_qty:g}): a sell would open a short position",
+                )
             elif intent.qty > now + 1e-9:
                 intent.reason = f"capped to the {now:g} held now (planned {intent.planned_qty:g})"
                 intent.qty = now
@@ -378,8 +446,9 @@ class Executor:
         if not self.real:
             intent.status = "dry_run"
             self._record(intent)
-            log.info("dry run: would send %s %s %g %s (%s)", intent.side, intent.symbol, intent.qty, intent.form,
-                     intent.cid)
+            log.info(
+                "dry run: would send %s %s %g %s (%s)", intent.side, intent.symbol, intent.qty, intent.form, intent.cid
+            )
             return
         for attempt in range(1, self.s.submit_attempts + 1):
             self._writing()
@@ -393,14 +462,14 @@ class Executor:
             try:
                 info = self.broker.submit_order(request)
             except SubmitRateLimited as exc:
-                wait = min(exc.retry_after if exc.retry_after is not None else 2.0 ** attempt, self.s.max_backoff_s)
+                wait = min(exc.retry_after if exc.retry_after is not None else 2.0**attempt, self.s.max_backoff_s)
                 log.warning("submit of %s rate-limited (nothing created); waiting %.1f s", intent.cid, wait)
                 self._journal(intent, "unknown", error=str(exc))
                 self.sleep(wait)
             except AmbiguousSubmitError as exc:
                 log.warning("%s; looking it up", exc)
                 self._journal(intent, "unknown", error=str(exc))
-                self.sleep(min(0.5 * 2 ** attempt, self.s.max_backoff_s))
+                self.sleep(min(0.5 * 2**attempt, self.s.max_backoff_s))
             except OrderRejected as exc:
                 if _duplicate(exc) or self.broker.get_order_by_client_id(intent.cid) is not None:
                     log.warning("%s is already at the broker (duplicate client_order_id); recording it", intent.cid)
@@ -413,17 +482,30 @@ class Executor:
                 intent.error = ""
                 self._unknown_in_a_row = 0
                 self._record(intent, info)
-                log.info("sent %s %s %g %s: %s (%s)", intent.side, intent.symbol, intent.qty, intent.form, info.status,
-                         intent.cid)
+                log.info(
+                    "sent %s %s %g %s: %s (%s)",
+                    intent.side,
+                    intent.symbol,
+                    intent.qty,
+                    intent.form,
+                    info.status,
+                    intent.cid,
+                )
                 return
         intent.status = "unknown"
         self._unknown_in_a_row += 1
-        log.error("the outcome of %s is still unknown after %d attempt(s): %s", intent.cid, self.s.submit_attempts,
-                  intent.error)
+        log.error(
+            "the outcome of %s is still unknown after %d attempt(s): %s",
+            intent.cid,
+            self.s.submit_attempts,
+            intent.error,
+        )
         self._record(intent)
         if self._unknown_in_a_row >= UNKNOWN_BREAKER:
-            log.error("%d submits in a row with an unknown outcome: no more orders are sent in this run",
-                      self._unknown_in_a_row)
+            log.error(
+                "%d submits in a row with an unknown outcome: no more orders are sent in this run",
+                self._unknown_in_a_row,
+            )
 
     def _journal(self, intent: Intent, status: str, error: str = "") -> None:
         intent.status = status
@@ -432,13 +514,24 @@ class Executor:
         self.ledger.upsert_orders([self._row(intent)])
 
     def _request(self, intent: Intent, form: str) -> OrderRequest | None:
-        common = {"symbol": intent.symbol, "side": intent.side, "qty": Decimal(str(intent.qty)),
-                  "client_order_id": intent.cid}
+        common: dict[str, Any] = {
+            "symbol": intent.symbol,
+            "side": intent.side,
+            "qty": Decimal(str(intent.qty)),
+            "client_order_id": intent.cid,
+        }
         if form == "bracket":
-            limit = {} if intent.limit_price is None else {"order_type": "limit",
-                                                           "limit_price": Decimal(str(intent.limit_price))}
-            return OrderRequest(**{"order_type": "market", **common, **limit}, time_in_force=intent.time_in_force,
-                                take_profit=Decimal(str(intent.tp_price)), stop_loss=Decimal(str(intent.sl_price)))
+            limit = (
+                {}
+                if intent.limit_price is None
+                else {"order_type": "limit", "limit_price": Decimal(str(intent.limit_price))}
+            )
+            return OrderRequest(
+                **{"order_type": "market", **common, **limit},
+                time_in_force=intent.time_in_force,
+                take_profit=Decimal(str(intent.tp_price)),
+                stop_loss=Decimal(str(intent.sl_price)),
+            )
         return OrderRequest(**common, order_type="market", time_in_force=self._simple_tif(intent))
 
     def _simple_tif(self, intent: Intent) -> str:
@@ -460,13 +553,14 @@ class Executor:
         pending = [i for i in buys if i.status == "pending"]
         equity, cash, power = float(account.equity), float(account.cash), float(account.buying_power)
         budget = min(cash - self.s.cash_floor_pct * equity, power / (1 + self.s.market_buy_collar))
-        scaled, factor = scale_buys({i.cid: i.qty for i in pending}, {i.cid: prices[i.symbol] for i in pending},
-                                    budget)
+        scaled, factor = scale_buys({i.cid: i.qty for i in pending}, {i.cid: prices[i.symbol] for i in pending}, budget)
         for intent in pending:
             if factor < 1.0:
                 intent.qty = scaled[intent.cid]
-                intent.reason = (f"scaled for cash: planned {intent.planned_qty:g}, sending {intent.qty:g} (cash "
-                                 f"{cash:.2f}, buying power {power:.2f}, buys cost {budget / factor:.2f} at prices now)")
+                intent.reason = (
+                    f"scaled for cash: planned {intent.planned_qty:g}, sending {intent.qty:g} (cash "
+                    f"{cash:.2f}, buying power {power:.2f}, buys cost {budget / factor:.2f} at prices now)"
+                )
                 if intent.qty <= 0:
                     self._not_sent(intent, intent.reason + ": nothing left to buy")
                     continue
@@ -494,20 +588,26 @@ class Executor:
             return
         if held_qty > 0 and self.s.reprotect and self.s.protection == "whole_position":
             intent.form = "market"
-            intent.reason = _also(intent.reason,
-                                  "increase of a held name: market entry, the whole position re-protected by one OCO")
+            intent.reason = _also(
+                intent.reason, "increase of a held name: market entry, the whole position re-protected by one OCO"
+            )
             return
         if held_qty > 0:
-            intent.reason = _also(intent.reason, "increase of a held name: a bracket over the added shares; the exits "
-                                                 "already working stay")
+            intent.reason = _also(
+                intent.reason,
+                "increase of a held name: a bracket over the added shares; the exits already working stay",
+            )
         if self.s.entry_type == "limit":  # Alpaca's base price of a limit bracket is its limit
             base = float(round_to_tick(np.array([base * (1 + self.s.entry_limit_offset_pct)]), "up")[0])
             intent.limit_price = base
             intent.reason = _also(intent.reason, f"limit entry at {base:g}")
         tp, sl = exit_prices(base, self.s.take_profit_pct, self.s.stop_loss_pct)
         if not (tp >= base + MIN_GAP - 1e-9 and 0 < sl <= base - MIN_GAP + 1e-9 and tp > sl):
-            self._not_sent(intent, f"bracket_invalid: take-profit {tp:g} / stop-loss {sl:g} do not fit Alpaca's rule "
-                                   f"around the price now {base:g}")
+            self._not_sent(
+                intent,
+                f"bracket_invalid: take-profit {tp:g} / stop-loss {sl:g} do not fit Alpaca's rule "
+                f"around the price now {base:g}",
+            )
             return
         intent.form, intent.tp_price, intent.sl_price = "bracket", tp, sl
         intent.time_in_force = self.s.bracket_time_in_force
@@ -515,8 +615,11 @@ class Executor:
     def _not_sent(self, intent: Intent, reason: str) -> None:
         """Record that this order is not sent (final for the round) — unless the broker has it already
         (another attempt sent it meanwhile): then the broker's view is what is recorded."""
-        if self.real and intent.cid not in self._absent and (
-                found := self.broker.get_order_by_client_id(intent.cid)) is not None:
+        if (
+            self.real
+            and intent.cid not in self._absent
+            and (found := self.broker.get_order_by_client_id(intent.cid)) is not None
+        ):
             self._record(intent, found)
             return
         intent.status, intent.reason = "not_sent", reason
@@ -536,8 +639,11 @@ class Executor:
         bracket and OCO we sent), else None: one `status=open` listing without nesting (see step 2
         of the module docstring). It costs the same on the first day and after a year: no window of
         days to page through, however long a protected position has been held."""
-        listed = [o for o in self.broker.list_orders(status="open", symbols=sorted(symbols), nested=False)
-                  if o.status not in TERMINAL]
+        listed = [
+            o
+            for o in self.broker.list_orders(status="open", symbols=sorted(symbols), nested=False)
+            if o.status not in TERMINAL
+        ]
         known = self.ledger.orders_by_id(sorted(o.client_order_id for o in listed))
         # what the broker says of our earlier orders goes to the ledger (a leg now working, say)
         self._sync({o.client_order_id: o for o in listed if o.client_order_id in known}, known=known)
@@ -556,7 +662,9 @@ class Executor:
         cancelled = self._cancel_and_wait(foreign, "before trading the symbol")
         return sorted(cancelled), {o.symbol for o, _ in cancelled.values()}
 
-    def _cancel_and_wait(self, orders: list[tuple[OrderInfo, str | None]], why: str) -> dict[str, tuple[OrderInfo, str | None]]:
+    def _cancel_and_wait(
+        self, orders: list[tuple[OrderInfo, str | None]], why: str
+    ) -> dict[str, tuple[OrderInfo, str | None]]:
         """Cancel `orders` (each with its parent's client_order_id, for a leg of ours), wait until the
         broker lists none of them as working (Alpaca answers a cancel before it is done), and record
         how each ended. Raises `OutcomeUnknown` when they are not all cancelled in time: nothing that
@@ -584,9 +692,11 @@ class Executor:
         if left:
             from paper_trading.errors import OutcomeUnknown
 
-            raise OutcomeUnknown(f"{len(left)} open order(s) on the symbols to trade were not cancelled within "
-                                 f"{self.s.cancel_timeout_s:g} s ({', '.join(sorted({o.symbol for o in left}))}); "
-                                 "nothing was sent; run again")
+            raise OutcomeUnknown(
+                f"{len(left)} open order(s) on the symbols to trade were not cancelled within "
+                f"{self.s.cancel_timeout_s:g} s ({', '.join(sorted({o.symbol for o in left}))}); "
+                "nothing was sent; run again"
+            )
         return cancelled
 
     def _record_cancelled(self, cancelled: dict[str, tuple[OrderInfo, str | None]], why: str) -> None:
@@ -609,8 +719,9 @@ class Executor:
                 seen[o.client_order_id] = o
         self._sync(seen, f"cancelled {why} ({self.trade_date} round {self.round_no})")
 
-    def _sync(self, seen: dict[str, OrderInfo], cancel_note: str | None = None,
-              known: dict[str, dict] | None = None) -> None:
+    def _sync(
+        self, seen: dict[str, OrderInfo], cancel_note: str | None = None, known: dict[str, dict] | None = None
+    ) -> None:
         """The ledger rows of `seen` orders that the broker reports differently, updated in one
         transaction (see `changed_rows`). `known`: the ledger rows of `seen`, when the caller has
         just read them."""
@@ -620,8 +731,11 @@ class Executor:
 
     def _own_orders(self, symbols: Iterable[str]) -> dict[str, OrderInfo]:
         after = day_window_start(self.trade_date)
-        return {o.client_order_id: o for o in self.broker.list_orders(status="all", after=after, symbols=sorted(symbols))
-                if self._own(o)}
+        return {
+            o.client_order_id: o
+            for o in self.broker.list_orders(status="all", after=after, symbols=sorted(symbols))
+            if self._own(o)
+        }
 
     def _wait(self, intents: list[Intent], timeout: float, what: str) -> None:
         """Until every sent order of `intents` is terminal (legs may stay open), or `timeout`."""
@@ -637,8 +751,13 @@ class Executor:
             self._keep_alive()
             self.sleep(self.s.poll_interval_s)
         if waiting:
-            log.warning("%d %s not done after %g s: %s", len(waiting), what, timeout,
-                        ", ".join(f"{i.symbol} {i.status}" for i in waiting))
+            log.warning(
+                "%d %s not done after %g s: %s",
+                len(waiting),
+                what,
+                timeout,
+                ", ".join(f"{i.symbol} {i.status}" for i in waiting),
+            )
 
     def _refresh(self, intents: list[Intent]) -> None:
         sent = [i for i in intents if i.broker_id]
@@ -655,12 +774,14 @@ class Executor:
         buys = [i for i in intents if i.side == "buy"]
         self._wait(buys, self.s.buy_timeout_s, "buys")
         if self.s.protection == "per_lot":
-            self._cancel_rest_of_entries([i for i in buys if i.broker_id and i.status == "partially_filled"
-                                          and i.form == "bracket"])
+            self._cancel_rest_of_entries(
+                [i for i in buys if i.broker_id and i.status == "partially_filled" and i.form == "bracket"]
+            )
         busy = {i.symbol for i in intents if i.broker_id and i.status not in DONE_TODAY}
         result.unprotected = sorted(touched & busy)
-        positions = {p.symbol: float(math.floor(float(p.qty) + 1e-9)) for p in self.broker.positions()
-                     if float(p.qty) > 0}
+        positions = {
+            p.symbol: float(math.floor(float(p.qty) + 1e-9)) for p in self.broker.positions() if float(p.qty) > 0
+        }
         symbols = (set(positions) | touched) - busy
         if not symbols:
             return
@@ -670,11 +791,15 @@ class Executor:
         self._adopt_reprotections(cids, journaled, result, {o.client_order_id: o for o, _ in listed})
         exits: dict[str, list[tuple[OrderInfo, str | None]]] = {}
         for order, parent in listed:
-            if order.side == "sell" and order.order_type == "limit" and (
-                    parent is not None or order.order_class in EXIT_CLASSES):
+            if (
+                order.side == "sell"
+                and order.order_type == "limit"
+                and (parent is not None or order.order_class in EXIT_CLASSES)
+            ):
                 exits.setdefault(order.symbol, []).append((order, parent))
-        renew_by = dt.datetime.combine(self.trade_date + dt.timedelta(days=self.s.exit_renew_days), dt.time(0),
-                                       tzinfo=dt.timezone.utc)
+        renew_by = dt.datetime.combine(
+            self.trade_date + dt.timedelta(days=self.s.exit_renew_days), dt.time(0), tzinfo=dt.UTC
+        )
         need: dict[str, tuple[float, str]] = {}
         replace: list[tuple[OrderInfo, str | None]] = []
         for symbol in sorted(symbols):
@@ -682,8 +807,9 @@ class Executor:
             if not working and symbol not in touched:
                 continue
             covered = _remaining(working)
-            lapsing = [o for o, p in working if not self._own(o, p) and o.expires_at is not None
-                       and o.expires_at < renew_by]
+            lapsing = [
+                o for o, p in working if not self._own(o, p) and o.expires_at is not None and o.expires_at < renew_by
+            ]
             if covered == held and not lapsing:
                 if held > 0 and symbol in touched:
                     result.reprotected.append(symbol)
@@ -710,19 +836,35 @@ class Executor:
             return
         self._writing()
         for intent in entries:
+            if intent.broker_id is None:  # never sent: nothing to cancel (the caller passes sent ones)
+                continue
             try:
                 self.broker.cancel_order(intent.broker_id)
             except BrokerError as exc:
                 if exc.status not in (404, 422):
                     raise
-            intent.reason = _also(intent.reason, f"entry filled {intent.filled_qty or 0:g} of {intent.qty:g} in "
-                                                 f"{self.s.buy_timeout_s:g} s: the rest cancelled")
-            log.warning("%s %s: the entry filled %g of %g within %g s; the rest is cancelled", intent.symbol, intent.cid,
-                        intent.filled_qty or 0, intent.qty, self.s.buy_timeout_s)
+            intent.reason = _also(
+                intent.reason,
+                f"entry filled {intent.filled_qty or 0:g} of {intent.qty:g} in "
+                f"{self.s.buy_timeout_s:g} s: the rest cancelled",
+            )
+            log.warning(
+                "%s %s: the entry filled %g of %g within %g s; the rest is cancelled",
+                intent.symbol,
+                intent.cid,
+                intent.filled_qty or 0,
+                intent.qty,
+                self.s.buy_timeout_s,
+            )
         self._wait(entries, self.s.cancel_timeout_s, "cancelled entries")
 
-    def _place_ocos(self, need: dict[str, tuple[float, str]], cids: dict[str, str], journaled: dict[str, dict],
-                    result: ExecutionResult) -> None:
+    def _place_ocos(
+        self,
+        need: dict[str, tuple[float, str]],
+        cids: dict[str, str],
+        journaled: dict[str, dict],
+        result: ExecutionResult,
+    ) -> None:
         """One OCO (take-profit limit + stop-loss stop on the price now) per name in `need`, over the
         quantity given."""
         if not need:
@@ -733,26 +875,55 @@ class Executor:
             tp = sl = None
             if base is not None:
                 tp, sl = exit_prices(base, self.s.take_profit_pct, self.s.stop_loss_pct)
-            intent = Intent(cids[symbol], symbol, "sell", qty, qty, "oco", self.s.bracket_time_in_force, base or 0.0,
-                            tp, sl, form="oco", reason=reason)
+            intent = Intent(
+                cids[symbol],
+                symbol,
+                "sell",
+                qty,
+                qty,
+                "oco",
+                self.s.bracket_time_in_force,
+                base or 0.0,
+                tp,
+                sl,
+                form="oco",
+                reason=reason,
+            )
             result.protective.append(intent)
             if symbol in self._listed_symbols and intent.cid not in self._listed and intent.cid not in journaled:
                 self._absent.add(intent.cid)  # the run's opening listing covered the symbol: no look-up first
             if base is None or sl is None or sl <= 0:
-                self._not_sent(intent, "no price now to set the take-profit/stop-loss around" if base is None
-                               else f"no valid stop-loss under the price now {base:g}")
+                self._not_sent(
+                    intent,
+                    "no price now to set the take-profit/stop-loss around"
+                    if base is None
+                    else f"no valid stop-loss under the price now {base:g}",
+                )
             else:
-                self._place(intent, OrderRequest(symbol=symbol, side="sell", qty=Decimal(str(qty)), order_type="limit",
-                                                 time_in_force=self.s.bracket_time_in_force, client_order_id=intent.cid,
-                                                 take_profit=Decimal(str(tp)), stop_loss=Decimal(str(sl)),
-                                                 order_class="oco"))
+                self._place(
+                    intent,
+                    OrderRequest(
+                        symbol=symbol,
+                        side="sell",
+                        qty=Decimal(str(qty)),
+                        order_type="limit",
+                        time_in_force=self.s.bracket_time_in_force,
+                        client_order_id=intent.cid,
+                        take_profit=Decimal(str(tp)),
+                        stop_loss=Decimal(str(sl)),
+                        order_class="oco",
+                    ),
+                )
             if intent.broker_id:
                 result.reprotected.append(symbol)
             elif intent.status in NOT_SENT_AGAIN:
-                result.problems.append(f"{symbol} ({qty:g} held) has no take-profit/stop-loss: {intent.reason or intent.error}")
+                result.problems.append(
+                    f"{symbol} ({qty:g} held) has no take-profit/stop-loss: {intent.reason or intent.error}"
+                )
 
-    def _adopt_reprotections(self, cids: dict[str, str], journaled: dict[str, dict], result: ExecutionResult,
-                             working: dict[str, OrderInfo]) -> None:
+    def _adopt_reprotections(
+        self, cids: dict[str, str], journaled: dict[str, dict], result: ExecutionResult, working: dict[str, OrderInfo]
+    ) -> None:
         """This round's OCOs that an earlier attempt sent but never recorded (it died, or lost the
         answer, between the POST and the record): the run's opening listing or the listing of working
         orders (`working`, by client_order_id) has them. Each is read
@@ -765,15 +936,25 @@ class Executor:
             order = self.broker.get_order(listed.id)
             qty = float(order.qty or 0)
             stop = next((leg.stop_price for leg in order.legs if leg.stop_price is not None), None)
-            intent = Intent(cid, symbol, "sell", qty, qty, "oco", self.s.bracket_time_in_force,
-                            row.get("ref_price") or 0.0,
-                            row.get("tp_price") or (float(order.limit_price) if order.limit_price is not None else None),
-                            row.get("sl_price") or (float(stop) if stop is not None else None),
-                            form="oco", reason=row.get("reason") or REPROTECT_REASON)
+            intent = Intent(
+                cid,
+                symbol,
+                "sell",
+                qty,
+                qty,
+                "oco",
+                self.s.bracket_time_in_force,
+                row.get("ref_price") or 0.0,
+                row.get("tp_price") or (float(order.limit_price) if order.limit_price is not None else None),
+                row.get("sl_price") or (float(stop) if stop is not None else None),
+                form="oco",
+                reason=row.get("reason") or REPROTECT_REASON,
+            )
             self._record(intent, order)
             result.protective.append(intent)
-            log.warning("%s was at the broker but not recorded (an earlier attempt sent it): recorded now, not sent "
-                        "again", cid)
+            log.warning(
+                "%s was at the broker but not recorded (an earlier attempt sent it): recorded now, not sent again", cid
+            )
 
 
 def _remaining(orders: Iterable[tuple[OrderInfo, str | None]]) -> float:
@@ -799,9 +980,18 @@ def changed_rows(known: dict[str, dict], seen: dict[str, OrderInfo], cancel_note
         reason = row["reason"]
         if cancel_note and info.status == "canceled" and row["status"] != "canceled":
             reason = f"{reason}; {cancel_note}" if reason else cancel_note
-        rows.append({**row, "status": info.status, "filled_qty": filled, "reason": reason, "updated_at": None,
-                     "filled_avg_price": float(info.filled_avg_price) if info.filled_avg_price is not None
-                     else row["filled_avg_price"]})
+        rows.append(
+            {
+                **row,
+                "status": info.status,
+                "filled_qty": filled,
+                "reason": reason,
+                "updated_at": None,
+                "filled_avg_price": float(info.filled_avg_price)
+                if info.filled_avg_price is not None
+                else row["filled_avg_price"],
+            }
+        )
     return rows
 
 

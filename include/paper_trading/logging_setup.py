@@ -58,9 +58,13 @@ _cache: dict = {}
 def _secret_values() -> list[str]:
     found = set(_registered)
     for name, value in os.environ.items():
-        if _SECRET_ENV.search(name) and value and len(value) >= _MIN_SECRET_LEN:
-            found.add(value)
-        elif name.startswith("AIRFLOW_CONN_") and value:
+        if (
+            _SECRET_ENV.search(name)
+            and value
+            and len(value) >= _MIN_SECRET_LEN
+            or name.startswith("AIRFLOW_CONN_")
+            and value
+        ):
             found.add(value)
         elif name == ALERT_URLS_ENV and value:
             found.add(value)
@@ -106,7 +110,7 @@ class _ToHost(logging.Handler):
                 copy.exc_text = redact(logging.Formatter().formatException(record.exc_info))
                 copy.exc_info = None
             logging.getLogger().handle(copy)
-        except Exception:  # noqa: BLE001 - logging must never break a step
+        except Exception:
             self.handleError(record)
 
 
@@ -130,7 +134,7 @@ def console_logging(level: int = logging.WARNING) -> None:
     if handler is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_RedactingFormatter(FORMAT, defaults={"trade_date": "-", "run_id": "-"}))
-        handler._paper_trading_console = True  # type: ignore[attr-defined]
+        handler._paper_trading_console = True  # type: ignore[attr-defined]  # our mark on the handler
         root.addHandler(handler)
     handler.setLevel(level)
     root.setLevel(min(level, logging.INFO))

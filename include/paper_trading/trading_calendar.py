@@ -45,7 +45,7 @@ def parse_date(value: object) -> dt.date:
 def exchange_date(moment: dt.datetime) -> dt.date:
     """The New York calendar date of an instant (naive instants are taken as UTC)."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(EXCHANGE_TZ).date()
 
 
@@ -85,11 +85,15 @@ def previous_session(day: dt.date) -> dt.date:
 
 
 class BooksTiming(Protocol):
-    """The config's `reconcile:` section, as far as the time of the books goes."""
+    """The config's `reconcile:` section, as far as the time of the books goes (read-only: the
+    config's models are frozen)."""
 
-    timing: str
-    after_close_minutes: float
-    before_open_minutes: float
+    @property
+    def timing(self) -> str: ...
+    @property
+    def after_close_minutes(self) -> float: ...
+    @property
+    def before_open_minutes(self) -> float: ...
 
 
 def books_time(day: dt.date, reconcile: BooksTiming) -> dt.datetime:

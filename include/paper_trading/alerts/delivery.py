@@ -67,30 +67,30 @@ DEFAULT_TIMEOUT_S = 10.0
 #: The rules an alert can be raised under, with what its key is. Every `raise_alert` names one.
 RULES: dict[str, str] = {
     "trading_refused": "a pre-flight check stopped the run before trading (kill switch, blocked account, market "
-                       "closed in real mode; risk gate or execution); key: the failed checks, comma-separated",
+    "closed in real mode; risk gate or execution); key: the failed checks, comma-separated",
     "order_failed": "an order was rejected by the broker, not sent (cash, price, bracket rule, ...), expired "
-                    "unfilled, or its outcome is unknown at the end of the day; key: client_order_id",
+    "unfilled, or its outcome is unknown at the end of the day; key: client_order_id",
     "order_duplicate": "an order at the broker that nobody planned, on a symbol and side our own orders traded the "
-                       "same day (a second, duplicate order); key: its client_order_id (order:<id> without one)",
+    "same day (a second, duplicate order); key: its client_order_id (order:<id> without one)",
     "manual_trade": "an order at the broker that nobody planned (a manual trade?); key: its client_order_id "
-                    "(order:<id> without one)",
+    "(order:<id> without one)",
     "unprotected_position": "a traded, still-held name could not be given its take-profit/stop-loss; key: "
-                            "symbol:r<round> (AAPL:r2), so a later round's failure on the same name is news",
+    "symbol:r<round> (AAPL:r2), so a later round's failure on the same name is news",
     "plan_deviation": "an order's filled quantity is off its planned quantity by more than "
-                      "alerts.plan_deviation_pct (partial fills, scaled or capped orders, unfilled); key: client_order_id",
+    "alerts.plan_deviation_pct (partial fills, scaled or capped orders, unfilled); key: client_order_id",
     "position_drift": "the broker's position differs from what the ledger implies (M5); key: symbol",
     "cash_drift": "the broker's cash differs from what the ledger implies (M5); key: cash",
-    "price_missing": "no close for a held symbol on the day: it is valued at an older close, or at nothing; key: symbol",
+    "price_missing": "no close for a held symbol on the day: it is valued at an older close, or at nothing; "
+    "key: symbol",
     "cash_short": "negative cash at the end of the day (borrowing on margin: the portfolio is meant to be "
-                  "cash-funded); key: cash",
+    "cash-funded); key: cash",
     "cash_buffer": "end-of-day cash below risk.min_cash_buffer_pct of equity; key: cash",
     "exposure_limit": "the end-of-day book crosses risk.max_gross_exposure, max_net_exposure or max_margin_pct; "
-                      "key: the setting",
+    "key: the setting",
     "daily_drawdown": "the day's return at or below alerts.daily_drawdown (default -3 %); key: daily_return",
-    "orders_rejected": "the risk gate rejected some orders of a run that traded the rest (warning); key: "
-                       "side:SYMBOL",
+    "orders_rejected": "the risk gate rejected some orders of a run that traded the rest (warning); key: side:SYMBOL",
     "approval_rejected": "a person rejected the run's orders in Airflow's approval step, or nobody answered by "
-                         "execution.approval_timeout_minutes (warning): nothing was sent; key: approval",
+    "execution.approval_timeout_minutes (warning): nothing was sent; key: approval",
     "task_failed": "a task of the DAG failed (after its retries); key: dag_id.task_id",
     "other": "anything else; key: free (the message identifies it when empty)",
 }
@@ -102,8 +102,23 @@ SEVERITIES = ("error", "warning")
 #: label is the scheme alone and everything after the scheme is a secret.
 _SERVER_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms", "mailto", "mailtos"})
 #: apprise's own URL options: their values are words (format=markdown, overflow=split), not secrets.
-_OPTION_KEYS = frozenset({"format", "overflow", "emojis", "verify", "rto", "cto", "priority", "mode", "method",
-                          "image", "store", "tz", "lang"})
+_OPTION_KEYS = frozenset(
+    {
+        "format",
+        "overflow",
+        "emojis",
+        "verify",
+        "rto",
+        "cto",
+        "priority",
+        "mode",
+        "method",
+        "image",
+        "store",
+        "tz",
+        "lang",
+    }
+)
 #: a path segment of a server URL at least this long is masked even when it is letters only.
 _LONG_SEGMENT = 24
 #: a digest lists this many alerts (then "... and N more"); each message cut to MESSAGE_CHARS.
@@ -158,8 +173,11 @@ def _secret_parts(url: str) -> list[str]:
     user, _, password = userinfo.partition(":")
     host = hostport[1:].partition("]")[0] if hostport.startswith("[") else hostport.partition(":")[0]
     segments = [seg for seg in path.split("/") if seg]
-    values = [v for k, v in (item.partition("=")[::2] for item in query.split("&") if item)
-              if unquote(k).lower() not in _OPTION_KEYS]
+    values = [
+        v
+        for k, v in (item.partition("=")[::2] for item in query.split("&") if item)
+        if unquote(k).lower() not in _OPTION_KEYS
+    ]
     if scheme in _SERVER_SCHEMES:
         found = [password, *values, *(seg for seg in segments if _looks_random(unquote(seg)))]
     else:
@@ -200,10 +218,8 @@ class _Redact(logging.Filter):
     """Masks secrets in records of the libraries that send (apprise logs URLs with tokens at DEBUG)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
+        with contextlib.suppress(Exception):
             record.msg, record.args = redact(record.getMessage()), None
-        except Exception:  # noqa: BLE001 - a log line must never break delivery
-            pass
         return True
 
 
@@ -222,7 +238,7 @@ def _redacted_library_logs() -> Iterator[None]:
 
 def _cut(text: str, limit: int = MESSAGE_CHARS) -> str:
     text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def notification_text(records: dict | Sequence[dict], where: str = f"logs/{ALERTS_FILE}") -> tuple[str, str]:
@@ -235,8 +251,10 @@ def notification_text(records: dict | Sequence[dict], where: str = f"logs/{ALERT
     if len(records) == 1:
         record = records[0]
         title = f"paper-trading {record['severity']}: {record['rule']} on {record['trade_date']}"
-        body = (f"{record['message']}\n\nrule: {record['rule']}\nkey: {record['key']}\ntrade date: "
-                f"{record['trade_date']}\nstep: {record['step']}\nrun: {record['run_id']}")
+        body = (
+            f"{record['message']}\n\nrule: {record['rule']}\nkey: {record['key']}\ntrade date: "
+            f"{record['trade_date']}\nstep: {record['step']}\nrun: {record['run_id']}"
+        )
         return title, body
     severity = "error" if any(r["severity"] == "error" for r in records) else "warning"
     steps = ", ".join(dict.fromkeys(str(r["step"]) for r in records))
@@ -255,8 +273,13 @@ def notification_text(records: dict | Sequence[dict], where: str = f"logs/{ALERT
     return title, "\n".join(lines)
 
 
-def deliver(records: dict | Sequence[dict], channels: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S, *,
-            where: str = f"logs/{ALERTS_FILE}") -> dict[str, bool]:
+def deliver(
+    records: dict | Sequence[dict],
+    channels: Sequence[str],
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    *,
+    where: str = f"logs/{ALERTS_FILE}",
+) -> dict[str, bool]:
     """Send ONE notification for `records` (an alert, or a batch of them as a digest:
     `notification_text`) with apprise to every channel at once, within `timeout_s` for the call.
 
@@ -296,13 +319,17 @@ def deliver(records: dict | Sequence[dict], channels: Sequence[str], timeout_s: 
             out[label] = bool(service)
             if not service:
                 why = "; ".join(e.message for a in service.attempts for e in a.logs if e.level in ("WARNING", "ERROR"))
-                log.warning("alert channel %s: not delivered (%s%s)", label, service.status.name.lower(),
-                            f": {redact(why)}" if why else "")
+                log.warning(
+                    "alert channel %s: not delivered (%s%s)",
+                    label,
+                    service.status.name.lower(),
+                    f": {redact(why)}" if why else "",
+                )
         for label in labels.values():
             if label not in out:
                 out[label] = False
                 log.warning("alert channel %s: not delivered (not attempted within %g s)", label, timeout_s)
-    except Exception as exc:  # noqa: BLE001 - an alert that cannot be sent must never fail the run
+    except Exception as exc:
         log.warning("alerts not delivered: %s", redact(f"{type(exc).__name__}: {exc}"))
     return out
 
@@ -311,8 +338,11 @@ def deliver(records: dict | Sequence[dict], channels: Sequence[str], timeout_s: 
 
 
 def _identity(record: dict) -> tuple[str, str, str]:
-    return str(record.get("trade_date", "")), str(record.get("rule", "")), str(record.get("key") or
-                                                                               record.get("message", ""))
+    return (
+        str(record.get("trade_date", "")),
+        str(record.get("rule", "")),
+        str(record.get("key") or record.get("message", "")),
+    )
 
 
 @contextlib.contextmanager
@@ -323,8 +353,8 @@ def _locked(path: Path) -> Iterator:
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX
-            fcntl = None
-        if fcntl is not None:
+            pass
+        else:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
             yield fh
@@ -375,13 +405,21 @@ def _record(trade_date: dt.date, run_id: str, step: str, message: str, rule: str
         raise ValueError(f"unknown alert rule {rule!r}; expected one of {', '.join(RULES)}")
     if severity not in SEVERITIES:
         raise ValueError(f"unknown alert severity {severity!r}; expected error or warning")
-    return {"ts": f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}", "trade_date": trade_date.isoformat(),
-            "run_id": run_id, "step": step, "rule": rule, "key": redact(key), "severity": severity,
-            "message": redact(message)}
+    return {
+        "ts": f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ}",
+        "trade_date": trade_date.isoformat(),
+        "run_id": run_id,
+        "step": step,
+        "rule": rule,
+        "key": redact(key),
+        "severity": severity,
+        "message": redact(message),
+    }
 
 
-def _raise(log_dir: Path, records: list[dict], channels: Sequence[str], timeout_s: float) -> tuple[list[dict],
-                                                                                                  list[dict]]:
+def _raise(
+    log_dir: Path, records: list[dict], channels: Sequence[str], timeout_s: float
+) -> tuple[list[dict], list[dict]]:
     """Write the batch's new lines, log each alert, send ONE notification for the new ones."""
     if not records:
         return [], []
@@ -389,19 +427,35 @@ def _raise(log_dir: Path, records: list[dict], channels: Sequence[str], timeout_
     lines, new = _append_new(log_dir / ALERTS_FILE, records)
     for record, line in zip(records, lines):
         if line is not record:
-            log.info("alert [%s] %s of %s was raised already (run %s): not repeated", record["rule"],
-                     record["key"] or "-", record["trade_date"], line.get("run_id"))
+            log.info(
+                "alert [%s] %s of %s was raised already (run %s): not repeated",
+                record["rule"],
+                record["key"] or "-",
+                record["trade_date"],
+                line.get("run_id"),
+            )
     for record in new:
-        (log.error if record["severity"] == "error" else log.warning)("ALERT [%s] %s", record["rule"],
-                                                                      record["message"])
+        (log.error if record["severity"] == "error" else log.warning)(
+            "ALERT [%s] %s", record["rule"], record["message"]
+        )
     if new and channels:
         deliver(new[0] if len(new) == 1 else new, channels, timeout_s, where=f"{log_dir.name}/{ALERTS_FILE}")
     return lines, new
 
 
-def raise_alert(log_dir: Path, trade_date: dt.date, run_id: str, step: str, message: str, *,
-                rule: str = "other", key: str = "", severity: str = "error",
-                settings: AlertsConfig | None = None, deliver_to_channels: bool = True) -> dict:
+def raise_alert(
+    log_dir: Path,
+    trade_date: dt.date,
+    run_id: str,
+    step: str,
+    message: str,
+    *,
+    rule: str = "other",
+    key: str = "",
+    severity: str = "error",
+    settings: AlertsConfig | None = None,
+    deliver_to_channels: bool = True,
+) -> dict:
     """Append the alert to `log_dir/alerts.log`, log it and send it to the channels (`settings`:
     the config's `alerts`, with `$PAPER_TRADING_ALERT_URLS`; without settings, the environment's
     channels only). An alert already in the file for (trade_date, rule, key) is not written nor
@@ -413,15 +467,24 @@ def raise_alert(log_dir: Path, trade_date: dt.date, run_id: str, step: str, mess
     return lines[0]
 
 
-def raise_alerts(log_dir: Path, trade_date: dt.date, run_id: str, step: str, alerts: Iterable[dict], *,
-                 settings: AlertsConfig | None = None) -> list[dict]:
+def raise_alerts(
+    log_dir: Path,
+    trade_date: dt.date,
+    run_id: str,
+    step: str,
+    alerts: Iterable[dict],
+    *,
+    settings: AlertsConfig | None = None,
+) -> list[dict]:
     """The alert dicts of `alert_rules` ({rule, key, severity, message}) as one batch: every new
     line appended under one lock after one read of alerts.log, then ONE notification for the new
     ones (the alert itself when there is one, a digest when there are several), within
     `alerts.timeout_s` overall. Returns each alert's line (the earlier one for a repeat)."""
     channels = channel_urls(settings)
-    records = [_record(trade_date, run_id, step, a["message"], a["rule"], a.get("key", ""),
-                       a.get("severity", "error")) for a in alerts]
+    records = [
+        _record(trade_date, run_id, step, a["message"], a["rule"], a.get("key", ""), a.get("severity", "error"))
+        for a in alerts
+    ]
     lines, _ = _raise(log_dir, records, channels, _timeout(settings))
     return lines
 
@@ -460,12 +523,20 @@ def failure_trade_date(run_date: str | None, logical_date: dt.datetime | None, r
 
     try:
         return resolve_trade_date(run_date, logical_date, run_after)
-    except Exception:  # noqa: BLE001 - the record of a failure must not fail in turn
+    except Exception:
         return exchange_date(run_after)
 
 
-def record_task_failure(root: Path, *, dag_id: str, task_id: str, run_id: str, trade_date: dt.date,
-                        try_number: int | None = None, error: BaseException | str | None = None) -> bool:
+def record_task_failure(
+    root: Path,
+    *,
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    trade_date: dt.date,
+    try_number: int | None = None,
+    error: BaseException | str | None = None,
+) -> bool:
     """The DAG's failure callback: the failure as a `task_failed` line of alerts.log (key
     `dag_id.task_id`), not delivered from here. Returns True when the line is new — the DAG then
     sends the notice (Airflow's apprise provider notifier) — and False when this failure was
@@ -478,15 +549,22 @@ def record_task_failure(root: Path, *, dag_id: str, task_id: str, run_id: str, t
 
         try:
             log_dir = root / config_or_defaults(load_settings(root, None)).paths.logs
-        except Exception:  # noqa: BLE001 - a bad config may be what failed the task
+        except Exception:
             log_dir = root / "logs"
         channel_urls(None)  # the environment's channels are secrets in these lines too
         what = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else (error or "no error given")
         attempt = f" (try {try_number})" if try_number else ""
-        record = _record(trade_date, run_id, task_id, f"task {dag_id}.{task_id} failed{attempt}: {what}",
-                         "task_failed", f"{dag_id}.{task_id}", "error")
+        record = _record(
+            trade_date,
+            run_id,
+            task_id,
+            f"task {dag_id}.{task_id} failed{attempt}: {what}",
+            "task_failed",
+            f"{dag_id}.{task_id}",
+            "error",
+        )
         _, new = _raise(log_dir, [record], (), DEFAULT_TIMEOUT_S)
         return bool(new)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("could not record the failure of %s.%s in alerts.log", dag_id, task_id)
         return True

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from paper_trading.orders import COMPARED, FAILED
@@ -27,7 +28,7 @@ def _alert(rule: str, key: str, message: str, severity: str = "error") -> dict:
 
 
 def evaluate_books(rows: list[dict], *, equity: float, cash: float, min_cash_buffer_pct: float,
-                   plan_deviation_pct: float, exposure: list[tuple[str, float, float]] = ()) -> list[dict]:
+                   plan_deviation_pct: float, exposure: Sequence[tuple[str, float, float]] = ()) -> list[dict]:
     """The alerts of a reconciled day.
 
     `rows`: reconcile's rows (reconcile.classify_orders, position_rows, cash_row, ...: kind, key,

@@ -16,7 +16,7 @@ call.
 
 from __future__ import annotations
 
-from paper_trading.broker.types import OrderInfo
+from paper_trading.broker.types import Broker, OrderInfo
 from paper_trading.errors import BrokerError
 from paper_trading.execution import changed_rows
 from paper_trading.ledger import Ledger
@@ -29,7 +29,7 @@ log = get_logger("order_sync")
 FINISHED = TERMINAL | NOT_SENT_AGAIN | {"dry_run"}
 
 
-def sync_orders(broker, ledger: Ledger) -> int:  # noqa: ANN001 - a Broker
+def sync_orders(broker: Broker, ledger: Ledger) -> int:
     """Update the ledger rows of our unfinished real orders that the broker reports differently.
     Returns the number of rows updated."""
     rows = ledger.unfinished_orders(FINISHED)

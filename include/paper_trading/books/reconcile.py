@@ -23,8 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import SupportsFloat
 
 from paper_trading.orders import FINAL
 from paper_trading.trading_calendar import exchange_date
@@ -36,7 +37,7 @@ CASH_TYPES = frozenset({"DIV", "DIVCGL", "DIVCGS", "DIVNRA", "DIVROC", "DIVTXEX"
 QTY_EPS = 1e-9
 
 
-def _num(value) -> float:  # noqa: ANN001 - strings and numbers from the broker
+def _num(value) -> float:
     return float(value) if value not in (None, "") else 0.0
 
 
@@ -90,14 +91,27 @@ def cash_rows(activities: Iterable[dict]) -> list[dict]:
             continue
         if kind == "FILL":
             fill = fills_of([a])[0]
-            out[a["id"]] = {"activity_id": a["id"], "date": fill.trade_date, "activity_type": "FILL",
-                            "symbol": fill.symbol, "qty": fill.signed_qty, "price": fill.price,
-                            "net_amount": round(fill.cash, 6), "description": f"{fill.side} {fill.qty:g} @ {fill.price:g}"}
+            out[a["id"]] = {
+                "activity_id": a["id"],
+                "date": fill.trade_date,
+                "activity_type": "FILL",
+                "symbol": fill.symbol,
+                "qty": fill.signed_qty,
+                "price": fill.price,
+                "net_amount": round(fill.cash, 6),
+                "description": f"{fill.side} {fill.qty:g} @ {fill.price:g}",
+            }
         elif kind in CASH_TYPES or a.get("net_amount") not in (None, ""):
-            out[a["id"]] = {"activity_id": a["id"], "date": activity_date(a), "activity_type": kind,
-                            "symbol": a.get("symbol") or None, "qty": _num(a.get("qty")) or None,
-                            "price": _num(a.get("per_share_amount")) or None, "net_amount": _num(a.get("net_amount")),
-                            "description": a.get("description") or a.get("activity_sub_type") or kind}
+            out[a["id"]] = {
+                "activity_id": a["id"],
+                "date": activity_date(a),
+                "activity_type": kind,
+                "symbol": a.get("symbol") or None,
+                "qty": _num(a.get("qty")) or None,
+                "price": _num(a.get("per_share_amount")) or None,
+                "net_amount": _num(a.get("net_amount")),
+                "description": a.get("description") or a.get("activity_sub_type") or kind,
+            }
     return list(out.values())
 
 
@@ -133,17 +147,37 @@ def _q(value: float | None) -> str:
 
 
 def _order_row(day: dt.date, key: str, **fields) -> dict:
-    row = {"trade_date": day, "key": key, "kind": "order", "symbol": None, "side": None, "planned_qty": None,
-           "sent_qty": None, "filled_qty": None, "remaining_qty": None, "status": None, "classification": None,
-           "ref_price": None, "avg_fill_price": None, "slippage_bps": None, "message": "", "alert": False}
+    row = {
+        "trade_date": day,
+        "key": key,
+        "kind": "order",
+        "symbol": None,
+        "side": None,
+        "planned_qty": None,
+        "sent_qty": None,
+        "filled_qty": None,
+        "remaining_qty": None,
+        "status": None,
+        "classification": None,
+        "ref_price": None,
+        "avg_fill_price": None,
+        "slippage_bps": None,
+        "message": "",
+        "alert": False,
+    }
     row.update(fields)
     return row
 
 
-def classify_orders(day: dt.date, ledger_orders: list[dict], broker_orders: dict[str, dict],
-                    fills_by_order: dict[str, list[Fill]], gate_rejected: list[dict],
-                    later_fills_by_order: dict[str, list[Fill]] | None = None,
-                    known_elsewhere: set[str] | None = None) -> list[dict]:
+def classify_orders(
+    day: dt.date,
+    ledger_orders: list[dict],
+    broker_orders: dict[str, dict],
+    fills_by_order: dict[str, list[Fill]],
+    gate_rejected: list[dict],
+    later_fills_by_order: dict[str, list[Fill]] | None = None,
+    known_elsewhere: set[str] | None = None,
+) -> list[dict]:
     """One reconciliation row per order of the day (see the module docstring), keyed by client_order_id.
 
     The rows say how things stood at the end of `day`: an order with fills after the day was still
@@ -154,8 +188,11 @@ def classify_orders(day: dt.date, ledger_orders: list[dict], broker_orders: dict
     later_fills_by_order = later_fills_by_order or {}
     ours = {r["client_order_id"] for r in ledger_orders} | (known_elsewhere or set())
     # a pair of exit legs one of which filled after the day: both were still open at its end
-    pairs_later = {r["parent_client_order_id"] for r in ledger_orders
-                   if r["parent_client_order_id"] and later_fills_by_order.get(r["broker_order_id"] or "")}
+    pairs_later = {
+        r["parent_client_order_id"]
+        for r in ledger_orders
+        if r["parent_client_order_id"] and later_fills_by_order.get(r["broker_order_id"] or "")
+    }
     for r in ledger_orders:
         cid = r["client_order_id"]
         at_broker = broker_orders.get(cid)
@@ -165,11 +202,20 @@ def classify_orders(day: dt.date, ledger_orders: list[dict], broker_orders: dict
             status = "open"  # it filled (further) after the day: at the end of the day it was open
             filled = sum(f.qty for f in fills)
         else:
-            filled = sum(f.qty for f in fills) if fills else float((at_broker or {}).get("filled_qty") or
-                                                                     r["filled_qty"] or 0)
-        avg = (sum(f.qty * f.price for f in fills) / filled) if fills and filled else \
-            (float(at_broker["filled_avg_price"]) if at_broker and at_broker.get("filled_avg_price") else
-             r["filled_avg_price"])
+            filled = (
+                sum(f.qty for f in fills)
+                if fills
+                else float((at_broker or {}).get("filled_qty") or r["filled_qty"] or 0)
+            )
+        avg = (
+            (sum(f.qty * f.price for f in fills) / filled)
+            if fills and filled
+            else (
+                float(at_broker["filled_avg_price"])
+                if at_broker and at_broker.get("filled_avg_price")
+                else r["filled_avg_price"]
+            )
+        )
         if status not in FINAL and status not in ("unknown", "submitting"):
             status = "open"  # new, held, accepted, partially_filled, ...: one word, whenever it is asked
         sent, planned = r["qty"], r["planned_qty"] or r["qty"]
@@ -182,10 +228,14 @@ def classify_orders(day: dt.date, ledger_orders: list[dict], broker_orders: dict
         alert = False
         if kind == "leg":
             label = f"leg_{status}" if status in FINAL else "leg_open"
-            owner = f"leg of {r['parent_client_order_id']}" if r["parent_client_order_id"] else \
-                f"OCO re-protecting {r['symbol']} ({_q(sent)})"
-            message = (f"{r['order_type'].replace('_', '-')} {owner}: "
-                       + (f"filled {_q(filled)} at {avg:g}" if status == "filled" and avg else status))
+            owner = (
+                f"leg of {r['parent_client_order_id']}"
+                if r["parent_client_order_id"]
+                else f"OCO re-protecting {r['symbol']} ({_q(sent)})"
+            )
+            message = f"{r['order_type'].replace('_', '-')} {owner}: " + (
+                f"filled {_q(filled)} at {avg:g}" if status == "filled" and avg else status
+            )
         elif status == "dry_run":
             label, message = "dry_run", f"{what}: dry run, planned {_q(planned)}, nothing sent"
         elif status == "not_sent":
@@ -200,7 +250,8 @@ def classify_orders(day: dt.date, ledger_orders: list[dict], broker_orders: dict
             label, message = "filled", f"{what}: planned {_q(planned)}{scaled}, filled {_q(filled)} at {avg:g}"
         elif filled > 0:
             why = {"expired": "when the DAY order expired", "canceled": "when the order was cancelled"}.get(
-                status, "still open at the broker")
+                status, "still open at the broker"
+            )
             label = "partially_filled"
             message = f"{what}: planned {_q(planned)}{scaled}, filled {_q(filled)}, {_q(left)} left {why}"
         elif status == "expired":
@@ -209,37 +260,85 @@ def classify_orders(day: dt.date, ledger_orders: list[dict], broker_orders: dict
         elif status == "canceled":
             label, message = "canceled", f"{what}: planned {_q(planned)}{scaled}, cancelled unfilled"
         else:
-            label, message = "open", f"{what}: planned {_q(planned)}{scaled}, {status} at the broker, nothing filled yet"
+            label, message = (
+                "open",
+                f"{what}: planned {_q(planned)}{scaled}, {status} at the broker, nothing filled yet",
+            )
         slip = slippage_bps(r["side"], r["ref_price"], avg) if filled and kind == "order" else None
         if slip is not None:
             message += f" ({slip:+.1f} bps vs the reference {r['ref_price']:g})"
-        rows.append(_order_row(day, cid, kind=kind, symbol=r["symbol"], side=r["side"], planned_qty=planned,
-                               sent_qty=sent, filled_qty=filled, remaining_qty=left if kind == "order" else None,
-                               status=status, classification=label, ref_price=r["ref_price"], avg_fill_price=avg,
-                               slippage_bps=slip, message=message, alert=alert))
+        rows.append(
+            _order_row(
+                day,
+                cid,
+                kind=kind,
+                symbol=r["symbol"],
+                side=r["side"],
+                planned_qty=planned,
+                sent_qty=sent,
+                filled_qty=filled,
+                remaining_qty=left if kind == "order" else None,
+                status=status,
+                classification=label,
+                ref_price=r["ref_price"],
+                avg_fill_price=avg,
+                slippage_bps=slip,
+                message=message,
+                alert=alert,
+            )
+        )
     for g in gate_rejected:
         key = f"gate:{g['side']}:{g['symbol']}"
-        rows.append(_order_row(day, key, symbol=g["symbol"], side=g["side"], planned_qty=g["qty"], sent_qty=0.0,
-                               filled_qty=0.0, remaining_qty=g["qty"], status="rejected_by_gate",
-                               classification="not_submitted", ref_price=g.get("ref_price"),
-                               message=f"{g['side']} {g['symbol']}: planned {_q(g['qty'])}, not submitted: the risk "
-                                       f"gate rejected it ({g.get('reasons') or 'no reason given'})"))
-    legs_of_ours = {leg.get("client_order_id") for o in broker_orders.values() if o.get("client_order_id") in ours
-                    for leg in (o.get("legs") or [])}
+        rows.append(
+            _order_row(
+                day,
+                key,
+                symbol=g["symbol"],
+                side=g["side"],
+                planned_qty=g["qty"],
+                sent_qty=0.0,
+                filled_qty=0.0,
+                remaining_qty=g["qty"],
+                status="rejected_by_gate",
+                classification="not_submitted",
+                ref_price=g.get("ref_price"),
+                message=f"{g['side']} {g['symbol']}: planned {_q(g['qty'])}, not submitted: the risk "
+                f"gate rejected it ({g.get('reasons') or 'no reason given'})",
+            )
+        )
+    legs_of_ours = {
+        leg.get("client_order_id")
+        for o in broker_orders.values()
+        if o.get("client_order_id") in ours
+        for leg in (o.get("legs") or [])
+    }
     for cid, o in broker_orders.items():
         if cid in ours or cid in legs_of_ours:
             continue
         filled = float(o.get("filled_qty") or 0)
-        rows.append(_order_row(day, cid, kind="manual", symbol=o["symbol"], side=o["side"], planned_qty=0.0,
-                               sent_qty=float(o.get("qty") or 0), filled_qty=filled, status=o["status"],
-                               classification="manual", alert=True,
-                               message=f"{o['side']} {o['symbol']} {_q(float(o.get('qty') or 0))}: at the broker but "
-                                       f"never planned (a manual trade?), {o['status']}, filled {_q(filled)}"))
+        rows.append(
+            _order_row(
+                day,
+                cid,
+                kind="manual",
+                symbol=o["symbol"],
+                side=o["side"],
+                planned_qty=0.0,
+                sent_qty=float(o.get("qty") or 0),
+                filled_qty=filled,
+                status=o["status"],
+                classification="manual",
+                alert=True,
+                message=f"{o['side']} {o['symbol']} {_q(float(o.get('qty') or 0))}: at the broker but "
+                f"never planned (a manual trade?), {o['status']}, filled {_q(filled)}",
+            )
+        )
     return rows
 
 
-def earlier_order_fill_rows(day: dt.date, fills: Iterable[Fill], orders_of_day: set[str],
-                            our_orders: dict[str, dict]) -> list[dict]:
+def earlier_order_fill_rows(
+    day: dt.date, fills: Iterable[Fill], orders_of_day: set[str], our_orders: dict[str, dict]
+) -> list[dict]:
     """A row per order filling on `day` that was placed on an earlier day: one of ours (a GTC
     bracket leg, an OCO, a GTC entry's remainder) or, if the ledger does not know it, a manual trade."""
     rows = []
@@ -251,17 +350,38 @@ def earlier_order_fill_rows(day: dt.date, fills: Iterable[Fill], orders_of_day: 
         if row is not None:
             what = row["order_type"].replace("_", "-")
             parent = f" of {row['parent_client_order_id']}" if row["parent_client_order_id"] else ""
-            rows.append(_order_row(day, row["client_order_id"], kind="leg" if row["parent_client_order_id"] else "order",
-                                   symbol=first.symbol, side=first.side, filled_qty=qty, status="filled",
-                                   classification="earlier_order_filled", avg_fill_price=round(avg, 6),
-                                   message=f"{what}{parent} (placed {row['trade_date']}): {first.side} {first.symbol} "
-                                           f"filled {_q(qty)} at {avg:g}"))
+            rows.append(
+                _order_row(
+                    day,
+                    row["client_order_id"],
+                    kind="leg" if row["parent_client_order_id"] else "order",
+                    symbol=first.symbol,
+                    side=first.side,
+                    filled_qty=qty,
+                    status="filled",
+                    classification="earlier_order_filled",
+                    avg_fill_price=round(avg, 6),
+                    message=f"{what}{parent} (placed {row['trade_date']}): {first.side} {first.symbol} "
+                    f"filled {_q(qty)} at {avg:g}",
+                )
+            )
         else:
-            rows.append(_order_row(day, f"order:{order_id}", kind="manual", symbol=first.symbol, side=first.side,
-                                   filled_qty=qty, status="filled", classification="manual", alert=True,
-                                   avg_fill_price=round(avg, 6),
-                                   message=f"{first.side} {first.symbol} filled {_q(qty)} at {avg:g}: an order placed "
-                                           "before the day that the ledger does not know (a manual trade?)"))
+            rows.append(
+                _order_row(
+                    day,
+                    f"order:{order_id}",
+                    kind="manual",
+                    symbol=first.symbol,
+                    side=first.side,
+                    filled_qty=qty,
+                    status="filled",
+                    classification="manual",
+                    alert=True,
+                    avg_fill_price=round(avg, 6),
+                    message=f"{first.side} {first.symbol} filled {_q(qty)} at {avg:g}: an order placed "
+                    "before the day that the ledger does not know (a manual trade?)",
+                )
+            )
     return rows
 
 
@@ -272,17 +392,34 @@ def position_rows(day: dt.date, implied: dict[str, float], actual: dict[str, flo
         have, want = actual.get(symbol, 0.0), implied.get(symbol, 0.0)
         drift = have - want
         off = not baseline and abs(drift) > QTY_EPS
-        message = (f"{symbol}: the broker holds {_q(have)}, the ledger implies {_q(want)} (drift {drift:+g})" if off
-                   else f"{symbol}: {_q(have)} held, as the ledger implies" if not baseline
-                   else f"{symbol}: {_q(have)} held (first reconciliation: the baseline)")
-        rows.append(_order_row(day, f"position:{symbol}", kind="position", symbol=symbol, planned_qty=want,
-                               filled_qty=have, remaining_qty=drift, status="drift" if off else "ok",
-                               classification="position_drift" if off else "position_ok", message=message, alert=off))
+        message = (
+            f"{symbol}: the broker holds {_q(have)}, the ledger implies {_q(want)} (drift {drift:+g})"
+            if off
+            else f"{symbol}: {_q(have)} held, as the ledger implies"
+            if not baseline
+            else f"{symbol}: {_q(have)} held (first reconciliation: the baseline)"
+        )
+        rows.append(
+            _order_row(
+                day,
+                f"position:{symbol}",
+                kind="position",
+                symbol=symbol,
+                planned_qty=want,
+                filled_qty=have,
+                remaining_qty=drift,
+                status="drift" if off else "ok",
+                classification="position_drift" if off else "position_ok",
+                message=message,
+                alert=off,
+            )
+        )
     return rows
 
 
-def closes_of_day(day: dt.date, symbols: Iterable[str],
-                  closes: dict[str, list[tuple[dt.date, object]]]) -> tuple[dict[str, float], list[dict]]:
+def closes_of_day(
+    day: dt.date, symbols: Iterable[str], closes: Mapping[str, Sequence[tuple[dt.date, SupportsFloat]]]
+) -> tuple[dict[str, float], list[dict]]:
     """Each symbol's close of `day`, else its latest close before it with an alert row (a halted
     symbol or a late bar must not value a position at zero unnoticed)."""
     out, rows = {}, []
@@ -292,24 +429,51 @@ def closes_of_day(day: dt.date, symbols: Iterable[str],
             out[symbol] = series[-1][1]
         if not series or series[-1][0] < day:
             seen = f"its latest close is from {series[-1][0]}" if series else "no close in the last 10 days"
-            rows.append(_order_row(day, f"price:{symbol}", kind="price", symbol=symbol, status="stale",
-                                   classification="price_missing", alert=True,
-                                   message=f"{symbol}: no close for {day} ({seen}); equity values it "
-                                           + ("at that close" if series else "at nothing")))
+            rows.append(
+                _order_row(
+                    day,
+                    f"price:{symbol}",
+                    kind="price",
+                    symbol=symbol,
+                    status="stale",
+                    classification="price_missing",
+                    alert=True,
+                    message=f"{symbol}: no close for {day} ({seen}); equity values it "
+                    + ("at that close" if series else "at nothing"),
+                )
+            )
     return out, rows
 
 
 def cash_row(day: dt.date, implied: float | None, actual: float) -> dict:
     if implied is None:
-        return _order_row(day, "cash", kind="cash", filled_qty=actual, status="ok", classification="cash_baseline",
-                          message=f"cash {actual:,.2f} at the end of the day (first reconciliation: the baseline)")
+        return _order_row(
+            day,
+            "cash",
+            kind="cash",
+            filled_qty=actual,
+            status="ok",
+            classification="cash_baseline",
+            message=f"cash {actual:,.2f} at the end of the day (first reconciliation: the baseline)",
+        )
     drift = actual - implied
     off = abs(drift) > 0.01
-    return _order_row(day, "cash", kind="cash", planned_qty=round(implied, 2), filled_qty=actual,
-                      remaining_qty=round(drift, 2), status="drift" if off else "ok",
-                      classification="cash_drift" if off else "cash_ok", alert=off,
-                      message=(f"cash: the broker has {actual:,.2f}, the ledger implies {implied:,.2f} (drift {drift:+,.2f})"
-                               if off else f"cash {actual:,.2f}, as the ledger implies"))
+    return _order_row(
+        day,
+        "cash",
+        kind="cash",
+        planned_qty=round(implied, 2),
+        filled_qty=actual,
+        remaining_qty=round(drift, 2),
+        status="drift" if off else "ok",
+        classification="cash_drift" if off else "cash_ok",
+        alert=off,
+        message=(
+            f"cash: the broker has {actual:,.2f}, the ledger implies {implied:,.2f} (drift {drift:+,.2f})"
+            if off
+            else f"cash {actual:,.2f}, as the ledger implies"
+        ),
+    )
 
 
 def group_fills(fills: Iterable[Fill]) -> dict[str, list[Fill]]:

@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -72,6 +72,7 @@ from paper_trading.logging_setup import get_logger, register_secret
 log = get_logger("broker")
 
 T = TypeVar("T")
+M = TypeVar("M")
 _NY = ZoneInfo("America/New_York")
 
 
@@ -85,10 +86,17 @@ class _TimeoutAdapter(HTTPAdapter):
         super().__init__(max_retries=0)
         self.timeout = timeout
 
-    def send(self, request, **kwargs):  # type: ignore[override]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        return super().send(request, **kwargs)
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        return super().send(request, stream=stream, timeout=self.timeout if timeout is None else timeout,
+                            verify=verify, cert=cert, proxies=proxies)
 
 
 def _pin_environment(session: requests.Session, url: str) -> None:
@@ -153,6 +161,19 @@ def _dec(value: Any) -> Decimal | None:
     return None if value is None or value == "" else Decimal(str(value))
 
 
+def _amount(value: str | None, field: str) -> Decimal:
+    """An amount of the account that alpaca-py types as optional and Alpaca always sends."""
+    if value is None:
+        raise BrokerError(f"the broker's account answer has no {field}")
+    return Decimal(value)
+
+
+def _model(answer: M | dict[str, Any]) -> M:
+    """An alpaca-py answer as its model: the clients type every answer `Model | RawData` (the JSON
+    dict they return when made with `raw_data=True`, which ours never are)."""
+    return cast(M, answer)
+
+
 # ------------------------------------------------------------------------------------ adapter
 
 
@@ -204,8 +225,11 @@ class AlpacaBroker:
             wait=_wait_for_retry(wait_exponential(multiplier=backoff_seconds, max=30)),
             reraise=True,
             before_sleep=lambda state: log.warning(
-                "broker read failed (%s); retry %d of %d", _describe(state.outcome.exception()),
-                state.attempt_number, read_attempts - 1),
+                "broker read failed (%s); retry %d of %d",
+                _describe(state.outcome.exception() if state.outcome else None),
+                state.attempt_number,
+                read_attempts - 1,
+            ),
         )
 
     @classmethod
@@ -232,7 +256,7 @@ class AlpacaBroker:
 
         try:
             return self._read_retry(paced)()
-        except Exception as exc:  # noqa: BLE001 - every failure becomes one clear BrokerError
+        except Exception as exc:
             if isinstance(exc, BrokerError):
                 raise
             raise self._failure(what, exc) from None
@@ -252,23 +276,25 @@ class AlpacaBroker:
         return BrokerError(text, status, code)
 
     def account(self) -> Account:
-        a = self._read("GET /v2/account", self._trading.get_account)
-        return Account(Decimal(a.equity), Decimal(a.cash), Decimal(a.buying_power), str(a.status.value),
+        a = _model(self._read("GET /v2/account", self._trading.get_account))
+        return Account(_amount(a.equity, "equity"), _amount(a.cash, "cash"), _amount(a.buying_power, "buying_power"),
+                       str(a.status.value),
                        bool(a.trading_blocked), bool(a.account_blocked), bool(a.trade_suspended_by_user))
 
     def positions(self) -> list[Position]:
-        rows = self._read("GET /v2/positions", self._trading.get_all_positions)
+        rows = _model(self._read("GET /v2/positions", self._trading.get_all_positions))
         return [Position(p.symbol, Decimal(p.qty), Decimal(p.avg_entry_price), _dec(p.market_value),
                          _dec(p.current_price), _dec(p.qty_available)) for p in rows]
 
     def clock(self) -> Clock:
-        c = self._read("GET /v2/clock", self._trading.get_clock)
+        c = _model(self._read("GET /v2/clock", self._trading.get_clock))
         return Clock(c.timestamp, bool(c.is_open), c.next_open, c.next_close)
 
     def calendar(self, start: dt.date, end: dt.date) -> list[CalendarDay]:
         from alpaca.trading.requests import GetCalendarRequest
 
-        days = self._read("GET /v2/calendar", lambda: self._trading.get_calendar(GetCalendarRequest(start=start, end=end)))
+        request = GetCalendarRequest(start=start, end=end)
+        days = _model(self._read("GET /v2/calendar", lambda: self._trading.get_calendar(request)))
         return [CalendarDay(d.date, d.open, d.close) for d in days]
 
     def latest_prices(self, symbols: Iterable[str]) -> tuple[dict[str, Price], list[str]]:
@@ -279,8 +305,10 @@ class AlpacaBroker:
         if not wanted:
             return {}, []
         feed = {"feed": self.data_feed} if self.data_feed else {}
-        snaps = self._read("GET /v2/stocks/snapshots",
-                           lambda: self._data.get_stock_snapshot(StockSnapshotRequest(symbol_or_symbols=wanted, **feed)))
+        snaps = self._read(
+            "GET /v2/stocks/snapshots",
+            lambda: self._data.get_stock_snapshot(StockSnapshotRequest(symbol_or_symbols=wanted, **feed)),
+        )
         prices: dict[str, Price] = {}
         for sym in wanted:
             snap = snaps.get(sym)
@@ -289,8 +317,10 @@ class AlpacaBroker:
                 prices[sym] = Price(sym, Decimal(str(trade.price)), "trade", trade.timestamp)
         rest = [s for s in wanted if s not in prices]
         if rest:
-            bars = self._read("GET /v2/stocks/bars/latest",
-                              lambda: self._data.get_stock_latest_bar(StockLatestBarRequest(symbol_or_symbols=rest, **feed)))
+            bars = self._read(
+                "GET /v2/stocks/bars/latest",
+                lambda: self._data.get_stock_latest_bar(StockLatestBarRequest(symbol_or_symbols=rest, **feed)),
+            )
             for sym in rest:
                 bar = bars.get(sym)
                 if bar is not None and bar.close and bar.close > 0:
@@ -300,24 +330,36 @@ class AlpacaBroker:
             log.warning("no price for %d symbol(s): %s", len(missing), ", ".join(missing))
         return prices, missing
 
-    def daily_closes(self, symbols: Iterable[str], start: dt.date, end: dt.date) -> dict[str, list[tuple[dt.date, Decimal]]]:
+    def daily_closes(
+        self, symbols: Iterable[str], start: dt.date, end: dt.date
+    ) -> dict[str, list[tuple[dt.date, Decimal]]]:
         """Daily closes per symbol (for volatility gates and analytics)."""
         from alpaca.data.requests import StockBarsRequest
         from alpaca.data.timeframe import TimeFrame
 
         wanted = sorted(set(symbols))
-        request = StockBarsRequest(symbol_or_symbols=wanted, timeframe=TimeFrame.Day,
-                                   start=dt.datetime.combine(start, dt.time(0)), end=dt.datetime.combine(end, dt.time(23, 59)),
-                                   **({"feed": self.data_feed} if self.data_feed else {}))
-        bars = self._read("GET /v2/stocks/bars", lambda: self._data.get_stock_bars(request))
-        return {sym: [(b.timestamp.astimezone(_NY).date(), Decimal(str(b.close))) for b in bars.data.get(sym, [])]
-                for sym in wanted}
+        request = StockBarsRequest(
+            symbol_or_symbols=wanted,
+            timeframe=TimeFrame.Day,
+            start=dt.datetime.combine(start, dt.time(0)),
+            end=dt.datetime.combine(end, dt.time(23, 59)),
+            **({"feed": self.data_feed} if self.data_feed else {}),
+        )
+        bars = _model(self._read("GET /v2/stocks/bars", lambda: self._data.get_stock_bars(request)))
+        return {
+            sym: [(b.timestamp.astimezone(_NY).date(), Decimal(str(b.close))) for b in bars.data.get(sym, [])]
+            for sym in wanted
+        }
 
     def get_order(self, order_id: str) -> OrderInfo:
         from alpaca.trading.requests import GetOrderByIdRequest
 
-        return _order(self._read(f"GET /v2/orders/{order_id}",
-                                 lambda: self._trading.get_order_by_id(order_id, GetOrderByIdRequest(nested=True))))
+        return _order(
+            self._read(
+                f"GET /v2/orders/{order_id}",
+                lambda: self._trading.get_order_by_id(order_id, GetOrderByIdRequest(nested=True)),
+            )
+        )
 
     def get_order_by_client_id(self, client_order_id: str) -> OrderInfo | None:
         """The order with this client_order_id, or None if the broker has none (404)."""
@@ -334,8 +376,13 @@ class AlpacaBroker:
         found = self._read(f"GET /v2/orders:by_client_order_id {client_order_id}", call)
         return None if found is None else _order(found)
 
-    def list_orders(self, status: str = "all", after: dt.datetime | None = None,
-                    symbols: list[str] | None = None, nested: bool = True) -> list[OrderInfo]:
+    def list_orders(
+        self,
+        status: str = "all",
+        after: dt.datetime | None = None,
+        symbols: list[str] | None = None,
+        nested: bool = True,
+    ) -> list[OrderInfo]:
         """Orders (newest first), paging past Alpaca's 500-per-request limit. Nested: the legs of a
         bracket or OCO only inside their parent; not nested: each leg listed as an order of its own
         (Alpaca gives no parent id then)."""
@@ -346,9 +393,19 @@ class AlpacaBroker:
         seen: set[str] = set()
         until = None
         while True:
-            request = GetOrdersRequest(status=QueryOrderStatus(status), limit=500, nested=nested, after=after,
-                                       until=until, symbols=symbols, direction="desc")
-            page = self._read("GET /v2/orders", lambda: self._trading.get_orders(request))
+            request = GetOrdersRequest(
+                status=QueryOrderStatus(status),
+                limit=500,
+                nested=nested,
+                after=after,
+                until=until,
+                symbols=symbols,
+                direction="desc",
+            )
+            page = _model(self._read(
+                "GET /v2/orders",
+                lambda: self._trading.get_orders(request),  # noqa: B023 - _read calls it (and retries) before returning
+            ))
             fresh = [o for o in page if str(o.id) not in seen]
             seen.update(str(o.id) for o in fresh)
             out += [_order(o) for o in fresh]
@@ -370,7 +427,10 @@ class AlpacaBroker:
                 params["after"] = after.isoformat()
             if token:
                 params["page_token"] = token
-            page = self._read("GET /v2/account/activities", lambda: self._trading.get("/account/activities", params))
+            page = cast(list[dict], self._read(  # the endpoint answers a JSON list
+                "GET /v2/account/activities",
+                lambda: self._trading.get("/account/activities", params),  # noqa: B023 - called by _read before it returns
+            ))
             out += page
             if len(page) < 100:
                 return out
@@ -384,23 +444,29 @@ class AlpacaBroker:
         self._pacer.wait()
         try:
             placed = self._trading.submit_order(request)
-        except Exception as exc:  # noqa: BLE001 - classify every failure
+        except Exception as exc:
             status = _status_of(exc)
             if status == 429:
-                limited = SubmitRateLimited(f"broker rate-limited the submit of {order.client_order_id}: nothing was "
-                                            "created; back off and look it up before sending again", status)
+                limited = SubmitRateLimited(
+                    f"broker rate-limited the submit of {order.client_order_id}: nothing was "
+                    "created; back off and look it up before sending again",
+                    status,
+                )
                 limited.retry_after = _retry_after(exc)
                 raise limited from None
             if status is not None and status < 500 and status != 408:
                 message, code = _error_text(exc)
                 said = f"{status} {code}: {message}" if code is not None else f"{status}: {message}"
-                raise OrderRejected(f"broker rejected {order.side} {order.symbol} ({order.client_order_id}): "
-                                    f"{said}", status, code) from None
+                raise OrderRejected(
+                    f"broker rejected {order.side} {order.symbol} ({order.client_order_id}): {said}", status, code
+                ) from None
             reason = _error_text(exc)[0] if status is not None else _describe(exc)
             raise AmbiguousSubmitError(
                 f"broker {self.host}: submit of {order.client_order_id} has an unknown outcome ({reason}); "
                 "look it up before any retry",
-                order.client_order_id, status) from None
+                order.client_order_id,
+                status,
+            ) from None
         return _order(placed)
 
     def cancel_order(self, order_id: str) -> None:
@@ -426,6 +492,8 @@ def _retry_after(exc: BaseException, now: Callable[[], float] = time.time) -> fl
     headers = response.headers if response is not None and getattr(response, "headers", None) is not None else {}
     for name, relative in (("Retry-After", True), ("X-RateLimit-Reset", False)):
         value = headers.get(name)
+        if value is None:
+            continue
         try:
             seconds = float(value) if relative else float(value) - now()
         except (TypeError, ValueError):
@@ -457,7 +525,9 @@ def _order_request(o: OrderRequest):
     )
 
     common: dict[str, Any] = {
-        "symbol": o.symbol, "side": OrderSide(o.side), "time_in_force": TimeInForce(o.time_in_force),
+        "symbol": o.symbol,
+        "side": OrderSide(o.side),
+        "time_in_force": TimeInForce(o.time_in_force),
         "client_order_id": o.client_order_id,
     }
     if o.qty is not None:
@@ -466,23 +536,42 @@ def _order_request(o: OrderRequest):
         common["notional"] = float(o.notional)
     if o.take_profit is not None or o.stop_loss is not None:
         common["order_class"] = OrderClass.OCO if o.order_class == "oco" else OrderClass.BRACKET
-        common["take_profit"] = TakeProfitRequest(limit_price=float(o.take_profit))
+        common["take_profit"] = TakeProfitRequest(limit_price=_price(o.take_profit, "take_profit", o))
         common["stop_loss"] = StopLossRequest(
-            stop_price=float(o.stop_loss), **({"limit_price": float(o.stop_loss_limit)} if o.stop_loss_limit else {}))
+            stop_price=_price(o.stop_loss, "stop_loss", o),
+            **({"limit_price": float(o.stop_loss_limit)} if o.stop_loss_limit else {}),
+        )
     if o.order_class == "oco":  # an exit pair: a limit order whose base price is the take-profit
-        return LimitOrderRequest(limit_price=float(o.take_profit), **common)
+        return LimitOrderRequest(limit_price=_price(o.take_profit, "take_profit", o), **common)
     if o.order_type == "limit":
-        return LimitOrderRequest(limit_price=float(o.limit_price), **common)
+        return LimitOrderRequest(limit_price=_price(o.limit_price, "limit_price", o), **common)
     return MarketOrderRequest(**common)
+
+
+def _price(value: Decimal | None, field: str, o: OrderRequest) -> float:
+    """A price the order's form needs (a bracket's both exits, a limit order's limit)."""
+    if value is None:
+        raise ValueError(f"order {o.client_order_id}: {o.order_class or o.order_type} order without {field}")
+    return float(value)
 
 
 def _order(o) -> OrderInfo:
     return OrderInfo(
-        id=str(o.id), client_order_id=o.client_order_id, symbol=o.symbol, side=o.side.value if o.side else "",
+        id=str(o.id),
+        client_order_id=o.client_order_id,
+        symbol=o.symbol,
+        side=o.side.value if o.side else "",
         order_type=(o.type or o.order_type).value if (o.type or o.order_type) else "",
-        order_class=o.order_class.value if o.order_class else "simple", status=o.status.value,
-        qty=_dec(o.qty), notional=_dec(o.notional), filled_qty=_dec(o.filled_qty) or Decimal(0),
-        filled_avg_price=_dec(o.filled_avg_price), limit_price=_dec(o.limit_price), stop_price=_dec(o.stop_price),
-        submitted_at=o.submitted_at, filled_at=o.filled_at, legs=tuple(_order(leg) for leg in (o.legs or ())),
+        order_class=o.order_class.value if o.order_class else "simple",
+        status=o.status.value,
+        qty=_dec(o.qty),
+        notional=_dec(o.notional),
+        filled_qty=_dec(o.filled_qty) or Decimal(0),
+        filled_avg_price=_dec(o.filled_avg_price),
+        limit_price=_dec(o.limit_price),
+        stop_price=_dec(o.stop_price),
+        submitted_at=o.submitted_at,
+        filled_at=o.filled_at,
+        legs=tuple(_order(leg) for leg in (o.legs or ())),
         expires_at=o.expires_at,
     )

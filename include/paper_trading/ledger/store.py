@@ -20,7 +20,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import URL, Engine, make_url
@@ -51,17 +51,23 @@ EXECUTION_LOG_COLUMNS = ["datetime", "env", "mode", "symbol", "side", "qty", "or
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
+@overload
+def _aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def _aware(value: None) -> None: ...
+@overload
+def _aware(value: dt.datetime | None) -> dt.datetime | None: ...
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     """Every timestamp we write is UTC: SQLite gives it back without its zone, PostgreSQL in the
     session's TimeZone (a server setting); both are handed on in UTC."""
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 def ledger_url(root: Path, configured: str | None = None, given: str | None = None) -> URL:
@@ -118,7 +124,7 @@ def _sqlite_setup(engine: Engine) -> None:
     """WAL, foreign keys, a busy timeout, and transactions we begin ourselves (`BEGIN IMMEDIATE`)."""
 
     @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection, _record) -> None:  # noqa: ANN001
+    def _connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # pysqlite must not begin transactions behind our back
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout = 30000")
@@ -128,7 +134,7 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _begin(connection) -> None:  # noqa: ANN001
+    def _begin(connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -221,11 +227,12 @@ class Ledger:
 
     # ------------------------------------------------------------------------------ writes
 
-    def _upsert(self, conn, table, rows: list[dict], keys: list[str]) -> None:  # noqa: ANN001
+    def _upsert(self, conn, table, rows: list[dict], keys: list[str]) -> None:
         """INSERT ... ON CONFLICT DO UPDATE, one statement per set of columns, executed for all its
         rows at once (a day of 10,000 orders is one round of statements, not 10,000)."""
         if not rows:
             return
+        dialect_insert: Callable[..., Any]  # the two dialects' `insert`, each with ON CONFLICT
         if self.backend == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         else:
@@ -359,8 +366,10 @@ class Ledger:
         deadline = time.monotonic() + wait_s
         while (other := self.try_lock(name, holder, lease_s)) is not None:
             if time.monotonic() >= deadline:
-                raise LedgerBusy(f"ledger lock {name!r} is held by run {other.split('#')[0]!r}; waited {wait_s:g} s. It "
-                                 "is released when that run ends (or when its lease runs out if it was killed)")
+                raise LedgerBusy(
+                    f"ledger lock {name!r} is held by run {other.split('#')[0]!r}; waited {wait_s:g} s. It "
+                    "is released when that run ends (or when its lease runs out if it was killed)"
+                )
             log.info("waiting for lock %s held by run %s", name, other.split("#")[0])
             time.sleep(poll_s)
         renewed = [time.monotonic()]
@@ -369,8 +378,10 @@ class Ledger:
             if time.monotonic() - renewed[0] < lease_s / 4:
                 return
             if (other := self.try_lock(name, holder, lease_s)) is not None:
-                raise LedgerBusy(f"ledger lock {name!r} was lost to run {other.split('#')[0]!r} (this run stalled past "
-                                 f"its {lease_s:g} s lease); stopping before sending anything else")
+                raise LedgerBusy(
+                    f"ledger lock {name!r} was lost to run {other.split('#')[0]!r} (this run stalled past "
+                    f"its {lease_s:g} s lease); stopping before sending anything else"
+                )
             renewed[0] = time.monotonic()
 
         try:
@@ -381,8 +392,16 @@ class Ledger:
     # -------------------------------------------------------------------------- M5: the books
 
     @_guarded
-    def write_books(self, day: dt.date, *, fill_rows: list[dict], cash_rows: list[dict], positions: list[dict],
-                    equity: dict, recon_rows: list[dict]) -> None:
+    def write_books(
+        self,
+        day: dt.date,
+        *,
+        fill_rows: list[dict],
+        cash_rows: list[dict],
+        positions: list[dict],
+        equity: dict,
+        recon_rows: list[dict],
+    ) -> None:
         """One reconciliation of `day`, in one transaction: fills and cash activities upserted by
         activity id; the day's end-of-day positions and reconciliation rows replaced as a whole (a
         re-run rewrites them, never adds); the day's equity upserted."""
@@ -401,14 +420,23 @@ class Ledger:
     def positions_before(self, day: dt.date) -> tuple[dt.date | None, dict[str, float]]:
         """The latest end-of-day positions before `day` (its date, and symbol -> qty)."""
         with self.engine.connect() as conn:
-            last = conn.execute(select(positions_eod.c.trade_date).where(positions_eod.c.trade_date < day)
-                                .order_by(positions_eod.c.trade_date.desc()).limit(1)).scalar()
+            last = conn.execute(
+                select(positions_eod.c.trade_date)
+                .where(positions_eod.c.trade_date < day)
+                .order_by(positions_eod.c.trade_date.desc())
+                .limit(1)
+            ).scalar()
             if last is None:
-                last = conn.execute(select(equity_daily.c.trade_date).where(equity_daily.c.trade_date < day)
-                                    .order_by(equity_daily.c.trade_date.desc()).limit(1)).scalar()
+                last = conn.execute(
+                    select(equity_daily.c.trade_date)
+                    .where(equity_daily.c.trade_date < day)
+                    .order_by(equity_daily.c.trade_date.desc())
+                    .limit(1)
+                ).scalar()
                 return last, {}
-            rows = conn.execute(select(positions_eod.c.symbol, positions_eod.c.qty)
-                                .where(positions_eod.c.trade_date == last)).all()
+            rows = conn.execute(
+                select(positions_eod.c.symbol, positions_eod.c.qty).where(positions_eod.c.trade_date == last)
+            ).all()
         return last, {r.symbol: r.qty for r in rows}
 
     @_guarded
@@ -421,12 +449,21 @@ class Ledger:
     def cash_between(self, after: dt.date, until: dt.date) -> float:
         """The sum of the cash ledger's amounts dated in (after, until]."""
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.coalesce(func.sum(cash_ledger.c.net_amount), 0.0))
-                                 .where(cash_ledger.c.date > after, cash_ledger.c.date <= until)).scalar()
+            total = conn.execute(
+                select(func.coalesce(func.sum(cash_ledger.c.net_amount), 0.0)).where(
+                    cash_ledger.c.date > after, cash_ledger.c.date <= until
+                )
+            ).scalar()
         return float(total or 0.0)
 
-    def _books_query(self, name: str, until: dt.date | None, since: dt.date | None,
-                     columns: Iterable[str] | None, where: dict[str, Any]):  # noqa: ANN202 - a Select
+    def _books_query(
+        self,
+        name: str,
+        until: dt.date | None,
+        since: dt.date | None,
+        columns: Iterable[str] | None,
+        where: dict[str, Any],
+    ):
         if name not in BOOKS:
             raise ValueError(f"no books table {name!r}; expected one of {', '.join(BOOKS)}")
         table = BOOKS[name]
@@ -448,8 +485,15 @@ class Ledger:
         return query.order_by(*table.primary_key.columns)
 
     @_guarded
-    def table(self, name: str, *, until: dt.date | None = None, since: dt.date | None = None,
-              columns: Iterable[str] | None = None, **where) -> list[dict]:
+    def table(
+        self,
+        name: str,
+        *,
+        until: dt.date | None = None,
+        since: dt.date | None = None,
+        columns: Iterable[str] | None = None,
+        **where,
+    ) -> list[dict]:
         """The rows of one of the books' tables (for exports, reports and tests), in key order,
         filtered in SQL: `column=value` by equality (a list, tuple or set: any of its values),
         `until`/`since` on the table's date (`trade_date`; `date` for the cash ledger), both
@@ -459,8 +503,15 @@ class Ledger:
             return _dicts(conn.execute(query))
 
     @_guarded
-    def frame(self, name: str, *, until: dt.date | None = None, since: dt.date | None = None,
-              columns: Iterable[str] | None = None, **where):  # noqa: ANN201 - a pandas DataFrame
+    def frame(
+        self,
+        name: str,
+        *,
+        until: dt.date | None = None,
+        since: dt.date | None = None,
+        columns: Iterable[str] | None = None,
+        **where,
+    ):
         """`table(...)` as a pandas DataFrame, built column by column (no dict per row): the same
         filters, rows and values (dates as `datetime.date` objects; a missing value is pandas' own,
         NaN, in a column of numbers or text), the columns in the table's order (or `columns`'); empty
@@ -480,16 +531,26 @@ class Ledger:
     def broker_ids(self, only: Iterable[str] | None = None) -> dict[str, dict]:
         """broker order id -> our order (client_order_id, status, type, parent, date): one narrow read
         (of the orders with the broker ids in `only`, if given; one read per 500)."""
-        columns = [orders.c.broker_order_id, orders.c.client_order_id, orders.c.status, orders.c.order_type,
-                   orders.c.parent_client_order_id, orders.c.trade_date]
+        columns = [
+            orders.c.broker_order_id,
+            orders.c.client_order_id,
+            orders.c.status,
+            orders.c.order_type,
+            orders.c.parent_client_order_id,
+            orders.c.trade_date,
+        ]
         query = select(*columns).where(orders.c.broker_order_id.is_not(None))
         with self.engine.connect() as conn:
             if only is None:
                 return {r["broker_order_id"]: r for r in _dicts(conn.execute(query))}
             ids, out = sorted(set(only)), {}
             for i in range(0, len(ids), 500):
-                out.update({r["broker_order_id"]: r for r in _dicts(conn.execute(
-                    query.where(orders.c.broker_order_id.in_(ids[i:i + 500]))))})
+                out.update(
+                    {
+                        r["broker_order_id"]: r
+                        for r in _dicts(conn.execute(query.where(orders.c.broker_order_id.in_(ids[i : i + 500]))))
+                    }
+                )
             return out
 
     # ------------------------------------------------------------------------------ exports
@@ -504,36 +565,64 @@ class Ledger:
         writer.writerow(EXECUTION_LOG_COLUMNS)
         for r in rows:
             when = r["submitted_at"] or r["updated_at"]
-            writer.writerow([when.isoformat() if when else "", r["env"], r["mode"], r["symbol"], r["side"],
-                             _num(r["qty"]), r["order_type"], _num(r["tp_price"]), _num(r["sl_price"]),
-                             _num(r["ref_price"]), _num(r["notional"]), r["client_order_id"], r["status"],
-                             r["broker_order_id"] or "", r["last_error"] or ""])
+            writer.writerow(
+                [
+                    when.isoformat() if when else "",
+                    r["env"],
+                    r["mode"],
+                    r["symbol"],
+                    r["side"],
+                    _num(r["qty"]),
+                    r["order_type"],
+                    _num(r["tp_price"]),
+                    _num(r["sl_price"]),
+                    _num(r["ref_price"]),
+                    _num(r["notional"]),
+                    r["client_order_id"],
+                    r["status"],
+                    r["broker_order_id"] or "",
+                    r["last_error"] or "",
+                ]
+            )
         write_text_atomic(path, buffer.getvalue())
         return len(rows)
 
 
 #: The books' tables (what `Ledger.table` and `Ledger.frame` read), and the date column of each.
-BOOKS = {"fills": fills, "positions_eod": positions_eod, "cash_ledger": cash_ledger, "equity_daily": equity_daily,
-         "recon": recon}
-BOOK_DATES = {"fills": "trade_date", "positions_eod": "trade_date", "cash_ledger": "date",
-              "equity_daily": "trade_date", "recon": "trade_date"}
+BOOKS = {
+    "fills": fills,
+    "positions_eod": positions_eod,
+    "cash_ledger": cash_ledger,
+    "equity_daily": equity_daily,
+    "recon": recon,
+}
+BOOK_DATES = {
+    "fills": "trade_date",
+    "positions_eod": "trade_date",
+    "cash_ledger": "date",
+    "equity_daily": "trade_date",
+    "recon": "trade_date",
+}
 
 
 @functools.lru_cache(maxsize=256)
-def _upsert_statement(dialect_insert, table, columns: tuple[str, ...], keys: tuple[str, ...]):  # noqa: ANN001
+def _upsert_statement(dialect_insert, table, columns: tuple[str, ...], keys: tuple[str, ...]):
     """The INSERT ... ON CONFLICT statement for one set of columns, built once: building it (the
     `excluded` pseudo-table proxies every column of the table) cost more than executing it."""
     stmt = dialect_insert(table)
     changed = {c: stmt.excluded[c] for c in columns if c not in keys}
-    return (stmt.on_conflict_do_update(index_elements=list(keys), set_=changed) if changed
-            else stmt.on_conflict_do_nothing(index_elements=list(keys)))
+    return (
+        stmt.on_conflict_do_update(index_elements=list(keys), set_=changed)
+        if changed
+        else stmt.on_conflict_do_nothing(index_elements=list(keys))
+    )
 
 
 def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.10g}"
 
 
-def _dicts(result) -> list[dict]:  # noqa: ANN001 - a SQLAlchemy result
+def _dicts(result) -> list[dict]:
     """Rows as dicts, the keys looked up once (a mapping per row costs more than the query)."""
     keys = list(result.keys())
     return [dict(zip(keys, row)) for row in result.all()]

@@ -10,9 +10,10 @@ positions CSV and prices (a CSV or one price for every symbol). Those values are
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from paper_trading.errors import InputError
 from paper_trading.paths import display_path
@@ -22,6 +23,9 @@ from paper_trading.planning.inputs import (
     read_positions,
     read_prices,
 )
+
+if TYPE_CHECKING:
+    from paper_trading.broker.types import Broker
 
 #: Larger than any account: a typed amount above it is a typo (and would overflow share counts).
 MAX_AMOUNT = 1e15
@@ -39,13 +43,14 @@ class AccountNow:
     missing_prices: tuple[str, ...] = ()
 
 
-def from_broker(broker, symbols: Iterable[str], *, include_held: bool = True,
+def from_broker(broker: Broker, symbols: Iterable[str], *, include_held: bool = True,
                 prices_file: Path | None = None, root: Path | None = None) -> AccountNow:
     """Account, positions and latest prices (of `symbols`, and of every held symbol if
     `include_held`) from the broker; prices from `prices_file` instead when one is given."""
     account = broker.account()
     held = {p.symbol: float(p.qty) for p in broker.positions()}
     wanted = set(symbols) | (set(held) if include_held else set())
+    missing: Sequence[str]
     if prices_file is not None:
         prices, missing = read_prices(prices_file, root), ()
     else:
@@ -57,7 +62,7 @@ def from_broker(broker, symbols: Iterable[str], *, include_held: bool = True,
 
 def offline(equity: float, symbols: Iterable[str], *, cash: float | None = None, positions: Path | None = None,
             prices: Path | None = None, fill_price: float | None = None, root: Path | None = None,
-            bars: Path | None = None, trade_date=None) -> AccountNow:  # noqa: ANN001 - a date
+            bars: Path | None = None, trade_date=None) -> AccountNow:
     """What a person typed: `--equity`, `--cash` (default: equity minus the positions' value),
     `--positions` CSV, and `--prices` CSV or one `--fill-price` for `symbols` and the held ones —
     or, with neither, the last close on or before `trade_date` in the local daily `bars`. `source`
@@ -70,8 +75,9 @@ def offline(equity: float, symbols: Iterable[str], *, cash: float | None = None,
         source = f"offline (prices: the last close on or before {trade_date} in {display_path(Path(bars), root)})"
     else:
         price_map = offline_prices(wanted, prices=prices, fill_price=fill_price, root=root)
-        source = "offline (prices: " + (f"--fill-price {fill_price:g} for every symbol" if fill_price is not None
-                                        else display_path(Path(prices), root)) + ")"
+        # offline_prices took exactly one of the two
+        source = "offline (prices: " + (display_path(Path(prices), root) if prices is not None
+                                        else f"--fill-price {fill_price:g} for every symbol") + ")"
     if cash is None:
         unpriced = sorted(s for s in held if s not in price_map)
         if unpriced:

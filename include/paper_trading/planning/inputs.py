@@ -43,7 +43,9 @@ class _Csv:
         try:
             frame = pd.read_csv(self.path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         except pd.errors.EmptyDataError:
-            raise InputError(f"{self.shown}: {what} file is empty; expected a header with {', '.join(required)}") from None
+            raise InputError(
+                f"{self.shown}: {what} file is empty; expected a header with {', '.join(required)}"
+            ) from None
         except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(f"{self.shown}: cannot read {what} CSV ({reason})") from None
@@ -54,8 +56,10 @@ class _Csv:
         frame.columns = [str(c).strip() for c in frame.columns]
         missing = [c for c in required if c not in frame.columns]
         if missing:
-            raise InputError(f"{self.shown}: missing column(s) {', '.join(missing)}; the file has "
-                             f"{', '.join(frame.columns) or 'no columns'}")
+            raise InputError(
+                f"{self.shown}: missing column(s) {', '.join(missing)}; the file has "
+                f"{', '.join(frame.columns) or 'no columns'}"
+            )
         self.frame = frame.reset_index(drop=True)
         self.rows = np.arange(len(frame)) + 2  # each row as a spreadsheet numbers it (the header is row 1)
 
@@ -73,8 +77,16 @@ class _Csv:
         dropped = ((values.abs() if signed else values) <= 0).to_numpy()
         if dropped.any():
             rows = np.flatnonzero(dropped)
-            log.warning("%s: %d row(s) with %s <= 0 filtered out (%s)", self.shown, len(rows), column, ", ".join(
-                f"row {self.rows[i]}: {self.frame['symbol'].iloc[i]} {self.frame[column].iloc[i]}" for i in rows[:10]))
+            log.warning(
+                "%s: %d row(s) with %s <= 0 filtered out (%s)",
+                self.shown,
+                len(rows),
+                column,
+                ", ".join(
+                    f"row {self.rows[i]}: {self.frame['symbol'].iloc[i]} {self.frame[column].iloc[i]}"
+                    for i in rows[:10]
+                ),
+            )
             self.keep(~dropped)
 
     def _header(self) -> list[str]:
@@ -93,8 +105,9 @@ class _Csv:
     def text(self, column: str) -> pd.Series:
         return self.frame[column].astype(str).str.strip()
 
-    def numbers(self, column: str, *, positive: bool = False, optional: bool = False,
-                minimum: float | None = None) -> pd.Series:
+    def numbers(
+        self, column: str, *, positive: bool = False, optional: bool = False, minimum: float | None = None
+    ) -> pd.Series:
         """Finite numbers (> 0 if `positive`, >= `minimum` if given); empty cells are NaN when
         `optional`, an error otherwise."""
         raw = self.text(column)
@@ -114,8 +127,11 @@ class _Csv:
         """Trimmed, upper-cased symbols in Alpaca's syntax (letters, digits, '.' or '/' inside)."""
         symbols = self.text(column).str.upper()
         self.fail(symbols.eq(""), column, "is empty")
-        self.fail(~symbols.map(is_symbol).to_numpy(dtype=bool), column,
-                  "expected letters and digits (with '.' or '/' inside, e.g. BRK.B), got {value}")
+        self.fail(
+            ~symbols.map(is_symbol).to_numpy(dtype=bool),
+            column,
+            "expected letters and digits (with '.' or '/' inside, e.g. BRK.B), got {value}",
+        )
         if unique:
             self.fail(symbols.duplicated().to_numpy(), column, "{value} appears twice")
         return symbols
@@ -144,8 +160,13 @@ def read_instrument_map(path: Path, root: Path | None = None) -> pd.DataFrame:
         raise InputError(f"{table.shown} row {i + 2}: gvkey {frame['gvkey'].iloc[i]} is mapped twice")
     shared = frame[frame["symbol"].duplicated(keep=False)]
     for symbol, group in shared.groupby("symbol"):
-        log.warning("%s: symbol %s is mapped from %d gvkeys (%s): their target weights add up", table.shown, symbol,
-                    len(group), ", ".join(group["gvkey"]))
+        log.warning(
+            "%s: symbol %s is mapped from %d gvkeys (%s): their target weights add up",
+            table.shown,
+            symbol,
+            len(group),
+            ", ".join(group["gvkey"]),
+        )
     return frame
 
 
@@ -172,8 +193,11 @@ def read_positions(path: Path, root: Path | None = None) -> dict[str, float]:
     out = dict(zip(symbols, qty.astype(float)))
     shorts = {s: q for s, q in out.items() if q < 0}
     if shorts:
-        log.warning("%s: short position(s) %s; the plan covers them", table.shown,
-                    ", ".join(f"{s} {q:g}" for s, q in sorted(shorts.items())))
+        log.warning(
+            "%s: short position(s) %s; the plan covers them",
+            table.shown,
+            ", ".join(f"{s} {q:g}" for s, q in sorted(shorts.items())),
+        )
     return out
 
 
@@ -195,7 +219,8 @@ def read_orders(path: Path, columns: list[str], root: Path | None = None, what: 
     frame["notional"] = table.numbers("notional", optional=True)
     value = (frame["qty"] * frame["ref_price"]).to_numpy()
     off = frame["notional"].notna().to_numpy() & (
-        np.abs(frame["notional"].fillna(0).to_numpy() - value) > np.maximum(0.01, 1e-6 * value))
+        np.abs(frame["notional"].fillna(0).to_numpy() - value) > np.maximum(0.01, 1e-6 * value)
+    )
     table.fail(off, "notional", "{value} is not qty × ref_price")
     frame["order_type"] = table.choice("order_type", ORDER_TYPES)
     frame["time_in_force"] = table.choice("time_in_force", TIMES_IN_FORCE)
@@ -207,12 +232,14 @@ def read_orders(path: Path, columns: list[str], root: Path | None = None, what: 
     twice = frame.duplicated(subset=["symbol", "side"]).to_numpy()
     if twice.any():
         i = int(np.flatnonzero(twice)[0])
-        raise InputError(f"{table.shown} row {table.rows[i]}: a second {frame['side'].iloc[i]} order for "
-                         f"{frame['symbol'].iloc[i]}; expected one order per symbol and side")
+        raise InputError(
+            f"{table.shown} row {table.rows[i]}: a second {frame['side'].iloc[i]} order for "
+            f"{frame['symbol'].iloc[i]}; expected one order per symbol and side"
+        )
     return frame
 
 
-def read_plan_as_orders(path: Path, settings, root: Path | None = None) -> pd.DataFrame:  # noqa: ANN001
+def read_plan_as_orders(path: Path, settings, root: Path | None = None) -> pd.DataFrame:
     """Orders derived from a rebalance plan CSV (the spec's fallback when no planned_orders.csv
     exists): each row whose `action` is buy or sell becomes an order of its `planned_qty` (or our
     `delta_qty`) shares, shaped as M2 shapes them (a whole-share buy a bracket on `ref_price`, a
@@ -222,16 +249,20 @@ def read_plan_as_orders(path: Path, settings, root: Path | None = None) -> pd.Da
     table = _Csv(path, ["symbol", "action", "ref_price"], "rebalance plan", root)
     qty_column = "planned_qty" if "planned_qty" in table.frame.columns else "delta_qty"
     if qty_column not in table.frame.columns:
-        raise InputError(f"{table.shown}: missing column planned_qty (or delta_qty); the file has "
-                         f"{', '.join(table.frame.columns)}")
+        raise InputError(
+            f"{table.shown}: missing column planned_qty (or delta_qty); the file has {', '.join(table.frame.columns)}"
+        )
     table.keep(table.text("action").str.lower().isin(["buy", "sell"]).to_numpy())
     table.drop_non_positive(qty_column, signed=True)
-    frame = pd.DataFrame({
-        "symbol": table.symbols(), "action": table.text("action").str.lower(),
-        "delta_qty": table.numbers(qty_column).abs(),
-        "ref_price": table.numbers("ref_price", positive=True, minimum=MIN_PRICE),
-        "reason": table.text("reason") if "reason" in table.frame.columns else "rebalance_plan",
-    })
+    frame = pd.DataFrame(
+        {
+            "symbol": table.symbols(),
+            "action": table.text("action").str.lower(),
+            "delta_qty": table.numbers(qty_column).abs(),
+            "ref_price": table.numbers("ref_price", positive=True, minimum=MIN_PRICE),
+            "reason": table.text("reason") if "reason" in table.frame.columns else "rebalance_plan",
+        }
+    )
     return orders_from_plan(frame, settings)
 
 
@@ -242,7 +273,9 @@ def check_price(value: float | None, option: str) -> float | None:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
         raise InputError(f"{option}: expected a finite price > 0, got {value!r}")
     if value < MIN_PRICE:
-        raise InputError(f"{option}: expected a price of at least {MIN_PRICE:g} (Alpaca's smallest tick), got {value!r}")
+        raise InputError(
+            f"{option}: expected a price of at least {MIN_PRICE:g} (Alpaca's smallest tick), got {value!r}"
+        )
     return float(value)
 
 
@@ -265,8 +298,9 @@ def targets_trade_date(path: Path, root: Path | None = None):
     if len(dates) == 1:
         return dates.pop()
     if len(dates) > 1:
-        raise InputError(f"{shown}: trade_date holds {len(dates)} dates ({', '.join(map(str, sorted(dates)[:3]))}, "
-                         "...); give --date")
+        raise InputError(
+            f"{shown}: trade_date holds {len(dates)} dates ({', '.join(map(str, sorted(dates)[:3]))}, ...); give --date"
+        )
     found = re.search(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)", Path(path).name)
     if found:
         import datetime as dt
@@ -328,7 +362,9 @@ def read_targets(path: Path, trade_date, root: Path | None = None) -> pd.DataFra
         raise InputError(f"{shown}: cannot read the targets as Parquet ({reason})") from None
     missing = [c for c in ("trade_date", "asset_id", "target_weight") if c not in frame.columns]
     if missing:
-        raise InputError(f"{shown}: missing column(s) {', '.join(missing)}; the file has {', '.join(map(str, frame.columns))}")
+        raise InputError(
+            f"{shown}: missing column(s) {', '.join(missing)}; the file has {', '.join(map(str, frame.columns))}"
+        )
     if frame.empty:
         raise InputError(f"{shown}: no target weights")
 
@@ -343,7 +379,10 @@ def read_targets(path: Path, trade_date, root: Path | None = None) -> pd.DataFra
     dates = pd.to_datetime(frame["trade_date"], errors="coerce").dt.date
     fail(dates.ne(trade_date).to_numpy(), f"trade_date {{value}} is not the trade date {trade_date}")
     ids = frame["asset_id"].astype("string")
-    fail(~ids.str.fullmatch(r"\d{6}").fillna(False).to_numpy(dtype=bool), "asset_id expected a 6-digit gvkey, got {value}")
+    fail(
+        ~ids.str.fullmatch(r"\d{6}").fillna(False).to_numpy(dtype=bool),
+        "asset_id expected a 6-digit gvkey, got {value}",
+    )
     fail(ids.duplicated().to_numpy(), "asset_id {value} appears twice")
     weights = pd.to_numeric(frame["target_weight"], errors="coerce").astype("float64").to_numpy()
     fail(~np.isfinite(weights) | (weights < 0), "target_weight expected a finite weight >= 0, got {value}")

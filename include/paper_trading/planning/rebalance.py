@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -181,11 +182,28 @@ def plan_rebalance(
 
     plan = frame.reset_index()
     if len(unmapped):
-        plan = pd.concat([plan, pd.DataFrame({
-            "symbol": "", "asset_id": unmapped["asset_id"].to_numpy(), "target_weight": unmapped["target_weight"].to_numpy(),
-            "current_qty": 0.0, "current_value": 0.0, "current_weight": 0.0, "target_value": 0.0,
-            "target_qty": np.nan, "delta_qty": 0.0, "ref_price": np.nan, "action": "skip", "reason": "unmapped",
-        })], ignore_index=True)
+        plan = pd.concat(
+            [
+                plan,
+                pd.DataFrame(
+                    {
+                        "symbol": "",
+                        "asset_id": unmapped["asset_id"].to_numpy(),
+                        "target_weight": unmapped["target_weight"].to_numpy(),
+                        "current_qty": 0.0,
+                        "current_value": 0.0,
+                        "current_weight": 0.0,
+                        "target_value": 0.0,
+                        "target_qty": np.nan,
+                        "delta_qty": 0.0,
+                        "ref_price": np.nan,
+                        "action": "skip",
+                        "reason": "unmapped",
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
     plan = plan[PLAN_COLUMNS]
     return Plan(plan, orders_from_plan(plan, settings), equity, cash, cash + sells_value - buys_value)
 
@@ -201,10 +219,14 @@ def _fit_buys_to_cash(frame: pd.DataFrame, budget: float, settings: PlanSettings
     for symbol in order:
         if excess <= 1e-9:
             break
-        price = frame.at[symbol, "ref_price"]
-        qty = frame.at[symbol, "delta_qty"]
-        cut = min(qty, math.ceil(excess / price - 1e-9) if not settings.fractional else
-                  math.ceil(excess / price * 10**QTY_DECIMALS) / 10**QTY_DECIMALS)
+        price = cast(float, frame.at[symbol, "ref_price"])  # (pandas-stubs: any scalar at all)
+        qty = cast(float, frame.at[symbol, "delta_qty"])
+        cut = min(
+            qty,
+            math.ceil(excess / price - 1e-9)
+            if not settings.fractional
+            else math.ceil(excess / price * 10**QTY_DECIMALS) / 10**QTY_DECIMALS,
+        )
         new_qty = qty - cut
         excess -= cut * price
         if new_qty <= 0 or new_qty * price < min_trade:
@@ -229,8 +251,9 @@ def orders_from_plan(plan: pd.DataFrame, settings: PlanSettings) -> pd.DataFrame
     bracket = is_buy & whole & (trades["reason"] != "cover").to_numpy() & (not settings.fractional)
     tp, sl = bracket_prices(trades["ref_price"].to_numpy(), settings.take_profit_pct, settings.stop_loss_pct)
     trades["order_type"] = np.where(bracket, "bracket", "market")
-    trades["time_in_force"] = np.where(bracket, settings.bracket_time_in_force,
-                                       np.where(whole, settings.simple_time_in_force, "day"))
+    trades["time_in_force"] = np.where(
+        bracket, settings.bracket_time_in_force, np.where(whole, settings.simple_time_in_force, "day")
+    )
     trades["tp_price"] = np.where(bracket, tp, np.nan)
     trades["sl_price"] = np.where(bracket, sl, np.nan)
     trades["side_rank"] = np.where(is_buy, 1, 0)

@@ -16,6 +16,7 @@ import math
 import warnings
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -39,10 +40,10 @@ class Stats:
     """Named values with the reason of each one that is None."""
 
     def __init__(self) -> None:
-        self.values: dict[str, float | str | None] = {}
+        self.values: dict[str, Any] = {}  # numbers, and dicts of them (weights by name), JSON as they are
         self.reasons: dict[str, str] = {}
 
-    def put(self, name: str, value, reason: str | None = None) -> None:  # noqa: ANN001
+    def put(self, name: str, value, reason: str | None = None) -> None:
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             value = int(value)
         elif isinstance(value, (float, np.floating)):
@@ -53,7 +54,9 @@ class Stats:
             self.reasons[name] = reason or "undefined on this history"
         self.values[name] = value
 
-    def compute(self, name: str, fn: Callable[[], float], unless: str | None = None, why_not_finite: str | None = None) -> None:
+    def compute(
+        self, name: str, fn: Callable[[], float], unless: str | None = None, why_not_finite: str | None = None
+    ) -> None:
         """`fn()` unless a precondition failed (`unless` is its reason); a non-finite result is None
         with `why_not_finite`."""
         if unless:
@@ -79,13 +82,13 @@ def daily_pnl(equity: pd.DataFrame, benchmark: pd.Series, flows: pd.Series | Non
     frame = equity.sort_values("trade_date").reset_index(drop=True)
     dates = pd.to_datetime(pd.Series([pd.Timestamp(d) for d in frame["trade_date"]]))
     out = pd.DataFrame({"date": dates, "equity": frame["equity"].astype(float), "cash": frame["cash"].astype(float)})
-    flow_by_date = {} if flows is None else {pd.Timestamp(d): float(v) for d, v in flows.items()}
+    flow_by_date = {} if flows is None else {pd.Timestamp(d): float(v) for d, v in zip(flows.index, flows)}
     out["external_flow"] = [flow_by_date.get(d, 0.0) for d in out["date"]]
     previous = out["equity"].shift(1)
     with np.errstate(all="ignore"):
         ret = (out["equity"] - out["external_flow"]) / previous - 1.0
     out["daily_return"] = ret.where(previous > 0)  # no return on the first day, nor after a non-positive equity
-    closes = {pd.Timestamp(d): float(c) for d, c in benchmark.items()}
+    closes = {pd.Timestamp(d): float(c) for d, c in zip(benchmark.index, benchmark)}
     out["benchmark_close"] = [closes.get(d, np.nan) for d in out["date"]]
     prev_close = out["benchmark_close"].shift(1)
     out["benchmark_return"] = (out["benchmark_close"] / prev_close - 1.0).where(prev_close > 0)
@@ -106,6 +109,11 @@ def _flat(returns: pd.Series) -> bool:
 
 def _returns(pnl: pd.DataFrame, column: str) -> pd.Series:
     return pd.Series(pnl[column].to_numpy(dtype=float), index=pd.DatetimeIndex(pnl["date"]), name=column).dropna()
+
+
+def _dates(returns: pd.Series) -> pd.DatetimeIndex:
+    """The index of a `_returns` series: its dates (pandas-stubs cannot tell a Series' index type)."""
+    return cast(pd.DatetimeIndex, returns.index)
 
 
 def drawdown_dates(pnl: pd.DataFrame) -> dict[str, str | None]:
@@ -141,31 +149,49 @@ def performance(pnl: pd.DataFrame) -> Stats:
     s.compute("annual_volatility", lambda: ep.annual_volatility(r), few2)
     s.compute("sharpe_ratio", lambda: ep.sharpe_ratio(r), few2 or flat)
     s.compute("downside_risk", lambda: ep.downside_risk(r), few2)
-    no_loss = "no daily return below zero: the downside risk is zero" if not (few2 or flat) and not (r < 0).any() else None
+    no_loss = (
+        "no daily return below zero: the downside risk is zero" if not (few2 or flat) and not (r < 0).any() else None
+    )
     s.compute("sortino_ratio", lambda: ep.sortino_ratio(r), few2 or flat or no_loss)
     s.compute("max_drawdown", lambda: ep.max_drawdown(r), few)
-    no_dd = "no drawdown yet (the return never fell below its running peak)" \
-        if not few and float(ep.max_drawdown(r)) >= 0 else None
+    no_dd = (
+        "no drawdown yet (the return never fell below its running peak)"
+        if not few and float(ep.max_drawdown(r)) >= 0
+        else None
+    )
     s.compute("calmar_ratio", lambda: ep.calmar_ratio(r), few or no_dd)
     tails = None
     if not few2 and float(np.abs(np.percentile(r, 5))) == 0:
         tails = "the 5th percentile of the daily returns is zero"
     s.compute("tail_ratio", lambda: ep.tail_ratio(r), few2 or flat or tails)
-    s.compute("stability_of_timeseries", lambda: ep.stability_of_timeseries(r), few2 or flat,
-              "undefined: the cumulative log return has no variance")
+    s.compute(
+        "stability_of_timeseries",
+        lambda: ep.stability_of_timeseries(r),
+        few2 or flat,
+        "undefined: the cumulative log return has no variance",
+    )
     s.compute("value_at_risk", lambda: ep.value_at_risk(r), few2)
     dates = drawdown_dates(pnl)
     for key, value in dates.items():
-        s.put(f"max_drawdown_{key}", value, None if value else (
-            "still under water" if key == "recovery" and dates["trough"] else few or "no drawdown yet"))
+        s.put(
+            f"max_drawdown_{key}",
+            value,
+            None
+            if value
+            else ("still under water" if key == "recovery" and dates["trough"] else few or "no drawdown yet"),
+        )
 
     # against the benchmark: the sessions where both returns exist
     both = pd.DataFrame({"r": _returns(pnl, "daily_return"), "b": _returns(pnl, "benchmark_return")}).dropna()
     pr, pb = both["r"], both["b"]
     m = len(both)
     missing = pnl["benchmark_close"].isna().sum()
-    bfew = f"needs at least 2 sessions with both returns; have {m}" + (
-        f" ({missing} session(s) without a benchmark close)" if missing else "") if m < 2 else None
+    bfew = (
+        f"needs at least 2 sessions with both returns; have {m}"
+        + (f" ({missing} session(s) without a benchmark close)" if missing else "")
+        if m < 2
+        else None
+    )
     bflat = "the benchmark's daily returns have zero variance" if not bfew and _flat(pb) else None
     pflat = "the portfolio's daily returns have zero variance" if not bfew and _flat(pr) else None
     active = pr - pb
@@ -190,7 +216,7 @@ def period_returns(pnl: pd.DataFrame, as_of: dt.date) -> dict:
     out: dict = {}
     for column, key in (("daily_return", "portfolio"), ("benchmark_return", "benchmark")):
         r = _returns(pnl, column)
-        views: dict = {"daily": {d.date().isoformat(): float(v) for d, v in r.items()}}
+        views: dict = {"daily": {d.date().isoformat(): float(v) for d, v in zip(_dates(r), r)}}
         if len(r):
             weekly = ep.aggregate_returns(r, "weekly")
             monthly = ep.aggregate_returns(r, "monthly")
@@ -198,7 +224,7 @@ def period_returns(pnl: pd.DataFrame, as_of: dt.date) -> dict:
             views["monthly"] = {f"{y}-{mo:02d}": float(v) for (y, mo), v in monthly.items()}
         else:
             views["weekly"], views["monthly"] = {}, {}
-        ytd = r[r.index.year == as_of.year]
+        ytd = r[_dates(r).year == as_of.year]
         views["ytd"] = float(ep.cum_returns_final(ytd)) if len(ytd) else None
         out[key] = views
     return out
@@ -207,8 +233,14 @@ def period_returns(pnl: pd.DataFrame, as_of: dt.date) -> dict:
 # ------------------------------------------------------------------------------ trading
 
 
-def trading(fills: list[dict], cash: list[dict], recon: list[dict], equity: pd.DataFrame, as_of: dt.date,
-            daily: pd.DataFrame | None = None) -> Stats:
+def trading(
+    fills: list[dict],
+    cash: list[dict],
+    recon: list[dict],
+    equity: pd.DataFrame,
+    as_of: dt.date,
+    daily: pd.DataFrame | None = None,
+) -> Stats:
     """Fees (cash ledger), slippage and fill rate (the reconciliation's order rows), turnover and
     round trips (the fills, matched first in first out per symbol). `daily`: `daily_trading` of the
     same books, when the caller has it already (the report does, for the dashboard)."""
@@ -222,24 +254,39 @@ def trading(fills: list[dict], cash: list[dict], recon: list[dict], equity: pd.D
         approved = [r for r in rows if (r["planned_qty"] or 0) > 0 and r.get("classification") not in NOT_TRADED]
         planned = sum(float(r["planned_qty"]) for r in approved)
         filled = sum(float(r["filled_qty"] or 0) for r in approved)
-        s.put(f"fill_rate_{scope}", filled / planned if planned else None,
-              None if planned else "no approved order was to be sent (none planned, all rejected by the gate, "
-                                   "or a dry run)")
-        slipped = [r for r in rows if r["slippage_bps"] is not None and (r["filled_qty"] or 0) > 0
-                   and r["avg_fill_price"]]
+        s.put(
+            f"fill_rate_{scope}",
+            filled / planned if planned else None,
+            None
+            if planned
+            else "no approved order was to be sent (none planned, all rejected by the gate, or a dry run)",
+        )
+        slipped = [
+            r for r in rows if r["slippage_bps"] is not None and (r["filled_qty"] or 0) > 0 and r["avg_fill_price"]
+        ]
         notional = sum(float(r["filled_qty"]) * float(r["avg_fill_price"]) for r in slipped)
-        s.put(f"slippage_bps_{scope}",
-              sum(float(r["slippage_bps"]) * float(r["filled_qty"]) * float(r["avg_fill_price"]) for r in slipped)
-              / notional if notional else None, None if notional else "no filled order with a reference price")
-        s.put(f"implementation_shortfall_usd_{scope}",
-              sum(float(r["slippage_bps"]) / 1e4 * float(r["filled_qty"]) * float(r["ref_price"]) for r in slipped
-                  if r["ref_price"]), None)
+        s.put(
+            f"slippage_bps_{scope}",
+            sum(float(r["slippage_bps"]) * float(r["filled_qty"]) * float(r["avg_fill_price"]) for r in slipped)
+            / notional
+            if notional
+            else None,
+            None if notional else "no filled order with a reference price",
+        )
+        s.put(
+            f"implementation_shortfall_usd_{scope}",
+            sum(
+                float(r["slippage_bps"]) / 1e4 * float(r["filled_qty"]) * float(r["ref_price"])
+                for r in slipped
+                if r["ref_price"]
+            ),
+            None,
+        )
 
     per_day = daily if daily is not None else daily_trading(fills, recon, equity)
     turnover = per_day["turnover"]
     today = turnover[per_day["date"] == pd.Timestamp(as_of)].dropna()
-    s.put("turnover_day", float(today.iloc[0]) if len(today) else None,
-          None if len(today) else "no equity for the day")
+    s.put("turnover_day", float(today.iloc[0]) if len(today) else None, None if len(today) else "no equity for the day")
     valid = turnover.dropna()
     s.put("turnover_daily_mean", float(valid.mean()) if len(valid) else None, None if len(valid) else "no equity")
 
@@ -249,10 +296,20 @@ def trading(fills: list[dict], cash: list[dict], recon: list[dict], equity: pd.D
     s.put("round_trips", len(trips))
     s.put("realized_pnl", sum(pnl))
     s.put("hit_rate", len(wins) / len(pnl) if pnl else None, None if pnl else "no closed round trip yet")
-    ratio_why = "no closed round trip yet" if not pnl else "no losing round trip" if not losses else \
-        "no winning round trip" if not wins else None
-    s.put("profit_loss_ratio", (sum(wins) / len(wins)) / (-sum(losses) / len(losses)) if not ratio_why else None,
-          ratio_why)
+    ratio_why = (
+        "no closed round trip yet"
+        if not pnl
+        else "no losing round trip"
+        if not losses
+        else "no winning round trip"
+        if not wins
+        else None
+    )
+    s.put(
+        "profit_loss_ratio",
+        (sum(wins) / len(wins)) / (-sum(losses) / len(losses)) if not ratio_why else None,
+        ratio_why,
+    )
     return s
 
 
@@ -277,8 +334,9 @@ def daily_trading(fills: list[dict], recon: list[dict], equity: pd.DataFrame) ->
         turnover = np.where(base > 0, traded.to_numpy() / base, np.nan)
     filled = weighted = pd.Series(np.nan, index=dates)
     if recon:
-        r = pd.DataFrame.from_records(recon, columns=["trade_date", "kind", "filled_qty", "avg_fill_price",
-                                                      "slippage_bps"])
+        r = pd.DataFrame.from_records(
+            recon, columns=["trade_date", "kind", "filled_qty", "avg_fill_price", "slippage_bps"]
+        )
         qty, price = r["filled_qty"].to_numpy(dtype=float), r["avg_fill_price"].to_numpy(dtype=float)
         slip = r["slippage_bps"].to_numpy(dtype=float)
         with np.errstate(invalid="ignore"):
@@ -288,9 +346,16 @@ def daily_trading(fills: list[dict], recon: list[dict], equity: pd.DataFrame) ->
         filled, weighted = sums["n"].reindex(dates), sums["ns"].reindex(dates)
     with np.errstate(all="ignore"):
         slippage = np.where(filled.to_numpy() > 0, weighted.to_numpy() / filled.to_numpy(), np.nan)
-    return pd.DataFrame({"date": dates, "traded_notional": traded.to_numpy(), "turnover": turnover,
-                         "filled_notional": filled.fillna(0.0).to_numpy(), "slippage_bps": slippage},
-                        columns=DAILY_TRADING_COLUMNS)
+    return pd.DataFrame(
+        {
+            "date": dates,
+            "traded_notional": traded.to_numpy(),
+            "turnover": turnover,
+            "filled_notional": filled.fillna(0.0).to_numpy(),
+            "slippage_bps": slippage,
+        },
+        columns=DAILY_TRADING_COLUMNS,
+    )
 
 
 def _by_day(days: pd.Series, columns: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -307,7 +372,7 @@ def monthly_returns(pnl: pd.DataFrame, column: str = "daily_return") -> pd.DataF
     r = _returns(pnl, column)
     if r.empty:
         return pd.DataFrame(columns=range(1, 13), dtype=float)
-    grown = (1.0 + r).groupby([r.index.year, r.index.month]).prod() - 1.0
+    grown = (1.0 + r).groupby([_dates(r).year, _dates(r).month]).prod() - 1.0
     return grown.unstack().reindex(columns=range(1, 13)).rename_axis(index="year", columns="month")
 
 
@@ -323,8 +388,16 @@ def round_trips(fills: Iterable[dict]) -> list[dict]:
             lot = book[0]
             closed = min(abs(qty), abs(lot[0]))
             direction = 1.0 if lot[0] > 0 else -1.0
-            trips.append({"symbol": f["symbol"], "qty": closed, "open_price": lot[1], "close_price": float(f["price"]),
-                          "closed_on": f["trade_date"], "pnl": direction * closed * (float(f["price"]) - lot[1])})
+            trips.append(
+                {
+                    "symbol": f["symbol"],
+                    "qty": closed,
+                    "open_price": lot[1],
+                    "close_price": float(f["price"]),
+                    "closed_on": f["trade_date"],
+                    "pnl": direction * closed * (float(f["price"]) - lot[1]),
+                }
+            )
             lot[0] -= direction * closed
             qty += direction * closed
             if abs(lot[0]) < 1e-9:
@@ -337,8 +410,13 @@ def round_trips(fills: Iterable[dict]) -> list[dict]:
 # ------------------------------------------------------------------------------ risk
 
 
-def risk_snapshot(as_of: dt.date, positions: list[dict], equity: dict | None,
-                  sectors: dict[str, str] | None, styles: dict[str, str] | None = None) -> tuple[pd.DataFrame, Stats]:
+def risk_snapshot(
+    as_of: dt.date,
+    positions: list[dict],
+    equity: dict | None,
+    sectors: dict[str, str] | None,
+    styles: dict[str, str] | None = None,
+) -> tuple[pd.DataFrame, Stats]:
     """The end-of-day book of `as_of`: each position's weight (market value over equity) and sector,
     the sector weights, the style weights (the spec's 行业/风格 concentration; when the instrument map
     has a style column), cash; and top-N weights, HHI (of the gross weights), cash %, gross and net
@@ -348,29 +426,72 @@ def risk_snapshot(as_of: dt.date, positions: list[dict], equity: dict | None,
     eq = float(equity["equity"]) if equity else None
     ok = eq is not None and eq > 0
     why = None if ok else ("no equity for the day in the ledger" if eq is None else f"equity is {eq:.2f}, not positive")
+
+    def weight(value: float | None) -> float | None:
+        """`value` as a share of the equity; None without a value or a positive equity."""
+        return value / eq if value is not None and eq is not None and eq > 0 else None
     sector_of = sectors or {}
     for p in sorted(positions, key=lambda p: -abs(p["market_value"] or 0.0)):
         mv = p["market_value"]
-        rows.append({"date": as_of, "kind": "position", "name": p["symbol"],
-                     "sector": sector_of.get(p["symbol"], "unknown"), "qty": p["qty"], "close_price": p["close_price"],
-                     "market_value": mv, "weight": mv / eq if ok and mv is not None else None})
+        rows.append(
+            {
+                "date": as_of,
+                "kind": "position",
+                "name": p["symbol"],
+                "sector": sector_of.get(p["symbol"], "unknown"),
+                "qty": p["qty"],
+                "close_price": p["close_price"],
+                "market_value": mv,
+                "weight": weight(mv),
+            }
+        )
     by_sector: dict[str, float] = defaultdict(float)
     for r in rows:
         if r["market_value"] is not None:
             by_sector[r["sector"]] += r["market_value"]
     for sector, mv in sorted(by_sector.items(), key=lambda kv: -abs(kv[1])):
-        rows.append({"date": as_of, "kind": "sector", "name": sector, "sector": sector, "qty": None,
-                     "close_price": None, "market_value": mv, "weight": mv / eq if ok else None})
+        rows.append(
+            {
+                "date": as_of,
+                "kind": "sector",
+                "name": sector,
+                "sector": sector,
+                "qty": None,
+                "close_price": None,
+                "market_value": mv,
+                "weight": weight(mv),
+            }
+        )
     if styles is not None:
         by_style: dict[str, float] = defaultdict(float)
         for r in [r for r in rows if r["kind"] == "position" and r["market_value"] is not None]:
             by_style[styles.get(r["name"], "unknown")] += r["market_value"]
         for style, mv in sorted(by_style.items(), key=lambda kv: -abs(kv[1])):
-            rows.append({"date": as_of, "kind": "style", "name": style, "sector": None, "qty": None,
-                         "close_price": None, "market_value": mv, "weight": mv / eq if ok else None})
+            rows.append(
+                {
+                    "date": as_of,
+                    "kind": "style",
+                    "name": style,
+                    "sector": None,
+                    "qty": None,
+                    "close_price": None,
+                    "market_value": mv,
+                    "weight": weight(mv),
+                }
+            )
     cash = float(equity["cash"]) if equity else None
-    rows.append({"date": as_of, "kind": "cash", "name": "cash", "sector": None, "qty": None, "close_price": None,
-                 "market_value": cash, "weight": cash / eq if ok else None})
+    rows.append(
+        {
+            "date": as_of,
+            "kind": "cash",
+            "name": "cash",
+            "sector": None,
+            "qty": None,
+            "close_price": None,
+            "market_value": cash,
+            "weight": weight(cash),
+        }
+    )
     frame = pd.DataFrame(rows, columns=RISK_COLUMNS)
 
     values = [r["market_value"] for r in rows if r["kind"] == "position" and r["market_value"] is not None]
@@ -378,13 +499,11 @@ def risk_snapshot(as_of: dt.date, positions: list[dict], equity: dict | None,
     gross = sum(abs(v) for v in values)
     s.put("equity", eq, why)
     s.put("positions", len([r for r in rows if r["kind"] == "position"]))
-    s.put("cash_pct", cash / eq if ok else None, why)
-    s.put("gross_exposure", gross / eq if ok else None, why)
-    s.put("net_exposure", sum(values) / eq if ok else None, why)
-    s.put("hhi", sum((abs(v) / gross) ** 2 for v in values) if gross else None,
-          None if gross else "no priced position")
-    s.put("top_weights", {r["name"]: r["weight"] for r in rows if r["kind"] == "position"}
-          if ok else None, why)
+    s.put("cash_pct", weight(cash), why)
+    s.put("gross_exposure", weight(gross), why)
+    s.put("net_exposure", weight(sum(values)), why)
+    s.put("hhi", sum((abs(v) / gross) ** 2 for v in values) if gross else None, None if gross else "no priced position")
+    s.put("top_weights", {r["name"]: r["weight"] for r in rows if r["kind"] == "position"} if ok else None, why)
     top = dict(list((s.values["top_weights"] or {}).items())[:TOP_N])
     s.values["top_weights"] = top if ok else None
     s.put("sector_weights", {r["name"]: r["weight"] for r in rows if r["kind"] == "sector"} if ok else None, why)
@@ -398,15 +517,16 @@ def risk_snapshot(as_of: dt.date, positions: list[dict], equity: dict | None,
 WEIGHT_COLUMNS = ["symbol", "weight", "target_weight", "target_of_equity", "difference"]
 
 
-def weights_vs_targets(risk: pd.DataFrame, targets: pd.DataFrame | None, symbols: dict[str, str] | None,
-                       cash_buffer_pct: float = 0.0) -> pd.DataFrame:
+def weights_vs_targets(
+    risk: pd.DataFrame, targets: pd.DataFrame | None, symbols: dict[str, str] | None, cash_buffer_pct: float = 0.0
+) -> pd.DataFrame:
     """The end-of-day weight of each name against the day's target: every name held or targeted
     (0 where one side has none). `target_of_equity` is the target as a weight of equity — the plan
     invests `target_weight` x equity x (1 - cash buffer) — so `difference` (weight minus it) is the
     drift the next rebalance would trade, not the cash buffer. `targets`: M1's asset_id,
     target_weight; `symbols`: gvkey -> symbol (a target without one keeps its gvkey)."""
-    held = risk.loc[risk["kind"] == "position", ["name", "weight"]]
-    held = held.astype({"weight": float}).groupby("name")["weight"].sum(min_count=1)
+    positions = risk.loc[risk["kind"] == "position", ["name", "weight"]]
+    held = positions.astype({"weight": float}).groupby("name")["weight"].sum(min_count=1)
     if targets is not None and len(targets):
         ids = targets["asset_id"].astype(str)
         names = ids.map(symbols or {}).fillna("gvkey " + ids)
@@ -418,5 +538,6 @@ def weights_vs_targets(risk: pd.DataFrame, targets: pd.DataFrame | None, symbols
     out = out.rename_axis("symbol").reset_index()
     out["target_of_equity"] = out["target_weight"] * (1.0 - cash_buffer_pct)
     out["difference"] = out["weight"] - out["target_of_equity"]
-    order = np.maximum(out["weight"].abs(), out["target_of_equity"].abs()).sort_values(ascending=False, kind="stable")
+    larger = cast(pd.Series, np.maximum(out["weight"].abs(), out["target_of_equity"].abs()))  # (a ufunc of Series)
+    order = larger.sort_values(ascending=False, kind="stable")
     return out.loc[order.index, WEIGHT_COLUMNS].reset_index(drop=True)

@@ -163,7 +163,7 @@ def render_dashboard(
 # ------------------------------------------------------------------------------ charts
 
 
-def _layout(title: str, note: str | None = None, **extra) -> dict:  # noqa: ANN003
+def _layout(title: str, note: str | None = None, **extra) -> dict:
     layout = {"title": {"text": _e(title), "x": 0.02, "font": {"size": 15}}, "autosize": True,
               "margin": {"l": 60, "r": 20, "t": 72 if note else 44, "b": 40}, "hovermode": "x unified",
               "legend": {"orientation": "h", "y": 1.1 if note else 1.02, "x": 1, "xanchor": "right",
@@ -202,7 +202,7 @@ def _dates(values: pd.Series) -> list[str]:
     return pd.to_datetime(values).dt.strftime("%Y-%m-%d").tolist()
 
 
-def _nums(values, digits: int = 8) -> list:  # noqa: ANN001
+def _nums(values, digits: int = 8) -> list:
     """Finite numbers rounded (a shorter page, no visible change); NaN and infinities as null."""
     a = np.round(np.asarray(values, dtype=float), digits)
     return pd.Series(a, dtype=object).where(np.isfinite(a), None).tolist()
@@ -310,11 +310,11 @@ def _script_json(value: dict) -> str:
 # ------------------------------------------------------------------------------ tables
 
 
-def _e(value) -> str:  # noqa: ANN001
+def _e(value) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _format(value, kind: str) -> str:  # noqa: ANN001
+def _format(value, kind: str) -> str:
     if kind == "text":
         return str(value)
     v = float(value)
@@ -335,11 +335,11 @@ def _format(value, kind: str) -> str:  # noqa: ANN001
     return f"{round(v, 3) + 0.0:,.3f}"  # + 0.0: no "-0.000"
 
 
-def _missing(value) -> bool:  # noqa: ANN001
+def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and not math.isfinite(value)) or value is pd.NaT
 
 
-def _cell(value, kind: str, reason: str | None = None) -> str:  # noqa: ANN001
+def _cell(value, kind: str, reason: str | None = None) -> str:
     if _missing(value):
         title = f' title="{_e(reason)}"' if reason else ""
         return f'<td class="na"{title}>{DASH}</td>'
@@ -367,7 +367,7 @@ def _kpi_table(metrics: dict, rows: list[tuple[str, str, str]]) -> str:
     return f'<table class="kpi">{"".join(body)}</table>'
 
 
-def _table(rows: list[dict], columns: list[tuple[str, str, str]], empty: str, row_class=None) -> str:  # noqa: ANN001
+def _table(rows: list[dict], columns: list[tuple[str, str, str]], empty: str, row_class=None) -> str:
     if not rows:
         return f'<div class="empty">{_e(empty)}</div>'
     head = "".join(f"<th>{_e(label)}</th>" for _, label, _ in columns)

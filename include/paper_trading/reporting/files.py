@@ -140,7 +140,7 @@ def list_reports(directory: str | os.PathLike[str]) -> list[ReportFile]:
         if real is None:
             continue
         stat = real.stat()
-        files.append(ReportFile(entry.name, stat.st_size, dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc),
+        files.append(ReportFile(entry.name, stat.st_size, dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC),
                                 media_type(entry.name)))
     return sorted(files, key=lambda f: (f.modified, f.name), reverse=True)
 

@@ -4,6 +4,7 @@ approval step shows it in the UI). Pure: the gate's report in, text out."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pandas as pd
 
@@ -41,9 +42,13 @@ def approval_markdown(report: pd.DataFrame, *, trade_date: dt.date, equity: floa
         lines += ["", "| side | symbol | qty | type | ref. price | notional | take-profit | stop-loss |",
                   "|---|---|---:|---|---:|---:|---:|---:|"]
         top = approved.assign(order_notional=notional).sort_values("order_notional", ascending=False).head(MAX_ROWS)
+        r: Any  # pandas-stubs types a row's fields as any scalar at all
         for r in top.itertuples():
-            lines.append(f"| {_cell(r.side)} | {_cell(r.symbol)} | {r.qty:g} | {_cell(r.order_type)} | "
-                         f"{_cell(r.ref_price)} | {_money(float(r.order_notional))} | {_cell(r.tp_price)} | {_cell(r.sl_price)} |")
+            lines.append(
+                f"| {_cell(r.side)} | {_cell(r.symbol)} | {r.qty:g} | {_cell(r.order_type)} | "
+                f"{_cell(r.ref_price)} | {_money(float(r.order_notional))} | {_cell(r.tp_price)} "
+                f"| {_cell(r.sl_price)} |"
+            )
         if len(approved) > MAX_ROWS:
             lines.append(f"\n… and {len(approved) - MAX_ROWS} smaller order(s).")
     if len(rejected):

@@ -5,10 +5,10 @@ execution. Checks (the spec's M4 risk rules, §2.3):
 
 - per order: shares and notional limits; the reference price against the latest snapshot price
   (buy: ref <= last × (1 + tol); sell: ref >= last × (1 − tol), and the mirror of each), so a
-  plan made on stale prices is not sent; a missing price (`reject_if_price_missing`); bracket take-profit / stop-loss valid
-  against the latest price and Alpaca's tick rules; a symbol blacklist; the maximum weight of one
-  name after the trade; a volatility gate on new buys (a symbol's recent realized volatility, or
-  the market's, above a threshold);
+  plan made on stale prices is not sent; a missing price (`reject_if_price_missing`); bracket
+  take-profit / stop-loss valid against the latest price and Alpaca's tick rules; a symbol
+  blacklist; the maximum weight of one name after the trade; a volatility gate on new buys (a
+  symbol's recent realized volatility, or the market's, above a threshold);
 - per batch: total notional; turnover as a share of equity; cash after the approved trades at
   least `min_cash_buffer_pct` of equity (otherwise the buys are rejected);
 - pre-flight, rejecting everything: the kill switch (config flag or a file), the account flags
@@ -71,20 +71,27 @@ def realized_volatility(closes: list[float], lookback: int) -> float | None:
     """Annualized standard deviation of the last `lookback` daily log returns (None if too short)."""
     if len(closes) < lookback + 1:
         return None
-    values = np.asarray(closes[-(lookback + 1):], dtype="float64")
+    values = np.asarray(closes[-(lookback + 1) :], dtype="float64")
     returns = np.diff(np.log(values))
     return float(np.std(returns, ddof=1) * math.sqrt(TRADING_DAYS_PER_YEAR))
 
 
-def preflight(mode: str, account_flags: dict[str, bool], kill_switch: bool, market_open: bool | None,
-              session_today: bool | None, trade_date_is_today: bool | None = None) -> tuple[str, ...]:
+def preflight(
+    mode: str,
+    account_flags: dict[str, bool],
+    kill_switch: bool,
+    market_open: bool | None,
+    session_today: bool | None,
+    trade_date_is_today: bool | None = None,
+) -> tuple[str, ...]:
     """Reasons that stop the whole batch before any order is looked at. In real mode the market
     must be open now, and the run must be today's: a re-run of an older day never trades today."""
     reasons = []
     if kill_switch:
         reasons.append("kill_switch")
-    reasons += [flag for flag in ("trading_blocked", "account_blocked", "trade_suspended_by_user")
-                if account_flags.get(flag)]
+    reasons += [
+        flag for flag in ("trading_blocked", "account_blocked", "trade_suspended_by_user") if account_flags.get(flag)
+    ]
     if mode == "real":
         if trade_date_is_today is False:
             reasons.append("trade_date_not_today")
@@ -115,9 +122,14 @@ def gate(orders: pd.DataFrame, ctx: GateContext, settings: RiskSettings = RiskSe
     tol = settings.price_tolerance_pct
 
     reject(report["symbol"].isin(settings.blacklist), "blacklisted")
-    reject(qty > settings.max_share_per_order, lambda i: f"max_share_per_order ({qty[i]:g} > {settings.max_share_per_order:g})")
-    reject(notional > settings.max_notional_per_order,
-           lambda i: f"max_notional_per_order ({notional[i]:.2f} > {settings.max_notional_per_order:g})")
+    reject(
+        qty > settings.max_share_per_order,
+        lambda i: f"max_share_per_order ({qty[i]:g} > {settings.max_share_per_order:g})",
+    )
+    reject(
+        notional > settings.max_notional_per_order,
+        lambda i: f"max_notional_per_order ({notional[i]:.2f} > {settings.max_notional_per_order:g})",
+    )
     missing = np.isnan(last)
     if settings.reject_if_price_missing:
         reject(missing, "price_missing")
@@ -130,8 +142,10 @@ def gate(orders: pd.DataFrame, ctx: GateContext, settings: RiskSettings = RiskSe
         held = report["symbol"].map(ctx.positions).fillna(0.0).to_numpy(dtype="float64")
         price = np.where(missing, ref, last)
         weight_after = (held + qty) * price / ctx.equity
-        reject(buy & (weight_after > settings.max_weight_per_name + 1e-12),
-               lambda i: f"max_weight_per_name ({weight_after[i]:.4f} > {settings.max_weight_per_name:g})")
+        reject(
+            buy & (weight_after > settings.max_weight_per_name + 1e-12),
+            lambda i: f"max_weight_per_name ({weight_after[i]:.4f} > {settings.max_weight_per_name:g})",
+        )
     _check_volatility(report, buy, ctx, settings, reject)
 
     rejected_any = [bool(r) for r in reasons]
@@ -148,8 +162,9 @@ def gate(orders: pd.DataFrame, ctx: GateContext, settings: RiskSettings = RiskSe
     if cash_after < floor:
         reject(approved & buy, f"cash_buffer (cash after trades {cash_after:.2f} < {floor:.2f})")
     if ctx.equity > 0:
-        for name, value_after, bound in exposure_breaches(_positions_after(report, approved, buy, ctx), ctx.last_prices,
-                                                          cash_after, ctx.equity, settings):
+        for name, value_after, bound in exposure_breaches(
+            _positions_after(report, approved, buy, ctx), ctx.last_prices, cash_after, ctx.equity, settings
+        ):
             reject(approved & buy, f"{name} (after the batch {value_after:.4f} > {bound:g})")
     if batch:
         for r in reasons:
@@ -177,12 +192,16 @@ def exposures(positions: dict[str, float], prices: dict[str, float], cash: float
     `max_net_exposure` and `max_margin_pct` bound. Positions without a price count for nothing."""
     long = math.fsum(q * prices[s] for s, q in positions.items() if q > 0 and s in prices)
     short = math.fsum(-q * prices[s] for s, q in positions.items() if q < 0 and s in prices)
-    return {"max_gross_exposure": (long + short) / equity, "max_net_exposure": (long - short) / equity,
-            "max_margin_pct": max(-cash, 0.0) / equity}
+    return {
+        "max_gross_exposure": (long + short) / equity,
+        "max_net_exposure": (long - short) / equity,
+        "max_margin_pct": max(-cash, 0.0) / equity,
+    }
 
 
-def exposure_breaches(positions: dict[str, float], prices: dict[str, float], cash: float, equity: float,
-                      settings) -> list[tuple[str, float, float]]:  # noqa: ANN001 - RiskSettings or RiskConfig
+def exposure_breaches(
+    positions: dict[str, float], prices: dict[str, float], cash: float, equity: float, settings
+) -> list[tuple[str, float, float]]:
     """[(setting, value, bound)] for each exposure bound that the book crosses."""
     out = []
     for name, value in exposures(positions, prices, cash, equity).items():
@@ -202,13 +221,20 @@ def _check_brackets(report: pd.DataFrame, last: np.ndarray, reject) -> None:
     base = np.where(np.isnan(last), report["ref_price"].to_numpy(dtype="float64"), last)
     gap = BRACKET_MIN_GAP
     reject(bracket & (np.isnan(tp) | np.isnan(sl)), "bracket_invalid (missing take-profit or stop-loss)")
-    reject(bracket & (tp < base + gap - 1e-9), lambda i: f"bracket_invalid (take-profit {tp[i]:g} < base {base[i]:g} + 0.01)")
-    reject(bracket & (sl > base - gap + 1e-9), lambda i: f"bracket_invalid (stop-loss {sl[i]:g} > base {base[i]:g} − 0.01)")
+    reject(
+        bracket & (tp < base + gap - 1e-9),
+        lambda i: f"bracket_invalid (take-profit {tp[i]:g} < base {base[i]:g} + 0.01)",
+    )
+    reject(
+        bracket & (sl > base - gap + 1e-9), lambda i: f"bracket_invalid (stop-loss {sl[i]:g} > base {base[i]:g} − 0.01)"
+    )
     qty = report["qty"].to_numpy(dtype="float64")
     reject(bracket & ~np.isclose(qty % 1, 0), "bracket_invalid (fractional quantity)")
     reject(bracket & (sl <= 0), "bracket_invalid (stop-loss must be positive)")
-    reject(bracket & ~(_on_tick(np.nan_to_num(tp, nan=0.01)) & _on_tick(np.nan_to_num(sl, nan=0.01))),
-           "bracket_invalid (sub-penny price)")
+    reject(
+        bracket & ~(_on_tick(np.nan_to_num(tp, nan=0.01)) & _on_tick(np.nan_to_num(sl, nan=0.01))),
+        "bracket_invalid (sub-penny price)",
+    )
 
 
 def _on_tick(price: np.ndarray) -> np.ndarray:

@@ -253,7 +253,9 @@ def merge_for_date(
         .assign(trade_date=trade_date)
     )
     set_id = "+".join(f"{sid}={w:.6g}" for sid, w in effective.items())
-    return out[["trade_date", "asset_id", "target_weight", "asof"]].assign(strategy_set_id=set_id, blend_mode=blend_mode)
+    return out[["trade_date", "asset_id", "target_weight", "asof"]].assign(
+        strategy_set_id=set_id, blend_mode=blend_mode
+    )
 
 
 def enforce_constraints_and_normalize(
@@ -355,7 +357,9 @@ def run_signal_bus(
     frame = load_all_strategies(used_specs, trade_date, cache_dir, max_weight, known_at)
     sources: dict[str, SourceFile] = frame.attrs["sources"]
     frame.attrs["latest_dates"] = {
-        sid: latest_date(known[sid], Path(cache_dir), known_at=known_at) for sid, src in sources.items() if src.date_used is None
+        sid: latest_date(known[sid], Path(cache_dir), known_at=known_at)
+        for sid, src in sources.items()
+        if src.date_used is None
     }
     # Carry-forward strategies report the date they published; align them to the trade date.
     if len(frame):
@@ -373,7 +377,10 @@ def run_signal_bus(
         "blend": blend,
         "blend_missing": blend_missing,
         **({"known_at": known_at.astimezone(dt.UTC).isoformat()} if known_at is not None else {}),
-        "sources": {sid: {"path": s.path, "content_hash": s.content_hash, "date_used": s.date_used} for sid, s in sources.items()},
+        "sources": {
+            sid: {"path": s.path, "content_hash": s.content_hash, "date_used": s.date_used}
+            for sid, s in sources.items()
+        },
     }
     path = save_targets(targets, out_path, lineage)
     result = SignalBusResult(
@@ -383,6 +390,12 @@ def run_signal_bus(
         strategy_set_id=str(targets["strategy_set_id"].iloc[0]),
         blend_mode=str(targets["blend_mode"].iloc[0]),
     )
-    log.info("wrote %s: %d asset(s), %s (%s), weights sum to %.12f", display_path(Path(path), root), result.assets,
-             result.strategy_set_id, result.blend_mode, float(targets["target_weight"].sum()))
+    log.info(
+        "wrote %s: %d asset(s), %s (%s), weights sum to %.12f",
+        display_path(Path(path), root),
+        result.assets,
+        result.strategy_set_id,
+        result.blend_mode,
+        float(targets["target_weight"].sum()),
+    )
     return result

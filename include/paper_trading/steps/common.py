@@ -6,15 +6,20 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from paper_trading.config import AppConfig, config_or_defaults, load_settings
 from paper_trading.connections import url_from_parts
 from paper_trading.errors import ConfigError, InputError, PaperTradingError
 from paper_trading.logging_setup import FILE_ONLY, step_logging
 from paper_trading.paths import ROOT_ENV, display_path
+
+if TYPE_CHECKING:
+    from paper_trading.broker.alpaca import AlpacaBroker
+    from paper_trading.broker.types import Broker
 
 
 def project_dir(root: str | Path | None) -> Path:
@@ -127,7 +132,7 @@ def output_paths(root: Path, settings: AppConfig | None, trade_date: dt.date) ->
 
 
 def make_broker(settings: AppConfig | None, key: str | None = None, secret: str | None = None,
-                trading_url: str | None = None, data_url: str | None = None):
+                trading_url: str | None = None, data_url: str | None = None) -> AlpacaBroker:
     """The Alpaca adapter. Credentials as given (the DAG passes an Airflow Connection's), else from
     the environment; URLs as given, else from the environment, else from the config."""
     from paper_trading.broker.alpaca import AlpacaBroker
@@ -141,7 +146,7 @@ def make_broker(settings: AppConfig | None, key: str | None = None, secret: str 
                         data_feed=b.data_feed)
 
 
-def resolve_broker(broker, settings: AppConfig | None):
+def resolve_broker(broker: Broker | Callable[[], Broker] | None, settings: AppConfig | None) -> Broker:
     """The broker a step uses: the one given, one made by the factory given (the DAG passes a
     factory over its Airflow Connection, so a bad connection is reported inside the step, in its
     log), else one from the environment and the config."""
@@ -169,7 +174,7 @@ def open_ledger(ctx: StepContext, db_url: str | None = None):
 def broker_for(root: str | Path | None = None, config_path: str | Path | None = None, *,
                key: str | None = None, secret: str | None = None, host: str | None = None,
                port: int | str | None = None, schema: str | None = None, data_url: str | None = None,
-               trading_url: str | None = None, conn_id: str = "connection 'alpaca'"):
+               trading_url: str | None = None, conn_id: str = "connection 'alpaca'") -> AlpacaBroker:
     """`make_broker` with the project's config, for callers that hold credentials (the DAG, from
     the Airflow Connection's fields: host, port and schema make the trading URL, every one used)."""
     project = project_dir(root)
@@ -201,7 +206,7 @@ def traded_round(ctx: StepContext, round_no: int = 1, db_url: str | None = None)
         return round_trader(ledger, ctx.trade_date, round_no)
 
 
-def round_trader(ledger, trade_date: dt.date, round_no: int) -> dict | None:  # noqa: ANN001
+def round_trader(ledger, trade_date: dt.date, round_no: int) -> dict | None:
     """The runs row of the first successful real `execute` that traded `round` of `trade_date`."""
     rows = [r for r in ledger.runs(trade_date) if r["step"] == "execute" and r["mode"] == "real"
             and r["outcome"] == "success" and r["round"] == round_no and not traded_by(r)]

@@ -43,6 +43,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from paper_trading.errors import SignalsNotReady, TradingRefused
 from paper_trading.paths import display_path
@@ -55,18 +56,21 @@ from paper_trading.steps.common import (
     run_step,
 )
 
+if TYPE_CHECKING:
+    from paper_trading.broker.types import Broker
+
 #: Sleep at most this long at a time while waiting for the close (a machine that slept, or a clock
 #: that was set, is noticed within this).
 MAX_SLEEP_S = 300.0
 
 
 def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def new_run_id(moment: dt.datetime) -> str:
     """`cli-YYYYMMDDTHHMMSS` (UTC): one id for every step of the day's run."""
-    return f"cli-{moment.astimezone(dt.timezone.utc):%Y%m%dT%H%M%S}"
+    return f"cli-{moment.astimezone(dt.UTC):%Y%m%dT%H%M%S}"
 
 
 def run_day(
@@ -76,7 +80,7 @@ def run_day(
     root: str | Path | None = None,
     config_path: str | Path | None = None,
     round_no: int = 1,
-    broker=None,
+    broker: Broker | Callable[[], Broker] | None = None,
     db_url: str | None = None,
     run_id: str | None = None,
     wait: bool = True,
@@ -84,7 +88,7 @@ def run_day(
     pick: str | None = None,
     blend: dict[str, float] | str | None = None,
     blend_missing: str | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
     now: Callable[[], dt.datetime] = _utc_now,
     max_sleep_s: float = MAX_SLEEP_S,
     report: bool = True,
@@ -156,7 +160,7 @@ def run_day(
     if mode == "real" and getattr(cfg.execution, "require_approval", False):  # refused before any work
         raise TradingRefused("execution.require_approval is true: a person approves real orders in the DAG's "
                              "approve_orders step, and `run` has nobody to ask; nothing was done")
-    common = {"root": project, "config_path": config_path, "run_id": run_id}
+    common: dict[str, Any] = {"root": project, "config_path": config_path, "run_id": run_id}
 
     known_at, statuses, waited = _wait_for_signals(day, common, now, sleep, point_in_time, signals_timeout,
                                                    signals_poke_interval)
@@ -165,49 +169,95 @@ def run_day(
             if waited["waited_s"] else "")
     note("signals", f"ready{late}: {', '.join(s.strategy_id for s in statuses)}")
 
-    made: list = []
+    made: list[Broker] = []
 
-    def shared_broker():
+    def shared_broker() -> Broker:
         """One broker for the whole day, made on first use (a day without trading never needs one)."""
         if not made:
             made.append(resolve_broker(broker, settings))
         return made[0]
 
-    online = {"broker": shared_broker, "db_url": db_url}
-    targets = steps.consolidate_signals(day, **common, mode=signal_mode, pick=pick, blend=blend, blend_missing=blend_missing,
-                               debug=debug, known_at=known_at)
+    online: dict[str, Any] = {"broker": shared_broker, "db_url": db_url}
+    targets = steps.consolidate_signals(
+        day,
+        **common,
+        mode=signal_mode,
+        pick=pick,
+        blend=blend,
+        blend_missing=blend_missing,
+        debug=debug,
+        known_at=known_at,
+    )
     result["steps"]["signal_bus"] = targets
-    note("signal_bus", f"{targets['assets']} assets, {targets['strategy_set_id']} ({targets['blend_mode']})",
-         targets["targets_path"])
+    note(
+        "signal_bus",
+        f"{targets['assets']} assets, {targets['strategy_set_id']} ({targets['blend_mode']})",
+        targets["targets_path"],
+    )
 
-    planned = steps.plan_rebalance(day, **common, targets=targets["targets_path"], broker=shared_broker, db_url=db_url,
-                         round_no=round_no, debug=debug)
+    planned = steps.plan_rebalance(
+        day,
+        **common,
+        targets=targets["targets_path"],
+        broker=shared_broker,
+        db_url=db_url,
+        round_no=round_no,
+        debug=debug,
+    )
     result["steps"]["plan"] = planned
-    note("plan", f"{planned['orders']} order(s): {planned['sells']} sell(s), {planned['buys']} buy(s); "
-                 f"{planned['skipped']} skipped", planned["plan_path"], planned["orders_path"])
+    note(
+        "plan",
+        f"{planned['orders']} order(s): {planned['sells']} sell(s), {planned['buys']} buy(s); "
+        f"{planned['skipped']} skipped",
+        planned["plan_path"],
+        planned["orders_path"],
+    )
 
-    gated = steps.check_risk(day, mode=mode, round_no=round_no, **common, orders=planned["orders_path"], **online,
-                       debug=debug)
+    gated = steps.check_risk(
+        day, mode=mode, round_no=round_no, **common, orders=planned["orders_path"], **online, debug=debug
+    )
     result["steps"]["risk"] = gated
     refused = f"; pre-flight: {', '.join(gated['preflight'])}" if gated["preflight"] else ""
-    note("risk", f"{gated['approved']} approved, {gated['rejected']} rejected ({mode}){refused}",
-         gated["risk_report_path"], gated["approved_path"], level=30 if refused else 20)
+    note(
+        "risk",
+        f"{gated['approved']} approved, {gated['rejected']} rejected ({mode}){refused}",
+        gated["risk_report_path"],
+        gated["approved_path"],
+        level=30 if refused else 20,
+    )
     if mode == "real" and gated["preflight"]:
-        raise TradingRefused(f"the risk gate refused to trade {day} in real mode: {', '.join(gated['preflight'])}; "
-                             "nothing was sent (see logs/alerts.log)")
+        raise TradingRefused(
+            f"the risk gate refused to trade {day} in real mode: {', '.join(gated['preflight'])}; "
+            "nothing was sent (see logs/alerts.log)"
+        )
 
-    executed = steps.execute_orders(day, mode=mode, round_no=round_no, **common, orders=gated["approved_path"], **online,
-                             debug=debug, sleep=sleep, now=now, export_history=export_history)
+    executed = steps.execute_orders(
+        day,
+        mode=mode,
+        round_no=round_no,
+        **common,
+        orders=gated["approved_path"],
+        **online,
+        debug=debug,
+        sleep=sleep,
+        now=now,
+        export_history=export_history,
+    )
     result["steps"]["execute"] = executed
     counts = ", ".join(f"{n} {s}" for s, n in sorted(executed["counts"].items())) or "no orders"
-    note("execute", f"{mode}, round {round_no}: {counts}; cancelled {executed['cancelled']} earlier order(s); "
-                    f"re-protected {len(executed['reprotected'])} name(s)", executed["execution_log_path"])
+    note(
+        "execute",
+        f"{mode}, round {round_no}: {counts}; cancelled {executed['cancelled']} earlier order(s); "
+        f"re-protected {len(executed['reprotected'])} name(s)",
+        executed["execution_log_path"],
+    )
 
     ec = cfg.execution
     deadline = now() + dt.timedelta(seconds=ec.fills_timeout_s)
     while True:
-        done, fills = steps.wait_for_fills(day, mode=mode, round_no=round_no, **common, **online,
-                                           export_history=export_history)
+        done, fills = steps.wait_for_fills(
+            day, mode=mode, round_no=round_no, **common, **online, export_history=export_history
+        )
         if done:
             break
         if now() >= deadline:
@@ -216,8 +266,11 @@ def run_day(
         sleep(ec.poll_interval_s)
     result["steps"]["wait_for_fills"] = fills
     if fills["open"]:
-        note("fills", f"{len(fills['open'])} order(s) still open after {ec.fills_timeout_s:g} s: "
-                      f"{', '.join(fills['open'])}", level=30)
+        note(
+            "fills",
+            f"{len(fills['open'])} order(s) still open after {ec.fills_timeout_s:g} s: {', '.join(fills['open'])}",
+            level=30,
+        )
     else:
         note("fills", "dry run: nothing to wait for" if mode == "dry" else f"all {fills['orders']} order(s) done")
 
@@ -227,9 +280,13 @@ def run_day(
     if now() < at:
         if not wait:
             result["books"] = "deferred"
-            note("reconcile", f"not made: the books of {day} are made after {local} (reconcile.timing "
-                              f"{rc.timing}), and --no-wait does not wait; then run `reconcile --date {day} --mode "
-                              f"{mode}` and `report --date {day}`", level=30)
+            note(
+                "reconcile",
+                f"not made: the books of {day} are made after {local} (reconcile.timing "
+                f"{rc.timing}), and --no-wait does not wait; then run `reconcile --date {day} --mode "
+                f"{mode}` and `report --date {day}`",
+                level=30,
+            )
             return result
         note("close", f"waiting until {local} to make the books")
         while (left := (at - now()).total_seconds()) > 0:
@@ -241,15 +298,23 @@ def run_day(
     result["steps"]["reconcile"] = books
     result["books"] = "made"
     classes = ", ".join(f"{n} {c}" for c, n in sorted(books["counts"].items())) or "no rows"
-    note("reconcile", f"{classes}; equity {books['equity']:,.2f}, {books['positions']} position(s), "
-                      f"{books['alerts']} alert row(s)", books["recon_report_path"])
+    note(
+        "reconcile",
+        f"{classes}; equity {books['equity']:,.2f}, {books['positions']} position(s), {books['alerts']} alert row(s)",
+        books["recon_report_path"],
+    )
 
     if not report:
         return result
     reported = steps.write_report(day, **common, **online, debug=debug)
     result["steps"]["report"] = reported
-    note("report", f"{reported['sessions']} session(s)", reported["metrics_path"], reported["pnl_daily_path"],
-         reported["dashboard_path"])
+    note(
+        "report",
+        f"{reported['sessions']} session(s)",
+        reported["metrics_path"],
+        reported["pnl_daily_path"],
+        reported["dashboard_path"],
+    )
     return result
 
 
@@ -257,7 +322,7 @@ def _wait_for_signals(
     day: dt.date,
     common: dict,
     now: Callable[[], dt.datetime],
-    sleep: Callable[[float], None],
+    sleep: Callable[[float], object],
     point_in_time: bool,
     timeout: dt.timedelta | None,
     poke_interval: dt.timedelta | None,
@@ -288,10 +353,11 @@ def _wait_for_signals(
         sleep(poke)
     pending = [f"{s.strategy_id} ({s.path}: {s.reason})" for s in statuses if not s.ready]
     if timeout is None:
-        raise SignalsNotReady(f"signals for {day} not ready: {'; '.join(pending)}; run again once they are "
-                              "published")
-    raise SignalsNotReady(f"signals for {day} not ready after waiting {duration(waited)} ({checks} checks, the "
-                          f"sensor's timeout is {duration(timeout.total_seconds())}): {'; '.join(pending)}")
+        raise SignalsNotReady(f"signals for {day} not ready: {'; '.join(pending)}; run again once they are published")
+    raise SignalsNotReady(
+        f"signals for {day} not ready after waiting {duration(waited)} ({checks} checks, the "
+        f"sensor's timeout is {duration(timeout.total_seconds())}): {'; '.join(pending)}"
+    )
 
 
 def duration(seconds: float) -> str:

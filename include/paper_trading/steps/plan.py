@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from paper_trading.atomic import write_text_atomic
 from paper_trading.planning import account_now
@@ -17,6 +19,9 @@ from paper_trading.steps.common import (
     run_step,
     traded_round,
 )
+
+if TYPE_CHECKING:
+    from paper_trading.broker.types import Broker
 
 
 def targets_digest(path: Path) -> str | None:
@@ -37,24 +42,40 @@ def targets_digest(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def _kept(ctx, paths: dict, round_no: int, targets: Path, db_url: str | None) -> dict | None:  # noqa: ANN001
+def _kept(ctx, paths: dict, round_no: int, targets: Path, db_url: str | None) -> dict | None:
     """The plan this trade date's `round` traded on, if it has traded (see `traded_round`), that run
     wrote the plan, and the targets are still the ones it planned from (new targets are a new plan)."""
     try:
         summary = json.loads(paths["summary"].read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(summary, dict) or not paths["orders"].is_file() or not targets.is_file() \
-            or summary.get("targets_digest") != targets_digest(targets) or not (traded := traded_round(ctx, round_no, db_url)) \
-            or summary.get("run_id") != traded["run_id"]:
+    if (
+        not isinstance(summary, dict)
+        or not paths["orders"].is_file()
+        or not targets.is_file()
+        or summary.get("targets_digest") != targets_digest(targets)
+        or not (traded := traded_round(ctx, round_no, db_url))
+        or summary.get("run_id") != traded["run_id"]
+    ):
         return None
     if traded["run_id"] == ctx.run_id:
         ctx.log.info("plan: run %s has traded %s: the plan it traded on is kept", ctx.run_id, ctx.trade_date)
     else:
-        ctx.log.warning("plan: round %d of %s was traded by run %s: its plan is kept and nothing new is planned "
-                        "(to trade the day again, use round %d)", round_no, ctx.trade_date, traded["run_id"], round_no + 1)
-    return {"plan_path": str(paths["plan"]), "orders_path": str(paths["orders"]), "summary_path": str(paths["summary"]),
-            **{k: summary[k] for k in ("orders", "buys", "sells")}, "skipped": len(summary["skipped"])}
+        ctx.log.warning(
+            "plan: round %d of %s was traded by run %s: its plan is kept and nothing new is planned "
+            "(to trade the day again, use round %d)",
+            round_no,
+            ctx.trade_date,
+            traded["run_id"],
+            round_no + 1,
+        )
+    return {
+        "plan_path": str(paths["plan"]),
+        "orders_path": str(paths["orders"]),
+        "summary_path": str(paths["summary"]),
+        **{k: summary[k] for k in ("orders", "buys", "sells")},
+        "skipped": len(summary["skipped"]),
+    }
 
 
 def plan_rebalance(
@@ -70,7 +91,7 @@ def plan_rebalance(
     prices: str | Path | None = None,
     positions: str | Path | None = None,
     fill_price: float | None = None,
-    broker=None,
+    broker: Broker | Callable[[], Broker] | None = None,
     db_url: str | None = None,
     debug: bool = False,
 ) -> dict:
@@ -104,44 +125,85 @@ def plan_rebalance(
         frame = read_targets(targets_path, trade_date, ctx.root)
         mapping = read_instrument_map(ctx.root / cfg.paths.mapping, ctx.root)
         prices_path = ctx.path(prices) or (
-            ctx.path(cfg.rebalance.prices_file) if cfg.rebalance.price_source == "file" else None)
+            ctx.path(cfg.rebalance.prices_file) if cfg.rebalance.price_source == "file" else None
+        )
         wanted = set(mapping.loc[mapping["gvkey"].isin(frame["asset_id"]), "symbol"])
-        if offline:
-            now = account_now.offline(equity, set(mapping["symbol"]), cash=cash, positions=ctx.path(positions),
-                                      prices=prices_path, fill_price=fill_price, root=ctx.root,
-                                      bars=ctx.root / cfg.paths.daily_bars, trade_date=trade_date)
+        if equity is not None:  # offline
+            now = account_now.offline(
+                equity,
+                set(mapping["symbol"]),
+                cash=cash,
+                positions=ctx.path(positions),
+                prices=prices_path,
+                fill_price=fill_price,
+                root=ctx.root,
+                bars=ctx.root / cfg.paths.daily_bars,
+                trade_date=trade_date,
+            )
             ctx.log.info("plan: prices %s", now.source.removeprefix("offline (prices: ").removesuffix(")"))
         else:
-            now = account_now.from_broker(resolve_broker(broker, ctx.settings), wanted, prices_file=prices_path,
-                                          root=ctx.root)
-        result = plan_rebalance(frame, mapping, now.prices, now.positions, now.equity, now.cash, PlanSettings(
-            cash_buffer_pct=cfg.rebalance.cash_buffer_pct, min_trade_value=cfg.rebalance.min_trade_value,
-            min_trade_pct=cfg.rebalance.min_trade_pct, fractional=cfg.rebalance.fractional,
-            take_profit_pct=cfg.bracket.take_profit_pct, stop_loss_pct=cfg.bracket.stop_loss_pct,
-            bracket_time_in_force=cfg.bracket.time_in_force, simple_time_in_force=cfg.execution.time_in_force))
+            now = account_now.from_broker(
+                resolve_broker(broker, ctx.settings), wanted, prices_file=prices_path, root=ctx.root
+            )
+        result = plan_rebalance(
+            frame,
+            mapping,
+            now.prices,
+            now.positions,
+            now.equity,
+            now.cash,
+            PlanSettings(
+                cash_buffer_pct=cfg.rebalance.cash_buffer_pct,
+                min_trade_value=cfg.rebalance.min_trade_value,
+                min_trade_pct=cfg.rebalance.min_trade_pct,
+                fractional=cfg.rebalance.fractional,
+                take_profit_pct=cfg.bracket.take_profit_pct,
+                stop_loss_pct=cfg.bracket.stop_loss_pct,
+                bracket_time_in_force=cfg.bracket.time_in_force,
+                simple_time_in_force=cfg.execution.time_in_force,
+            ),
+        )
         for key, table in (("plan", result.plan), ("orders", result.orders)):
             text = table.to_csv(index=False, float_format="%.10g")
             write_text_atomic(paths[key], text)
             write_text_atomic(paths[f"latest_{key}"], text)  # the spec's rebalance_plan.csv, planned_orders.csv
-        summary = {
-            "trade_date": trade_date.isoformat(), "run_id": run_id, "targets_sha256": file_sha256(targets_path),
+        summary: dict[str, Any] = {
+            "trade_date": trade_date.isoformat(),
+            "run_id": run_id,
+            "targets_sha256": file_sha256(targets_path),
             "targets_digest": targets_digest(targets_path),
-            "source": now.source, "equity": now.equity,
-            "cash": now.cash, "cash_after": result.cash_after, "positions": now.positions,
-            "orders": len(result.orders), "buys": int((result.orders["side"] == "buy").sum()),
+            "source": now.source,
+            "equity": now.equity,
+            "cash": now.cash,
+            "cash_after": result.cash_after,
+            "positions": now.positions,
+            "orders": len(result.orders),
+            "buys": int((result.orders["side"] == "buy").sum()),
             "sells": int((result.orders["side"] == "sell").sum()),
-            "skipped": result.plan.loc[result.plan["action"] == "skip", ["symbol", "asset_id", "reason"]]
-            .to_dict(orient="records"),
+            "skipped": result.plan.loc[result.plan["action"] == "skip", ["symbol", "asset_id", "reason"]].to_dict(
+                orient="records"
+            ),
         }
         write_text_atomic(paths["summary"], json.dumps(summary, indent=2, sort_keys=True, default=str))
         if now.equity <= 0:
             ctx.log.warning("plan: the account has no equity (%.2f): nothing to trade", now.equity)
-        ctx.log.info("plan: equity %.2f, cash %.2f -> %.2f after trades; %d sells, %d buys, %d skipped (%s)",
-                     now.equity, now.cash, result.cash_after, summary["sells"], summary["buys"],
-                     len(summary["skipped"]), ", ".join(sorted({s["reason"] for s in summary["skipped"]})) or "none")
+        ctx.log.info(
+            "plan: equity %.2f, cash %.2f -> %.2f after trades; %d sells, %d buys, %d skipped (%s)",
+            now.equity,
+            now.cash,
+            result.cash_after,
+            summary["sells"],
+            summary["buys"],
+            len(summary["skipped"]),
+            ", ".join(sorted({s["reason"] for s in summary["skipped"]})) or "none",
+        )
         if debug:
             with pd.option_context("display.width", 200, "display.max_columns", 20):
                 ctx.log.debug("orders:\n%s", result.orders)
-        return {"plan_path": str(paths["plan"]), "orders_path": str(paths["orders"]),
-                "summary_path": str(paths["summary"]), **{k: summary[k] for k in ("orders", "buys", "sells", "source")},
-                "skipped": len(summary["skipped"])}
+        return {
+            "plan_path": str(paths["plan"]),
+            "orders_path": str(paths["orders"]),
+            "summary_path": str(paths["summary"]),
+            **{k: summary[k] for k in ("orders", "buys", "sells", "source")},
+            "skipped": len(summary["skipped"]),
+        }

@@ -50,7 +50,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from paper_trading.config import DEFAULT_CONFIG
+from paper_trading.config import DEFAULT_CONFIG, config_or_defaults
 from paper_trading.errors import (
     ConfigError,
     OutcomeUnknown,
@@ -132,7 +132,7 @@ class SimClock:
     """The simulator's clock as `run_day`'s clock: `now` reads it, `sleep` moves it forward (the
     simulator fills, triggers and expires orders on the way)."""
 
-    def __init__(self, sim) -> None:  # noqa: ANN001 - alpaca_sim.server.SimServer
+    def __init__(self, sim) -> None:
         self.sim = sim
 
     def now(self) -> dt.datetime:
@@ -144,7 +144,7 @@ class SimClock:
 
     def set(self, moment: dt.datetime) -> None:
         if moment > self.now():
-            self.sim.admin("POST", "/sim/clock", {"to": moment.astimezone(dt.timezone.utc).isoformat()})
+            self.sim.admin("POST", "/sim/clock", {"to": moment.astimezone(dt.UTC).isoformat()})
 
 
 def replay(
@@ -173,7 +173,6 @@ def replay(
     ready), waited_s (how long the day waited for them), note], "report": the last session's
     report, "seconds"}."""
     from alpaca_sim.server import SimServer
-
     from paper_trading.broker.alpaca import AlpacaBroker
     from paper_trading.signals.wait_policy import SENSOR_POKE_INTERVAL, SENSOR_TIMEOUT
     from paper_trading.steps.day import duration, run_day
@@ -237,7 +236,7 @@ def replay(
                     # the orders went out, but the day's execution could not finish (a sell resting on
                     # a halted symbol leaves its position unprotected): the DAG's task fails, its
                     # retries end at the close and the run alerts; the day's books are still made
-                    clock.set(books_time(day, load_settings(where, None).reconcile))
+                    clock.set(books_time(day, config_or_defaults(load_settings(where, None)).reconcile))
                     books = reconcile_books(day, mode=mode, root=where, run_id=run_id, broker=broker, db_url=db_url,
                                       debug=debug, export_history=False)
                     summary.update(traded=True, equity=books.get("equity"),
@@ -249,7 +248,7 @@ def replay(
                     summary.update(waited_s=waited)
                     if isinstance(exc, TradingRefused):  # the clock stands where the signals were ready
                         summary.update(signals_at=f"{clock.now().astimezone(EXCHANGE_TZ):%H:%M}")
-                    clock.set(books_time(day, load_settings(where, None).reconcile))
+                    clock.set(books_time(day, config_or_defaults(load_settings(where, None)).reconcile))
                     books = reconcile_books(day, mode=mode, root=where, run_id=run_id, broker=broker, db_url=db_url,
                                       debug=debug, export_history=False)
                     late = (f"signals late: ready at {summary['signals_at']} New York after waiting "
@@ -279,10 +278,10 @@ def summary_lines(result: dict, root: Path | None = None) -> list[str]:
     from paper_trading.paths import display_path
     from paper_trading.steps.day import duration
 
-    def pct(value) -> str:  # noqa: ANN001
+    def pct(value) -> str:
         return "—" if value is None else f"{value:+.2%}"
 
-    def shown(path) -> str:  # noqa: ANN001
+    def shown(path) -> str:
         return display_path(Path(path), root) if root else str(path)
 
     days = result["days"]

@@ -8,7 +8,9 @@ import datetime as dt
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from paper_trading.atomic import file_lock, write_text_atomic
 from paper_trading.steps.common import (
@@ -19,12 +21,15 @@ from paper_trading.steps.common import (
     run_step,
 )
 
+if TYPE_CHECKING:
+    from paper_trading.broker.types import Broker
+
 BENCHMARK = "SPY"
 DASHBOARD_LATEST = "summary_dashboard.html"
 DASHBOARD_DATED = re.compile(r"summary_dashboard_(\d{8})\.html")
 
 
-def _csv_text(frame) -> str:  # noqa: ANN001 - a DataFrame
+def _csv_text(frame) -> str:
     import pandas as pd
 
     out = frame.copy()
@@ -34,7 +39,7 @@ def _csv_text(frame) -> str:  # noqa: ANN001 - a DataFrame
     return out.to_csv(index=False, lineterminator="\n", float_format="%.10g", na_rep="")
 
 
-def _json_safe(value):  # noqa: ANN001, ANN202
+def _json_safe(value):
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -46,7 +51,7 @@ def _json_safe(value):  # noqa: ANN001, ANN202
     return value
 
 
-def _targets(ctx: StepContext, trade_date: dt.date):  # noqa: ANN202 - (DataFrame | None, note | None)
+def _targets(ctx: StepContext, trade_date: dt.date):
     """M1's targets of the date, for the dashboard's weights-vs-targets chart; a missing or unreadable
     file is a note on the chart, not a failed report (a day traded from `--targets`, an old day)."""
     from paper_trading.errors import InputError
@@ -86,7 +91,7 @@ def write_report(
     root: str | Path | None = None,
     config_path: str | Path | None = None,
     run_id: str = "cli",
-    broker=None,
+    broker: Broker | Callable[[], Broker] | None = None,
     db_url: str | None = None,
     benchmark: str = BENCHMARK,
     debug: bool = False,
@@ -132,7 +137,9 @@ def write_report(
         if rc.benchmark_file is not None:
             from paper_trading.planning.inputs import read_daily_closes
 
-            closes = read_daily_closes(ctx.path(rc.benchmark_file), benchmark, ctx.root)
+            benchmark_path = ctx.path(rc.benchmark_file)
+            assert benchmark_path is not None  # a config path is never empty
+            closes = read_daily_closes(benchmark_path, benchmark, ctx.root)
             source = f"the file {rc.benchmark_file}"
         else:
             broker = resolve_broker(broker, ctx.settings)
@@ -177,31 +184,56 @@ def write_report(
                                **{f"risk.{k}": v for k, v in risk.reasons.items()}}}
         stamp = f"{trade_date:%Y%m%d}"
         out = ctx.path(ctx.cfg.paths.reports)
-        paths = {"pnl_daily_path": out / f"pnl_daily_{stamp}.csv", "risk_snapshot_path": out / f"risk_snapshot_{stamp}.csv",
-                 "metrics_path": out / f"metrics_{stamp}.json"}
+        assert out is not None  # a config path is never empty
+        paths = {
+            "pnl_daily_path": out / f"pnl_daily_{stamp}.csv",
+            "risk_snapshot_path": out / f"risk_snapshot_{stamp}.csv",
+            "metrics_path": out / f"metrics_{stamp}.json",
+        }
         write_text_atomic(paths["pnl_daily_path"], _csv_text(pnl))
         write_text_atomic(paths["risk_snapshot_path"], _csv_text(risk_frame))
-        write_text_atomic(paths["metrics_path"],
-                          json.dumps(_json_safe(metrics), indent=2, sort_keys=False, allow_nan=False) + "\n")
+        write_text_atomic(
+            paths["metrics_path"], json.dumps(_json_safe(metrics), indent=2, sort_keys=False, allow_nan=False) + "\n"
+        )
         from paper_trading.alerts.delivery import raise_alerts
         from paper_trading.alerts.rules import evaluate_daily
 
-        raised = raise_alerts(ctx.log_dir, trade_date, run_id, "report",
-                              evaluate_daily(pnl, trade_date, daily_drawdown=ctx.cfg.alerts.daily_drawdown),
-                              settings=ctx.cfg.alerts)
+        raised = raise_alerts(
+            ctx.log_dir,
+            trade_date,
+            run_id,
+            "report",
+            evaluate_daily(pnl, trade_date, daily_drawdown=ctx.cfg.alerts.daily_drawdown),
+            settings=ctx.cfg.alerts,
+        )
         targets, targets_note = _targets(ctx, trade_date)
         weights = analytics.weights_vs_targets(risk_frame, targets, symbols, ctx.cfg.rebalance.cash_buffer_pct)
         page = dashboard.render_dashboard(
-            as_of=trade_date, pnl=pnl, risk=risk_frame, metrics=_json_safe(metrics),
-            recon=recon_day, weights=weights, daily=daily,
-            alerts=read_alerts(ctx.log_dir, until=trade_date, limit=50), benchmark=benchmark,
-            notes={"weights": targets_note} if targets_note else None)
+            as_of=trade_date,
+            pnl=pnl,
+            risk=risk_frame,
+            metrics=_json_safe(metrics),
+            recon=recon_day,
+            weights=weights,
+            daily=daily,
+            alerts=read_alerts(ctx.log_dir, until=trade_date, limit=50),
+            benchmark=benchmark,
+            notes={"weights": targets_note} if targets_note else None,
+        )
         dated, latest, replaced = write_dashboard(out, trade_date, page)
         paths |= {"dashboard_path": dated, "dashboard_latest_path": latest}
         if not replaced:
             ctx.log.info("dashboard: %s left as it is (a newer date has a dashboard)", ctx.shown(latest))
-        ctx.log.info("report %s: %d session(s), cumulative return %s, max drawdown %s, %d undefined value(s)",
-                     trade_date, len(pnl), perf.values.get("cum_returns_final"), perf.values.get("max_drawdown"),
-                     len(metrics["reasons"]))
-        return {k: str(v) for k, v in paths.items()} | {"sessions": len(pnl), "dashboard_latest_updated": replaced,
-                                                         "alerts_raised": len(raised)}
+        ctx.log.info(
+            "report %s: %d session(s), cumulative return %s, max drawdown %s, %d undefined value(s)",
+            trade_date,
+            len(pnl),
+            perf.values.get("cum_returns_final"),
+            perf.values.get("max_drawdown"),
+            len(metrics["reasons"]),
+        )
+        return {k: str(v) for k, v in paths.items()} | {
+            "sessions": len(pnl),
+            "dashboard_latest_updated": replaced,
+            "alerts_raised": len(raised),
+        }

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from paper_trading.atomic import atomic_path
 from paper_trading.errors import ConfigError, InputError
@@ -22,8 +24,11 @@ from paper_trading.steps.common import (
     traded_round,
 )
 
+if TYPE_CHECKING:
+    from paper_trading.broker.types import Broker
 
-def _kept(ctx: StepContext, paths: dict, round_no: int, planned, db_url: str | None) -> dict | None:  # noqa: ANN001
+
+def _kept(ctx: StepContext, paths: dict, round_no: int, planned, db_url: str | None) -> dict | None:
     """The gate's verdicts this trade date's `round` traded on, if it has traded (see `traded_round`)
     and the planned orders are the ones it judged: judging them again against the cash they spent
     would reject every buy."""
@@ -35,7 +40,7 @@ def _kept(ctx: StepContext, paths: dict, round_no: int, planned, db_url: str | N
     report = pd.read_csv(paths["risk_report"], dtype={"run_id": str, "mode": str})
     if report.empty or set(report["run_id"]) != {traded["run_id"]} or set(report["mode"]) != {"real"}:
         return None
-    def orders(frame) -> list:  # noqa: ANN001
+    def orders(frame) -> list:
         return sorted(zip(frame["symbol"].astype(str), frame["side"].astype(str), frame["qty"].astype(float)))
     if orders(report) != orders(planned):
         return None
@@ -51,7 +56,7 @@ def _kept(ctx: StepContext, paths: dict, round_no: int, planned, db_url: str | N
                                              report_path=ctx.shown(paths["risk_report"]))}
 
 
-def _planned_orders(ctx, paths: dict, orders: str | Path | None):  # noqa: ANN001, ANN202
+def _planned_orders(ctx, paths: dict, orders: str | Path | None):
     """The gate's input (the spec's M4 §1.1): `--orders` if given; else the plan of the date
     (`planned_orders_YYYYMMDD.csv`); else, said in the log, the spec's latest files —
     `planned_orders.csv`, or orders derived from `rebalance_plan.csv` (its action and planned qty)."""
@@ -112,7 +117,7 @@ def check_risk(
     orders: str | Path | None = None,
     prices: str | Path | None = None,
     fill_price: float | None = None,
-    broker=None,
+    broker: Broker | Callable[[], Broker] | None = None,
     offline: bool = False,
     db_url: str | None = None,
     debug: bool = False,
@@ -189,38 +194,77 @@ def check_risk(
             approved.to_csv(tmp, index=False, float_format="%.10g")
         rejected = int((report["verdict"] == "rejected").sum())
         with open_ledger(ctx, db_url) as ledger:
-            ledger.record_run(run_id, trade_date, "risk", mode, "refused" if failures else "success", detail=json.dumps({
-                "approved_sha256": file_sha256(paths["approved"]), "approved": len(approved), "rejected": rejected,
-                "preflight": list(failures)}))
+            ledger.record_run(
+                run_id,
+                trade_date,
+                "risk",
+                mode,
+                "refused" if failures else "success",
+                detail=json.dumps(
+                    {
+                        "approved_sha256": file_sha256(paths["approved"]),
+                        "approved": len(approved),
+                        "rejected": rejected,
+                        "preflight": list(failures),
+                    }
+                ),
+            )
         if failures:
             from paper_trading.alerts.delivery import raise_alert
 
-            raise_alert(ctx.log_dir, trade_date, run_id, "risk",
-                        f"{mode} run stopped before trading: {', '.join(failures)}; all {len(report)} order(s) rejected",
-                        rule="trading_refused", key=",".join(failures), settings=ctx.cfg.alerts)
+            raise_alert(
+                ctx.log_dir,
+                trade_date,
+                run_id,
+                "risk",
+                f"{mode} run stopped before trading: {', '.join(failures)}; all {len(report)} order(s) rejected",
+                rule="trading_refused",
+                key=",".join(failures),
+                settings=ctx.cfg.alerts,
+            )
         refused = report[report["verdict"] == "rejected"]
         for row in refused.itertuples():
             ctx.log.warning("rejected %s %s %g: %s", row.side, row.symbol, row.qty, row.reasons)
         if rejected and not failures and mode == "real":  # a run that trades the rest: green, with a warning
             from paper_trading.alerts.delivery import raise_alerts
 
-            raise_alerts(ctx.log_dir, trade_date, run_id, "risk", [
-                {"rule": "orders_rejected", "key": f"{r.side}:{r.symbol}", "severity": "warning",
-                 "message": f"risk gate rejected {r.side} {r.symbol} {r.qty:g}: {r.reasons}"} for r in refused.itertuples()],
-                settings=ctx.cfg.alerts)
+            raise_alerts(
+                ctx.log_dir,
+                trade_date,
+                run_id,
+                "risk",
+                [
+                    {
+                        "rule": "orders_rejected",
+                        "key": f"{r.side}:{r.symbol}",
+                        "severity": "warning",
+                        "message": f"risk gate rejected {r.side} {r.symbol} {r.qty:g}: {r.reasons}",
+                    }
+                    for r in refused.itertuples()
+                ],
+                settings=ctx.cfg.alerts,
+            )
         ctx.log.info("risk gate (%s): %d approved, %d rejected", mode, len(approved), rejected)
         from paper_trading.risk.approval import approval_markdown
 
-        return {"risk_report_path": str(paths["risk_report"]), "approved_path": str(paths["approved"]),
-                "approved": len(approved), "rejected": rejected, "preflight": list(failures),
-                "approval_md": approval_markdown(report, trade_date=trade_date, equity=now.equity, mode=mode,
-                                                 report_path=ctx.shown(paths["risk_report"]))}
+        return {
+            "risk_report_path": str(paths["risk_report"]),
+            "approved_path": str(paths["approved"]),
+            "approved": len(approved),
+            "rejected": rejected,
+            "preflight": list(failures),
+            "approval_md": approval_markdown(
+                report, trade_date=trade_date, equity=now.equity, mode=mode, report_path=ctx.shown(paths["risk_report"])
+            ),
+        }
 
 
-def _volatilities(broker, planned, rc, trade_date: dt.date, realized_volatility) -> dict[str, float]:
+def _volatilities(broker: Broker, planned, rc, trade_date: dt.date, realized_volatility) -> dict[str, float]:
     """Realized volatility per symbol to buy (or of the market symbol), from the broker's daily bars."""
     vol = rc.volatility
-    symbols = [vol.market_symbol] if vol.scope == "market" else sorted(set(planned.loc[planned["side"] == "buy", "symbol"]))
+    symbols = (
+        [vol.market_symbol] if vol.scope == "market" else sorted(set(planned.loc[planned["side"] == "buy", "symbol"]))
+    )
     if not symbols:
         return {}
     start = trade_date - dt.timedelta(days=int(vol.lookback_days * 1.6) + 10)

@@ -55,7 +55,7 @@ def scheduler_log(root: Path, logs: str = "logs") -> logging.Logger:
     return logger
 
 
-def note_once(root: str | Path | None, config_path: str | Path | None, day, mode: str,  # noqa: ANN001
+def note_once(root: str | Path | None, config_path: str | Path | None, day, mode: str,
               began: dt.datetime, outcome: str) -> None:
     """`run --once`'s lines in logs/scheduler.log: when it started and how it ended — written only
     where the run wrote its logs (a date that is not a session, or a bad root or config, creates
@@ -92,7 +92,7 @@ def next_run(now: dt.datetime, hhmm: str, done: set[dt.date]) -> tuple[dt.date, 
     return day, run_at(day, hhmm)
 
 
-def _broker_clock(settings, echo: logging.Logger) -> Callable[[], dt.datetime]:  # noqa: ANN001
+def _broker_clock(settings, echo: logging.Logger) -> Callable[[], dt.datetime]:
     """The broker's clock (`GET /v2/clock`), else this machine's (said in the log)."""
     import os
 
@@ -106,7 +106,7 @@ def _broker_clock(settings, echo: logging.Logger) -> Callable[[], dt.datetime]: 
             echo.info("time: the broker's clock")
             return lambda: broker.clock().timestamp
     echo.info("time: this machine's clock (no broker credentials in the environment)")
-    return lambda: dt.datetime.now(dt.timezone.utc)
+    return lambda: dt.datetime.now(dt.UTC)
 
 
 def daemon(*, mode: str, root: str | Path | None = None, config_path: str | Path | None = None,
@@ -128,7 +128,7 @@ def daemon(*, mode: str, root: str | Path | None = None, config_path: str | Path
     run = run or run_day
     now = clock or _broker_clock(settings, echo)
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    def stopping(signum: int, _frame) -> None:  # noqa: ANN001
+    def stopping(signum: int, _frame) -> None:
         stop.set()
         raise KeyboardInterrupt(f"signal {signum}")
 

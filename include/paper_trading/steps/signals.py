@@ -22,7 +22,9 @@ def _manifest_path(ctx: StepContext, manifest: str | Path | None) -> Path:
     """The manifest given, else the config's, else the default one; relative to the project root."""
     defaults = ctx.settings.signal_bus if ctx.settings else None
     manifest = manifest or (defaults.manifest if defaults else SignalBusConfig.model_fields["manifest"].default)
-    return ctx.path(manifest)
+    path = ctx.path(manifest)
+    assert path is not None  # (None only for an empty path)
+    return path
 
 
 def _cache_dir(ctx: StepContext) -> Path:

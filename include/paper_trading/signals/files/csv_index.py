@@ -23,13 +23,15 @@ is indexed cold. Either way the content hash is the same for the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import io
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, NamedTuple
 
 import blake3
 import numpy as np
@@ -142,10 +144,9 @@ class _CsvParser:
             except pa.ArrowInvalid:
                 self.dates_are_iso = False
         if table is None and not as_text:
-            try:
+            # a value arrow would not convert: read as text, and the normalizers name its row
+            with contextlib.suppress(pa.ArrowInvalid):
                 table = self._read(data, "typed")
-            except pa.ArrowInvalid:
-                pass  # a value arrow would not convert: read as text, and the normalizers name its row
         if table is None:
             try:
                 table = self._read(data, "text")
@@ -180,7 +181,7 @@ def _line_numbers(data: bytes | memoryview, first_line: int, num_rows: int) -> t
     return (first_line + filled).astype("int64"), len(split)
 
 
-def _line_chunks(fh: BinaryIO, digest: Any | None) -> Iterator[memoryview]:
+def _line_chunks(fh: io.BufferedIOBase, digest: Any | None) -> Iterator[memoryview]:
     """The rest of `fh` in chunks of whole lines of about CSV_CHUNK_BYTES; every byte also goes to `digest`.
 
     A chunk ends after its last line break, so no row is split between two chunks: as in the CSV
@@ -206,7 +207,7 @@ def _line_chunks(fh: BinaryIO, digest: Any | None) -> Iterator[memoryview]:
         yield memoryview(carry)
 
 
-def _read_header(fh: BinaryIO) -> bytes:
+def _read_header(fh: io.BufferedIOBase) -> bytes:
     """The first line of the file with its line break (`\\n`, `\\r\\n` or `\\r`); `fh` is left after it."""
     data = b""
     while b"\n" not in data and b"\r" not in data and (block := fh.read(1 << 16)):
@@ -219,7 +220,7 @@ def _read_header(fh: BinaryIO) -> bytes:
     return data[:end]
 
 
-def _index_chunks(parser: _CsvParser, fh: BinaryIO, offset: int, first_line: int,
+def _index_chunks(parser: _CsvParser, fh: io.BufferedIOBase, offset: int, first_line: int,
                   digest: Any | None) -> tuple[list[_CsvChunk], int]:
     """Parse (and so check) every row from `offset` to the end: the chunks found and the next line number."""
     index: list[_CsvChunk] = []
@@ -262,7 +263,7 @@ def _block_digests(index: pa.Table) -> list[bytes]:
     return [raw[i:i + 32] for i in range(0, len(raw), 32)]
 
 
-def _extends(fh: BinaryIO, old_size: int, old_digests: list[bytes], hasher: BlockHasher) -> bool:
+def _extends(fh: io.BufferedIOBase, old_size: int, old_digests: list[bytes], hasher: BlockHasher) -> bool:
     """Whether the file in `fh` starts with the old content (proved block by block), hashing it all.
 
     Every block up to the old size is hashed and compared with the old digest at its position;
@@ -374,14 +375,20 @@ def open_csv(spec: StrategySpec, cache_dir: Path) -> tuple[CsvSource, str]:
     path = spec.abs_path
     stamp = file_stamp(path.stat())
     known = memoized_hash(path, stamp, cache_dir)
-    if known and (entry := cache_path(spec, known, cache_dir)).exists():
-        if (index := _read_index(entry)) is not None:
-            return CsvSource(spec, stamp, index), known
+    if (
+        known
+        and (entry := cache_path(spec, known, cache_dir)).exists()
+        and (index := _read_index(entry)) is not None
+    ):
+        return CsvSource(spec, stamp, index), known
     built = None
     before = previous_hash(path, cache_dir)
-    if before and (entry := cache_path(spec, before, cache_dir)).exists():
-        if (old := _read_index(entry)) is not None:
-            built = _grown_index(spec, old)
+    if (
+        before
+        and (entry := cache_path(spec, before, cache_dir)).exists()
+        and (old := _read_index(entry)) is not None
+    ):
+        built = _grown_index(spec, old)
     stamp, value, index = built or _index_csv(spec)
     cache_entry(spec, value, cache_dir, lambda tmp: pq.write_table(index, tmp))
     remember_hash(path, stamp, value, cache_dir)

@@ -8,6 +8,7 @@ on every run or sensor poke; a file read through its CSV index must still have t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -114,10 +115,8 @@ def remember_hash(path: Path, stamp: list[int], value: str, memo_dir: Path | Non
     with _MEMO_LOCK:  # re-read under the lock: strategies read in parallel must not drop each other's entry
         memo = _read_memo(memo_dir)
         memo[str(path)] = {"stamp": stamp, "hash": value}
-        try:
+        with contextlib.suppress(OSError):  # the memo only saves time; a read-only cache must not fail a run
             write_text_atomic(memo_dir / "hashes.json", json.dumps(memo, indent=0, sort_keys=True))
-        except OSError:
-            pass  # the memo only saves time; a read-only cache must not fail a run
 
 
 def file_hash(path: Path, memo_dir: Path | None = None, shown: str | None = None) -> str:

@@ -276,8 +276,8 @@ def _asof_values(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
         parsed = pd.to_datetime(pd.Series(text.to_pylist(), dtype="object"), utc=True, errors="coerce",
                                 format="ISO8601")
     out = pa.array(parsed, type=pa.timestamp("us", tz="UTC"), from_pandas=True)
-    lo = dt.datetime.combine(MIN_DATE, dt.time(), dt.timezone.utc)
-    hi = dt.datetime.combine(MAX_DATE, dt.time.max, dt.timezone.utc)
+    lo = dt.datetime.combine(MIN_DATE, dt.time(), dt.UTC)
+    hi = dt.datetime.combine(MAX_DATE, dt.time.max, dt.UTC)
     out = _in_bounds(out, pa.scalar(lo, out.type), pa.scalar(hi, out.type))
     bad = _failed(arr, out)
     return out, bad if blank is None else bad & ~blank

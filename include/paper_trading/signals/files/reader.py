@@ -106,9 +106,8 @@ class _ParquetSource:
                 f"{spec.path} (strategy {spec.id}): cannot read as Parquet ({exc})"
             ) from None
         names = self.pf.schema_arrow.names
-        if not standardized:
-            if err := missing_columns_error(spec, names):
-                raise err
+        if not standardized and (err := missing_columns_error(spec, names)):
+            raise err
         self.columns = names if standardized else wanted_source_columns(spec, names)
         self.date_col = "trade_date" if standardized else spec.source_for("trade_date")
         # the leaf column of trade_date in the row groups' metadata (a nested column before it
@@ -216,7 +215,7 @@ def open_source(spec: StrategySpec, cache_dir: Path) -> tuple[Any, str]:
 
 
 def _mtime_utc(path: Path) -> dt.datetime:
-    return dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC)
 
 
 def _own_rows(spec: StrategySpec, day: dt.date | None, frame: pd.DataFrame) -> pd.DataFrame:
@@ -346,7 +345,7 @@ def rows_known_at(
     withheld: Unpublished | None = None
     while day is not None:
         table, first_later = _published_by(source.rows_for(day), known_at)
-        if first_later is not None and withheld is None:
+        if first_later is not None and withheld is None and known_at is not None:  # (only a cut withholds)
             withheld = Unpublished(spec.id, day, first_later, known_at)
         if table.num_rows or spec.publishes_every_day or first_later is None:
             return day, table, withheld
