@@ -75,9 +75,8 @@ from paper_trading_airflow import (
 from xnys_timetable import XNYSSessionTimetable
 
 if TYPE_CHECKING:
-    from pendulum import DateTime
-
     from airflow.sdk.types import DagRunProtocol, RuntimeTaskInstanceProtocol
+    from pendulum import DateTime
 
 DAG_ID = "paper_trading_daily"
 FILLS_POKE_INTERVAL = timedelta(minutes=1)

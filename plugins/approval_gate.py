@@ -19,7 +19,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from paper_trading_airflow import ledger_url, project_root
 
 
-def _trade_date(context: Any):  # noqa: ANN202 - a date
+def _trade_date(context: Any):
     from paper_trading.trading_calendar import parse_date
 
     return parse_date(context["ti"].xcom_pull(task_ids="trade_date"))

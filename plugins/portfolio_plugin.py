@@ -7,7 +7,7 @@ URLs (mounted by the API server under `/portfolio`):
   relative links inside it resolve against the reports directory), or the list when there is none;
 * `/portfolio/reports/` — every file of the reports directory, newest first, with links;
 * `/portfolio/reports/<name>` — one file, only a plain name directly inside the reports directory
-  (`paper_trading.report_files` decides, and anything else is a 404), served as text/html, text/csv
+  (`paper_trading.reporting.files` decides, and anything else is a 404), served as text/html, text/csv
   or application/json by its extension, never sniffed.
 
 Where the reports are: `$PAPER_TRADING_ROOT` (else the parent of the DAGs folder) and the project
@@ -55,9 +55,10 @@ HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache",
            "Content-Security-Policy": "frame-ancestors 'self'"}
 
 
-def _reports_dir():  # noqa: ANN202 - a Path
+def _reports_dir():
     """The reports directory of the project this Airflow serves (see the module docstring)."""
     from airflow.configuration import conf
+
     from paper_trading.reporting.files import project_root_for_server, reports_dir
 
     return reports_dir(project_root_for_server(conf.get("core", "dags_folder", fallback=None)))
@@ -89,7 +90,7 @@ def _size(n: int) -> str:
     return str(n)  # pragma: no cover
 
 
-def _list_html(directory, files) -> str:  # noqa: ANN001 - a Path and ReportFiles
+def _list_html(directory, files) -> str:
     from paper_trading.reporting.files import LATEST_DASHBOARD
 
     rows = "\n".join(
@@ -139,7 +140,7 @@ def build_app() -> "FastAPI":
                   docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.exception_handler(HTTPException)
-    async def _auth_error(request: Request, exc: HTTPException):  # noqa: ANN202
+    async def _auth_error(request: Request, exc: HTTPException):
         """A browser that is not logged in goes to the login page and comes back; API clients get
         the status (401 no or expired token, 403 invalid token or no access)."""
         if exc.status_code == 401 and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
@@ -188,7 +189,7 @@ class LazyPortfolioApp:
     processes that import plugins but serve nothing (scheduler, DAG processor, every task) never
     import FastAPI for it."""
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:  # noqa: ANN401
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _app()(scope, receive, send)
 
 
@@ -200,7 +201,7 @@ class PortfolioDashboardLink(BaseOperatorLink):
 
     name = "Portfolio dashboard"
 
-    def get_link(self, operator: Any, *, ti_key: Any) -> str:  # noqa: ANN401
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
         if ti_key.task_id != REPORT_TASK_ID:
             return ""
         from paper_trading.reporting.files import report_name_of
@@ -211,7 +212,7 @@ class PortfolioDashboardLink(BaseOperatorLink):
         return f"{URL_PREFIX}/reports/{quote(name)}" if name else ""
 
 
-def _return_value(ti_key: Any) -> Any:  # noqa: ANN401
+def _return_value(ti_key: Any) -> Any:
     """The task instance's `return_value` XCom as JSON (None when there is none)."""
     import json
 

@@ -1,7 +1,7 @@
 """Which broker `make airflow` gives the DAG: prints one line saying so, exits 0 when real Alpaca
 credentials are configured, 1 when not (then the Makefile starts the local simulator).
 
-Configured means what the DAG itself uses (`_broker()` in dags/paper_trading_daily.py): the Airflow
+Configured means what the DAG itself uses (`broker()` in plugins/paper_trading_airflow.py): the Airflow
 Connection `alpaca` (from AIRFLOW_CONN_ALPACA, a secrets backend or the metadata DB), else
 APCA_API_KEY_ID in the environment. Only the URL is printed, never a key or secret.
 """

@@ -222,10 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
         "M4: send the approved orders (real) or record what would be sent (dry), exactly once",
         """\
             M4 - the execution runner. Real mode, in order: pre-flight again (market open now and
-            today, account flags, kill switch); cancel the open orders and bracket legs on the
-            symbols to trade; sells (MARKET DAY), waited for; cash re-read and buys scaled down if
-            short; buys (BRACKET for a new position, on the price now); one take-profit/stop-loss
-            pair (OCO) over each traded name still held. Every order has a deterministic
+            today, account flags, kill switch); a reduction or exit cancels the name's working
+            exits, then sells (MARKET DAY), waited for; cash re-read and buys scaled down if short;
+            every buy a BRACKET over exactly the shares it buys (execution.protection: per_lot; the
+            name's earlier exits stay working); at the end every long position is covered exactly by
+            its take-profit legs (an OCO over any uncovered rest). Every order has a deterministic
             client_order_id (pt-YYYYMMDD-SYMBOL-side-rN), looked up before it is sent: a re-run, a
             retry or an unknown outcome never sends an order twice.
 

@@ -287,7 +287,7 @@ class VolatilityConfig(_Strict):
 
 
 class RiskConfig(_Strict):
-    """The pre-trade gate (see risk.py)."""
+    """The pre-trade gate (see risk/gate.py)."""
 
     max_share_per_order: float = Field(10_000, gt=0)
     max_notional_per_order: float = Field(100_000, gt=0)

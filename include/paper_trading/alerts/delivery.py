@@ -476,7 +476,7 @@ def raise_alerts(
     *,
     settings: AlertsConfig | None = None,
 ) -> list[dict]:
-    """The alert dicts of `alert_rules` ({rule, key, severity, message}) as one batch: every new
+    """The alert dicts of `alerts.rules` ({rule, key, severity, message}) as one batch: every new
     line appended under one lock after one read of alerts.log, then ONE notification for the new
     ones (the alert itself when there is one, a digest when there are several), within
     `alerts.timeout_s` overall. Returns each alert's line (the earlier one for a repeat)."""

@@ -1,5 +1,5 @@
-"""The alert rules that judge numbers (see alerts.RULES for every rule): pure functions returning
-alert dicts `{rule, key, severity, message}` that `alerts.raise_alerts` writes and sends.
+"""The alert rules that judge numbers (see delivery.RULES for every rule): pure functions returning
+alert dicts `{rule, key, severity, message}` that `delivery.raise_alerts` writes and sends.
 
 - `evaluate_books`: after reconciliation (M5) — what reconcile flagged, named by rule (orders that
   failed, manual or duplicate trades, drift, stale prices), plus plan vs actual deviation of each

@@ -1,6 +1,6 @@
 """M2 — the rebalance planner: target weights + prices + holdings -> a plan and share orders.
 
-Pure functions on DataFrames; the broker, files and the CLI are at the edges (`steps.py`).
+Pure functions on DataFrames; the broker, files and the CLI are at the edges (`steps/`).
 
 Sizing (spec §3.2, with the rules users of Alpaca learn the hard way, DESIGN §5):
 

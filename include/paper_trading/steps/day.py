@@ -33,8 +33,8 @@ The same step functions as the DAG's tasks, in the DAG's order, with one run id 
 - Running the day again sends nothing twice: execution looks every deterministic client_order_id
   up first; the plan is made again on the positions now, and every output is rewritten in place.
 
-The data-quality checks of the DAG (`check_orders`, `check_fills`, `check_books`) are Airflow SQL
-operators and are not run here; reconciliation's drift rows and alerts are.
+The data-quality checks of the DAG (the `data_quality` group: `check_orders`, `check_fills`,
+`check_books`) are Airflow SQL operators and are not run here; reconciliation's drift rows and alerts are.
 """
 
 from __future__ import annotations

@@ -281,7 +281,7 @@ def reconcile_books(
             )
             _export(ledger, trade_date, outputs, getattr(broker, "env", "paper"), history=export_history)
         alerts = [r for r in rows if r["alert"]]
-        # every flagged row under its rule, plus plan vs actual and the cash buffer (alert_rules.py);
+        # every flagged row under its rule, plus plan vs actual and the cash buffer (alerts/rules.py);
         # a re-run of the day raises none of them again (alerts.py: de-duplicated per date, rule, key)
         from paper_trading.risk.gate import exposure_breaches
 
