@@ -61,6 +61,11 @@ demo: $(AIRFLOW_HOME)/airflow.db
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 3 --dist loadfile
 
+# The unit tier only (tests/unit, marker `unit`: in-process, no subprocess, simulator, server or
+# PostgreSQL), ~12 s here. Two workers: 12 s against 14.5 s in one process, same sitting, 2026-12-06.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m unit tests/unit -q -n 2
+
 bench: $(STAMP)
 	$(BIN)/python bench/bench_signal_bus.py
 	$(BIN)/python bench/bench_broker_sim.py

@@ -35,6 +35,24 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+#: The test tier of each folder of tests/, a marker (registered in pyproject.toml): `make test-fast` runs
+#: the unit tier, `pytest -m cli` (or integration, airflow, deploy, browser) another, `make test` all.
+TIERS = {"unit": "unit", "cli": "cli", "integration": "integration", "sim": "integration", "e2e": "integration",
+         "security": "integration", "dags": "airflow", "deploy": "deploy", "browser": "browser"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test with the tier of its folder; a test in a folder with no tier is an error, so none
+    is left out of every tier. Markers set by hand (e.g. `airflow` on tests elsewhere that need it) stay."""
+    tests = Path(__file__).parent
+    for item in items:
+        if not item.path.is_relative_to(tests):
+            continue
+        folder = item.path.relative_to(tests).parts[0]
+        if folder not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: tests/{folder} has no test tier (TIERS in tests/conftest.py)")
+        item.add_marker(TIERS[folder])
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:

@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from .signal_files import csv_strategy, write_csv, write_manifest
+from tests.unit.signal_files import csv_strategy, write_csv, write_manifest
 
 
 def cli(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:

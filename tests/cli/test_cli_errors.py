@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from paper_trading import steps
 
 DAY = dt.date(2025, 12, 31)
@@ -174,15 +175,6 @@ def test_offline_only_options_without_equity_are_refused(planned):
 def test_error_paths_are_relative_to_the_root_given_not_the_working_directory(planned):
     result = cli("plan", "--date", "2025-12-31", "--equity", "10000", "--prices", "nope.csv", "--root", str(planned))
     assert one_line(result) == "error: nope.csv: prices file not found"
-
-
-def test_an_unfunded_account_plans_nothing_with_a_reason(planned, sim):
-    from paper_trading.broker.alpaca import AlpacaBroker
-
-    sim.admin("POST", "/sim/reset", {"cash": "0", "clock": "2025-12-31T14:45:00Z"})
-    summary = steps.plan_rebalance(DAY, root=planned, broker=AlpacaBroker(sim.key, sim.secret, sim.url, sim.url))
-    assert summary["orders"] == 0 and summary["skipped"] > 0
-    assert "the account has no equity (0.00): nothing to trade" in (planned / "logs" / "plan_20251231.log").read_text()
 
 
 def test_plan_refuses_a_fill_price_below_alpacas_smallest_tick(planned):

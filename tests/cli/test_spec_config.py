@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from paper_trading.config import load_config
 from paper_trading.errors import ConfigError
 

@@ -9,6 +9,7 @@ import json
 import pytest
 from airflow.sdk import RetryAction
 from airflow.utils.state import DagRunState, TaskInstanceState
+
 from paper_trading import errors
 
 pytestmark = pytest.mark.airflow

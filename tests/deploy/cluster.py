@@ -7,6 +7,7 @@ Used by the deployment test and the scheduling-overhead benchmark; it starts and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -143,10 +144,8 @@ class AirflowCluster:
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs.pop(name)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=30)
 
     def check_alive(self) -> None:
@@ -166,10 +165,8 @@ class AirflowCluster:
     def stop(self) -> None:
         for name in list(self.procs):
             proc = self.procs[name]
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         for name in list(self.procs):
             try:
                 self.procs[name].wait(timeout=20)
@@ -177,10 +174,8 @@ class AirflowCluster:
                 self.kill(name)
         self.procs.clear()
         for db in (self.meta_db, self.ledger_db):
-            try:
+            with contextlib.suppress(Exception):
                 drop_database(db)
-            except Exception:  # noqa: BLE001 - best effort at teardown
-                pass
 
     # ------------------------------------------------------------------ REST API
 

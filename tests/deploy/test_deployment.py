@@ -6,6 +6,7 @@ broker. The tests run trading days in order on one account (see conftest.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -16,7 +17,13 @@ import pytest
 import requests
 
 from tests.deploy.conftest import DAG_ID, at_broker, ledger_rows
-from tests.security.canary import files_under, find_in_text, report, scan_file, scan_tree
+from tests.security.canary import (
+    files_under,
+    find_in_text,
+    report,
+    scan_file,
+    scan_tree,
+)
 
 pytestmark = pytest.mark.airflow
 
@@ -47,10 +54,8 @@ def kill_worker(cluster, name: str) -> int:
     family = [root, *root.children(recursive=True)]
     cluster.kill(name)  # the worker's process group
     for proc in family:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(family, timeout=10)
     return len(family)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from paper_trading.broker.alpaca import AlpacaBroker
 
 #: 09:45 New York on the sample data's last session: the market is open.

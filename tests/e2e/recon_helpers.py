@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pandas as pd
+
 from paper_trading import steps
 from paper_trading.broker.alpaca import AlpacaBroker
 from paper_trading.errors import OutcomeUnknown

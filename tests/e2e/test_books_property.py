@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from paper_trading import steps
 from paper_trading.broker.alpaca import AlpacaBroker
 from paper_trading.broker.types import OrderRequest

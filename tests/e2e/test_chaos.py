@@ -14,7 +14,7 @@ from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
 
-import chaos  # noqa: E402
+import chaos
 
 
 def test_twenty_trials_of_faults_break_no_invariant(tmp_path):

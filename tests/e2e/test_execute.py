@@ -9,6 +9,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 import requests
+
 from paper_trading import steps
 from paper_trading.broker.types import OrderRequest
 from paper_trading.errors import OutcomeUnknown, TradingRefused

@@ -9,6 +9,7 @@ import sys
 
 import pandas as pd
 import pytest
+
 from paper_trading import steps
 from paper_trading.broker.alpaca import AlpacaBroker
 from paper_trading.broker.types import OrderRequest

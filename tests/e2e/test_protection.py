@@ -12,11 +12,11 @@ import datetime as dt
 import math
 
 import pytest
+
 from paper_trading import steps
 from paper_trading.broker.types import OrderRequest
 from paper_trading.errors import OutcomeUnknown
 from paper_trading.execution import REPROTECT_REASON
-
 from tests.e2e.test_execute import (
     DAY,
     OPEN,

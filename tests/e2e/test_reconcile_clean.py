@@ -2,10 +2,10 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+
 from paper_trading import steps
 from paper_trading.broker.types import OrderRequest
 from paper_trading.ledger import Ledger, ledger_url
-
 from tests.e2e.recon_helpers import alerts, fast_project, make_broker, report
 
 D1, D2, D3 = dt.date(2025, 12, 29), dt.date(2025, 12, 30), dt.date(2025, 12, 31)
@@ -33,12 +33,12 @@ def test_no_drift_is_invented(fast, sim):
     except Exception as e:
         print("short refused", e)
     broker.submit_order(OrderRequest(symbol="MSFT", side="buy", qty=Decimal("0.333333333"), client_order_id="b3"))
-    for i in range(130):
+    for _i in range(130):
         sim.admin("POST", "/sim/activities", {"activity_type": "CSD", "net_amount": "0.01"})
     sim.admin("POST", "/sim/activities", {"activity_type": "DIV", "symbol": "AAPL", "net_amount": "3.33",
                                           "qty": "10", "per_share_amount": "0.333"})
     sim.admin("POST", "/sim/activities", {"activity_type": "FEE", "net_amount": "-0.07"})
-    for m in range(1, 30):
+    for _m in range(1, 30):
         sim.admin("POST", "/sim/clock", {"advance_seconds": 600})
         broker.positions()
     sim.admin("POST", "/sim/clock", {"to": "2025-12-30T21:30:00Z"})
@@ -55,7 +55,7 @@ def test_no_drift_is_invented(fast, sim):
         pos = {r["symbol"]: r["qty"] for r in book.table("positions_eod", trade_date=D3)}
     assert pos == {p.symbol: float(p.qty) for p in broker.positions()}
     # older date after newer: re-run D2, then D1, then D3 again
-    before = {t: None for t in ()}
+    {t: None for t in ()}
     steps.reconcile_books(D1, root=fast, broker=broker)
     steps.reconcile_books(D2, root=fast, broker=broker)
     assert alerts(fast, D2)[lambda a: a["kind"].isin(["cash", "position"])].empty

@@ -5,10 +5,10 @@ during the session, a missing close price, a manual trade on a dry day."""
 import datetime as dt
 
 import pytest
+
 from paper_trading import steps
 from paper_trading.broker.types import OrderRequest
 from paper_trading.ledger import Ledger, ledger_url
-
 from tests.e2e.recon_helpers import alerts, fast_project, make_broker, report, trade
 
 D1, D2 = dt.date(2025, 12, 29), dt.date(2025, 12, 30)

@@ -1,8 +1,8 @@
 import datetime as dt
 
 import pytest
-from paper_trading import steps
 
+from paper_trading import steps
 from tests.e2e.recon_helpers import fast_project, make_broker, report, trade
 
 D1, D2 = dt.date(2025, 12, 29), dt.date(2025, 12, 30)

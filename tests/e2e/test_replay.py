@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import requests
-from paper_trading.errors import ConfigError
-from paper_trading.steps.replay import MARKER, replay
 from sqlalchemy import create_engine, text
 
+from paper_trading.errors import ConfigError
+from paper_trading.steps.replay import MARKER, replay
 from tests.conftest import BARS
 
 START, END = dt.date(2025, 12, 1), dt.date(2025, 12, 3)  # three sessions
@@ -122,7 +122,7 @@ def test_replayed_alerts_page_nobody(project, monkeypatch):
     import threading
 
     class Receiver(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             hits.append(self.path)
             self.send_response(200)
             self.end_headers()
@@ -357,7 +357,7 @@ def test_dividends_land_in_the_cash_ledger_for_the_shares_held_on_the_ex_date(st
     paid = ledger_rows(workspace, "SELECT date, symbol, qty, net_amount FROM cash_ledger WHERE activity_type = 'DIV' "
                                   "ORDER BY date")
     assert [(d, s) for d, s, _, _ in paid] == [("2025-11-18", "JNJ"), ("2025-11-20", "XOM")]
-    for date, symbol, qty, amount in paid:
+    for _date, symbol, qty, amount in paid:
         per_share = {"JNJ": 1.19, "XOM": 0.95}[symbol]
         assert qty > 0 and amount == pytest.approx(round(qty * per_share, 2))
 

@@ -8,10 +8,10 @@ import json
 
 import pandas as pd
 import pytest
+
 from paper_trading import steps
 from paper_trading.ledger import Ledger, ledger_url
 from paper_trading.reporting import dashboard
-
 from tests.e2e.test_reconcile import DAY, fast, trade  # noqa: F401 - the fixture
 
 NEXT = dt.date(2026, 1, 2)
@@ -20,7 +20,7 @@ STANDARD = ["annual_return", "annual_volatility", "sharpe_ratio", "sortino_ratio
 
 
 @pytest.fixture
-def reconciled(fast, sim, broker):  # noqa: F811
+def reconciled(fast, sim, broker):
     trade(fast, broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
     steps.reconcile_books(DAY, root=fast, broker=broker)
@@ -66,7 +66,7 @@ def test_the_report_of_two_reconciled_days(reconciled, broker):
     assert summary["sessions"] == 2
 
 
-def test_one_session_gives_nulls_with_reasons(fast, sim, broker):  # noqa: F811
+def test_one_session_gives_nulls_with_reasons(fast, sim, broker):
     trade(fast, broker)
     sim.admin("POST", "/sim/clock", {"to": "2025-12-31T21:30:00Z"})
     steps.reconcile_books(DAY, root=fast, broker=broker)
@@ -87,7 +87,7 @@ def test_the_cli_writes_the_report(reconciled, sim, monkeypatch):
     assert (reconciled / "data" / "reports" / "metrics_20260102.json").is_file()
 
 
-def test_a_date_before_any_reconciled_session_is_refused(fast, broker):  # noqa: F811
+def test_a_date_before_any_reconciled_session_is_refused(fast, broker):
     from paper_trading.errors import InputError
 
     with pytest.raises(InputError, match="no reconciled session"):
@@ -155,7 +155,7 @@ def test_recent_alerts_up_to_the_date_are_on_the_dashboard(reconciled, broker):
     assert "the &lt;kill switch&gt; is on" in page and "an alert of the next day" not in page
 
 
-def test_a_dry_run_day_has_a_dashboard(fast, sim, broker):  # noqa: F811
+def test_a_dry_run_day_has_a_dashboard(fast, sim, broker):
     steps.consolidate_signals(DAY, root=fast, mode="select", pick="drl")
     steps.plan_rebalance(DAY, root=fast, broker=broker)
     steps.check_risk(DAY, mode="dry", root=fast, broker=broker)

@@ -12,13 +12,14 @@ import sys
 import pandas as pd
 import pytest
 import requests
+
 from paper_trading import steps
 from paper_trading.cli import main
 from paper_trading.errors import SignalsNotReady, TradingRefused
 
 DAY = dt.date(2025, 12, 31)
 #: The reconcile time of DAY (t0: the close, 16:00 New York, + 15 minutes).
-BOOKS_AT = dt.datetime(2025, 12, 31, 21, 15, tzinfo=dt.timezone.utc)
+BOOKS_AT = dt.datetime(2025, 12, 31, 21, 15, tzinfo=dt.UTC)
 OUTPUTS = ["data/intermediate/targets_consolidated_20251231.parquet", "data/outputs/rebalance_plan_20251231.csv",
            "data/outputs/planned_orders_20251231.csv", "data/outputs/plan_summary_20251231.json",
            "data/outputs/risk_report_20251231.csv", "data/outputs/approved_orders_20251231.csv",
@@ -167,7 +168,7 @@ def test_real_mode_refuses_when_a_person_must_approve_the_orders(fast, sim, brok
 
 
 def test_before_the_reconcile_time_the_day_sleeps_until_it_then_makes_the_books(fast, sim, broker):
-    clock = Clock(dt.datetime(2025, 12, 31, 14, 50, tzinfo=dt.timezone.utc))  # 09:50 New York
+    clock = Clock(dt.datetime(2025, 12, 31, 14, 50, tzinfo=dt.UTC))  # 09:50 New York
     day = steps.run_day(DAY, mode="dry", root=fast, broker=broker, now=clock.now, sleep=clock.sleep)
     assert clock.at == BOOKS_AT and max(clock.slept) <= 300
     assert day["books"] == "made" and (fast / "data" / "outputs" / "recon_report_20251231.csv").is_file()
@@ -175,7 +176,7 @@ def test_before_the_reconcile_time_the_day_sleeps_until_it_then_makes_the_books(
 
 
 def test_no_wait_before_the_reconcile_time_makes_no_books_and_says_when(fast, sim, broker):
-    clock = Clock(dt.datetime(2025, 12, 31, 14, 50, tzinfo=dt.timezone.utc))
+    clock = Clock(dt.datetime(2025, 12, 31, 14, 50, tzinfo=dt.UTC))
     day = steps.run_day(DAY, mode="real", root=fast, broker=broker, now=clock.now, sleep=clock.sleep, wait=False)
     assert entries(sim) == approved_ids(fast) != []  # the trading part is done
     assert clock.slept == [] and day["books"] == "deferred"

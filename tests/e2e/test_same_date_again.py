@@ -5,9 +5,9 @@ nothing is sent, and the ledger says which run traded; a new round plans and tra
 from __future__ import annotations
 
 import pytest
+
 from paper_trading import steps
 from paper_trading.errors import TradingRefused
-
 from tests.e2e.test_execute import DAY, OPEN, broker_orders, fast, gate, ledger  # noqa: F401 (fixture)
 
 OUTPUTS = ("rebalance_plan_20251231.csv", "planned_orders_20251231.csv", "plan_summary_20251231.json",

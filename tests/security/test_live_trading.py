@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+
 from paper_trading.broker.alpaca import AlpacaBroker
 from paper_trading.connections import is_loopback_host, url_from_parts
 from paper_trading.errors import ConfigError, LiveTradingRefused

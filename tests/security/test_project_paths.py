@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from paper_trading.config import load_config, load_manifest
 from paper_trading.errors import ConfigError
 from paper_trading.trading_calendar import resolve_trade_date

@@ -7,6 +7,7 @@ import logging
 from decimal import Decimal
 
 import pytest
+
 from paper_trading.broker.alpaca import AlpacaBroker, _Pacer
 from paper_trading.broker.types import OrderRequest
 from paper_trading.errors import (
@@ -157,7 +158,7 @@ def test_daily_closes(broker):
 
 
 def test_activities_are_paged_to_the_end(broker, sim):
-    for i in range(130):
+    for _i in range(130):
         sim.admin("POST", "/sim/activities", {"activity_type": "CSD", "net_amount": "1"})
     assert len(broker.activities(["CSD"])) == 130
 
@@ -165,9 +166,8 @@ def test_activities_are_paged_to_the_end(broker, sim):
 def test_no_secret_in_repr_errors_or_logs(sim, caplog):
     broker = AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, timeout=1.0, read_attempts=1)
     sim.admin("POST", "/sim/faults", {"kind": "error", "path": "/v2/account", "status": 500})
-    with caplog.at_level(logging.DEBUG):
-        with pytest.raises(BrokerError) as err:
-            broker.account()
+    with caplog.at_level(logging.DEBUG), pytest.raises(BrokerError) as err:
+        broker.account()
     for text in (repr(broker), str(err.value), caplog.text):
         assert sim.secret not in text and sim.key not in text
     wrong = AlpacaBroker(sim.key, "not-the-secret", sim.url, sim.url, read_attempts=1)

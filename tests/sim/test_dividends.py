@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
+
 from alpaca_sim.market import BarsFile, Dividend, load_bars_file, load_dividends_file
 
 BEFORE_EX = "2025-12-08T15:00:00Z"  # Monday, the session before KO's ex-date

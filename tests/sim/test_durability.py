@@ -7,6 +7,7 @@ import pytest
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
+
 from alpaca_sim.server import SimServer
 from alpaca_sim.store import Store
 

@@ -10,6 +10,7 @@ import empyrical as ep
 import numpy as np
 import pandas as pd
 import pytest
+
 from paper_trading.reporting import analytics
 
 DAYS = [d.date() for d in pd.bdate_range("2025-01-02", periods=80)]

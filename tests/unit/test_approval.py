@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import pandas as pd
+
 from paper_trading.ledger import Ledger, ledger_url
 from paper_trading.risk.approval import MAX_ROWS, approval_markdown
 from paper_trading.steps.approval import approval_policy, record_approval

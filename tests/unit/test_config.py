@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from paper_trading.config import load_config, load_manifest
 from paper_trading.errors import ConfigError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from paper_trading.connections import url_from_parts
 from paper_trading.errors import ConfigError
 

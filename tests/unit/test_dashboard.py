@@ -11,6 +11,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+
 from paper_trading.reporting import analytics, dashboard
 
 DAYS = [d.date() for d in pd.bdate_range("2025-01-02", periods=80)]

@@ -1,12 +1,17 @@
 """The ledger database (`paper_trading.ledger`): migrations, upserts, the lock, the exports, the URL.
 
-Every test that touches a database runs on both backends: SQLite (a file in the test's tmp_path) and
-PostgreSQL (the server at 127.0.0.1:5432, trust auth, user `postgres`, database `test`, which this
-machine and CI start). PostgreSQL is not optional: if the server cannot be reached the tests FAIL
-with a message saying so, they never skip. Each session creates its own database
-(`pt_ledger_<random>`, dropped with FORCE at the end) and each test its own schema in it (the
-schema is put first on the connection's search_path through the URL), so every test starts from an
-empty ledger and never sees another test's, or another session's, rows.
+Here on SQLite (a file in the test's tmp_path), in-process. tests/integration/test_ledger_postgresql.py
+runs every one of these tests again on PostgreSQL, the deployment's backend (the server at
+127.0.0.1:5432, trust auth, user `postgres`, database `test`, which this machine and CI start), with
+the fixtures below: `backend` is "sqlite" here and "postgresql" there. On PostgreSQL each session
+creates its own database (`pt_ledger_<random>`, dropped with FORCE at the end) and each test its own
+schema in it (the schema is put first on the connection's search_path through the URL), so every test
+starts from an empty ledger and never sees another test's, or another session's, rows.
+
+On both backends, in tests/integration: the tests that start other processes
+(test_ledger_processes.py), the URL tests that need a PostgreSQL server whatever the backend
+(test_ledger_url_postgresql.py) and the lock's lease kept alive and lost in real time
+(test_ledger_lease.py, seconds of sleeping).
 """
 
 from __future__ import annotations
@@ -14,31 +19,24 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 import time
-import urllib.parse
 import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
 from paper_trading.errors import ConfigError, LedgerBusy, LedgerUnavailable
 from paper_trading.ledger import Ledger, ledger_url, store
 from paper_trading.ledger.schema import metadata
-from paper_trading.logging_setup import MASK, redact
-from sqlalchemy.engine import make_url
 
 PG_HOST, PG_PORT, PG_USER, PG_ADMIN_DB = "127.0.0.1", 5432, "postgres", "test"
 PG_ADMIN_CONNINFO = f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={PG_ADMIN_DB} connect_timeout=5"
 TABLES = {"runs", "orders", "locks", "fills", "positions_eod", "cash_ledger", "equity_daily", "recon",
           store.VERSION_TABLE}
 DAY = dt.date(2025, 12, 30)
-#: What a child process needs to import the project the way this test does.
-CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
 
 
 # --------------------------------------------------------------------------------------- backends
@@ -68,8 +66,9 @@ def _pg_url(database: str, schema: str) -> str:
     return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}?options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite"])
 def backend(request) -> str:
+    """The ledger's backend: SQLite in the unit tier (tests/integration overrides it with PostgreSQL)."""
     return request.param
 
 
@@ -116,18 +115,9 @@ def _order(coid: str = "pt-20251230-AAPL-buy-1", **changes) -> dict:
            "mode": "real", "env": "paper", "symbol": "AAPL", "side": "buy", "qty": 10.0, "planned_qty": 10.0,
            "order_type": "market", "order_class": "simple", "time_in_force": "day", "tp_price": None,
            "sl_price": None, "ref_price": 250.5, "notional": 2505.0, "status": "new", "broker_order_id": None,
-           "submitted_at": dt.datetime(2025, 12, 30, 15, 0, 1, tzinfo=dt.timezone.utc), "last_error": None}
+           "submitted_at": dt.datetime(2025, 12, 30, 15, 0, 1, tzinfo=dt.UTC), "last_error": None}
     row.update(changes)
     return row
-
-
-def _count(url: str, table: str) -> int:
-    engine = _engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
-    finally:
-        engine.dispose()
 
 
 def _alembic_config():
@@ -140,17 +130,12 @@ def _alembic_config():
     return cfg
 
 
-def _child(code: str, url: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), url], env=CHILD_ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 # ------------------------------------------------------------------------------------ migrations
 
 def test_new_database_is_migrated_to_the_latest_revision(ledger: Ledger, db_url: str) -> None:
     assert ledger.revision() == "0003"
     names = _table_names(db_url)
-    assert TABLES <= names
+    assert names >= TABLES
     assert "alembic_version" not in names  # Airflow's name: the ledger must not take it
 
 
@@ -178,10 +163,10 @@ def test_database_at_previous_revision_is_upgraded_on_open_keeping_its_rows(db_u
     with engine.begin() as conn:
         assert conn.exec_driver_sql(f"SELECT version_num FROM {store.VERSION_TABLE}").scalar_one() == "0001"
         conn.execute(sa.insert(metadata.tables["orders"]).values(**_order(), updated_at=dt.datetime(
-            2025, 12, 30, 15, 0, 2, tzinfo=dt.timezone.utc)))
+            2025, 12, 30, 15, 0, 2, tzinfo=dt.UTC)))
         conn.execute(sa.insert(metadata.tables["runs"]).values(
             run_id="r1", trade_date=DAY, step="execute", mode="real", round=1, outcome="success",
-            started_at=dt.datetime(2025, 12, 30, 15, tzinfo=dt.timezone.utc)))
+            started_at=dt.datetime(2025, 12, 30, 15, tzinfo=dt.UTC)))
     assert "locks" not in _table_names(db_url)
     engine.dispose()
 
@@ -201,33 +186,6 @@ def test_migrations_create_exactly_the_schema_of_schema_py(ledger: Ledger) -> No
                                                          "compare_server_default": True})
         differences = compare_metadata(context, metadata)
     assert differences == []
-
-
-def test_processes_opening_a_new_database_at_once_all_succeed(db_url: str, tmp_path: Path) -> None:
-    go = tmp_path / "go"
-    code = f"""
-        import os, pathlib, sys, time
-        from alembic import command, config  # noqa: F401 - imported before the start, as the Ledger will
-        from paper_trading.ledger import Ledger
-        go = pathlib.Path({str(go)!r})
-        (go.parent / f"ready-{{os.getpid()}}").touch()
-        while not go.exists():
-            time.sleep(0.001)
-        with Ledger(sys.argv[1]) as ledger:
-            print(ledger.revision())
-    """
-    children = [_child(code, db_url) for _ in range(4)]
-    deadline = time.monotonic() + 60
-    while len(list(tmp_path.glob("ready-*"))) < len(children) and time.monotonic() < deadline:
-        assert all(child.poll() is None for child in children), [child.communicate() for child in children]
-        time.sleep(0.01)
-    go.touch()  # all at the starting line: go
-    results = [child.communicate(timeout=120) for child in children]
-    for child, (out, err) in zip(children, results):
-        assert child.returncode == 0, err
-        assert out.strip() == "0003", err
-    assert TABLES <= _table_names(db_url)
-    assert _count(db_url, store.VERSION_TABLE) == 1
 
 
 # -------------------------------------------------------------------------------------- upserts
@@ -282,43 +240,6 @@ def test_an_exception_inside_a_transaction_leaves_the_ledger_as_it_was(ledger: L
         conn.execute(sa.update(metadata.tables["orders"]).values(status="filled"))
         raise RuntimeError("killed mid-write")
     assert [(r["client_order_id"], r["status"]) for r in ledger.orders()] == [("pt-20251230-AAPL-buy-1", "new")]
-
-
-def test_a_process_killed_in_the_middle_of_a_write_leaves_the_ledger_as_it_was(ledger: Ledger,
-                                                                                db_url: str) -> None:
-    ledger.upsert_orders([_order(status="new")])
-    code = """
-        import sys, time
-        import sqlalchemy as sa
-        from paper_trading.ledger import Ledger, store
-        from paper_trading.ledger.schema import orders
-        ledger = Ledger(sys.argv[1])
-        with ledger.engine.begin() as conn:
-            conn.execute(sa.update(orders).values(status="filled"))
-            for i in range(500):
-                conn.execute(sa.insert(orders).values(
-                    client_order_id=f"pt-20251230-K{i:03d}-buy-1", trade_date=store.dt.date(2025, 12, 30),
-                    round=1, run_id="r", mode="real", env="paper", symbol=f"K{i}", side="buy", qty=1.0,
-                    order_type="market", status="new", updated_at=store.utcnow()))
-            print("written", flush=True)
-            time.sleep(120)
-    """
-    child = _child(code, db_url)
-    try:
-        line = child.stdout.readline()
-        assert line.strip() == "written", child.stderr.read() if child.poll() is not None else line
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.communicate()
-    assert child.returncode == -signal.SIGKILL
-    assert [(r["client_order_id"], r["status"]) for r in ledger.orders()] == [("pt-20251230-AAPL-buy-1", "new")]
-    # and the ledger is writable again: the dead writer's lock / transaction is gone
-    ledger.upsert_orders([_order(status="accepted")])
-    assert ledger.order("pt-20251230-AAPL-buy-1")["status"] == "accepted"
-    assert len(ledger.orders()) == 1
 
 
 # --------------------------------------------------------------------------------------- exports
@@ -394,32 +315,18 @@ def test_lock_second_holder_waits_then_gets_ledger_busy(ledger: Ledger) -> None:
 
 
 def test_two_processes_of_one_run_are_two_holders(db_url: str, ledger: Ledger) -> None:
-    with ledger.lock("execute:real:20251230", "run-a"):
-        with Ledger(db_url) as other:  # the same run id in another process (an overlapping retry, a second CLI)
-            with pytest.raises(LedgerBusy, match="held by run 'run-a'"), other.lock(
-                    "execute:real:20251230", "run-a", wait_s=0.3, poll_s=0.05):
-                pytest.fail("a second process of the same run got the lock")
+    # the same run id in another process (an overlapping retry, a second CLI)
+    with (ledger.lock("execute:real:20251230", "run-a"), Ledger(db_url) as other,
+          pytest.raises(LedgerBusy, match="held by run 'run-a'"),
+          other.lock("execute:real:20251230", "run-a", wait_s=0.3, poll_s=0.05)):
+        pytest.fail("a second process of the same run got the lock")
 
 
 def test_lock_with_an_expired_lease_is_taken_over(ledger: Ledger) -> None:
     assert ledger.try_lock("execute:real:20251230", "killed-run", lease_s=0.05) is None
     time.sleep(0.1)
-    started = time.monotonic()
-    with ledger.lock("execute:real:20251230", "run-b", wait_s=5):
-        assert time.monotonic() - started < 1.0
+    with ledger.lock("execute:real:20251230", "run-b", wait_s=0):  # taken over at once, not waited for
         assert ledger.try_lock("execute:real:20251230", "killed-run", lease_s=300).startswith("run-b#")
-
-
-def test_keep_alive_renews_the_lease_and_says_when_the_lock_was_lost(ledger: Ledger) -> None:
-    with ledger.lock("execute:real:20251230", "run-a", lease_s=2.0) as keep_alive:
-        for _ in range(4):
-            time.sleep(0.6)
-            keep_alive()  # renewed: nobody can take it over
-            assert ledger.try_lock("execute:real:20251230", "run-b", lease_s=300).startswith("run-a#")
-        time.sleep(2.2)  # stalled past the lease: taken over
-        assert ledger.try_lock("execute:real:20251230", "run-b", lease_s=300) is None
-        with pytest.raises(LedgerBusy, match="was lost to run 'run-b'"):
-            keep_alive()
 
 
 def test_lock_is_released_when_the_block_ends(ledger: Ledger) -> None:
@@ -463,7 +370,7 @@ def _race(db_url: str, name: str, contenders: int) -> dict:
         barrier.wait()
         try:
             results[f"run-{i}"] = ledgers[i].try_lock(name, f"run-{i}", lease_s=300)
-        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+        except BaseException as exc:
             results[f"run-{i}"] = exc
 
     threads = [threading.Thread(target=contend, args=(i,)) for i in range(contenders)]
@@ -568,25 +475,6 @@ def test_ledger_url_password_in_the_config_is_a_config_error(backend: str, tmp_p
     assert "hunter2hunter2" not in str(raised.value)
 
 
-def test_ledger_url_password_from_the_environment_is_redacted(backend: str, tmp_path: Path, request,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    password = f"pw-{uuid.uuid4().hex}"
-    env_url = _backend_url("postgresql", tmp_path, request, password=password)  # trust auth: any password works
-    monkeypatch.setenv(store.URL_ENV, env_url)
-    url = ledger_url(tmp_path, _other_url("postgresql") if backend == "sqlite" else None)
-    assert url.password == password
-    assert redact(f"connecting to {env_url}") == f"connecting to {env_url.replace(password, MASK)}"
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    engine = _engine(str(url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)))
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    engine.dispose()
-    with Ledger(url.update_query_dict({"options": f"-csearch_path={schema}"})) as opened:
-        assert password not in repr(opened)
-        assert password not in opened.shown
-        assert opened.revision() == "0003"
-
-
 def test_ledger_url_unsupported_backend_is_a_config_error(backend: str, tmp_path: Path, request,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     # mysql from any source is refused, even when a lower-priority source holds a valid `backend` URL
@@ -600,37 +488,6 @@ def test_ledger_url_unsupported_backend_is_a_config_error(backend: str, tmp_path
     monkeypatch.setenv(store.URL_ENV, mysql)
     with pytest.raises(ConfigError, match="mysql"):
         ledger_url(tmp_path, valid)
-
-
-def test_ledger_url_postgresql_gets_the_psycopg_driver(backend: str, tmp_path: Path, request,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    # `postgresql://` as a person writes it, from the config (postgresql param) or given (sqlite param)
-    monkeypatch.delenv(store.URL_ENV, raising=False)
-    plain = _backend_url("postgresql", tmp_path, request)
-    url = ledger_url(tmp_path, plain) if backend == "postgresql" else ledger_url(tmp_path, None, plain)
-    assert url.drivername == "postgresql+psycopg"
-    assert ledger_url(tmp_path, None, "postgresql+psycopg://u@h/d").drivername == "postgresql+psycopg"
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    engine = _engine(url.render_as_string(hide_password=False))
-    with engine.begin() as conn:  # the driver is installed and connects
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA "{schema}"')
-    engine.dispose()
-
-
-def test_ledger_url_percent_encoded_password_from_the_environment_is_redacted(
-        backend: str, tmp_path: Path, request, monkeypatch: pytest.MonkeyPatch) -> None:
-    # a password with URL-special characters must be percent-encoded in the URL: it is the encoded
-    # text that a log line quoting $PAPER_TRADING_DB_URL (or an error about it) would show
-    password = f"p@ss/{uuid.uuid4().hex[:8]}:w0rd"
-    encoded = urllib.parse.quote(password, safe="")
-    env_url = _backend_url("postgresql", tmp_path, request).replace(f"{PG_USER}@", f"{PG_USER}:{encoded}@")
-    monkeypatch.setenv(store.URL_ENV, env_url)
-    url = ledger_url(tmp_path, _other_url("postgresql") if backend == "sqlite" else None)
-    assert url.password == password
-    assert password not in redact(f"password {password}")
-    assert encoded not in redact(f"connecting to {env_url}")
 
 
 # ----------------------------------------------------------------------------------- availability
@@ -671,7 +528,7 @@ def test_order_timestamps_and_the_export_are_utc_whatever_the_session_time_zone(
     with Ledger(foreign_time_zone) as ledger:
         ledger.upsert_orders([_order()])
         submitted = ledger.order("pt-20251230-AAPL-buy-1")["submitted_at"]
-        assert submitted == dt.datetime(2025, 12, 30, 15, 0, 1, tzinfo=dt.timezone.utc)
+        assert submitted == dt.datetime(2025, 12, 30, 15, 0, 1, tzinfo=dt.UTC)
         assert submitted.utcoffset() == dt.timedelta(0)
         ledger.export_execution_log(tmp_path / "out" / "execution_log.csv")
     with (tmp_path / "out" / "execution_log.csv").open(newline="") as fh:
@@ -695,7 +552,7 @@ def _books(ledger: Ledger) -> None:
     """Three sessions of books: fills, cash, positions, equity and reconciliation rows."""
     days = [dt.date(2025, 12, 29), dt.date(2025, 12, 30), dt.date(2025, 12, 31)]
     for i, day in enumerate(days):
-        t = dt.datetime.combine(day, dt.time(15, 0), dt.timezone.utc)
+        t = dt.datetime.combine(day, dt.time(15, 0), dt.UTC)
         fills = [{"activity_id": f"{day:%Y%m%d}-{s}", "trade_date": day, "transaction_time": t,
                   "order_id": f"o-{day}-{s}", "client_order_id": None, "symbol": s, "side": "buy", "qty": 1.0 + i,
                   "price": 10.0 * (i + 1), "fill_type": "fill"} for s in ("AAPL", "MSFT")]

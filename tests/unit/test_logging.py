@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 from paper_trading import steps
@@ -55,9 +56,7 @@ def test_handlers_are_removed_after_the_step(tmp_path):
 def test_a_failed_step_logs_its_error_line(tmp_path):
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "strategy_manifest.yaml").write_text("strategies: []\n")
-    try:
+    with contextlib.suppress(Exception):
         steps.consolidate_signals(DAY, root=tmp_path, mode="select", pick="x")
-    except Exception:
-        pass
     text = (tmp_path / "logs" / "signal_bus_20251231.log").read_text()
     assert "ERROR" in text and "config/strategy_manifest.yaml: strategies: List should have at least 1 item" in text

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+
 from paper_trading import steps
 from paper_trading.signals.bus import read_targets
 

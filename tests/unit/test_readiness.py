@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from paper_trading import steps
 from paper_trading.errors import InputError
 

@@ -1,4 +1,5 @@
-"""M2 — the rebalance planner, behaviour by behaviour, and its invariants over random inputs."""
+"""M2 — the rebalance planner, behaviour by behaviour. Its invariants over random inputs (hypothesis):
+tests/integration/test_rebalance_properties.py."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+
 from paper_trading.planning.rebalance import (
     PlanSettings,
     bracket_prices,
@@ -143,60 +143,6 @@ def test_a_small_reduction_toward_a_nonzero_target_is_still_below_the_minimum():
     result = plan(targets(AAA=0.5, BBB=0.5), {"AAA": 10.0, "BBB": 10.0}, positions={"AAA": 491.0},
                   min_trade_value=50.0)
     assert row(result, "AAA")["reason"] == "below_min_trade"
-
-
-# ------------------------------------------------------------------------------------ invariants
-
-SYMBOLS = ["AAA", "BBB", "CCC", "DDD"]
-
-
-@st.composite
-def scenarios(draw):
-    chosen = draw(st.lists(st.sampled_from(SYMBOLS), min_size=1, max_size=4, unique=True))
-    raw = [draw(st.floats(0.01, 1.0)) for _ in chosen]
-    weights = {s: w / sum(raw) for s, w in zip(chosen, raw)}
-    prices = {s: draw(st.floats(0.5, 2_000.0)) for s in SYMBOLS}
-    positions = {s: float(draw(st.integers(0, 300))) for s in SYMBOLS if draw(st.booleans())}
-    equity_extra = draw(st.floats(0.0, 200_000.0))
-    fractional = draw(st.booleans())
-    return weights, prices, positions, equity_extra, fractional
-
-
-@settings(max_examples=200, deadline=None)
-@given(scenarios())
-def test_plan_invariants(scenario):
-    weights, prices, positions, extra_cash, fractional = scenario
-    equity = extra_cash + sum(q * prices[s] for s, q in positions.items())
-    if equity <= 1:
-        return
-    buffer = 0.02
-    result = plan(targets(**weights), prices, positions, equity=equity, cash=extra_cash, cash_buffer_pct=buffer,
-                  fractional=fractional, min_trade_pct=0.001, min_trade_value=1.0)
-    orders = result.orders
-    after = dict(positions)
-    for o in orders.itertuples():
-        after[o.symbol] = after.get(o.symbol, 0.0) + (o.qty if o.side == "buy" else -o.qty)
-    # no short position after the trades
-    assert all(q >= -1e-9 for q in after.values())
-    # buys never need more cash than there is: with any buy, cash after >= the buffer
-    if (orders["side"] == "buy").any():
-        assert result.cash_after >= buffer * equity - 1e-6
-    # no order under the minimum, except liquidations of positions that left the targets
-    minimum = max(1.0, 0.001 * equity)
-    for o in orders.itertuples():
-        if o.reason != "exit" or o.symbol in weights:
-            assert o.qty * o.ref_price >= minimum - 1e-9
-    # each traded or held name ends within one share's value of its target, unless skipped with a reason
-    plan_rows = result.plan.set_index("symbol")
-    investable = equity * (1 - buffer)
-    for symbol, w in weights.items():
-        r = plan_rows.loc[symbol]
-        if r["reason"] in ("below_min_trade", "cash_limited", "no_price"):
-            continue
-        post_value = after.get(symbol, 0.0) * prices[symbol]
-        assert abs(post_value - w * investable) <= prices[symbol] + 1e-6
-    # every asset of the targets appears in the plan
-    assert set(targets(**weights)["asset_id"]) <= set(result.plan["asset_id"])
 
 
 def test_an_entry_priced_too_low_for_a_stop_loss_is_skipped_not_sent_as_an_invalid_bracket():

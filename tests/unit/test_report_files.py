@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from paper_trading.reporting import files as rf
 
 
@@ -90,7 +91,7 @@ def test_list_is_newest_first_with_types(reports):
     assert [f.name for f in files] == ["summary_dashboard.html", "summary_dashboard_20251231.html",
                                        "pnl_daily_20251231.csv", "metrics_20251231.json"]
     assert {f.name: f.media_type for f in files}["pnl_daily_20251231.csv"] == "text/csv; charset=utf-8"
-    assert all(f.modified.tzinfo is dt.timezone.utc and f.size > 0 for f in files)
+    assert all(f.modified.tzinfo is dt.UTC and f.size > 0 for f in files)
 
 
 def test_a_missing_directory_lists_nothing(tmp_path):

@@ -1,34 +1,13 @@
-"""The committed sample data is what its generator makes, and has the promised shape."""
+"""The committed sample data has the promised shape. That it is what its generator makes (the whole
+set regenerated, seconds each): tests/integration/test_sample_data_generator.py."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("make_sample_data", REPO / "data" / "make_sample_data.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_generator_reproduces_the_committed_files(tmp_path):
-    paths = _generator().generate(tmp_path)
-    data = REPO / "data"
-    assert paths["drl"].read_bytes() == (data / "raw_signals" / "drl_weight.csv").read_bytes()
-    assert paths["instrument_map"].read_bytes() == (data / "mapping" / "instrument_map.csv").read_bytes()
-    pd.testing.assert_frame_equal(pd.read_parquet(paths["ml"]), pd.read_parquet(data / "raw_signals" / "ml_alpha.parquet"))
-    pd.testing.assert_frame_equal(pd.read_excel(paths["equal"]), pd.read_excel(data / "raw_signals" / "equally_weighted.xlsx"))
-
-
-def test_generator_reproduces_the_committed_bars(tmp_path):
-    paths = _generator().generate(tmp_path)
-    assert paths["bars"].read_bytes() == (REPO / "data" / "market" / "daily_bars.csv").read_bytes()
 
 
 def test_sample_has_thirty_one_names_two_years_and_revised_days():
@@ -119,11 +98,6 @@ def test_events_leave_the_test_dates_rows_alone():
 
 def _dividends() -> pd.DataFrame:
     return pd.read_csv(DATA / "market" / "dividends.csv", dtype=str)
-
-
-def test_generator_reproduces_the_committed_dividends(tmp_path):
-    paths = _generator().generate(tmp_path)
-    assert paths["dividends"].read_bytes() == (DATA / "market" / "dividends.csv").read_bytes()
 
 
 def test_dividends_are_quarterly_for_a_few_names_on_sessions_with_bars():

@@ -8,6 +8,7 @@ import json
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+
 from paper_trading import steps
 from paper_trading.errors import ConfigError, InputError
 from paper_trading.signals.bus import enforce_constraints_and_normalize, read_targets

@@ -10,6 +10,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+
 from paper_trading.config import load_manifest
 from paper_trading.errors import InputError
 from paper_trading.signals import files as signal_io

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from paper_trading.trading_calendar import (
     is_session,
     next_session,
@@ -12,7 +13,7 @@ from paper_trading.trading_calendar import (
     resolve_trade_date,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_run_date_param_wins():

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from paper_trading.signals.bus import (
     enforce_constraints_and_normalize,
     merge_for_date,
