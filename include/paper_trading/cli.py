@@ -489,20 +489,20 @@ def _replay(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console_logging(logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING)
+    # what every step takes from its command line the same way
+    common = {"root": args.root, "config_path": args.config_path, "run_id": getattr(args, "run_id", None),
+              "debug": args.debug}
     try:
         if args.step == "signal-bus":
             summary = steps.consolidate_signals(
                 args.date,
-                root=args.root,
-                config_path=args.config_path,
-                run_id=args.run_id,
+                **common,
                 manifest=args.manifest,
                 mode=args.mode,
                 pick=args.pick,
                 blend=args.blend,
                 blend_missing=args.blend_missing,
                 out=args.out,
-                debug=args.debug,
             )
             print(summary["targets_path"])
             return 0
@@ -521,9 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.date = targets_trade_date(root / args.targets, root)
             summary = steps.plan_rebalance(
                 args.date,
-                root=args.root,
-                config_path=args.config_path,
-                run_id=args.run_id,
+                **common,
                 round_no=args.round,
                 targets=args.targets,
                 equity=args.equity,
@@ -531,53 +529,41 @@ def main(argv: Sequence[str] | None = None) -> int:
                 prices=args.prices,
                 positions=args.positions,
                 fill_price=args.fill_price,
-                debug=args.debug,
             )
             print(summary["orders_path"])
             return 0
         if args.step == "risk":
             summary = steps.check_risk(
                 args.date,
+                **common,
                 mode=args.mode,
                 round_no=args.round,
-                root=args.root,
-                config_path=args.config_path,
-                run_id=args.run_id,
                 orders=args.orders,
                 prices=args.prices,
                 fill_price=args.fill_price,
-                debug=args.debug,
             )
             print(summary["approved_path"])
             return 0
         if args.step == "execute":
             summary = steps.execute_orders(
                 args.date,
+                **common,
                 mode=args.mode,
                 round_no=args.round,
-                root=args.root,
-                config_path=args.config_path,
-                run_id=args.run_id,
                 orders=args.orders,
-                debug=args.debug,
             )
             print(summary["execution_log_path"])
             return 0
         if args.step == "reconcile":
             summary = steps.reconcile_books(
                 args.date,
+                **common,
                 mode=args.mode,
-                root=args.root,
-                config_path=args.config_path,
-                run_id=args.run_id,
-                debug=args.debug,
             )
             print(summary["recon_report_path"])
             return 0
         if args.step == "report":
-            summary = steps.write_report(
-                args.date, root=args.root, config_path=args.config_path, run_id=args.run_id, debug=args.debug
-            )
+            summary = steps.write_report(args.date, **common)
             print(summary["metrics_path"])
             return 0
         if args.step == "run" and args.daemon:
