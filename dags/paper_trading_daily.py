@@ -106,17 +106,26 @@ LEDGER = Asset(name="paper_trading_ledger", uri="paper-trading://ledger", group=
         "execution_timeout": TASK_TIMEOUT,
         "on_failure_callback": [record_failure],  # records, then notifies only a new failure
     },
+    # A param that defers to config.yaml names that choice (signal_mode), never a bare "null"; the REST
+    # API takes the same values (null: the config's).
     params={
-        "mode": Param("dry", enum=["dry", "real"], description="dry: plan only; real: send orders"),
-        "run_date": Param(None, type=["null", "string"], format="date",
-                          description="trade date (YYYY-MM-DD); empty: the run's New York date"),
-        "round": Param(1, type="integer", minimum=1,
+        "mode": Param("dry", enum=["dry", "real"], title="Mode", description="dry: plan only; real: send orders",
+                      values_display={"dry": "dry: plan and record, send nothing", "real": "real: send orders"}),
+        "run_date": Param(None, type=["null", "string"], format="date", title="Trade date",
+                          description="the session to trade; empty: the run's New York date "
+                                      "(in the REST API's conf: YYYY-MM-DD)"),
+        "round": Param(1, type="integer", minimum=1, title="Round",
                        description="round of the day: a new round trades the same symbols again on purpose"),
-        "signal_mode": Param(None, type=["null", "string"], enum=[None, "select", "blend"],
-                             description="M1 mode; empty: signal_bus.mode of config.yaml"),
-        "pick": Param(None, type=["null", "string"], description="strategy id for signal_mode=select"),
-        "blend": Param(None, type=["null", "string"], description="ID=WEIGHT,... for signal_mode=blend"),
-        "require_approval": Param(None, type=["null", "boolean"],
+        "signal_mode": Param(None, type=["null", "string"], enum=[None, "select", "blend"], title="Signal mode (M1)",
+                             description="how M1 combines the strategies' weights",
+                             values_display={None: "the config's default (signal_bus.mode)",
+                                             "select": "select: one strategy (Pick)",
+                                             "blend": "blend: several strategies (Blend)"}),
+        "pick": Param(None, type=["null", "string"], title="Pick",
+                      description="strategy id for signal mode select; empty: the config's"),
+        "blend": Param(None, type=["null", "string"], title="Blend",
+                       description="ID=WEIGHT,... for signal mode blend; empty: the config's"),
+        "require_approval": Param(None, type=["null", "boolean"], title="Approval before real orders",
                                   description="real mode: wait for a person's Approve before sending; empty: "
                                               "execution.require_approval of config.yaml"),
     },

@@ -165,6 +165,13 @@ def test_the_trigger_form_has_typed_params(dag):
     assert all(dag.params.get_param(name).description for name in dag.params)
 
 
+def test_the_trigger_form_names_the_configs_default_instead_of_null(dag):
+    signal_mode = dag.params.get_param("signal_mode").schema
+    assert signal_mode["enum"][0] is None
+    assert signal_mode["values_display"][None] == "the config's default (signal_bus.mode)"
+    assert "YYYY-MM-DD" not in dag.params.get_param("run_date").description.split("(")[0]  # the widget is a date picker
+
+
 def test_the_targets_the_plan_and_the_ledger_are_assets(dag):
     outlets = {t.task_id: {a.name for a in t.outlets} for t in dag.tasks if t.outlets}
     assert outlets == {"signal_bus": {"paper_trading_targets"}, "plan": {"paper_trading_plan"},

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import logging
 import os
 import threading
 import time
@@ -625,3 +626,12 @@ def test_table_refuses_unknown_tables_and_columns(ledger: Ledger) -> None:
         ledger.table("recon", nope=1)
     with pytest.raises(ValueError, match="fills has no column 'nope'"):
         ledger.frame("fills", columns=["qty", "nope"])
+
+
+def test_creating_a_ledger_logs_no_alembic_info_lines(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    with Ledger(f"sqlite:///{tmp_path / 'new.sqlite'}") as ledger:
+        assert ledger.revision() is not None
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("alembic")]
+    assert said == []
+    assert logging.getLogger("alembic").level == logging.NOTSET  # left as it was

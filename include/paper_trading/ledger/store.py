@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import functools
 import io
+import logging
 import os
 import time
 import urllib.parse
@@ -138,6 +139,19 @@ def _sqlite_setup(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+@contextlib.contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Alembic's INFO lines ("Context impl SQLiteImpl.", "Will assume non-transactional DDL.",
+    "Running upgrade ...") say nothing to a person reading a task log: only its warnings pass."""
+    logger = logging.getLogger("alembic")
+    before = logger.level
+    logger.setLevel(max(before, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 def _alembic_config():  # returns alembic.config.Config (imported late)
     from alembic.config import Config
 
@@ -210,7 +224,8 @@ class Ledger:
                 if self.backend == "postgresql":
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('paper_trading_ledger_migrate'))")
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, revision)
+                with _quiet_alembic():
+                    command.upgrade(cfg, revision)
         except OperationalError as exc:
             raise LedgerUnavailable(f"ledger {self.shown}: cannot open or migrate the database "
                                     f"({str(exc.orig).splitlines()[0] if exc.orig else exc})") from None
@@ -222,7 +237,7 @@ class Ledger:
     def _current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
 
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, _quiet_alembic():
             return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
     # ------------------------------------------------------------------------------ writes

@@ -224,16 +224,22 @@ def write_report(
         paths |= {"dashboard_path": dated, "dashboard_latest_path": latest}
         if not replaced:
             ctx.log.info("dashboard: %s left as it is (a newer date has a dashboard)", ctx.shown(latest))
-        ctx.log.info(
-            "report %s: %d session(s), cumulative return %s, max drawdown %s, %d undefined value(s)",
-            trade_date,
-            len(pnl),
-            perf.values.get("cum_returns_final"),
-            perf.values.get("max_drawdown"),
-            len(metrics["reasons"]),
-        )
+        ctx.log.info("report %s: %d session(s), %s", trade_date, len(pnl), _headline(perf.values, metrics["reasons"]))
         return {k: str(v) for k, v in paths.items()} | {
             "sessions": len(pnl),
             "dashboard_latest_updated": replaced,
             "alerts_raised": len(raised),
         }
+
+
+def _headline(values: dict, reasons: dict) -> str:
+    """The day's figures in words for the step's log: a figure that needs more sessions says so
+    instead of printing None, and the count of the others points to where the reasons are."""
+    cum, drawdown = values.get("cum_returns_final"), values.get("max_drawdown")
+    if cum is None or drawdown is None:
+        said = "not enough sessions yet for a return or a drawdown"
+    else:
+        said = f"cumulative return {cum:+.2%}, max drawdown {drawdown:.2%}"
+    if reasons:
+        said += f"; {len(reasons)} other figure(s) not defined yet (metrics_YYYYMMDD.json says why)"
+    return said
