@@ -432,6 +432,12 @@ class ReportConfig(_Strict):
     """M6: what the performance is measured against (the spec: SPY, "from Alpaca or an external file")."""
 
     benchmark: str = Field("SPY", description="the benchmark's symbol")
+    keep_dashboards: int = Field(
+        60,
+        ge=1,
+        description="dated dashboards (summary_dashboard_YYYYMMDD.html) kept in paths.reports: the newest N "
+        "dates and the one just written; older ones are deleted (summary_dashboard.html always stays)",
+    )
     benchmark_file: ProjectPath | None = Field(
         None,
         description="CSV of the benchmark's daily closes (date,close; a symbol column, if any, is filtered "

@@ -220,3 +220,9 @@ def test_the_same_inputs_give_the_same_page(page):
 def test_the_sector_weights_of_the_risk_snapshot_are_listed(page):
     section = page[page.index('id="sectors"'):page.index("<h2>Charts</h2>")]
     assert "Tech" in section and "unknown" in section  # MSFT has no sector in the map
+
+
+def test_a_dashboard_can_load_plotly_from_a_file_beside_it_instead_of_embedding_it():
+    page = dashboard.render_dashboard(**_inputs(), plotly_src="plotly-6.0.0.min.js")
+    assert page.count("<script") == 2 and '<script src="plotly-6.0.0.min.js"></script>' in page
+    assert dashboard.plotly_js() not in page and len(page) < 200_000

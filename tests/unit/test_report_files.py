@@ -149,3 +149,26 @@ def test_project_root_for_the_server(tmp_path, monkeypatch):
     assert rf.project_root_for_server(str(tmp_path / "dags")) == tmp_path.resolve()
     monkeypatch.chdir(tmp_path)
     assert rf.project_root_for_server(None) == tmp_path.resolve()
+
+
+def test_the_dashboards_shared_plotly_is_served_as_javascript():
+    from paper_trading.reporting.files import is_safe_name, media_type
+
+    assert is_safe_name("plotly-6.5.0.min.js") and media_type("plotly-6.5.0.min.js").startswith("text/javascript")
+    assert not is_safe_name("evil.js") and not is_safe_name("plotly-x.min.js")
+
+
+def test_only_the_newest_dated_dashboards_are_kept_and_a_rerun_date_stays(tmp_path):
+    import datetime as dt
+
+    from paper_trading.steps.report import write_dashboard
+
+    days = [dt.date(2025, 12, d) for d in (22, 23, 24, 26, 29, 30)]
+    for day in days:
+        write_dashboard(tmp_path, day, f"<p>{day}</p>", keep=3)
+    dated = sorted(p.name for p in tmp_path.glob("summary_dashboard_*.html"))
+    assert dated == ["summary_dashboard_20251226.html", "summary_dashboard_20251229.html",
+                     "summary_dashboard_20251230.html"]
+    write_dashboard(tmp_path, days[0], "<p>again</p>", keep=3)  # an old date re-run: written, kept, latest unmoved
+    assert (tmp_path / "summary_dashboard_20251222.html").read_text() == "<p>again</p>"
+    assert (tmp_path / "summary_dashboard.html").read_text() == "<p>2025-12-30</p>"

@@ -1,12 +1,14 @@
-"""M6 dashboard: the report's tables and metrics as one self-contained HTML page.
+"""M6 dashboard: the report's tables and metrics as one HTML page that needs no network.
 
 `render_dashboard` is pure — the report step reads the books and writes the file. The page must
-open offline on any machine (a laptop, a mail attachment, a browser without network), so plotly.js
-is embedded once, inline, and nothing refers to a URL. The figures are plain plotly.js JSON, built
-from whole columns (never row by row) so ten years of history stay cheap. Every text that comes
-from data (symbols, alert messages, reasons) is HTML-escaped, in the tables and in the charts
-(plotly.js renders a subset of HTML in labels). A chart without data is still drawn, empty, with
-a note saying why; a metric that is null shows "—" with its reason as a tooltip.
+open offline on any machine (a laptop, a browser without network), so nothing refers to a URL:
+plotly.js is either a file beside the page (`plotly_src`: what the report step does, one copy
+for a year of dashboards) or embedded inline (a page that travels alone, e.g. as an attachment).
+The figures are plain plotly.js JSON, built from whole columns (never row by row) so ten years
+of history stay cheap. Every text that comes from data (symbols, alert messages, reasons) is
+HTML-escaped, in the tables and in the charts (plotly.js renders a subset of HTML in labels). A
+chart without data is still drawn, empty, with a note saying why; a metric that is null shows "—"
+with its reason as a tooltip.
 """
 
 from __future__ import annotations
@@ -92,6 +94,14 @@ def plotly_js() -> str:
     return get_plotlyjs()
 
 
+def plotly_file_name() -> str:
+    """The shared copy's name, with plotly's version: a dashboard keeps working after an upgrade,
+    because it names the copy it was written with (and that copy is not rewritten)."""
+    import plotly
+
+    return f"plotly-{plotly.__version__}.min.js"
+
+
 def render_dashboard(
     *,
     as_of: dt.date,
@@ -104,6 +114,7 @@ def render_dashboard(
     alerts: Iterable[dict],
     benchmark: str = "SPY",
     notes: dict[str, str] | None = None,
+    plotly_src: str | None = None,
 ) -> str:
     """The dashboard of `as_of` as one HTML page that opens offline.
 
@@ -111,7 +122,8 @@ def render_dashboard(
     report (with "trading", "risk" and "reasons"); `recon`: the day's rows of the ledger's `recon`;
     `weights`: `analytics.weights_vs_targets`; `daily`: `analytics.daily_trading`; `alerts`: from
     `alerts.read_alerts`, oldest first; `notes`: a sentence per chart name (why its data is missing
-    or partial), shown on the chart. The same inputs give the same page (no clock in it)."""
+    or partial), shown on the chart; `plotly_src`: the name of the plotly.js file beside the page (see
+    `plotly_file_name`), else plotly.js is inline. The same inputs give the same page (no clock in it)."""
     notes = notes or {}
     figures = {
         "equity": _equity_chart(pnl, benchmark, notes.get("equity")),
@@ -143,7 +155,8 @@ def render_dashboard(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
         f"<title>{_e(title)}</title><style>{CSS}</style>",
-        f"<script>{plotly_js()}</script></head><body>",
+        f'<script src="{_e(plotly_src)}"></script>' if plotly_src else f"<script>{plotly_js()}</script>",
+        "</head><body>",
         f"<h1>{_e(title)}</h1><div class=\"sub\">{sessions} session(s) since {_e(first)}, "
         f"benchmark {_e(benchmark)}</div>{banners}",
         f"<div class=\"kpis\">{kpis}</div><h2>Charts</h2><div class=\"grid\">{charts}</div>",

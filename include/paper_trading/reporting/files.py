@@ -31,6 +31,7 @@ MEDIA_TYPES = {
     ".htm": "text/html; charset=utf-8",
     ".csv": "text/csv; charset=utf-8",
     ".json": "application/json",
+    ".js": "text/javascript; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
     ".log": "text/plain; charset=utf-8",
     ".png": "image/png",
@@ -40,7 +41,10 @@ MEDIA_TYPES = {
 DOWNLOAD_TYPE = "application/octet-stream"
 #: The names the report step writes: nothing else is served, even if `paths.reports` points at a
 #: folder holding other files (the ledger, the config).
-REPORT_NAME = re.compile(r"summary_dashboard(_\d{8})?\.html|(pnl_daily|risk_snapshot)_\d{8}\.csv|metrics_\d{8}\.json")
+REPORT_NAME = re.compile(
+    r"summary_dashboard(_\d{8})?\.html|(pnl_daily|risk_snapshot)_\d{8}\.csv|metrics_\d{8}\.json"
+    r"|plotly-\d+(\.\d+)*\.min\.js"  # the dashboards' shared plotly.js
+)
 
 
 @dataclass(frozen=True)

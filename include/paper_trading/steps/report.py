@@ -65,17 +65,34 @@ def _targets(ctx: StepContext, trade_date: dt.date):
         return None, f"no targets: {exc}"
 
 
-def write_dashboard(out: Path, trade_date: dt.date, page: str) -> tuple[Path, Path, bool]:
+def write_plotly(out: Path) -> str:
+    """The one copy of plotly.js the dashboards of `out` load (~4.8 MB, where each dashboard used to
+    embed its own: 1.3 GB a year). Written once per plotly version, atomically; returns its name."""
+    from paper_trading.reporting.dashboard import plotly_file_name, plotly_js
+
+    name = plotly_file_name()
+    path = out / name
+    if not path.is_file() or path.stat().st_size != len(plotly_js().encode("utf-8")):
+        write_text_atomic(path, plotly_js())
+    return name
+
+
+def write_dashboard(out: Path, trade_date: dt.date, page: str, keep: int | None = None) -> tuple[Path, Path, bool]:
     """Write `summary_dashboard_YYYYMMDD.html`, and `summary_dashboard.html` when this date is the
     newest dashboard written so far: re-running an older date never makes the latest go back. The
     dated files are the record of what was written (the latest is a copy of the newest; if it is
-    missing while a newer date exists, that date's page is copied back). Returns both paths and
-    whether the latest was replaced."""
+    missing while a newer date exists, that date's page is copied back). `keep`: the dated
+    dashboards of the newest `keep` dates stay, with the one just written; older ones are deleted
+    (`report.keep_dashboards`). Returns both paths and whether the latest was replaced."""
     dated = out / f"summary_dashboard_{trade_date:%Y%m%d}.html"
     latest = out / DASHBOARD_LATEST
     with file_lock(out / ".dashboard.lock"):  # two reports of different dates at once: the newest wins
         write_text_atomic(dated, page)
-        stamps = [m.group(1) for p in out.iterdir() if (m := DASHBOARD_DATED.fullmatch(p.name))]
+        stamps = sorted(m.group(1) for p in out.iterdir() if (m := DASHBOARD_DATED.fullmatch(p.name)))
+        if keep is not None:
+            for old in stamps[:-keep]:
+                if old != f"{trade_date:%Y%m%d}":
+                    (out / f"summary_dashboard_{old}.html").unlink(missing_ok=True)
         newest = max(stamps)
         if newest == f"{trade_date:%Y%m%d}":
             write_text_atomic(latest, page)
@@ -219,8 +236,9 @@ def write_report(
             alerts=read_alerts(ctx.log_dir, until=trade_date, limit=50),
             benchmark=benchmark,
             notes={"weights": targets_note} if targets_note else None,
+            plotly_src=write_plotly(out),
         )
-        dated, latest, replaced = write_dashboard(out, trade_date, page)
+        dated, latest, replaced = write_dashboard(out, trade_date, page, keep=ctx.cfg.report.keep_dashboards)
         paths |= {"dashboard_path": dated, "dashboard_latest_path": latest}
         if not replaced:
             ctx.log.info("dashboard: %s left as it is (a newer date has a dashboard)", ctx.shown(latest))
