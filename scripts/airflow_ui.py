@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from paper_trading.paths import display_path
+
 #: Started in this order, stopped in the reverse one: the API server first (no new requests), the
 #: scheduler last (it finishes the task states its workers report).
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
@@ -49,12 +51,6 @@ def jwt_secret(home: Path) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(64))
     return path.read_text().strip()
-
-
-def shown(path: Path) -> str:
-    """A path as a person reads it: relative to the current folder when under it."""
-    path = Path(path).resolve()
-    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def say(message: str) -> None:
@@ -160,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(os.environ.get("AIRFLOW_HOME") or ROOT / ".airflow")
     logs = home / "logs" / "ui"
     logs.mkdir(parents=True, exist_ok=True)
+    shown_logs = display_path(logs, Path.cwd())
     shown_host = "localhost" if args.host in ("127.0.0.1", "localhost") else args.host
     env = {**os.environ, "AIRFLOW_HOME": str(home),
            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor", "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
@@ -193,13 +190,13 @@ def main(argv: list[str] | None = None) -> int:
                 "for Alpaca set APCA_API_KEY_ID or the Connection alpaca")
         for name in COMPONENTS:
             tree.start(name)
-        say(f"starting {', '.join(COMPONENTS)}; their logs: {shown(logs)}/")
+        say(f"starting {', '.join(COMPONENTS)}; their logs: {shown_logs}/")
         url = f"http://{shown_host}:{args.port}"
         ready = False
         while not stopping:
             tree.show_errors()
             if (name := tree.died()) is not None:
-                say(f"{name} stopped on its own (exit {tree.procs[name].returncode}); see {shown(logs)}/"
+                say(f"{name} stopped on its own (exit {tree.procs[name].returncode}); see {shown_logs}/"
                     f"{name}.log. Stopping the rest.")
                 status = 1
                 break
@@ -207,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                 ready = True
                 passwords = Path(env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
                                  or home / "simple_auth_manager_passwords.json.generated")
-                say(f"ready: {url} (user admin, password in {shown(passwords)}); Ctrl-C stops everything")
+                shown = display_path(passwords, Path.cwd())
+                say(f"ready: {url} (user admin, password in {shown}); Ctrl-C stops everything")
             time.sleep(0.5)
     finally:
         if stopping:

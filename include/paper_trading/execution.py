@@ -162,6 +162,12 @@ class Intent:
     def settled(self) -> bool:
         return self.status not in UNRESOLVED and self.status != "pending"
 
+    @classmethod
+    def oco(cls, cid: str, symbol: str, qty: float, time_in_force: str, ref_price: float, tp: float | None,
+            sl: float | None, reason: str) -> Intent:
+        """A protective take-profit/stop-loss pair over `qty` held shares (placed, or adopted)."""
+        return cls(cid, symbol, "sell", qty, qty, "oco", time_in_force, ref_price, tp, sl, form="oco", reason=reason)
+
 
 @dataclass
 class ExecutionResult:
@@ -875,20 +881,7 @@ class Executor:
             tp = sl = None
             if base is not None:
                 tp, sl = exit_prices(base, self.s.take_profit_pct, self.s.stop_loss_pct)
-            intent = Intent(
-                cids[symbol],
-                symbol,
-                "sell",
-                qty,
-                qty,
-                "oco",
-                self.s.bracket_time_in_force,
-                base or 0.0,
-                tp,
-                sl,
-                form="oco",
-                reason=reason,
-            )
+            intent = Intent.oco(cids[symbol], symbol, qty, self.s.bracket_time_in_force, base or 0.0, tp, sl, reason)
             result.protective.append(intent)
             if symbol in self._listed_symbols and intent.cid not in self._listed and intent.cid not in journaled:
                 self._absent.add(intent.cid)  # the run's opening listing covered the symbol: no look-up first
@@ -936,19 +929,15 @@ class Executor:
             order = self.broker.get_order(listed.id)
             qty = float(order.qty or 0)
             stop = next((leg.stop_price for leg in order.legs if leg.stop_price is not None), None)
-            intent = Intent(
+            intent = Intent.oco(
                 cid,
                 symbol,
-                "sell",
                 qty,
-                qty,
-                "oco",
                 self.s.bracket_time_in_force,
                 row.get("ref_price") or 0.0,
                 row.get("tp_price") or (float(order.limit_price) if order.limit_price is not None else None),
                 row.get("sl_price") or (float(stop) if stop is not None else None),
-                form="oco",
-                reason=row.get("reason") or REPROTECT_REASON,
+                row.get("reason") or REPROTECT_REASON,
             )
             self._record(intent, order)
             result.protective.append(intent)

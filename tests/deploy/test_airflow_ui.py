@@ -18,14 +18,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from alpaca_sim.server import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 STOP_WITHIN_S = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _port_free(port: int) -> bool:
@@ -105,7 +101,7 @@ def _alive(processes: list[psutil.Process]) -> list[str]:
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow-ui")
-    port = _free_port()
+    port = free_port()
     term = Terminal("make", "--no-print-directory", "airflow", f"AIRFLOW_HOME={home}", f"AIRFLOW_PORT={port}",
                     f"SIM_DB={home / 'sim.sqlite'}")
     term.wait_for(b"Ctrl-C stops everything", timeout=240)

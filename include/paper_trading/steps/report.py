@@ -67,13 +67,13 @@ def _targets(ctx: StepContext, trade_date: dt.date):
 
 def write_plotly(out: Path) -> str:
     """The one copy of plotly.js the dashboards of `out` load (~4.8 MB, where each dashboard used to
-    embed its own: 1.3 GB a year). Written once per plotly version, atomically; returns its name."""
+    embed its own: 1.3 GB a year). Written once per plotly version (the version is in its name),
+    atomically, so an existing copy is whole; returns its name."""
     from paper_trading.reporting.dashboard import plotly_file_name, plotly_js
 
     name = plotly_file_name()
-    path = out / name
-    if not path.is_file() or path.stat().st_size != len(plotly_js().encode("utf-8")):
-        write_text_atomic(path, plotly_js())
+    if not (out / name).is_file():
+        write_text_atomic(out / name, plotly_js())
     return name
 
 
