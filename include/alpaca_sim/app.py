@@ -21,7 +21,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -32,6 +32,7 @@ from .faults import Faults
 from .market import Bar, load_bars_file
 from .ratelimit import RateLimiter, bucket_of
 from .sessions import NY, UTC, sessions_between
+from .stream import StreamHub, messages
 
 JSON = "application/json"
 
@@ -214,7 +215,9 @@ def create_app(engine: Engine, key: str, secret: str) -> SimMiddleware:
     faults = Faults(engine.store)
     settings = engine.settings()
     limiter = RateLimiter(settings.rate_limit_per_minute, data_per_minute=settings.data_limit())
-    app.state.engine, app.state.faults, app.state.limiter = engine, faults, limiter
+    hub = StreamHub(key, secret)
+    app.state.engine, app.state.faults, app.state.limiter, app.state.stream = engine, faults, limiter, hub
+    engine.store.on_commit = lambda changes: hub.publish(messages(changes, lambda doc: engine.api_order(doc, False)))
 
     @app.exception_handler(SimError)
     async def sim_error(_request: Request, exc: SimError):
@@ -408,6 +411,21 @@ def create_app(engine: Engine, key: str, secret: str) -> SimMiddleware:
         return {"bars": out, "next_page_token": token_out, "currency": "USD"}
 
     # ---------------------------------------------------------------------------- admin
+
+    @app.websocket("/stream")
+    async def stream(ws: WebSocket):
+        """The trade_updates stream (see `stream.py`). A fault rule on `GET /stream` of kind `error`
+        refuses the connection, as an outage of the stream would."""
+        rule = faults.pick("GET", "/stream")
+        if rule is not None and rule.kind == "error":
+            await ws.close(code=1013)
+            return
+        await hub.serve(ws)
+
+    @app.post("/sim/stream/drop")
+    async def stream_drop():
+        """Close every trade_updates connection now (the client reconnects and, meanwhile, polls)."""
+        return {"dropped": hub.drop_all()}
 
     @app.get("/sim/health")
     async def health():

@@ -127,7 +127,7 @@ class OrdersMixin:
             self.store.insert_order(parent, None, True)
             for leg_doc in legs:
                 self.store.insert_order(leg_doc, parent["id"], True)
-            snapshot = self._api_order(parent, nested=True)
+            snapshot = self.api_order(parent, nested=True)
             if is_open(now):
                 self._match(now, None, only=parent["id"])
             return snapshot
@@ -407,10 +407,10 @@ class OrdersMixin:
 
     # -------------------------------------------------------------------------- order queries
 
-    def _api_order(self, doc: dict, nested: bool) -> dict:
+    def api_order(self, doc: dict, nested: bool) -> dict:
         out = {k: v for k, v in doc.items() if k != "_sim"}
         if nested and doc["order_class"] in GROUP_CLASSES and not doc["_sim"]["parent"]:
-            out["legs"] = [self._api_order(json.loads(r["doc"]), False)
+            out["legs"] = [self.api_order(json.loads(r["doc"]), False)
                            for r in self.store.order_rows("parent_id = ?", (doc["id"],))]
         return out
 
@@ -421,13 +421,13 @@ class OrdersMixin:
         return json.loads(rows[0]["doc"])
 
     def get_order(self, order_id: str, nested: bool = False) -> dict:
-        return self._api_order(self._doc(order_id), nested)
+        return self.api_order(self._doc(order_id), nested)
 
     def get_order_by_client_id(self, client_order_id: str) -> dict:
         rows = self.store.order_rows("client_order_id = ?", (client_order_id,))
         if not rows:
             raise SimError(404, 40410000, "order not found")
-        return self._api_order(json.loads(rows[0]["doc"]), True)
+        return self.api_order(json.loads(rows[0]["doc"]), True)
 
     def list_orders(self, status: str = "open", limit: int = 50, after: dt.datetime | None = None,
                     until: dt.datetime | None = None, direction: str = "desc", nested: bool = False,
@@ -457,7 +457,7 @@ class OrdersMixin:
             doc = json.loads(row["doc"])
             if side and doc["side"] != side:
                 continue
-            out.append(self._api_order(doc, nested))
+            out.append(self.api_order(doc, nested))
             if len(out) >= limit:
                 break
         return out
@@ -479,7 +479,7 @@ class OrdersMixin:
                     if doc["status"] not in OPEN_STATUSES:
                         continue
                     self._cancel_doc(doc, now)
-                    out.append({"id": doc["id"], "status": 200, "body": self._api_order(self._doc(doc["id"]), False)})
+                    out.append({"id": doc["id"], "status": 200, "body": self.api_order(self._doc(doc["id"]), False)})
             return out
 
     def _group_rows(self, doc: dict) -> list:

@@ -60,6 +60,10 @@ class Store:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(SCHEMA)
         self._depth = 0
+        #: Order changes of the open transaction, handed to `on_commit` once it commits (a change
+        #: rolled back was never true, so it is never streamed): [(order doc, fill activity or None)].
+        self.changes: list[list] = []
+        self.on_commit: Any = None
         self._meta: dict[str, str | None] = {}
         self._assets: dict[str, dict | None] = {}
         self._positions: dict[str, tuple[str, str]] | None = None
@@ -80,12 +84,16 @@ class Store:
             yield self.conn
         except BaseException:
             self.conn.execute("ROLLBACK")
+            self.changes = []
             self._meta.clear()
             self._assets.clear()
             self._positions = None
             raise
         else:
             self.conn.execute("COMMIT")
+            changes, self.changes = self.changes, []
+            if changes and self.on_commit is not None:
+                self.on_commit(changes)
         finally:
             self._depth = 0
 
@@ -143,12 +151,14 @@ class Store:
             (doc["id"], doc["client_order_id"], parent_id, doc["symbol"], doc["status"], int(is_open),
              doc["submitted_at"], json.dumps(doc)),
         )
+        self.changes.append([dict(doc), None])
 
     def update_order(self, doc: dict, is_open: bool) -> None:
         self.conn.execute(
             "UPDATE orders SET status = ?, open = ?, doc = ? WHERE id = ?",
             (doc["status"], int(is_open), json.dumps(doc), doc["id"]),
         )
+        self.changes.append([dict(doc), None])
 
     def order_rows(self, where: str = "1=1", params: tuple = (), order: str = "seq",
                    limit: int | None = None) -> list[sqlite3.Row]:
@@ -187,6 +197,10 @@ class Store:
     # ------------------------------------------------------------------------------- activities
 
     def add_activity(self, doc: dict, at: str) -> None:
+        if doc["activity_type"] == "FILL":  # the fill that made the order's latest change
+            change = next((c for c in reversed(self.changes) if c[0]["id"] == doc["order_id"] and c[1] is None), None)
+            if change is not None:
+                change[1] = {**doc, "position_qty": (self.position(doc["symbol"]) or ("0", ""))[0]}
         self.conn.execute(
             "INSERT INTO activities (id, activity_type, at, doc) VALUES (?, ?, ?, ?)",
             (doc["id"], doc["activity_type"], at, json.dumps(doc)),

@@ -339,6 +339,10 @@ class BrokerConfig(_Strict):
     timeout_s: float = Field(10.0, gt=0)
     requests_per_minute: int = Field(190, ge=1)
     data_feed: str | None = None
+    trade_updates: bool = Field(
+        True,
+        description="listen to Alpaca's trade_updates stream, so cancelled and finished orders are not read back",
+    )
 
 
 class LedgerConfig(_Strict):

@@ -61,7 +61,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from paper_trading.broker.types import Broker, OrderInfo, OrderRequest
+from paper_trading.broker.trade_updates import CATCH_UP_S
+from paper_trading.broker.types import Broker, OrderInfo, OrderRequest, final_states, unwatch_orders, watch_orders
 from paper_trading.errors import (
     AmbiguousSubmitError,
     BrokerError,
@@ -73,6 +74,7 @@ from paper_trading.logging_setup import get_logger
 from paper_trading.orders import (
     DONE_TODAY,
     EXIT_CLASSES,
+    FINAL,
     NOT_SENT_AGAIN,
     TERMINAL,
     UNRESOLVED,
@@ -241,10 +243,18 @@ class Executor:
         self._keep_alive = keep_alive or (lambda: None)
         self.own_prefix = f"{'dry' if mode == 'dry' else settings.prefix}-{trade_date:%Y%m%d}-"
         self.own_suffix = f"-r{round_no}"
+        self._watching = False  # this run started the broker's order updates (`_cancel_and_wait`)
 
     # ----------------------------------------------------------------------------- the run
 
     def run(self, approved: pd.DataFrame) -> ExecutionResult:
+        try:
+            return self._run(approved)
+        finally:
+            if self._watching:
+                unwatch_orders(self.broker)
+
+    def _run(self, approved: pd.DataFrame) -> ExecutionResult:
         intents = [self._intent(row) for row in approved.itertuples(index=False)]
         result = ExecutionResult(intents)
         if self.real:
@@ -678,6 +688,8 @@ class Executor:
         if not orders:
             return {}
         self._writing()
+        # listen before cancelling, so the final state of each cancelled group is heard, not read back
+        self._watching = watch_orders(self.broker) or self._watching
         cancelled: dict[str, tuple[OrderInfo, str | None]] = {}
         for order, parent in orders:
             if order.id in cancelled:
@@ -707,16 +719,33 @@ class Executor:
 
     def _record_cancelled(self, cancelled: dict[str, tuple[OrderInfo, str | None]], why: str) -> None:
         """Earlier orders of ours that were just cancelled: their final state as the broker says it
-        (a cancel may come too late: the order filled), never assumed. A leg of ours is read with its
-        whole group (its parent, nested), so the held leg that went with it is recorded too."""
+        (a cancel may come too late: the order filled), never assumed. A leg of ours goes with its
+        whole group, so the held leg cancelled with it is recorded too. The order updates stream says
+        it for most groups (every member still unfinished in the ledger, and the cancelled order,
+        announced final); any other group is read back, by its root, nested."""
         if not cancelled:
             return
         parents = self.ledger.orders_by_id(sorted({p for _, p in cancelled.values() if p}))
-        ids = {(parents.get(p) or {}).get("broker_order_id") or o.id for o, p in cancelled.values()}
+        roots: dict[str, str] = {}  # the root's broker id -> its client_order_id
+        for order, parent in cancelled.values():
+            roots.setdefault((parents.get(parent) or {}).get("broker_order_id") or order.id,
+                             parent or order.client_order_id)
+        groups = self.ledger.order_groups(sorted(set(roots.values())))
+        need: dict[str, set[str]] = {
+            root_id: {m["broker_order_id"] for m in groups.get(cid, [])
+                      if m["broker_order_id"] and m["status"] not in FINAL}
+            for root_id, cid in roots.items()
+        }
+        for order, parent in cancelled.values():
+            need[(parents.get(parent) or {}).get("broker_order_id") or order.id].add(order.id)
+        heard = final_states(self.broker, set().union(*need.values()), timeout=CATCH_UP_S)
         seen = {}
-        for order_id in sorted(ids):
+        for root_id in sorted(roots):
+            if need[root_id] <= heard.keys():
+                seen.update({heard[i].client_order_id: heard[i] for i in need[root_id]})
+                continue
             try:
-                order = self.broker.get_order(order_id)
+                order = self.broker.get_order(root_id)
             except BrokerError as exc:
                 if exc.status != 404:
                     raise

@@ -11,12 +11,13 @@ working order and leg on its own) answers for every group still working — a he
 never "open", but it lives exactly as long as the take-profit beside it, since Alpaca cancels the
 other leg when one fills or is cancelled — and only a group with no member working any more is read
 again, by its root (nested: the root and its legs), which are the few that finished since the last
-call.
+call — unless the broker's order updates stream (`broker/trade_updates.py`) announced how each of
+its unfinished members ended: then nothing is read. A replay listens for the whole year.
 """
 
 from __future__ import annotations
 
-from paper_trading.broker.types import Broker, OrderInfo
+from paper_trading.broker.types import Broker, OrderInfo, final_states
 from paper_trading.errors import BrokerError
 from paper_trading.execution import changed_rows
 from paper_trading.ledger import Ledger
@@ -41,11 +42,18 @@ def sync_orders(broker: Broker, ledger: Ledger) -> int:
         groups.setdefault(row["parent_client_order_id"] or row["client_order_id"], []).append(row)
     roots = ledger.orders_by_id(sorted(groups))
     seen: dict[str, OrderInfo] = {}
+    finished: dict[str, list[dict]] = {}
     for root_cid, members in groups.items():
         listed = [working[m["broker_order_id"]] for m in members if m["broker_order_id"] in working]
         root_listed = (roots.get(root_cid) or {}).get("broker_order_id") in working
         if listed or root_listed:  # the group still works: what is listed says how; a held leg stays held
             seen.update({o.client_order_id: o for o in listed})
+        else:
+            finished[root_cid] = members
+    heard = final_states(broker, {m["broker_order_id"] for ms in finished.values() for m in ms})
+    for root_cid, members in finished.items():
+        if all(m["broker_order_id"] in heard for m in members):  # the order updates said how each ended
+            seen.update({m["client_order_id"]: heard[m["broker_order_id"]] for m in members})
             continue
         root_id = (roots.get(root_cid) or {}).get("broker_order_id") or members[0]["broker_order_id"]
         try:

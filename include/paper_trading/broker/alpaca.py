@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -68,6 +68,9 @@ from paper_trading.errors import (
     SubmitRateLimited,
 )
 from paper_trading.logging_setup import get_logger, register_secret
+
+if TYPE_CHECKING:
+    from paper_trading.broker.trade_updates import TradeUpdates
 
 log = get_logger("broker")
 
@@ -193,6 +196,7 @@ class AlpacaBroker:
         backoff_seconds: float = 0.5,
         requests_per_minute: int = 190,
         data_feed: str | None = None,
+        trade_updates: bool = True,
     ) -> None:
         from alpaca.data.historical import StockHistoricalDataClient
         from alpaca.trading.client import TradingClient
@@ -211,6 +215,8 @@ class AlpacaBroker:
         if self.live and not allow_live:
             raise LiveTradingRefused(live_refusal(self.trading_url))
         self.data_feed = data_feed
+        self._stream_args = (api_key, secret_key) if trade_updates else None
+        self._updates: TradeUpdates | None = None
         self._trading = TradingClient(api_key, secret_key, paper=not self.live, url_override=self.trading_url)
         self._data = StockHistoricalDataClient(api_key, secret_key, url_override=self.data_url)
         for client, url in ((self._trading, self.trading_url), (self._data, self.data_url)):
@@ -238,6 +244,30 @@ class AlpacaBroker:
         env = os.environ if env is None else env
         return cls(env.get("APCA_API_KEY_ID", ""), env.get("APCA_API_SECRET_KEY", ""),
                    env.get("APCA_API_BASE_URL"), env.get("APCA_API_DATA_URL"), **kwargs)
+
+    # ---------------------------------------------------------------------- trade_updates
+
+    def watch_orders(self) -> bool:
+        """Start listening to `trade_updates` (see `trade_updates.py`) unless already listening or
+        turned off (`broker.trade_updates: false`). Returns True when this call started it: the
+        caller then stops it with `unwatch_orders` when done; a stream someone else started (a replay
+        keeps one for the whole year) is left running."""
+        if self._stream_args is None or self._updates is not None:
+            return False
+        from paper_trading.broker.trade_updates import TradeUpdates
+
+        self._updates = TradeUpdates(self.trading_url, *self._stream_args, parse=_update_order).start()
+        return True
+
+    def unwatch_orders(self) -> None:
+        if self._updates is not None:
+            self._updates.close()
+            self._updates = None
+
+    def final_states(self, order_ids: Iterable[str], timeout: float = 0.0) -> dict[str, OrderInfo]:
+        """The final states the stream has announced for these broker order ids (none when not
+        listening), waiting up to `timeout` s for the missing ones while it listens."""
+        return {} if self._updates is None else self._updates.finals(order_ids, timeout)
 
     def __repr__(self) -> str:
         return f"AlpacaBroker(trading_url={self.trading_url!r}, data_url={self.data_url!r}, live={self.live})"
@@ -553,6 +583,18 @@ def _price(value: Decimal | None, field: str, o: OrderRequest) -> float:
     if value is None:
         raise ValueError(f"order {o.client_order_id}: {o.order_class or o.order_type} order without {field}")
     return float(value)
+
+
+def _update_order(data: dict) -> OrderInfo | None:
+    """The order of one `trade_updates` message, or None when it is not one alpaca-py can read."""
+    from alpaca.trading.models import TradeUpdate
+    from pydantic import ValidationError
+
+    try:
+        return _order(TradeUpdate(**data).order)
+    except (ValidationError, TypeError, ValueError):
+        log.warning("trade_updates: a message that is not a trade update was ignored")
+        return None
 
 
 def _order(o) -> OrderInfo:

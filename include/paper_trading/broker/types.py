@@ -118,3 +118,24 @@ class Broker(Protocol):
     ) -> list[OrderInfo]: ...
     def cancel_order(self, order_id: str) -> None: ...
     def activities(self, activity_types: list[str] | None = None, after: dt.datetime | None = None) -> list[dict]: ...
+
+
+def watch_orders(broker: Broker) -> bool:
+    """Have `broker` listen to its order updates, if it can (`AlpacaBroker.watch_orders`); True
+    when this call started the listening, so the caller stops it (`unwatch_orders`) when done."""
+    watch = getattr(broker, "watch_orders", None)
+    return bool(watch()) if watch is not None else False
+
+
+def unwatch_orders(broker: Broker) -> None:
+    stop = getattr(broker, "unwatch_orders", None)
+    if stop is not None:
+        stop()
+
+
+def final_states(broker: Broker, order_ids: Iterable[str], timeout: float = 0.0) -> dict[str, OrderInfo]:
+    """The final states `broker`'s order updates have announced for `order_ids` (broker ids), by id;
+    empty for a broker that streams nothing. What is missing must be read (`get_order`)."""
+    finals = getattr(broker, "final_states", None)
+    return finals(order_ids, timeout) if finals is not None else {}
+

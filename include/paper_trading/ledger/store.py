@@ -319,6 +319,21 @@ class Ledger:
         return out
 
     @_guarded
+    def order_groups(self, root_ids: list[str]) -> dict[str, list[dict]]:
+        """The rows of each bracket or OCO group by its root's client_order_id: the root and its legs
+        (a simple order is a group of one)."""
+        out: dict[str, list[dict]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(root_ids), 500):
+                chunk = root_ids[i:i + 500]
+                query = select(orders).where(orders.c.client_order_id.in_(chunk)
+                                             | orders.c.parent_client_order_id.in_(chunk))
+                for row in _dicts(conn.execute(query.order_by(orders.c.client_order_id))):
+                    member = _order_row(row)
+                    out.setdefault(member["parent_client_order_id"] or member["client_order_id"], []).append(member)
+        return out
+
+    @_guarded
     def unfinished_orders(self, done: frozenset[str] | set[str]) -> list[dict]:
         """Our real orders (and legs) at the broker whose status in the ledger is not in `done`:
         what may still change there on its own (a stop-loss triggering, a DAY order expiring)."""

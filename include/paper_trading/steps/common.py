@@ -143,7 +143,7 @@ def make_broker(settings: AppConfig | None, key: str | None = None, secret: str 
                         trading_url or env.get("APCA_API_BASE_URL") or b.trading_url,
                         data_url or env.get("APCA_API_DATA_URL") or b.data_url,
                         allow_live=b.allow_live, timeout=b.timeout_s, requests_per_minute=b.requests_per_minute,
-                        data_feed=b.data_feed)
+                        data_feed=b.data_feed, trade_updates=b.trade_updates)
 
 
 def resolve_broker(broker: Broker | Callable[[], Broker] | None, settings: AppConfig | None) -> Broker:

@@ -42,6 +42,7 @@ on; the replay notes it, makes the day's books and goes on.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import os
@@ -203,12 +204,15 @@ def replay(
                     "sessions": len(days), "days": []}
     try:
         with SimServer(where / "data" / "sim" / "replay.sqlite", bars=bars_file, log=where / "logs" / "alpaca_sim.log",
-                       clock=(first_open - dt.timedelta(hours=1)).isoformat()) as sim:
+                       clock=(first_open - dt.timedelta(hours=1)).isoformat()) as sim, contextlib.ExitStack() as stack:
             sim.admin("POST", "/sim/reset", {"cash": str(cash),
                                              "clock": (first_open - dt.timedelta(hours=1)).isoformat()})
             sim.admin("POST", "/sim/config", {"rate_limit_per_minute": REQUESTS_PER_MINUTE,
                                               "data_rate_limit_per_minute": REQUESTS_PER_MINUTE})
-            broker = AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, requests_per_minute=REQUESTS_PER_MINUTE)
+            broker = AlpacaBroker(sim.key, sim.secret, sim.url, sim.url, requests_per_minute=REQUESTS_PER_MINUTE,
+                                  trade_updates=config_or_defaults(load_settings(where, None)).broker.trade_updates)
+            broker.watch_orders()  # one stream for the year: what every step would otherwise read back
+            stack.callback(broker.unwatch_orders)
             clock = SimClock(sim)
             for done, day in enumerate(days, 1):
                 run_at = dt.datetime.combine(day, RUN_AT, EXCHANGE_TZ)
