@@ -228,7 +228,8 @@ class Executor:
         finds everything already sent only reads, so it can record an earlier attempt's orders even
         after the close. `keep_alive` is called while the run works (it renews the ledger lock and
         raises if the lock was lost)."""
-        self.broker, self.ledger, self.s = broker, ledger, settings
+        self.broker, self.s = broker, settings
+        self.ledger = _Batched(ledger)
         self.mode, self.trade_date, self.round_no, self.run_id, self.env = mode, trade_date, round_no, run_id, env
         self.sleep, self.clock = sleep, clock
         self.real = mode == "real"
@@ -253,6 +254,7 @@ class Executor:
         finally:
             if self._watching:
                 unwatch_orders(self.broker)
+            self.ledger.flush()
 
     def _run(self, approved: pd.DataFrame) -> ExecutionResult:
         intents = [self._intent(row) for row in approved.itertuples(index=False)]
@@ -352,8 +354,11 @@ class Executor:
         return row
 
     def _record(self, intent: Intent, info: OrderInfo | None = None) -> None:
-        """Take the broker's view of the order (if given) and write it, legs included, in one transaction."""
-        self.ledger.upsert_orders(self._rows(intent, info))
+        """Take the broker's view of the order (if given) and write it, legs included, with the next
+        journal line or before the next read (one transaction per order, not two). Were the run to
+        die first, the order's row says `submitting` and the next run looks it up, as after a crash
+        right after the POST."""
+        self.ledger.defer(self._rows(intent, info))
 
     def _record_changes(self, intents: list[Intent], orders: dict[str, OrderInfo]) -> None:
         """The broker's view of several orders, written in one transaction — only those that changed."""
@@ -973,6 +978,31 @@ class Executor:
             log.warning(
                 "%s was at the broker but not recorded (an earlier attempt sent it): recorded now, not sent again", cid
             )
+
+
+class _Batched:
+    """The ledger, with the record of a sent order held back until the next write or read, which
+    then carries it: one transaction per order instead of two. Everything else is the ledger's."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._held: list[dict] = []
+
+    def defer(self, rows: list[dict]) -> None:
+        self._held += rows
+
+    def flush(self) -> None:
+        if self._held:
+            rows, self._held = self._held, []
+            self._ledger.upsert_orders(rows)
+
+    def upsert_orders(self, rows: list[dict]) -> None:
+        rows, self._held = [*self._held, *rows], []
+        self._ledger.upsert_orders(rows)
+
+    def __getattr__(self, name: str) -> Any:
+        self.flush()
+        return getattr(self._ledger, name)
 
 
 def _remaining(orders: Iterable[tuple[OrderInfo, str | None]]) -> float:
