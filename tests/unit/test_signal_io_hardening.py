@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
+import re
 from pathlib import Path
 
 import openpyxl
@@ -19,6 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from paper_trading import steps
 from paper_trading.errors import InputError
@@ -447,3 +450,29 @@ def test_zero_written_with_a_large_exponent_is_still_zero(tmp_path):
     run(tmp_path)
     assert read_targets(tmp_path / "data/intermediate/targets_consolidated_20250303.parquet")[
         "target_weight"].tolist() == [1.0, 0.0]
+
+
+_THREE_DIGIT_EXPONENT = re.compile(rb"[eE][+-]?\d{3}")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=40).map(lambda b: bytes(b"eE+-0123456789,.\n"[x % 17] for x in b)),
+       st.sampled_from([0, 1, 2048]))
+def test_the_exponent_search_finds_exactly_what_the_regular_expression_finds(data, few):
+    import paper_trading.signals.files.csv_index as csv_index
+
+    saved, csv_index._FEW_EXPONENTS = csv_index._FEW_EXPONENTS, few  # one by one, or numpy over all
+    try:
+        expected = _THREE_DIGIT_EXPONENT.search(data) is not None
+        assert csv_index.has_big_exponent(data) is expected
+        assert csv_index.has_big_exponent(memoryview(bytearray(data))) is expected
+    finally:
+        csv_index._FEW_EXPONENTS = saved
+
+
+def test_a_big_exponent_far_into_a_chunk_full_of_small_ones_is_found(tmp_path):
+    rows = "".join(f"{D},{i:06d},5.1e-05\n" for i in range(1, 3000)) + f"{D},099999,1e-400\n"
+    csv_file(tmp_path, f"{HEADER}{rows}")
+    assert error_of(tmp_path) == (
+        "data/raw_signals/a.csv (strategy a) row 3001: target_weight expected a number within the float range, "
+        "got '1e-400'")

@@ -65,9 +65,43 @@ from paper_trading.signals.files.normalize import standardize
 #: time (memory bounded whatever the file size), a run only the one or two holding its date.
 CSV_CHUNK_BYTES = 1 << 20
 _FLOAT_COLUMNS = ("target_weight", "confidence", "predicted_return")
-#: An exponent of three digits or more (1e-400, 2E+308): rare, and where arrow's float parse would
-#: silently turn a number too small for a float into 0.
-_BIG_EXPONENT = re.compile(rb"[eE][+-]?\d{3}")
+
+
+def has_big_exponent(data: bytes | memoryview) -> bool:
+    """Whether `data` holds an exponent of three digits or more (`1e-400`, `2E+308`: the bytes
+    `[eE][+-]?[0-9]{3}`): rare, and where arrow's float parse would silently turn a number too small
+    for a float into 0. Each `e` is looked at where there are few (the usual case: a weight written
+    `5.1e-05` here and there), numpy looks at them all where there are many; a regular expression
+    took longer than arrow's whole parse of the chunk (3.6 s against 2.1 s for a 476 MB file)."""
+    text = data if isinstance(data, bytes) else bytes(data)
+    looked = 0
+    for letter in (b"e", b"E"):
+        at = text.find(letter)  # memchr: the chunk is scanned at memory speed
+        while at >= 0:
+            after = at + 1 + (text[at + 1:at + 2] in (b"+", b"-"))
+            if text[after:after + 3].isdigit() and len(text[after:after + 3]) == 3:
+                return True
+            looked += 1
+            if looked > _FEW_EXPONENTS:
+                return _big_exponent_anywhere(text)
+            at = text.find(letter, at + 1)
+    return False
+
+
+def _big_exponent_anywhere(text: bytes) -> bool:
+    """`has_big_exponent` for a chunk full of `e`s, with numpy over the whole buffer."""
+    raw = np.frombuffer(text, dtype=np.uint8)
+    n = len(raw)
+    at = np.flatnonzero((raw | 0x20) == ord("e")) + 1  # after each e or E (only they are `e` with bit 5 set)
+    at = at[at < n]
+    at = at + ((raw[at] == ord("+")) | (raw[at] == ord("-")))
+    at = at[at + 2 < n]
+    digits = [(raw[at + k] >= ord("0")) & (raw[at + k] <= ord("9")) for k in range(3)]
+    return bool((digits[0] & digits[1] & digits[2]).any())
+
+
+#: Up to this many `e`s in a chunk are looked at one by one; beyond, numpy looks at all at once.
+_FEW_EXPONENTS = 2048
 
 
 class _CsvChunk(NamedTuple):
@@ -135,18 +169,19 @@ class _CsvParser:
         """The rows of `data`, standardized, and how many lines `data` holds (blank ones too);
         `first_line` is the line number of its first line in the file."""
         table = None
-        # arrow reads 1e-400 as 0.0: a chunk with a 3-digit exponent is read as text, where a number
-        # too small for a float is refused with its row instead of becoming a weight of 0
-        as_text = _BIG_EXPONENT.search(data) is not None
-        if self.dates_are_iso and not as_text:
+        if self.dates_are_iso:
             try:
                 table = self._read(data, "iso")
             except pa.ArrowInvalid:
                 self.dates_are_iso = False
-        if table is None and not as_text:
+        if table is None:
             # a value arrow would not convert: read as text, and the normalizers name its row
             with contextlib.suppress(pa.ArrowInvalid):
                 table = self._read(data, "typed")
+        if table is not None and has_big_exponent(data):
+            # arrow reads 1e-400 as 0.0 (and 1e400 as inf): such a chunk is read as text, where a
+            # number too small for a float is refused with its row instead of becoming a weight of 0
+            table = None
         if table is None:
             try:
                 table = self._read(data, "text")
