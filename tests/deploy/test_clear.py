@@ -285,3 +285,9 @@ def test_triggering_the_same_run_date_again_sends_nothing_twice(cluster, real_da
     runs_after = ledger_rows(cluster, "SELECT run_id, step FROM runs")
     assert set(runs_before) < set(runs_after) and {r for r, _ in set(runs_after) - set(runs_before)} == {run_id}
     assert_same(first, State(cluster, sim, deploy_project), "same run_date again", normalize=normalized)
+
+
+def test_a_run_says_its_trade_date_mode_and_round_in_its_note(cluster, real_day):
+    """A manual run's logical date is the moment it was triggered: the note tells the runs apart."""
+    run_id, _, _ = real_day
+    assert cluster.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")["note"] == f"{DAY} · real · round 1"

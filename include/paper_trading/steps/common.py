@@ -221,3 +221,18 @@ def traded_by(row: dict) -> str | None:
         return (json.loads(row.get("detail") or "{}") or {}).get("traded_by")
     except (ValueError, AttributeError):
         return None
+
+
+def run_note(conf: dict, logical_date: dt.datetime | None, run_after: dt.datetime,
+             default_mode: str = "dry") -> str:
+    """What a DAG run is, in a few words for Airflow's run note: its trade date, its mode and its
+    round (`2025-12-31 · dry · round 1`). A manual run's logical date is when it was triggered, so
+    without a note the grid does not tell the run for one date from another, nor dry from real.
+    The date is the `trade_date` task's (`run_date`, else the New York date of the run)."""
+    from paper_trading.alerts.delivery import failure_trade_date
+
+    day = failure_trade_date(conf.get("run_date") or None, logical_date, run_after)
+    mode = conf.get("mode") or default_mode
+    round_no = conf.get("round") or 1
+    return f"{day.isoformat()} · {mode} · round {round_no}"
+
