@@ -44,7 +44,7 @@ else `ledger.url` of the config, else `data/ledger.sqlite`.
 
 Params: `mode` (`dry` | `real`, default `dry`), `run_date` (YYYY-MM-DD, default: from the run),
 `round` (default 1: a new round trades the same symbols again on purpose), `signal_mode` / `pick` /
-`blend` (override `signal_bus` of `config/config.yaml`), `require_approval` (override
+`blend` (override `signal_bus` of `config/config.yaml`), `require_approval` (`yes` / `no`: override
 `execution.require_approval`).
 Every task can be cleared and re-run: outputs are rewritten atomically, never appended.
 This file only wires: the logic is in `include/paper_trading`, the Airflow glue (the project root,
@@ -125,9 +125,13 @@ LEDGER = Asset(name="paper_trading_ledger", uri="paper-trading://ledger", group=
                       description="strategy id for signal mode select; empty: the config's"),
         "blend": Param(None, type=["null", "string"], title="Blend",
                        description="ID=WEIGHT,... for signal mode blend; empty: the config's"),
-        "require_approval": Param(None, type=["null", "boolean"], title="Approval before real orders",
-                                  description="real mode: wait for a person's Approve before sending; empty: "
-                                              "execution.require_approval of config.yaml"),
+        "require_approval": Param(None, type=["null", "string"], enum=[None, "yes", "no"],
+                                  title="Approval before real orders",
+                                  description="real mode: wait for a person's Approve before sending "
+                                              "(in the REST API's conf: \"yes\", \"no\" or null)",
+                                  values_display={None: "the config's default (execution.require_approval)",
+                                                  "yes": "yes: a person approves before anything is sent",
+                                                  "no": "no: send without asking"}),
     },
     tags=["paper-trading", "alpaca", "rebalance"],
     doc_md=__doc__,

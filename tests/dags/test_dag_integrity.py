@@ -160,7 +160,7 @@ def test_the_trigger_form_has_typed_params(dag):
     assert schema["mode"]["enum"] == ["dry", "real"]
     assert schema["run_date"]["format"] == "date"  # a date picker in the trigger form
     assert schema["round"]["type"] == "integer"
-    assert schema["require_approval"]["type"] == ["null", "boolean"]
+    assert schema["require_approval"]["enum"] == [None, "yes", "no"]
     assert {"signal_mode", "pick", "blend"} <= set(schema)
     assert all(dag.params.get_param(name).description for name in dag.params)
 
@@ -170,6 +170,15 @@ def test_the_trigger_form_names_the_configs_default_instead_of_null(dag):
     assert signal_mode["enum"][0] is None
     assert signal_mode["values_display"][None] == "the config's default (signal_bus.mode)"
     assert "YYYY-MM-DD" not in dag.params.get_param("run_date").description.split("(")[0]  # the widget is a date picker
+
+
+def test_require_approval_is_a_named_choice_that_can_go_back_to_the_configs_default(dag):
+    """A boolean is a switch (on/off only, never "the config's" again once touched), and Airflow's
+    dropdown shows no selected boolean; three named strings are a dropdown with all three."""
+    param = dag.params.get_param("require_approval").schema
+    assert param["enum"] == [None, "yes", "no"]
+    assert set(param["values_display"]) == {None, "yes", "no"}
+    assert param["values_display"][None] == "the config's default (execution.require_approval)"
 
 
 def test_the_targets_the_plan_and_the_ledger_are_assets(dag):

@@ -72,7 +72,7 @@ def approval_rows(cluster, day: str) -> list[tuple]:
 
 def test_no_answer_by_the_deadline_sends_nothing(cluster, market):
     sim = market("2025-12-26T14:45:00Z")  # Friday 09:45 in New York
-    run_id = cluster.trigger(DAG_ID, {"run_date": "2025-12-26", "mode": "real", "require_approval": True})
+    run_id = cluster.trigger(DAG_ID, {"run_date": "2025-12-26", "mode": "real", "require_approval": "yes"})
     wait_for_state(cluster, run_id, "approve_orders", "awaiting_input")
     run = cluster.wait_for_run(DAG_ID, run_id, timeout=180)  # execution.approval_timeout_minutes: 0.2 here
     states = cluster.task_states(DAG_ID, run_id)
@@ -84,10 +84,10 @@ def test_no_answer_by_the_deadline_sends_nothing(cluster, market):
 
 def test_a_rejected_batch_is_recorded_and_nothing_is_sent(cluster, market):
     sim = market("2025-12-29T14:45:00Z")
-    run_id = cluster.trigger(DAG_ID, {"run_date": "2025-12-29", "mode": "real", "require_approval": True})
+    run_id = cluster.trigger(DAG_ID, {"run_date": "2025-12-29", "mode": "real", "require_approval": "yes"})
     wait_for_state(cluster, run_id, "approve_orders", "awaiting_input")
     detail = cluster.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/approve_orders/-1/hitlDetails")
-    assert "order(s) to send" in detail["body"] and "turnover" in detail["body"]  # the batch, shown to the person
+    assert "order(s) now" in detail["body"] and "turnover" in detail["body"]  # the batch, shown to the person
     assert detail["options"] == ["Approve", "Reject"]
     answer(cluster, run_id, "Reject")
     run = cluster.wait_for_run(DAG_ID, run_id)
@@ -107,7 +107,7 @@ def test_an_approved_batch_is_sent_once_though_its_worker_dies_in_the_middle(clu
     180 s is shorter than Airflow's default 300 s), and the retry sends the rest: every approved
     order at the broker exactly once, the ledger holding each."""
     sim = market("2025-12-30T14:45:00Z")
-    run_id = cluster.trigger(DAG_ID, {"run_date": "2025-12-30", "mode": "real", "require_approval": True})
+    run_id = cluster.trigger(DAG_ID, {"run_date": "2025-12-30", "mode": "real", "require_approval": "yes"})
     wait_for_state(cluster, run_id, "approve_orders", "awaiting_input")
     assert not [o for o in at_broker(sim) if o["client_order_id"].startswith("pt-20251230-")]  # nothing before
     sim.admin("POST", "/sim/faults", {"kind": "latency", "method": "POST", "path": "/v2/orders", "seconds": 1.0})
@@ -277,7 +277,7 @@ def test_the_approval_the_run_and_the_audit_log_hold_no_credentials(cluster, app
              f"/dags/{DAG_ID}/details", "/connections", "/variables", "/importErrors"]
     responses = {f"GET {p}": get(cluster, p) for p in paths}
     responses["GET /eventLogs"] = get(cluster, "/eventLogs", dag_id=DAG_ID, limit=1000)
-    assert "order(s) to send" in responses[f"GET {paths[2]}"].text
+    assert "order(s) now" in responses[f"GET {paths[2]}"].text
     assert not (found := scanned(responses)), report(found)
 
 

@@ -146,4 +146,4 @@ def test_a_real_gate_that_rejects_some_orders_warns_and_approves_the_rest(projec
     assert summary["rejected"] == 1 and summary["approved"] > 0 and summary["preflight"] == []
     alerts = [json.loads(line) for line in (project / "logs" / "alerts.log").read_text().splitlines()]
     assert [(a["rule"], a["severity"], a["key"]) for a in alerts] == [("orders_rejected", "warning", f"buy:{first}")]
-    assert "order(s) to send" in summary["approval_md"] and first in summary["approval_md"]
+    assert "order(s) now" in summary["approval_md"] and first in summary["approval_md"]

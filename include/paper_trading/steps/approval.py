@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from paper_trading.errors import ConfigError
 from paper_trading.steps.common import (
     config_or_defaults,
     load_settings,
@@ -17,11 +18,15 @@ from paper_trading.steps.common import (
 
 
 def approval_policy(root: str | Path | None = None, config_path: str | Path | None = None,
-                    asked: bool | None = None) -> tuple[bool, dt.timedelta]:
-    """(must a person approve, how long to wait): `asked` (the run's param) wins over
-    `execution.require_approval`; the wait is `execution.approval_timeout_minutes`."""
+                    asked: str | bool | None = None) -> tuple[bool, dt.timedelta]:
+    """(must a person approve, how long to wait): `asked` (the run's param: "yes" / "no", or a
+    boolean from code) wins over `execution.require_approval`; None defers to it; the wait is
+    `execution.approval_timeout_minutes`."""
     cfg = config_or_defaults(load_settings(project_dir(root), config_path)).execution
-    required = cfg.require_approval if asked is None else bool(asked)
+    if isinstance(asked, str) and asked.strip().lower() not in ("yes", "no"):
+        raise ConfigError(f"require_approval: expected yes, no or empty (the config's default), got {asked!r}")
+    required = cfg.require_approval if asked is None else (
+        asked.strip().lower() == "yes" if isinstance(asked, str) else bool(asked))
     return required, dt.timedelta(minutes=cfg.approval_timeout_minutes)
 
 
