@@ -3,9 +3,13 @@ served by the API server to logged-in users, and a "Portfolio dashboard" link on
 
 URLs (mounted by the API server under `/portfolio`):
 
-* `/portfolio/` — the latest dashboard (`<reports>/summary_dashboard.html`; a redirect, so that
-  relative links inside it resolve against the reports directory), or the list when there is none;
+* `/portfolio/` — the page of the "Portfolio" entry: a switch between the live books and the latest
+  replay (`make demo`'s, in `data/replay`), a line saying how many sessions each has and why
+  performance figures need two, and the chosen dashboard below (`?view=live|replay`,
+  `?report=<name>` for a dated one; the "Portfolio dashboard" link of a `report` task opens the UI's
+  Portfolio page at `#<name>`, which this page reads from the UI's address, so it stays inside Airflow);
 * `/portfolio/reports/` — every file of the reports directory, newest first, with links;
+* `/portfolio/replay/reports/...` — the same for the latest replay's reports;
 * `/portfolio/reports/<name>` — one file, only a plain name directly inside the reports directory
   (`paper_trading.reporting.files` decides, and anything else is a 404), served as text/html, text/csv
   or application/json by its extension, never sniffed.
@@ -105,6 +109,70 @@ def _list_html(directory, files) -> str:
                                       f"{len(files)} file(s), newest first</p>{latest}{table}")
 
 
+def _replay_dir():
+    from airflow.configuration import conf
+
+    from paper_trading.reporting.files import project_root_for_server, replay_reports_dir
+
+    return replay_reports_dir(project_root_for_server(conf.get("core", "dags_folder", fallback=None)))
+
+
+def _books_line(label: str, summary) -> str:
+    if summary is None:
+        return f"{label}: no report yet"
+    first = f" since {summary['first']}" if summary.get("first") else ""
+    return f"{label}: {summary['sessions']} session(s){first}"
+
+
+def _switch_html(view: str, report: str, live, replay) -> str:
+    """The Portfolio page: the switch, what each view holds, why figures may be empty, the dashboard."""
+    from paper_trading.reporting.files import LATEST_DASHBOARD, books_summary
+
+    live_books = books_summary(live)
+    replay_books = books_summary(replay) if replay is not None else None
+    tabs = [("live", "Live books", _books_line("the live books", live_books))]
+    if replay is not None:
+        tabs.append(("replay", "Latest replay", _books_line("the latest replay", replay_books)))
+    links = " ".join(
+        f'<a class="tab{" on" if key == view else ""}" href="?view={key}" title="{html.escape(hint)}">{name}</a>'
+        for key, name, hint in tabs)
+    shown = live_books if view == "live" else replay_books
+    notes = []
+    if view == "live" and (shown is None or shown["sessions"] < 2):
+        had = "no session" if shown is None else "one session"
+        notes.append(f"The live books have {had} so far: returns, Sharpe and drawdown need two sessions or more, "
+                     "so those figures and charts are empty until the next trading day.")
+        if replay_books is not None:
+            notes.append(f'The <a href="?view=replay">latest replay</a> has {replay_books["sessions"]} sessions'
+                         + (f" since {html.escape(str(replay_books['first']))}" if replay_books.get("first") else "")
+                         + ": the whole curve against the benchmark.")
+        elif replay is None:
+            notes.append("No replay yet: <code>make demo</code> or <code>python -m paper_trading replay</code> "
+                         "replays the history through the same steps.")
+    base = "reports/" if view == "live" else "replay/reports/"
+    frame = f"{base}{quote(report or LATEST_DASHBOARD)}" if shown is not None and shown["dashboard"] else None
+    body = (f'<div class="bar"><strong>Portfolio</strong> {links}'
+            f'<a class="files" href="{base}">all report files</a></div>'
+            + "".join(f'<p class="note">{n}</p>' for n in notes)
+            + (f'<iframe id="dashboard" src="{frame}" title="dashboard"></iframe>' if frame else
+               '<p class="note">No dashboard yet: the <code>report</code> task of a run writes one.</p>'))
+    # The UI's "Portfolio dashboard" link opens /plugin/portfolio#<dated dashboard>: that page is our
+    # parent (same origin), so its address says which dashboard to show.
+    deep_link = """<script>
+try { var h = window.parent !== window ? window.parent.location.hash.slice(1) : "";
+      if (h && location.search.indexOf("report=") < 0) {
+        window.parent.history.replaceState(null, "", window.parent.location.pathname);
+        location.replace("?view=live&report=" + encodeURIComponent(decodeURIComponent(h))); } } catch (e) {}
+</script>"""
+    style = """<style> body { margin: 0; } .bar { display: flex; gap: .6rem; align-items: center; padding: .6rem 1rem;
+ border-bottom: 1px solid #e2e8f0; font-size: .95rem; } a.tab { padding: .2rem .7rem; border: 1px solid #cbd5e0;
+ border-radius: 1rem; color: #2d3748; } a.tab.on { background: #2b6cb0; color: #fff; border-color: #2b6cb0; }
+ a.files { margin-left: auto; font-size: .85rem; } p.note { margin: .5rem 1rem; color: #744210; background: #fffbeb;
+ padding: .4rem .7rem; border-radius: .3rem; font-size: .9rem; } iframe { border: 0; width: 100%;
+ height: calc(100vh - 3.2rem); display: block; } </style>"""
+    return _page("Portfolio", style + deep_link + body)
+
+
 def _not_found(name: str) -> "Response":
     from fastapi.responses import HTMLResponse
 
@@ -151,10 +219,14 @@ def build_app() -> "FastAPI":
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.get("/", include_in_schema=False)
-    def latest_dashboard() -> Response:
-        """The latest dashboard (or the list while there is none)."""
-        target = LATEST_DASHBOARD if resolve_report(_reports_dir(), LATEST_DASHBOARD) else ""
-        return RedirectResponse(f"reports/{target}", status_code=307, headers=HEADERS)
+    def portfolio(view: str = "", report: str = "") -> Response:
+        """The Portfolio page: the live books or the latest replay, and the chosen dashboard."""
+        live, replay = _reports_dir(), _replay_dir()
+        if view not in ("live", "replay") or (view == "replay" and replay is None):
+            view = "replay" if replay is not None and resolve_report(live, LATEST_DASHBOARD) is None else "live"
+        if report and resolve_report(live if view == "live" else replay, report) is None:
+            report = ""
+        return HTMLResponse(_switch_html(view, report, live, replay), headers=HEADERS)
 
     @app.get("/reports", include_in_schema=False)
     def reports_redirect() -> Response:
@@ -166,15 +238,33 @@ def build_app() -> "FastAPI":
         directory = _reports_dir()
         return HTMLResponse(_list_html(directory, list_reports(directory)), headers=HEADERS)
 
-    @app.get("/reports/{name:path}")
-    def report_file(name: str) -> Response:
-        """One file directly inside the reports directory, by its plain name; anything else 404."""
-        path = resolve_report(_reports_dir(), name)
+    def serve(directory, name: str) -> Response:
+        path = resolve_report(directory, name) if directory is not None else None
         if path is None:
             return _not_found(name)
         disposition = "inline" if is_inline(path.name) else "attachment"
         return FileResponse(path, media_type=media_type(path.name), headers=HEADERS,
                             content_disposition_type=disposition, filename=path.name)
+
+    @app.get("/reports/{name:path}")
+    def report_file(name: str) -> Response:
+        """One file directly inside the reports directory, by its plain name; anything else 404."""
+        return serve(_reports_dir(), name)
+
+    @app.get("/replay/reports", include_in_schema=False)
+    def replay_reports_redirect() -> Response:
+        return RedirectResponse("reports/", status_code=307)
+
+    @app.get("/replay/reports/", response_class=HTMLResponse)
+    def replay_reports() -> Response:
+        """Every file of the latest replay's reports directory, newest first."""
+        directory = _replay_dir()
+        return HTMLResponse(_list_html(directory, list_reports(directory) if directory else []), headers=HEADERS)
+
+    @app.get("/replay/reports/{name:path}")
+    def replay_report_file(name: str) -> Response:
+        """One file of the latest replay's reports, as `/reports/<name>` serves the live ones."""
+        return serve(_replay_dir(), name)
 
     return app
 
@@ -195,7 +285,8 @@ class LazyPortfolioApp:
 
 class PortfolioDashboardLink(BaseOperatorLink):
     """"Portfolio dashboard" on the `report` task: the dated dashboard of that task instance, from
-    the `dashboard_path` of its return value, served by this plugin. Empty (no link) for every other
+    the `dashboard_path` of its return value, shown inside the UI's Portfolio page (the page reads
+    the name after `#`), so following it does not leave Airflow. Empty (no link) for every other
     task, and for a report try that has not returned one. Airflow calls this in the API server, with
     the serialized operator, so reading the XCom from the metadata DB is allowed here."""
 
@@ -209,7 +300,7 @@ class PortfolioDashboardLink(BaseOperatorLink):
         value = _return_value(ti_key)
         path = value.get("dashboard_path") if isinstance(value, dict) else None
         name = report_name_of(path) if isinstance(path, str) and path else None
-        return f"{URL_PREFIX}/reports/{quote(name)}" if name else ""
+        return f"/plugin/{URL_ROUTE}#{quote(name)}" if name else ""
 
 
 def _return_value(ti_key: Any) -> Any:

@@ -60,11 +60,12 @@ def client(api, reports):
 
 
 def test_latest_dashboard_and_files_with_their_types(client):
-    latest = client.get("/portfolio/", follow_redirects=False)
-    assert latest.status_code == 307 and latest.headers["location"] == "reports/summary_dashboard.html"
     page = client.get("/portfolio/")
-    assert page.status_code == 200 and page.text == DASHBOARD
+    assert page.status_code == 200 and '<iframe id="dashboard" src="reports/summary_dashboard.html"' in page.text
     assert page.headers["content-type"] == "text/html; charset=utf-8"
+    latest = client.get("/portfolio/reports/summary_dashboard.html")
+    assert latest.status_code == 200 and latest.text == DASHBOARD
+    assert latest.headers["content-type"] == "text/html; charset=utf-8"
     assert page.headers["x-content-type-options"] == "nosniff"
     csv = client.get("/portfolio/reports/pnl_daily_20251231.csv")
     assert csv.status_code == 200 and csv.headers["content-type"] == "text/csv; charset=utf-8"
@@ -87,10 +88,49 @@ def test_the_list_shows_every_file_newest_first_with_links(client, reports):
     assert client.get("/portfolio/reports", follow_redirects=False).headers["location"] == "reports/"
 
 
-def test_without_a_dashboard_the_entry_shows_the_list(client, reports):
+def test_without_a_dashboard_the_entry_says_so_and_links_the_files(client, reports):
     (reports / "summary_dashboard.html").unlink()
-    assert client.get("/portfolio/", follow_redirects=False).headers["location"] == "reports/"
-    assert "No dashboard yet" in client.get("/portfolio/").text
+    page = client.get("/portfolio/").text
+    assert "No dashboard yet" in page and '<a class="files" href="reports/">all report files</a>' in page
+
+
+def replay_of(reports: Path, sessions: int) -> Path:
+    """A replay workspace beside the live reports, as `make demo` leaves it."""
+    workspace = reports.parent.parent / "data" / "replay"
+    out = workspace / "data" / "reports"
+    out.mkdir(parents=True)
+    (workspace / ".paper-trading-replay").write_text("")
+    (out / "summary_dashboard.html").write_text(DASHBOARD.replace("dashboard", "replayed"))
+    (out / "metrics_20251231.json").write_text(f'{{"sessions": {sessions}, "first_session": "2025-10-31"}}')
+    return out
+
+
+def test_the_page_switches_between_the_live_books_and_the_latest_replay(client, reports):
+    (reports / "metrics_20251231.json").write_text('{"sessions": 1, "first_session": "2025-12-31"}')
+    replay_of(reports, 41)
+    live = client.get("/portfolio/").text
+    assert '<a class="tab on" href="?view=live"' in live and 'href="?view=replay"' in live
+    assert "The live books have one session so far" in live
+    assert 'The <a href="?view=replay">latest replay</a> has 41 sessions since 2025-10-31' in live
+    replayed = client.get("/portfolio/?view=replay").text
+    assert '<iframe id="dashboard" src="replay/reports/summary_dashboard.html"' in replayed
+    assert "one session so far" not in replayed
+    assert client.get("/portfolio/replay/reports/summary_dashboard.html").text == DASHBOARD.replace(
+        "dashboard", "replayed")
+    assert "summary_dashboard.html" in client.get("/portfolio/replay/reports/").text
+
+
+def test_without_a_replay_there_is_no_switch_and_the_page_says_how_to_make_one(client, reports):
+    (reports / "metrics_20251231.json").write_text('{"sessions": 1, "first_session": "2025-12-31"}')
+    page = client.get("/portfolio/?view=replay").text
+    assert 'href="?view=replay"' not in page and "make demo" in page
+    assert client.get("/portfolio/replay/reports/summary_dashboard.html").status_code == 404
+
+
+def test_a_dated_dashboard_is_shown_by_name_and_an_unknown_name_falls_back_to_the_latest(client):
+    page = client.get("/portfolio/?report=summary_dashboard_20251231.html").text
+    assert 'src="reports/summary_dashboard_20251231.html"' in page
+    assert 'src="reports/summary_dashboard.html"' in client.get("/portfolio/?report=..%2Fsecret.txt").text
 
 
 @pytest.mark.parametrize("path", [
@@ -228,6 +268,8 @@ def test_the_report_task_links_to_its_dated_dashboard(client, reports, tmp_path,
         response = client.get(f"/api/v2/dags/portfolio_link_demo/dagRuns/{quote(run.run_id)}/taskInstances/{task_id}/links")
         assert response.status_code == 200, response.text
         links[task_id] = response.json()["extra_links"]
-    assert links["report"] == {"Portfolio dashboard": "/portfolio/reports/summary_dashboard_20251231.html"}
+    # inside the UI: its Portfolio page, which shows the dashboard named after the '#'
+    assert links["report"] == {"Portfolio dashboard": "/plugin/portfolio#summary_dashboard_20251231.html"}
     assert links["other"] == {"Portfolio dashboard": None}
-    assert client.get(links["report"]["Portfolio dashboard"]).text == DASHBOARD
+    name = links["report"]["Portfolio dashboard"].partition("#")[2]
+    assert f'src="reports/{name}"' in client.get(f"/portfolio/?report={name}").text

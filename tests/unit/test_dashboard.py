@@ -200,6 +200,32 @@ def test_todays_reconciliation_is_a_table_with_alerts_first():
     assert section.index("BBB") < section.index("AAA") and '<tr class="alert">' in section
 
 
+def test_the_reconciliation_lists_alerts_then_the_days_orders_then_the_books_then_the_working_legs():
+    order = {"trade_date": AS_OF, "key": "pt-1", "kind": "order", "symbol": "ZZZ", "side": "buy", "planned_qty": 1.0,
+             "filled_qty": 1.0, "status": "filled", "classification": "filled", "ref_price": 1.0,
+             "avg_fill_price": 1.0, "slippage_bps": 0.0, "message": "order row", "alert": False}
+    legs = [dict(order, key=f"leg-{i}", kind="leg", symbol=f"L{i}", classification="leg_open",
+                 message=f"working leg {i}") for i in range(3)]
+    filled_leg = dict(order, key="leg-f", kind="leg", symbol="LF", classification="leg_filled", message="leg that filled")
+    position = dict(order, key="AAA", kind="position", symbol="AAA", classification="position_ok",
+                    message="position row")
+    alert = dict(order, key="pt-2", symbol="BBB", classification="rejected", message="alert row", alert=True)
+    page = dashboard.render_dashboard(**_inputs(recon=[*legs, position, filled_leg, order, alert]))
+    section = page[page.index('id="recon"'):page.index('id="alerts"')]
+    shown = [m for m in re.findall(r"(alert row|order row|position row|leg that filled|working leg \d)", section)]
+    assert shown == ["alert row", "order row", "position row", "leg that filled",
+                     "working leg 0", "working leg 1", "working leg 2"]
+
+
+@pytest.mark.parametrize("chart", ["turnover", "returns"])
+def test_a_bar_chart_with_one_day_draws_a_bar_a_day_wide(chart):
+    inputs = _inputs(2)
+    figures = _figures(dashboard.render_dashboard(**inputs))
+    bars = figures[chart]["data"][0]
+    assert bars["type"] == "bar" and len(bars["x"]) >= 1
+    assert bars["width"] == pytest.approx(0.8 * 86_400_000)  # plotly.js gives a lone bar no width otherwise
+
+
 def test_recent_alerts_are_listed_newest_first():
     alerts = [{"ts": f"2025-04-2{i}T20:00:00Z", "trade_date": "2025-04-2{i}", "step": "risk", "rule": "kill_switch",
                "key": "", "severity": "warning" if i else "error", "message": f"alert number {i}"} for i in range(3)]

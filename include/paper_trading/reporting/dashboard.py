@@ -146,7 +146,7 @@ def render_dashboard(
                  f'{_table(styles, SECTOR_COLUMNS, "no position held")}</div>')
     charts = "".join(f'<div class="card"><div class="chart" id="chart-{name}" data-chart="{name}"></div></div>'
                      for name in CHARTS)
-    recon_rows = sorted(recon, key=lambda r: not r.get("alert"))
+    recon_rows = sorted(recon, key=_recon_rank)
     alert_rows = list(alerts)[::-1]
     sessions = len(pnl)
     first = pnl["date"].iloc[0].date().isoformat() if sessions else DASH
@@ -171,6 +171,16 @@ def render_dashboard(
         "Object.keys(FIGURES).forEach(function(k){Plotly.newPlot('chart-'+k,FIGURES[k].data,FIGURES[k].layout,",
         "{responsive:true,displaylogo:false});});</script></body></html>\n",
     ])
+
+
+#: The reconciliation table in the order a person reads it: what needs attention, the day's orders,
+#: then the books (positions, cash), then the exit legs still working (many, and quiet by design).
+_KIND_RANK = {"order": 0, "position": 1, "cash": 2, "leg": 3}
+
+
+def _recon_rank(row: dict) -> tuple:
+    working_leg = row.get("classification") == "leg_open"
+    return (not row.get("alert"), working_leg, _KIND_RANK.get(str(row.get("kind")), 4), str(row.get("symbol") or ""))
 
 
 # ------------------------------------------------------------------------------ charts
@@ -204,6 +214,11 @@ def _time_axis(dates: pd.Series) -> dict:
         return {"type": "date"}
     return {"type": "date", "dtick": 86_400_000, "tickformat": "%b %d",
             "range": [f"{first - pd.Timedelta(days=1):%Y-%m-%d}", f"{last + pd.Timedelta(days=1):%Y-%m-%d}"]}
+
+
+#: A daily bar's width on a date axis (ms): plotly.js sizes bars from the gap between points, so a
+#: lone bar would have no width at all.
+DAY_BAR = 0.8 * 86_400_000
 
 
 def _mode(points: int) -> str:
@@ -262,7 +277,7 @@ def _returns_chart(pnl: pd.DataFrame, note: str | None) -> dict:
         return _empty(title, _too_short(pnl) or "no daily return (no previous session with equity)")
     colors = np.where(r["daily_return"].to_numpy() >= 0, "#16a34a", "#dc2626").tolist()
     data = [{"type": "bar", "name": "portfolio", "x": _dates(r["date"]), "y": _nums(r["daily_return"]),
-             "marker": {"color": colors}, "hovertemplate": "%{y:.2%}"}]
+             "width": DAY_BAR, "marker": {"color": colors}, "hovertemplate": "%{y:.2%}"}]
     return {"data": data, "layout": _layout(title, note, xaxis=_time_axis(r["date"]), yaxis={"tickformat": ".1%"},
                                             showlegend=False)}
 
@@ -298,7 +313,7 @@ def _turnover_chart(daily: pd.DataFrame, as_of: dt.date, note: str | None) -> di
     if daily.empty or not (daily["traded_notional"] > 0).any():
         return _empty(title, note or f"no trade up to {as_of.isoformat()}")
     data = [{"type": "bar", "name": "turnover", "x": _dates(daily["date"]), "y": _nums(daily["turnover"]),
-             "hovertemplate": "%{y:.2%}"}]
+             "width": DAY_BAR, "hovertemplate": "%{y:.2%}"}]
     return {"data": data, "layout": _layout(title, note, xaxis=_time_axis(daily["date"]),
                                             yaxis={"tickformat": ".1%"}, showlegend=False)}
 

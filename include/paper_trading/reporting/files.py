@@ -154,3 +154,42 @@ def report_name_of(path: str | os.PathLike[str]) -> str | None:
     `dashboard_path`), or None when its last component could not be served."""
     name = Path(str(path)).name
     return name if is_safe_name(name) else None
+
+
+#: Where `python -m paper_trading replay` (and `make demo`) writes, under the project root, and the
+#: file that says a replay made the folder (`steps.replay.MARKER`).
+REPLAY_WORKSPACE = "data/replay"
+REPLAY_MARKER = ".paper-trading-replay"
+
+
+def replay_reports_dir(root: str | os.PathLike[str]) -> Path | None:
+    """The reports directory of the latest replay in its default workspace, or None when there is
+    no replay there (a replay with `--out` elsewhere is not looked for)."""
+    workspace = Path(root).resolve() / REPLAY_WORKSPACE
+    if not (workspace / REPLAY_MARKER).is_file():
+        return None
+    try:
+        return reports_dir(workspace)
+    except Exception:  # a replay workspace the config of which cannot be read: no replay to show
+        return None
+
+
+def books_summary(directory: str | os.PathLike[str]) -> dict | None:
+    """What the newest `metrics_YYYYMMDD.json` of a reports directory says of its books: the
+    sessions, the first and the last, or None when there is no report there yet."""
+    import json
+
+    base = Path(directory)
+    if not base.is_dir():
+        return None
+    newest = max((p for p in base.glob("metrics_*.json") if resolve_report(base, p.name)), default=None,
+                 key=lambda p: p.name)
+    if newest is None:
+        return None
+    try:
+        metrics = json.loads(newest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {"sessions": int(metrics.get("sessions") or 0), "first": metrics.get("first_session"),
+            "last": newest.stem.removeprefix("metrics_"), "dashboard": (base / LATEST_DASHBOARD).is_file()}
+

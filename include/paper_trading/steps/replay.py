@@ -59,10 +59,11 @@ from paper_trading.errors import (
     TradingRefused,
 )
 from paper_trading.logging_setup import ALERT_URLS_ENV
+from paper_trading.reporting.files import REPLAY_MARKER
 from paper_trading.steps.common import check_round, load_settings, project_dir
 
 #: A workspace holds this file: only such a folder is ever emptied by a replay.
-MARKER = ".paper-trading-replay"
+MARKER = REPLAY_MARKER  # the file that says a replay made the folder (the Portfolio page looks for it)
 #: When each replayed session starts, New York time: the DAG's schedule (after the open).
 RUN_AT = dt.time(9, 35)
 #: The simulator's (and the client's) request budget in a replay: history, not Alpaca's 200/min.

@@ -1,6 +1,6 @@
 """CSV strategy files read through an index: parsed once per content, then only the day's chunks.
 
-A CSV file is read in ~1 MiB chunks of whole lines, in a single pass that hashes the file (see
+A CSV file is read in ~4 MiB chunks of whole lines, in a single pass that hashes the file (see
 `hashing.BlockHasher`), checks every row and leaves an *index* in the cache
 (`data/cache/signals/`): each chunk's byte range, first line number and first/last trade_date,
 plus the digest of every fixed 1 MiB block of the file. A later run with the same content parses
@@ -62,8 +62,11 @@ from paper_trading.signals.files.hashing import (
 from paper_trading.signals.files.normalize import standardize
 
 #: A CSV file is parsed in chunks of whole lines of about this size: the full pass one chunk at a
-#: time (memory bounded whatever the file size), a run only the one or two holding its date.
-CSV_CHUNK_BYTES = 1 << 20
+#: time (memory bounded whatever the file size), a run only the one or two holding its date. 4 MiB
+#: rather than 1: the cold pass spends ~8 % less CPU on the per-chunk work around arrow's parse
+#: (measured on a 476 MB file, 3.05-3.12 against 3.27-3.52 CPU-s), and a warm read of one chunk is
+#: still well under 0.1 s.
+CSV_CHUNK_BYTES = 4 << 20
 _FLOAT_COLUMNS = ("target_weight", "confidence", "predicted_return")
 
 
