@@ -101,8 +101,10 @@ clean:
 # Ctrl-C stops every process of it.
 AIRFLOW_PORT ?= $(or $(AIRFLOW__API__PORT),8080)
 SIM_DB ?= data/sim/airflow.sqlite
+# make airflow SIM_CLOCK=2026-01-02T09:45:00-05:00 moves the simulator's clock (empty: the one in SIM_DB)
+SIM_CLOCK ?=
 
 airflow: $(AIRFLOW_HOME)/airflow.db
 	@$(BIN)/python -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("", $(AIRFLOW_PORT)))' 2>/dev/null \
 		|| { echo "port $(AIRFLOW_PORT) is in use: stop what uses it, or make airflow AIRFLOW_PORT=8081"; exit 1; }
-	@PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python scripts/airflow_ui.py --port $(AIRFLOW_PORT) --sim-db $(SIM_DB)
+	@PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python scripts/airflow_ui.py --port $(AIRFLOW_PORT) --sim-db $(SIM_DB) $(if $(SIM_CLOCK),--sim-clock $(SIM_CLOCK))

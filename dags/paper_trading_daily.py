@@ -71,6 +71,7 @@ from paper_trading_airflow import (
     record_failure,
     retry_delay,
     scheduler_time,
+    trade_date_of,
 )
 from xnys_timetable import XNYSSessionTimetable
 
@@ -158,39 +159,35 @@ def paper_trading_daily():
         return day.isoformat()
 
     @task.sensor(poke_interval=SENSOR_POKE_INTERVAL, timeout=SENSOR_TIMEOUT, mode="reschedule", retries=2)
-    def wait_for_signals(day: str, *, run_id: str | None = None) -> PokeReturnValue:
+    def wait_for_signals(*, ti: RuntimeTaskInstanceProtocol | None = None, run_id: str | None = None) -> PokeReturnValue:
         """Every strategy file exists, is readable and has rows for the trade date."""
         from paper_trading.steps import signals_ready
-        from paper_trading.trading_calendar import parse_date
 
-        ready, statuses = signals_ready(parse_date(day), root=project_root(), run_id=run_id)
+        ready, statuses = signals_ready(trade_date_of(ti), root=project_root(), run_id=run_id)
         return PokeReturnValue(is_done=ready, xcom_value={s.strategy_id: s.reason for s in statuses})
 
     @task(multiple_outputs=False, outlets=[TARGETS])
-    def signal_bus(day: str, *, params: dict | None = None, run_id: str | None = None) -> dict:
+    def signal_bus(*, ti: RuntimeTaskInstanceProtocol | None = None, params: dict | None = None, run_id: str | None = None) -> dict:
         """M1: consolidated target weights for the trade date."""
         from paper_trading.steps import consolidate_signals as run
-        from paper_trading.trading_calendar import parse_date
 
-        return run(parse_date(day), root=project_root(), run_id=run_id, mode=params.get("signal_mode"),
+        return run(trade_date_of(ti), root=project_root(), run_id=run_id, mode=params.get("signal_mode"),
                    pick=params.get("pick"), blend=params.get("blend"))
 
     @task(multiple_outputs=False, outlets=[PLAN])
-    def plan(day: str, targets: dict, *, params: dict | None = None, run_id: str | None = None) -> dict:
+    def plan(targets: dict, *, ti: RuntimeTaskInstanceProtocol | None = None, params: dict | None = None, run_id: str | None = None) -> dict:
         """M2: the rebalance plan and share orders."""
         from paper_trading.steps import plan_rebalance as run
-        from paper_trading.trading_calendar import parse_date
 
-        return run(parse_date(day), root=project_root(), run_id=run_id, round_no=int(params["round"]),
+        return run(trade_date_of(ti), root=project_root(), run_id=run_id, round_no=int(params["round"]),
                    targets=targets["targets_path"], broker=broker, db_url=ledger_url())
 
     @task(multiple_outputs=False)
-    def risk_gate(day: str, planned: dict, *, params: dict | None = None, run_id: str | None = None) -> dict:
+    def risk_gate(planned: dict, *, ti: RuntimeTaskInstanceProtocol | None = None, params: dict | None = None, run_id: str | None = None) -> dict:
         """The pre-trade risk gate: approved and rejected orders, with reasons."""
         from paper_trading.steps import check_risk as run
-        from paper_trading.trading_calendar import parse_date
 
-        gated = run(parse_date(day), mode=params["mode"], round_no=int(params["round"]), root=project_root(),
+        gated = run(trade_date_of(ti), mode=params["mode"], round_no=int(params["round"]), root=project_root(),
                     run_id=run_id, orders=planned["orders_path"], broker=broker, db_url=ledger_url())
         if params["mode"] == "real" and gated["preflight"]:  # not green, and no retry can fix it
             from airflow.sdk.exceptions import AirflowFailException
@@ -204,50 +201,47 @@ def paper_trading_daily():
         """Real mode goes to the approval step, then sends; dry mode records what would be sent."""
         return "approve_orders" if params["mode"] == "real" else "dry_run_orders"
 
-    def _execute(day: str, gated: dict, mode: str, params: dict, run_id: str) -> dict:
+    def _execute(ti: RuntimeTaskInstanceProtocol, gated: dict, mode: str, params: dict, run_id: str) -> dict:
         from paper_trading.steps import execute_orders
-        from paper_trading.trading_calendar import parse_date
 
-        return execute_orders(parse_date(day), mode=mode, round_no=int(params["round"]), root=project_root(),
+        return execute_orders(trade_date_of(ti), mode=mode, round_no=int(params["round"]), root=project_root(),
                               run_id=run_id, orders=gated["approved_path"], broker=broker, db_url=ledger_url())
 
     @task(multiple_outputs=False)
-    def submit_orders(day: str, gated: dict, *, params: dict | None = None, run_id: str | None = None) -> dict:
+    def submit_orders(gated: dict, *, ti: RuntimeTaskInstanceProtocol | None = None, params: dict | None = None, run_id: str | None = None) -> dict:
         """M4, real: every approved order at the broker exactly once (see execution.py)."""
-        return _execute(day, gated, "real", params, run_id)
+        return _execute(ti, gated, "real", params, run_id)
 
     @task(multiple_outputs=False)
-    def dry_run_orders(day: str, gated: dict, *, params: dict | None = None, run_id: str | None = None) -> dict:
+    def dry_run_orders(gated: dict, *, ti: RuntimeTaskInstanceProtocol | None = None, params: dict | None = None, run_id: str | None = None) -> dict:
         """M4, dry: the same code up to the submit call; every order recorded as dry_run."""
-        return _execute(day, gated, "dry", params, run_id)
+        return _execute(ti, gated, "dry", params, run_id)
 
     @task.sensor(poke_interval=FILLS_POKE_INTERVAL, timeout=timedelta(hours=7), mode="reschedule", retries=2,
                  trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-    def wait_for_fills(day: str, *, params: dict | None = None, run_id: str | None = None) -> PokeReturnValue:
+    def wait_for_fills(*, ti: RuntimeTaskInstanceProtocol | None = None, params: dict | None = None, run_id: str | None = None) -> PokeReturnValue:
         """The day's entries are done (or the fills timeout passed; then it reports what is still open)."""
         from paper_trading.steps import wait_for_fills as check
-        from paper_trading.trading_calendar import parse_date
 
-        done, summary = check(parse_date(day), mode=params["mode"], round_no=int(params["round"]),
+        done, summary = check(trade_date_of(ti), mode=params["mode"], round_no=int(params["round"]),
                               root=project_root(), run_id=run_id, broker=broker, db_url=ledger_url())
         return PokeReturnValue(is_done=done, xcom_value=summary)
 
     @task
-    def books_time(day: str) -> str:
+    def books_time(*, ti: RuntimeTaskInstanceProtocol | None = None) -> str:
         """When the day's books are made: after the close (t0) or before the next open (t1)."""
         from paper_trading.steps.common import config_or_defaults, load_settings, project_dir
-        from paper_trading.trading_calendar import books_time, parse_date
+        from paper_trading.trading_calendar import books_time
 
         rc = config_or_defaults(load_settings(project_dir(project_root()), None)).reconcile
-        return books_time(parse_date(day), rc).isoformat()
+        return books_time(trade_date_of(ti), rc).isoformat()
 
     @task(multiple_outputs=False, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, outlets=[LEDGER])
-    def reconcile(day: str, *, params: dict | None = None, run_id: str | None = None) -> dict:
+    def reconcile(*, ti: RuntimeTaskInstanceProtocol | None = None, params: dict | None = None, run_id: str | None = None) -> dict:
         """M5: the books of the day from what really happened at the broker (dry runs too)."""
         from paper_trading.steps import reconcile_books as run
-        from paper_trading.trading_calendar import parse_date
 
-        return run(parse_date(day), mode=params["mode"], root=project_root(), run_id=run_id, broker=broker,
+        return run(trade_date_of(ti), mode=params["mode"], root=project_root(), run_id=run_id, broker=broker,
                    db_url=ledger_url())
 
     @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
@@ -256,18 +250,18 @@ def paper_trading_daily():
         when the books are made even if a data-quality check failed: a day with drift is exactly the
         day the dashboard must show (the failed check keeps the run red)."""
         from paper_trading.steps import write_report as run
-        from paper_trading.trading_calendar import parse_date
 
-        day = ti.xcom_pull(task_ids="trade_date")  # not an argument: only the books and checks are upstream
-        return run(parse_date(day), root=project_root(), run_id=run_id, broker=broker, db_url=ledger_url())
+        return run(trade_date_of(ti), root=project_root(), run_id=run_id, broker=broker, db_url=ledger_url())
 
-    # The tasks. Passing a task's output (`day`, `targets`, `planned`, `gated`) to another also makes it
-    # upstream of that one; the order of the pipeline is the block at the end.
+    # The tasks. Passing a task's output (`targets`, `planned`, `gated`) to another also makes it
+    # upstream of that one; the trade date is read from `trade_date`'s XCom (`trade_date_of`), not
+    # passed, so the graph shows the pipeline rather than an edge from `trade_date` to every task.
+    # The order of the pipeline is the block at the end.
     day = trade_date()
-    signals = wait_for_signals(day)
-    targets = signal_bus(day)
-    planned = plan(day, targets)
-    gated = risk_gate(day, planned)
+    signals = wait_for_signals()
+    targets = signal_bus()
+    planned = plan(targets)
+    gated = risk_gate(planned)
     branch = execution_mode()
     approve = OrderApprovalOperator(
         task_id="approve_orders", subject="paper-trading: approve the orders of {{ params.run_date or ds }}?",
@@ -277,15 +271,15 @@ def paper_trading_daily():
                "(or the `require_approval` param) is true — Approve sends, Reject or no answer by "
                "`execution.approval_timeout_minutes` sends nothing; the answer is recorded in the ledger. "
                "Otherwise it records that no approval was required and lets the orders go.")
-    submitted = submit_orders(day, gated)
-    dry = dry_run_orders(day, gated)
-    fills = wait_for_fills(day)
-    books_at = books_time(day)
+    submitted = submit_orders(gated)
+    dry = dry_run_orders(gated)
+    fills = wait_for_fills()
+    books_at = books_time()
     wait_for_close = DateTimeSensorAsync(
         task_id="wait_for_close", target_time="{{ ti.xcom_pull(task_ids='books_time') }}",
         execution_timeout=timedelta(days=5),  # t1 waits for the next open: a long weekend, a holiday
         doc_md="Waits in the triggerer (no worker slot) until the books of the day can be made.")
-    books = reconcile(day)
+    books = reconcile()
     partition = "trade_date = '{{ ti.xcom_pull(task_ids='trade_date') }}'"
     with TaskGroup("data_quality", tooltip="Data-quality checks on the ledger (common-sql)") as data_quality:
         SQLColumnCheckOperator(

@@ -48,6 +48,15 @@ def scheduler_time() -> str:
     return configured(Path(project_root()))
 
 
+def trade_date_of(ti: Any):  # -> datetime.date
+    """The run's trade date, from the `trade_date` task's XCom. Tasks read it rather than take it as
+    an argument: an argument is an edge, and ten edges from `trade_date` made the graph a bundle;
+    the pipeline's own order already runs `trade_date` first."""
+    from paper_trading.trading_calendar import parse_date
+
+    return parse_date(ti.xcom_pull(task_ids="trade_date"))
+
+
 # ------------------------------------------------------------------------------------------ retries
 
 def retry_delay() -> timedelta:

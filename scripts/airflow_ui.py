@@ -132,6 +132,18 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def _sim_clock(sim) -> str:
+    """The simulator's clock in New York time, as its /v2/clock says it."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    try:
+        now = sim.admin("GET", "/sim/health").json()["clock"]
+        return f"{dt.datetime.fromisoformat(now).astimezone(ZoneInfo('America/New_York')):%Y-%m-%d %H:%M} New York"
+    except Exception:  # the clock is information only
+        return "the time in its database"
+
+
 def _answering(url: str) -> bool:
     import urllib.request
 
@@ -149,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="address the API server listens on (default 127.0.0.1; $AIRFLOW_UI_HOST)")
     parser.add_argument("--sim-db", default="data/sim/airflow.sqlite", help="the simulator's database")
     parser.add_argument("--bars", default="data/market/daily_bars.csv", help="the simulator's daily bars")
+    parser.add_argument("--sim-clock", default=os.environ.get("SIM_CLOCK") or None,
+                        help="move the simulator's clock (ISO 8601, e.g. 2026-01-02T09:45:00-05:00); default: "
+                             "the clock in its database (a new one starts 30 minutes after the last open of the bars)")
     parser.add_argument("--stop-timeout", type=float, default=20.0,
                         help="seconds the components have to stop before they are killed (default 20)")
     args = parser.parse_args(argv)
@@ -183,11 +198,13 @@ def main(argv: list[str] | None = None) -> int:
             from alpaca_sim.server import SimServer
 
             Path(args.sim_db).parent.mkdir(parents=True, exist_ok=True)
-            tree.sim = SimServer(args.sim_db, bars=args.bars, log=logs / "alpaca-sim.log", own_group=True).start()
+            tree.sim = SimServer(args.sim_db, bars=args.bars, log=logs / "alpaca-sim.log", own_group=True,
+                                 clock=args.sim_clock).start()
             env.update(APCA_API_KEY_ID=tree.sim.key, APCA_API_SECRET_KEY=tree.sim.secret,
                        APCA_API_BASE_URL=tree.sim.url, APCA_API_DATA_URL=tree.sim.url)
-            say(f"broker: the local Alpaca simulator on {tree.sim.url} ({args.sim_db}, sample bars); "
-                "for Alpaca set APCA_API_KEY_ID or the Connection alpaca")
+            say(f"broker: the local Alpaca simulator on {tree.sim.url} ({args.sim_db}, sample bars), its clock at "
+                f"{_sim_clock(tree.sim)} (make airflow SIM_CLOCK=... moves it); for Alpaca set APCA_API_KEY_ID "
+                "or the Connection alpaca")
         for name in COMPONENTS:
             tree.start(name)
         say(f"starting {', '.join(COMPONENTS)}; their logs: {shown_logs}/")
