@@ -146,11 +146,22 @@ def test_the_portfolio_page_inside_airflow(browser, project, airflow_server, kee
     iframe = page.locator("iframe[title='Portfolio']")
     iframe.wait_for(state="attached", timeout=30_000)
     frame = iframe.element_handle().content_frame()
-    frame.wait_for_url("**/portfolio/reports/summary_dashboard.html", timeout=30_000)
-    _assert_every_chart_drawn(frame)
+    frame.wait_for_url("**/portfolio/", timeout=30_000)  # the page with the live/replay switch
+    frame.get_by_role("link", name="Live books").wait_for(timeout=30_000)
+    dashboard = frame.locator("iframe#dashboard").element_handle(timeout=30_000).content_frame()
+    dashboard.wait_for_url("**/portfolio/reports/summary_dashboard.html", timeout=30_000)
+    _assert_every_chart_drawn(dashboard)
     assert [e for e in errors if "/portfolio/" in e or e.startswith("pageerror")] == [], errors
     page.wait_for_timeout(500)  # let the UI settle its layout before the picture
     keep_screenshot(page, "airflow_portfolio.png")
+
+    # The report task's "Portfolio dashboard" link: the UI's Portfolio page at #<dated dashboard>.
+    page.goto(f"{base}/plugin/portfolio#summary_dashboard_20251231.html", wait_until="load")
+    frame = page.locator("iframe[title='Portfolio']").element_handle(timeout=30_000).content_frame()
+    frame.wait_for_url("**/portfolio/?view=live&report=summary_dashboard_20251231.html", timeout=30_000)
+    dated = frame.locator("iframe#dashboard").element_handle(timeout=30_000).content_frame()
+    dated.wait_for_url("**/portfolio/reports/summary_dashboard_20251231.html", timeout=30_000)
+    assert "/plugin/portfolio" in page.url  # still inside Airflow's UI
 
     # The UI mirrors the iframe's page in its own URL, so a page of the plugin can be linked inside the UI.
     page.goto(f"{base}/plugin/portfolio/portfolio/reports/", wait_until="load")
@@ -158,4 +169,32 @@ def test_the_portfolio_page_inside_airflow(browser, project, airflow_server, kee
     frame.wait_for_url("**/portfolio/reports/", timeout=30_000)
     frame.get_by_role("link", name="summary_dashboard_20251231.html").wait_for(timeout=30_000)
     assert [e for e in errors if "/portfolio/" in e or e.startswith("pageerror")] == [], errors
+    context.close()
+
+
+BAR_WIDTHS_JS = """(chart) => [...document.querySelectorAll('#chart-' + chart + ' .bars path')]
+    .map(p => p.getBoundingClientRect().width)"""
+
+
+def test_a_dashboard_of_one_session_draws_every_chart_and_its_lone_turnover_bar(browser, tmp_path):
+    """After the first session: the empty charts say why, and the one day of turnover is a visible
+    bar (plotly.js gives a lone bar on a date axis no width unless told one)."""
+    from paper_trading.reporting import dashboard as dashboard_module
+    from paper_trading.steps.report import write_plotly
+    from tests.unit.test_dashboard import _inputs
+
+    inputs = _inputs(1)
+    inputs["daily"] = inputs["daily"].assign(traded_notional=94_300.0, turnover=0.943)  # the first day's buys
+    page_html = dashboard_module.render_dashboard(**inputs, plotly_src=write_plotly(tmp_path))
+    path = tmp_path / "summary_dashboard.html"
+    path.write_text(page_html, encoding="utf-8")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors = _watch(page)
+    page.goto(path.as_uri(), wait_until="load")
+    _assert_every_chart_drawn(page)
+    widths = page.evaluate(BAR_WIDTHS_JS, "turnover")
+    assert len(widths) == 1 and widths[0] > 5, widths
+    assert "one session so far" in page.locator("#chart-equity").inner_text()
+    assert errors == [], errors
     context.close()
