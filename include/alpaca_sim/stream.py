@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -76,6 +77,8 @@ class StreamHub:
 
     def drop_all(self) -> int:
         """Close every listener's connection (a stream outage, for tests of the client's fallback)."""
+        if self.loop is None:
+            return 0
         for queue in list(self.listeners):
             self.loop.call_soon_threadsafe(queue.put_nowait, None)
         return len(self.listeners)
@@ -130,7 +133,7 @@ class StreamHub:
         return ok
 
 
-def _parse(message: dict) -> dict:
+def _parse(message: Mapping[str, Any]) -> dict:
     if message.get("type") == "websocket.disconnect":
         raise WebSocketDisconnect(message.get("code", 1000))
     raw = message.get("bytes") or message.get("text") or "{}"
