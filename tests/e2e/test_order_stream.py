@@ -20,7 +20,7 @@ from tests.e2e.test_execute import DAY, fast, gate  # noqa: F401 - fast is a fix
 from tests.e2e.test_protection import assert_covered_exactly, held_book
 from tests.e2e.test_replay import ledger_rows
 
-START, END = dt.date(2025, 12, 1), dt.date(2025, 12, 5)  # five sessions: exits placed, then cancelled
+START, END = dt.date(2025, 12, 1), dt.date(2025, 12, 3)  # three sessions: exits placed, then cancelled
 BOOKS = (
     "SELECT trade_date, equity, cash FROM equity_daily ORDER BY trade_date",
     "SELECT trade_date, symbol, qty, market_value FROM positions_eod ORDER BY trade_date, symbol",
