@@ -73,6 +73,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_execute.py
 	$(BIN)/python bench/bench_reconcile.py
 	$(BIN)/python bench/bench_report.py
+	$(BIN)/python bench/bench_report_size.py
+	$(BIN)/python bench/bench_replay.py
 
 sample-data: $(STAMP)
 	$(BIN)/python data/make_sample_data.py
