@@ -250,11 +250,25 @@ class Executor:
 
     def run(self, approved: pd.DataFrame) -> ExecutionResult:
         try:
-            return self._run(approved)
-        finally:
-            if self._watching:
-                unwatch_orders(self.broker)
+            result = self._run(approved)
+        except BaseException:
+            self._finish(quietly=True)  # the run's own error is the one to see
+            raise
+        self._finish()
+        return result
+
+    def _finish(self, quietly: bool = False) -> None:
+        """Stop the order updates this run started; write the records still held back."""
+        if self._watching:
+            self._watching = False
+            unwatch_orders(self.broker)
+        try:
             self.ledger.flush()
+        except Exception:
+            if not quietly:
+                raise
+            log.warning("the records of the last orders sent could not be written; the next run looks them up",
+                        exc_info=True)
 
     def _run(self, approved: pd.DataFrame) -> ExecutionResult:
         intents = [self._intent(row) for row in approved.itertuples(index=False)]
