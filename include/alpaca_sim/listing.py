@@ -31,7 +31,7 @@ def read_orders(db: Path, *, day: dt.date | None = None, status: str = "all", sy
     """The orders (and legs) of the simulator's database `db`, oldest first, as the API shapes them."""
     if not db.is_file():
         raise FileNotFoundError(f"{db}: no simulator database here (make airflow uses data/sim/airflow.sqlite)")
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
     try:
         where, params = ["1=1"], []
         if status == "open":
@@ -43,26 +43,27 @@ def read_orders(db: Path, *, day: dt.date | None = None, status: str = "all", sy
             params.append(symbol.upper())
         rows = conn.execute(f"SELECT doc, parent_id FROM orders WHERE {' AND '.join(where)} ORDER BY submitted_at, seq",
                             params).fetchall()
+        parents = dict(conn.execute("SELECT id, client_order_id FROM orders WHERE id IN "
+                                    "(SELECT DISTINCT parent_id FROM orders WHERE parent_id IS NOT NULL)").fetchall())
     except sqlite3.DatabaseError as exc:
         raise ValueError(f"{db}: not a simulator database ({exc})") from None
     finally:
         conn.close()
-    docs = [dict(json.loads(doc), _parent=parent) for doc, parent in rows]
+    docs = [dict(json.loads(doc), _parent=parents.get(parent, "") if parent else "") for doc, parent in rows]
     if day is not None:
         docs = [d for d in docs if parse_time(d["submitted_at"]).astimezone(NY).date() == day]
     return docs[-limit:] if limit else docs
 
 
-def _line(doc: dict, parents: dict[str, str]) -> list[str]:
+def _line(doc: dict) -> list[str]:
     at = parse_time(doc["submitted_at"]).astimezone(NY)
     return [f"{at:%Y-%m-%d %H:%M:%S}", doc["client_order_id"], doc["symbol"], doc["side"], doc.get("qty") or "",
             doc.get("type") or doc.get("order_type") or "", doc.get("order_class") or "simple", doc["status"],
-            doc.get("filled_qty") or "0", doc.get("filled_avg_price") or "", parents.get(doc["_parent"] or "", "")]
+            doc.get("filled_qty") or "0", doc.get("filled_avg_price") or "", doc["_parent"]]
 
 
 def table(docs: list[dict]) -> str:
-    by_id = {d["id"]: d["client_order_id"] for d in docs}
-    lines = [list(COLUMNS), *(_line(d, by_id) for d in docs)]
+    lines = [list(COLUMNS), *(_line(d) for d in docs)]
     widths = [max(len(str(r[i])) for r in lines) for i in range(len(COLUMNS))]
     return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in lines)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,7 +94,10 @@ class Store:
             self.conn.execute("COMMIT")
             changes, self.changes = self.changes, []
             if changes and self.on_commit is not None:
-                self.on_commit(changes)
+                try:
+                    self.on_commit(changes)
+                except Exception:  # the request did commit: a stream that fails must not turn it into a 500
+                    logging.getLogger("alpaca_sim").exception("streaming the order changes failed")
         finally:
             self._depth = 0
 

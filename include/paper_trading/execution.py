@@ -66,6 +66,7 @@ from paper_trading.broker.types import Broker, OrderInfo, OrderRequest, final_st
 from paper_trading.errors import (
     AmbiguousSubmitError,
     BrokerError,
+    LedgerBusy,
     OrderRejected,
     SubmitRateLimited,
 )
@@ -251,17 +252,21 @@ class Executor:
     def run(self, approved: pd.DataFrame) -> ExecutionResult:
         try:
             result = self._run(approved)
-        except BaseException:
-            self._finish(quietly=True)  # the run's own error is the one to see
+        except BaseException as exc:
+            # the run's own error is the one to see; after the lock was lost, another run owns the
+            # day's rows and its writes must not be overwritten with what this one held back
+            self._finish(quietly=True, flush=not isinstance(exc, LedgerBusy))
             raise
         self._finish()
         return result
 
-    def _finish(self, quietly: bool = False) -> None:
+    def _finish(self, quietly: bool = False, flush: bool = True) -> None:
         """Stop the order updates this run started; write the records still held back."""
         if self._watching:
             self._watching = False
             unwatch_orders(self.broker)
+        if not flush:
+            return
         try:
             self.ledger.flush()
         except Exception:
@@ -370,9 +375,14 @@ class Executor:
     def _record(self, intent: Intent, info: OrderInfo | None = None) -> None:
         """Take the broker's view of the order (if given) and write it, legs included, with the next
         journal line or before the next read (one transaction per order, not two). Were the run to
-        die first, the order's row says `submitting` and the next run looks it up, as after a crash
-        right after the POST."""
-        self.ledger.defer(self._rows(intent, info))
+        die first, the order's row says `submitting` and the next run looks it up at the broker, as
+        after a crash right after the POST. A refusal is written at once: the broker keeps nothing
+        of a refused order, so only the ledger can say it must not be sent again."""
+        rows = self._rows(intent, info)
+        if intent.status in NOT_SENT_AGAIN:  # the broker keeps no refused order: only our ledger says it
+            self.ledger.upsert_orders(rows)
+        else:
+            self.ledger.defer(rows)
 
     def _record_changes(self, intents: list[Intent], orders: dict[str, OrderInfo]) -> None:
         """The broker's view of several orders, written in one transaction — only those that changed."""

@@ -413,3 +413,35 @@ def test_a_refusal_carries_the_http_status_and_alpacas_code_into_execution_log(f
     assert log.loc["pt-20251231-SPY-sell-r1", "status"] == "rejected"
     assert "403 40310000: insufficient qty available for order (requested: 10, available: 0)" in \
         log.loc["pt-20251231-SPY-sell-r1", "error"]
+
+
+def test_a_refusal_is_in_the_ledger_before_anything_else_so_a_runner_killed_next_never_sends_it_again(
+        fast, sim, broker, monkeypatch):
+    """The broker keeps nothing of an order it refused: the ledger's `rejected` is the only record that
+    it must not be sent again in the round, so it is written at once, not with the next order's."""
+    from paper_trading.execution import Executor
+
+    class Died(BaseException):
+        pass
+
+    gate(fast, broker)
+    buys = approved(fast).query("side == 'buy'")["symbol"].tolist()
+    assert len(buys) >= 2
+    sim.admin("POST", "/sim/faults", {"kind": "error", "status": 422, "method": "POST", "path": "/v2/orders",
+                                      "times": 1})
+    place = Executor._place
+    placed: list[str] = []
+
+    def dies_on_the_second_order(self, intent, request):
+        if placed:
+            raise Died("killed before the second order")
+        placed.append(intent.cid)
+        return place(self, intent, request)
+
+    monkeypatch.setattr(Executor, "_place", dies_on_the_second_order)
+    monkeypatch.setattr(Executor, "_finish", lambda self, quietly=False, flush=True: None)  # a kill cleans nothing up
+    with pytest.raises(Died):
+        steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
+    sim.admin("DELETE", "/sim/faults")
+    with ledger(fast) as book:
+        assert book.order(placed[0])["status"] == "rejected"

@@ -69,6 +69,7 @@ def test_the_run_param_overrides_the_config_switch(project):
 
 def test_the_run_param_says_yes_or_no_and_anything_else_is_refused_in_one_line(project):
     assert approval_policy(project, asked=True)[0] is True  # a boolean, from code
+    assert approval_policy(project, asked=" ")[0] is False  # an emptied field: the config's default
     with pytest.raises(ConfigError, match="require_approval: expected yes, no or empty"):
         approval_policy(project, asked="maybe")
 

@@ -172,3 +172,14 @@ def test_only_the_newest_dated_dashboards_are_kept_and_a_rerun_date_stays(tmp_pa
     write_dashboard(tmp_path, days[0], "<p>again</p>", keep=3)  # an old date re-run: written, kept, latest unmoved
     assert (tmp_path / "summary_dashboard_20251222.html").read_text() == "<p>again</p>"
     assert (tmp_path / "summary_dashboard.html").read_text() == "<p>2025-12-30</p>"
+
+
+def test_the_books_summary_of_a_reports_folder_is_none_without_a_readable_metrics_file(tmp_path):
+    from paper_trading.reporting.files import books_summary
+
+    assert books_summary(tmp_path / "missing") is None
+    (tmp_path / "metrics_20251230.json").write_text('{"sessions": 41, "first_session": "2025-10-31"}')
+    (tmp_path / "summary_dashboard.html").write_text("<html></html>")
+    assert books_summary(tmp_path) == {"sessions": 41, "first": "2025-10-31", "last": "20251230", "dashboard": True}
+    (tmp_path / "metrics_20251231.json").write_text('["not the metrics of a report"]')
+    assert books_summary(tmp_path) is None  # the newest is unreadable: no summary, not a broken page

@@ -24,11 +24,13 @@ given a thread anyway, and hides its reconnects. The protocol is four messages; 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from paper_trading.broker.types import OrderInfo
 from paper_trading.logging_setup import get_logger
@@ -54,6 +56,7 @@ class TradeUpdates:
         self._stop = threading.Event()
         self.listening = False
         self.connections = 0
+        self._ws: Any = None  # the open connection, so that `close` can end it at once
         self._thread = threading.Thread(target=self._run, name="trade-updates", daemon=True)
 
     def start(self, wait: float = 2.0) -> TradeUpdates:
@@ -65,10 +68,15 @@ class TradeUpdates:
         return self
 
     def close(self) -> None:
+        """Stop listening: the open connection is closed at once and no new one is made."""
         self._stop.set()
         with self._cond:
             self.listening = False
             self._cond.notify_all()
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                ws.close()
         self._thread.join(timeout=3)
 
     def finals(self, order_ids: Iterable[str], timeout: float = 0.0) -> dict[str, OrderInfo]:
@@ -88,32 +96,49 @@ class TradeUpdates:
     # ------------------------------------------------------------------------------ the thread
 
     def _run(self) -> None:
-        from websockets.exceptions import ConnectionClosed, InvalidStatus
-        from websockets.sync.client import reconnect
+        """Connect, listen, and connect again after a drop, with exponential backoff (tenacity),
+        until `close`: every wait is on the stop event, so closing never waits out a backoff."""
+        from tenacity import RetryError, Retrying, retry_if_exception, stop_when_event_set, wait_exponential
 
-        def fatal(exc: Exception) -> Exception | None:
-            if self._stop.is_set():
-                return exc
-            return None if isinstance(exc, (OSError, TimeoutError, ConnectionClosed, InvalidStatus)) else exc
+        def pause(seconds: float) -> None:
+            self._stop.wait(seconds)
 
+        retrying = Retrying(stop=stop_when_event_set(self._stop), wait=wait_exponential(multiplier=0.5, max=30),
+                            sleep=pause, retry=retry_if_exception(lambda exc: not self._stop.is_set()))
         try:
-            for ws in reconnect(self.url, open_timeout=5, proxy=None, process_exception=fatal,
-                                logger=ws_log, compression=None):
-                try:
-                    self._listen(ws)
-                except (ConnectionClosed, OSError, TimeoutError) as exc:
-                    self._down(f"the connection ended ({type(exc).__name__})")
-                if self._stop.is_set():
-                    return
-                time.sleep(0.5)  # a refused listen or a drop: not in a tight loop
+            for attempt in retrying:
+                with attempt:
+                    self._session()
+        except RetryError:
+            return  # stopped between two attempts
         except Exception as exc:
             if not self._stop.is_set():
                 self._down(f"stopped: {type(exc).__name__}")
 
+    def _session(self) -> None:
+        """One connection: returns when stopped, raises when it could not be made or dropped."""
+        from websockets.sync.client import connect
+
+        try:
+            with connect(self.url, open_timeout=5, proxy=None, logger=ws_log, compression=None) as ws:
+                self._ws = ws
+                if self._stop.is_set():
+                    return
+                self._listen(ws)
+        except Exception as exc:
+            if self._stop.is_set():
+                return
+            self._down(f"the connection ended ({type(exc).__name__})")
+            raise
+        finally:
+            self._ws = None
+        if not self._stop.is_set():
+            raise ConnectionError("the stream ended")  # a refused listen: try again after the backoff
+
     def _listen(self, ws) -> None:
         ws.send(json.dumps({"action": "auth", "key": self._key, "secret": self._secret}))
         if _data(ws.recv(timeout=5)).get("status") != "authorized":
-            self._down("not authorized")
+            log.warning("trade_updates: the broker refused the keys on %s; orders are read back over REST", self.url)
             self._stop.set()
             return
         ws.send(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}))
@@ -122,7 +147,13 @@ class TradeUpdates:
                 frame = ws.recv(timeout=0.5)
             except TimeoutError:
                 continue
-            message = json.loads(frame)
+            try:
+                message = json.loads(frame)
+            except ValueError:
+                log.warning("trade_updates: a frame that is not JSON was ignored")
+                continue
+            if not isinstance(message, dict):
+                continue
             if message.get("stream") == "listening":
                 with self._cond:
                     self.listening = "trade_updates" in (message.get("data") or {}).get("streams", [])
@@ -141,7 +172,7 @@ class TradeUpdates:
             was, self.listening = self.listening, False
             self._cond.notify_all()
         if was:
-            log.info("trade_updates stream %s; orders are read back over REST until it is back", why)
+            log.warning("trade_updates stream %s; orders are read back over REST until it is back", why)
 
 
 def _data(frame: bytes | str) -> dict:

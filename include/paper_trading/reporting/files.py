@@ -188,8 +188,10 @@ def books_summary(directory: str | os.PathLike[str]) -> dict | None:
         return None
     try:
         metrics = json.loads(newest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        sessions = int(metrics.get("sessions") or 0)
+    except (OSError, ValueError, AttributeError, TypeError):  # a file that is not the report's metrics
         return None
-    return {"sessions": int(metrics.get("sessions") or 0), "first": metrics.get("first_session"),
+    first = metrics.get("first_session")
+    return {"sessions": sessions, "first": first if isinstance(first, str) else None,
             "last": newest.stem.removeprefix("metrics_"), "dashboard": (base / LATEST_DASHBOARD).is_file()}
 

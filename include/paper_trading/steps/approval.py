@@ -23,6 +23,8 @@ def approval_policy(root: str | Path | None = None, config_path: str | Path | No
     boolean from code) wins over `execution.require_approval`; None defers to it; the wait is
     `execution.approval_timeout_minutes`."""
     cfg = config_or_defaults(load_settings(project_dir(root), config_path)).execution
+    if isinstance(asked, str) and not asked.strip():
+        asked = None  # an emptied field: the config's default
     if isinstance(asked, str) and asked.strip().lower() not in ("yes", "no"):
         raise ConfigError(f"require_approval: expected yes, no or empty (the config's default), got {asked!r}")
     required = cfg.require_approval if asked is None else (
