@@ -59,13 +59,20 @@ HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache",
            "Content-Security-Policy": "frame-ancestors 'self'"}
 
 
-def _reports_dir():
-    """The reports directory of the project this Airflow serves (see the module docstring)."""
+def _project_root():
+    """The root of the project this Airflow serves (see the module docstring)."""
     from airflow.configuration import conf
 
-    from paper_trading.reporting.files import project_root_for_server, reports_dir
+    from paper_trading.reporting.files import project_root_for_server
 
-    return reports_dir(project_root_for_server(conf.get("core", "dags_folder", fallback=None)))
+    return project_root_for_server(conf.get("core", "dags_folder", fallback=None))
+
+
+def _reports_dir():
+    """The reports directory of the project this Airflow serves."""
+    from paper_trading.reporting.files import reports_dir
+
+    return reports_dir(_project_root())
 
 
 def _page(title: str, body: str) -> str:
@@ -110,11 +117,10 @@ def _list_html(directory, files) -> str:
 
 
 def _replay_dir():
-    from airflow.configuration import conf
+    """The reports directory of the latest replay (`data/replay`), or None when there is none."""
+    from paper_trading.reporting.files import replay_reports_dir
 
-    from paper_trading.reporting.files import project_root_for_server, replay_reports_dir
-
-    return replay_reports_dir(project_root_for_server(conf.get("core", "dags_folder", fallback=None)))
+    return replay_reports_dir(_project_root())
 
 
 def _books_line(label: str, summary) -> str:
@@ -228,43 +234,33 @@ def build_app() -> "FastAPI":
             report = ""
         return HTMLResponse(_switch_html(view, report, live, replay), headers=HEADERS)
 
-    @app.get("/reports", include_in_schema=False)
-    def reports_redirect() -> Response:
-        return RedirectResponse("reports/", status_code=307)
+    def add_reports(prefix: str, directory_of, whose: str) -> None:
+        """`<prefix>/reports/` (the list) and `<prefix>/reports/<name>` (one file) of a reports
+        directory; `directory_of()` is None when there is none (then the list is empty, files 404)."""
 
-    @app.get("/reports/", response_class=HTMLResponse)
-    def reports() -> Response:
-        """Every file of the reports directory, newest first."""
-        directory = _reports_dir()
-        return HTMLResponse(_list_html(directory, list_reports(directory)), headers=HEADERS)
+        @app.get(f"{prefix}/reports", include_in_schema=False)
+        def redirect() -> Response:
+            return RedirectResponse("reports/", status_code=307)
 
-    def serve(directory, name: str) -> Response:
-        path = resolve_report(directory, name) if directory is not None else None
-        if path is None:
-            return _not_found(name)
-        disposition = "inline" if is_inline(path.name) else "attachment"
-        return FileResponse(path, media_type=media_type(path.name), headers=HEADERS,
-                            content_disposition_type=disposition, filename=path.name)
+        @app.get(f"{prefix}/reports/", response_class=HTMLResponse, name=f"{whose} reports")
+        def listing() -> Response:
+            """Every file of the reports directory, newest first."""
+            directory = directory_of()
+            return HTMLResponse(_list_html(directory, list_reports(directory) if directory else []), headers=HEADERS)
 
-    @app.get("/reports/{name:path}")
-    def report_file(name: str) -> Response:
-        """One file directly inside the reports directory, by its plain name; anything else 404."""
-        return serve(_reports_dir(), name)
+        @app.get(f"{prefix}/reports/{{name:path}}", name=f"{whose} report file")
+        def report_file(name: str) -> Response:
+            """One file directly inside the reports directory, by its plain name; anything else 404."""
+            directory = directory_of()
+            path = resolve_report(directory, name) if directory is not None else None
+            if path is None:
+                return _not_found(name)
+            disposition = "inline" if is_inline(path.name) else "attachment"
+            return FileResponse(path, media_type=media_type(path.name), headers=HEADERS,
+                                content_disposition_type=disposition, filename=path.name)
 
-    @app.get("/replay/reports", include_in_schema=False)
-    def replay_reports_redirect() -> Response:
-        return RedirectResponse("reports/", status_code=307)
-
-    @app.get("/replay/reports/", response_class=HTMLResponse)
-    def replay_reports() -> Response:
-        """Every file of the latest replay's reports directory, newest first."""
-        directory = _replay_dir()
-        return HTMLResponse(_list_html(directory, list_reports(directory) if directory else []), headers=HEADERS)
-
-    @app.get("/replay/reports/{name:path}")
-    def replay_report_file(name: str) -> Response:
-        """One file of the latest replay's reports, as `/reports/<name>` serves the live ones."""
-        return serve(_replay_dir(), name)
+    add_reports("", _reports_dir, "live")
+    add_reports("/replay", _replay_dir, "replay")
 
     return app
 

@@ -62,7 +62,7 @@ import numpy as np
 import pandas as pd
 
 from paper_trading.broker.trade_updates import CATCH_UP_S
-from paper_trading.broker.types import Broker, OrderInfo, OrderRequest, final_states, unwatch_orders, watch_orders
+from paper_trading.broker.types import Broker, OrderInfo, OrderRequest, group_states, unwatch_orders, watch_orders
 from paper_trading.errors import (
     AmbiguousSubmitError,
     BrokerError,
@@ -767,20 +767,7 @@ class Executor:
         }
         for order, parent in cancelled.values():
             need[(parents.get(parent) or {}).get("broker_order_id") or order.id].add(order.id)
-        heard = final_states(self.broker, set().union(*need.values()), timeout=CATCH_UP_S)
-        seen = {}
-        for root_id in sorted(roots):
-            if need[root_id] <= heard.keys():
-                seen.update({heard[i].client_order_id: heard[i] for i in need[root_id]})
-                continue
-            try:
-                order = self.broker.get_order(root_id)
-            except BrokerError as exc:
-                if exc.status != 404:
-                    raise
-                continue
-            for o in (order, *order.legs):
-                seen[o.client_order_id] = o
+        seen, _ = group_states(self.broker, {root_id: need[root_id] for root_id in sorted(roots)}, CATCH_UP_S)
         self._sync(seen, f"cancelled {why} ({self.trade_date} round {self.round_no})")
 
     def _sync(

@@ -17,8 +17,7 @@ its unfinished members ended: then nothing is read. A replay listens for the who
 
 from __future__ import annotations
 
-from paper_trading.broker.types import Broker, OrderInfo, final_states
-from paper_trading.errors import BrokerError
+from paper_trading.broker.types import Broker, OrderInfo, group_states
 from paper_trading.execution import changed_rows
 from paper_trading.ledger import Ledger
 from paper_trading.logging_setup import get_logger
@@ -50,21 +49,15 @@ def sync_orders(broker: Broker, ledger: Ledger) -> int:
             seen.update({o.client_order_id: o for o in listed})
         else:
             finished[root_cid] = members
-    heard = final_states(broker, {m["broker_order_id"] for ms in finished.values() for m in ms})
-    for root_cid, members in finished.items():
-        if all(m["broker_order_id"] in heard for m in members):  # the order updates said how each ended
-            seen.update({m["client_order_id"]: heard[m["broker_order_id"]] for m in members})
-            continue
-        root_id = (roots.get(root_cid) or {}).get("broker_order_id") or members[0]["broker_order_id"]
-        try:
-            root = broker.get_order(root_id)
-        except BrokerError as exc:
-            if exc.status != 404:
-                raise
+    root_ids = {root_cid: (roots.get(root_cid) or {}).get("broker_order_id") or members[0]["broker_order_id"]
+                for root_cid, members in finished.items()}
+    states, gone = group_states(broker, {root_ids[cid]: {m["broker_order_id"] for m in members}
+                                         for cid, members in finished.items()})
+    seen.update(states)
+    for root_cid, root_id in root_ids.items():
+        if root_id in gone:
             log.warning("order %s (%s) is not at the broker any more; its ledger row is left as it is", root_cid,
                         root_id)
-            continue
-        seen.update({o.client_order_id: o for o in (root, *root.legs)})
     changed = changed_rows({row["client_order_id"]: row for row in rows}, seen)
     if changed:
         ledger.upsert_orders(changed)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
+from paper_trading.errors import BrokerError
+
 
 @dataclass(frozen=True)
 class Account:
@@ -138,4 +140,29 @@ def final_states(broker: Broker, order_ids: Iterable[str], timeout: float = 0.0)
     empty for a broker that streams nothing. What is missing must be read (`get_order`)."""
     finals = getattr(broker, "final_states", None)
     return finals(order_ids, timeout) if finals is not None else {}
+
+
+def group_states(broker: Broker, groups: dict[str, set[str]],
+                 timeout: float = 0.0) -> tuple[dict[str, OrderInfo], list[str]]:
+    """How the members of each bracket or OCO group stand, by client_order_id. `groups`: the root's
+    broker id -> the broker ids of the members whose state is wanted. A group whose every wanted
+    member the order updates announced final (waiting up to `timeout` s for them) is taken from
+    them; any other is read once by its root (nested: the root and all its legs). Also returns the
+    roots the broker does not have (404), in the order of `groups`."""
+    heard = final_states(broker, set().union(*groups.values()), timeout)
+    seen: dict[str, OrderInfo] = {}
+    gone: list[str] = []
+    for root_id, wanted in groups.items():
+        if wanted and wanted <= heard.keys():
+            seen.update({heard[i].client_order_id: heard[i] for i in wanted})
+            continue
+        try:
+            root = broker.get_order(root_id)
+        except BrokerError as exc:
+            if exc.status != 404:
+                raise
+            gone.append(root_id)
+            continue
+        seen.update({o.client_order_id: o for o in (root, *root.legs)})
+    return seen, gone
 
