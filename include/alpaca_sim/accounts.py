@@ -21,11 +21,10 @@ fees; the multiplier follows the current equity.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from .common import SimError, dec, fmt
+from .common import SimError, dec, fmt, loads
 from .market import CENT
 from .sessions import latest_started_session, ny_date
 
@@ -169,7 +168,7 @@ class AccountsMixin:
         # position keeps open are left out in SQL, not parsed here one by one
         for row in self.store.order_rows("open = 1 AND (json_extract(doc, '$.side') = 'buy' OR "
                                          "json_extract(doc, '$.position_intent') LIKE '%to_open')"):
-            doc = json.loads(row["doc"])
+            doc = loads(row["doc"])
             intent = doc.get("position_intent") or ("buy_to_open" if doc["side"] == "buy" else "sell_to_close")
             if not intent.endswith("_to_open"):
                 continue
@@ -259,7 +258,7 @@ class AccountsMixin:
         by_group: dict[tuple[str, str, str], Decimal] = {}
         where, params = ("open = 1 AND symbol = ?", (symbol,)) if symbol else ("open = 1", ())
         for row in self.store.order_rows(where, params):
-            doc = json.loads(row["doc"])
+            doc = loads(row["doc"])
             key = (doc["symbol"], doc["side"])
             remaining = dec(doc["qty"] or 0) - dec(doc["filled_qty"])
             group = doc["_sim"].get("parent") or (doc["id"] if doc["order_class"] == "oco" else None)
@@ -274,7 +273,7 @@ class AccountsMixin:
     def _holding_orders(self, symbol: str, side: str) -> list[str]:
         """The ids of the open `side` orders on `symbol` that hold shares (Alpaca's `related_orders`
         of an "insufficient qty available" refusal), oldest first."""
-        return [doc["id"] for doc in (json.loads(row["doc"]) for row in
+        return [doc["id"] for doc in (loads(row["doc"]) for row in
                                       self.store.order_rows("open = 1 AND symbol = ?", (symbol,)))
                 if doc["side"] == side and dec(doc["qty"] or 0) > dec(doc["filled_qty"])]
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, overload
 
+import msgspec
+
 from .market import price_increment
 from .sessions import UTC, Session, known_session, next_open, ny_date, session
 
@@ -18,6 +20,28 @@ ASSET_NAMESPACE = uuid.UUID("6f1f6a52-3c3c-4a53-9a7e-5d1c1f0b7a10")
 DEFAULT_CASH = Decimal("100000")
 MAX_CLIENT_ORDER_ID = 48
 QTY_QUANTUM = Decimal("0.000000001")
+
+
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+_DECODER = msgspec.json.Decoder()
+
+
+def dumps(value: Any) -> str:
+    """A document as compact JSON text: what the store keeps and the stream sends. msgspec, not the
+    standard library: encoding and decoding the order documents was a fifth of the simulator's
+    time in a year-long replay, and msgspec is several times faster (Decimals as numbers; the
+    documents hold only str, numbers, None, lists and dicts)."""
+    return _ENCODER.encode(value).decode()
+
+
+def dumpb(value: Any) -> bytes:
+    """`dumps` as UTF-8 bytes (an HTTP body, a websocket frame)."""
+    return _ENCODER.encode(value)
+
+
+def loads(text: str | bytes) -> Any:
+    """A JSON document (a stored one, a request's body) as Python values."""
+    return _DECODER.decode(text)
 
 
 class SimError(Exception):

@@ -44,7 +44,6 @@ orders give the same fills run after run.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 import uuid
 from dataclasses import asdict
@@ -67,6 +66,7 @@ from .common import (
     dec,
     fmt,
     iso,
+    loads,
     parse_time,
 )
 from .market import Bar, Dividend, Market, _next_session, round_price
@@ -314,13 +314,13 @@ class Engine(AccountsMixin, OrdersMixin):
         )
         # stop-losses first: when both legs trigger in one step, assume the worse outcome
         docs = sorted(
-            ((json.loads(r["doc"]), r["seq"]) for r in rows),
+            ((loads(r["doc"]), r["seq"]) for r in rows),
             key=lambda d: (d[0]["_sim"].get("leg") != "stop_loss", d[1]),
         )
         filled = False
         for doc, _ in docs:
             if filled:  # re-read: a fill earlier in this loop may have cancelled (or activated) this order
-                doc = json.loads(self.store.order_rows("id = ?", (doc["id"],))[0]["doc"])
+                doc = loads(self.store.order_rows("id = ?", (doc["id"],))[0]["doc"])
             sim = doc["_sim"]
             if doc["status"] not in OPEN_STATUSES or not sim["active"]:
                 continue
@@ -433,7 +433,7 @@ class Engine(AccountsMixin, OrdersMixin):
             self._activate_legs(doc, total)
         if sim["leg"] is not None and complete:  # an exit leg (bracket or OCO) filled: one cancels the other
             for row in self._group_rows(doc):
-                self._finish(json.loads(row["doc"]), "canceled", t)
+                self._finish(loads(row["doc"]), "canceled", t)
         elif sim["leg"] == "take_profit":
             self._resize_stop_loss(doc, t)
 
@@ -442,7 +442,7 @@ class Engine(AccountsMixin, OrdersMixin):
         has left [AD orders.md "Bracket Orders"; notes §5]."""
         remaining = fmt(dec(take_profit["qty"]) - dec(take_profit["filled_qty"]))
         for row in self._group_rows(take_profit):
-            leg = json.loads(row["doc"])
+            leg = loads(row["doc"])
             if leg["_sim"]["leg"] == "stop_loss":
                 leg["qty"] = remaining
                 leg["updated_at"] = iso(t)
@@ -450,7 +450,7 @@ class Engine(AccountsMixin, OrdersMixin):
 
     def _activate_legs(self, parent: dict, qty: Decimal) -> None:
         for row in self.store.order_rows("parent_id = ? AND open = 1", (parent["id"],)):
-            leg = json.loads(row["doc"])
+            leg = loads(row["doc"])
             leg["_sim"]["active"] = True
             leg["qty"] = fmt(qty)
             leg["status"] = "new" if leg["_sim"]["leg"] == "take_profit" else "held"
@@ -480,7 +480,7 @@ class Engine(AccountsMixin, OrdersMixin):
         """At the close: orders whose time is up expire (DAY today; GTC after 90 days); an expiring
         entry keeps its legs for what filled; the day's equity is recorded for the portfolio history."""
         for row in self.store.order_rows("open = 1"):
-            doc = json.loads(row["doc"])
+            doc = loads(row["doc"])
             if parse_time(doc["expires_at"]) > s.close:
                 continue
             if doc["status"] not in OPEN_STATUSES:
@@ -492,7 +492,7 @@ class Engine(AccountsMixin, OrdersMixin):
                     self._activate_legs(doc, filled)
                 else:
                     for leg in self.store.order_rows("parent_id = ? AND open = 1", (doc["id"],)):
-                        self._finish(json.loads(leg["doc"]), "canceled", s.close)
+                        self._finish(loads(leg["doc"]), "canceled", s.close)
         margin = self._margin(s.close)
         equity = margin["equity"]
         self._record_close_margin(s.date, margin["maintenance"])
@@ -623,7 +623,7 @@ class Engine(AccountsMixin, OrdersMixin):
         rows = self.store.conn.execute(
             f"SELECT doc FROM activities WHERE {' AND '.join(where)} ORDER BY seq {order} LIMIT ?", (*params, page_size)
         ).fetchall()
-        return [json.loads(r["doc"]) for r in rows]
+        return [loads(r["doc"]) for r in rows]
 
     def portfolio_history(self, days: int | None = None, date_end: dt.date | None = None) -> dict:
         rows = self.store.conn.execute("SELECT date, equity FROM equity_history ORDER BY date").fetchall()

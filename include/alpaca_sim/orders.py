@@ -31,7 +31,6 @@ refused while a plain sell stop rests, a bracket buy is accepted beside working 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
@@ -52,6 +51,7 @@ from .common import (
     dec,
     fmt,
     iso,
+    loads,
     parse_time,
 )
 from .market import CENT, round_price
@@ -377,7 +377,7 @@ class OrdersMixin:
         if order_class in COMPLEX_CLASSES or otype == "trailing_stop":
             return
         for row in self.store.order_rows("open = 1 AND symbol = ?", (symbol,)):
-            doc = json.loads(row["doc"])
+            doc = loads(row["doc"])
             if doc["side"] == side or doc["order_class"] in COMPLEX_CLASSES or doc["type"] == "trailing_stop":
                 continue
             if doc["type"] in ("market", "stop") or otype in ("market", "stop"):
@@ -410,7 +410,7 @@ class OrdersMixin:
     def api_order(self, doc: dict, nested: bool) -> dict:
         out = {k: v for k, v in doc.items() if k != "_sim"}
         if nested and doc["order_class"] in GROUP_CLASSES and not doc["_sim"]["parent"]:
-            out["legs"] = [self.api_order(json.loads(r["doc"]), False)
+            out["legs"] = [self.api_order(loads(r["doc"]), False)
                            for r in self.store.order_rows("parent_id = ?", (doc["id"],))]
         return out
 
@@ -418,7 +418,7 @@ class OrdersMixin:
         rows = self.store.order_rows("id = ?", (order_id,))
         if not rows:
             raise SimError(404, 40410000, "order not found")
-        return json.loads(rows[0]["doc"])
+        return loads(rows[0]["doc"])
 
     def get_order(self, order_id: str, nested: bool = False) -> dict:
         return self.api_order(self._doc(order_id), nested)
@@ -427,7 +427,7 @@ class OrdersMixin:
         rows = self.store.order_rows("client_order_id = ?", (client_order_id,))
         if not rows:
             raise SimError(404, 40410000, "order not found")
-        return self.api_order(json.loads(rows[0]["doc"]), True)
+        return self.api_order(loads(rows[0]["doc"]), True)
 
     def list_orders(self, status: str = "open", limit: int = 50, after: dt.datetime | None = None,
                     until: dt.datetime | None = None, direction: str = "desc", nested: bool = False,
@@ -454,7 +454,7 @@ class OrdersMixin:
                                      limit=None if side else limit)  # `side` is filtered below, on the docs
         out = []
         for row in rows:
-            doc = json.loads(row["doc"])
+            doc = loads(row["doc"])
             if side and doc["side"] != side:
                 continue
             out.append(self.api_order(doc, nested))
@@ -491,7 +491,7 @@ class OrdersMixin:
         """Cancelling any order of a group cancels the rest of it [AD orders.md, bracket orders]."""
         self._finish(doc, "canceled", now)
         for row in self._group_rows(doc):
-            self._finish(json.loads(row["doc"]), "canceled", now)
+            self._finish(loads(row["doc"]), "canceled", now)
 
     def _finish(self, doc: dict, status: str, now: dt.datetime) -> None:
         doc["status"] = status

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -39,6 +40,7 @@ class SimServer:
         self.secret = secret or secrets.token_urlsafe(30)
         self.log = Path(log) if log else self.db.with_suffix(".log")
         self.proc: subprocess.Popen | None = None
+        self._local = threading.local()  # a kept-alive session per thread for `admin`
 
     @property
     def url(self) -> str:
@@ -73,6 +75,7 @@ class SimServer:
         raise RuntimeError(f"alpaca_sim did not answer on {self.url} within {timeout}s; see {self.log}")
 
     def stop(self) -> None:
+        self._local = threading.local()  # the next start is another server: no connection kept
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -84,7 +87,13 @@ class SimServer:
 
     def admin(self, method: str, path: str, json: dict | None = None) -> requests.Response:
         """Call a /sim admin endpoint; raise on an error status."""
-        response = requests.request(method, f"{self.url}{path}", json=json, headers=self.headers, timeout=30)
+        session = getattr(self._local, "session", None)
+        if session is None:
+            # one connection kept alive (a replay moves the clock a dozen times a session); the
+            # simulator is on loopback, so no proxy or ~/.netrc from the environment applies
+            session = self._local.session = requests.Session()
+            session.trust_env = False
+        response = session.request(method, f"{self.url}{path}", json=json, headers=self.headers, timeout=30)
         response.raise_for_status()
         return response
 

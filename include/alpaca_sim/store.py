@@ -13,12 +13,13 @@ loop), so the copy is what the file holds; a rolled-back transaction drops it.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from .common import dumps, loads
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -109,10 +110,10 @@ class Store:
             row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
             self._meta[key] = None if row is None else row["value"]
         text = self._meta[key]
-        return default if text is None else json.loads(text)
+        return default if text is None else loads(text)
 
     def put(self, key: str, value: Any) -> None:
-        text = json.dumps(value)
+        text = dumps(value)
         self.conn.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, text),
@@ -134,17 +135,17 @@ class Store:
     def _asset(self, symbol: str) -> dict | None:
         if symbol not in self._assets:
             row = self.conn.execute("SELECT doc FROM assets WHERE symbol = ?", (symbol,)).fetchone()
-            self._assets[symbol] = None if row is None else json.loads(row["doc"])
+            self._assets[symbol] = None if row is None else loads(row["doc"])
         return self._assets[symbol]
 
     def assets(self) -> list[dict]:
-        return [json.loads(row["doc"]) for row in self.conn.execute("SELECT doc FROM assets ORDER BY symbol")]
+        return [loads(row["doc"]) for row in self.conn.execute("SELECT doc FROM assets ORDER BY symbol")]
 
     def put_asset(self, symbol: str, doc: dict) -> None:
-        text = json.dumps(doc)
+        text = dumps(doc)
         self.conn.execute("INSERT INTO assets (symbol, doc) VALUES (?, ?) ON CONFLICT(symbol) DO UPDATE SET "
                           "doc = excluded.doc", (symbol, text))
-        self._assets[symbol] = json.loads(text)
+        self._assets[symbol] = loads(text)
 
     # ---------------------------------------------------------------------------------- orders
 
@@ -153,14 +154,14 @@ class Store:
             "INSERT INTO orders (id, client_order_id, parent_id, symbol, status, open, submitted_at, doc) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (doc["id"], doc["client_order_id"], parent_id, doc["symbol"], doc["status"], int(is_open),
-             doc["submitted_at"], json.dumps(doc)),
+             doc["submitted_at"], dumps(doc)),
         )
         self.changes.append([dict(doc), None])
 
     def update_order(self, doc: dict, is_open: bool) -> None:
         self.conn.execute(
             "UPDATE orders SET status = ?, open = ?, doc = ? WHERE id = ?",
-            (doc["status"], int(is_open), json.dumps(doc), doc["id"]),
+            (doc["status"], int(is_open), dumps(doc), doc["id"]),
         )
         self.changes.append([dict(doc), None])
 
@@ -207,7 +208,7 @@ class Store:
                 change[1] = {**doc, "position_qty": (self.position(doc["symbol"]) or ("0", ""))[0]}
         self.conn.execute(
             "INSERT INTO activities (id, activity_type, at, doc) VALUES (?, ?, ?, ?)",
-            (doc["id"], doc["activity_type"], at, json.dumps(doc)),
+            (doc["id"], doc["activity_type"], at, dumps(doc)),
         )
 
     def reset_trading_state(self) -> None:

@@ -25,6 +25,8 @@ from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 
+from .common import dumpb
+
 #: The event each order status is announced with (Alpaca's event names).
 EVENTS = {
     "new": "new",
@@ -56,7 +58,7 @@ def messages(changes: list[list], api_order) -> list[bytes]:
         if fill is not None:
             data.update(execution_id=fill["id"].partition("::")[2] or fill["id"], price=fill["price"],
                         qty=fill["qty"], position_qty=fill["position_qty"], timestamp=fill["transaction_time"])
-        out.append(json.dumps({"stream": "trade_updates", "data": data}).encode())
+        out.append(dumpb({"stream": "trade_updates", "data": data}))
     return out
 
 
@@ -96,7 +98,7 @@ class StreamHub:
                     break
             streams = [s for s in (message.get("data") or {}).get("streams") or [] if s == "trade_updates"]
             self.listeners.add(queue)
-            await ws.send_bytes(json.dumps({"stream": "listening", "data": {"streams": streams}}).encode())
+            await ws.send_bytes(dumpb({"stream": "listening", "data": {"streams": streams}}))
             receiving = asyncio.ensure_future(ws.receive())
             while True:
                 getting = asyncio.ensure_future(queue.get())
@@ -127,7 +129,7 @@ class StreamHub:
         ok = message.get("action") in ("auth", "authenticate") and key == self.key and secret == self.secret
         answer = {"stream": "authorization",
                   "data": {"action": "authenticate", "status": "authorized" if ok else "unauthorized"}}
-        await ws.send_bytes(json.dumps(answer).encode())
+        await ws.send_bytes(dumpb(answer))
         if not ok:
             await ws.close(code=1008)
         return ok

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import logging
 import os
@@ -20,6 +21,7 @@ from paper_trading.paths import ROOT_ENV, display_path
 if TYPE_CHECKING:
     from paper_trading.broker.alpaca import AlpacaBroker
     from paper_trading.broker.types import Broker
+    from paper_trading.ledger import Ledger
 
 
 def project_dir(root: str | Path | None) -> Path:
@@ -163,12 +165,47 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def open_ledger(ctx: StepContext, db_url: str | None = None):
+#: The ledgers opened inside `sharing_ledgers` (by URL), or None outside it.
+_SHARED_LEDGERS: contextvars.ContextVar[dict[str, Ledger] | None] = contextvars.ContextVar(
+    "paper_trading_shared_ledgers", default=None)
+
+
+@contextlib.contextmanager
+def sharing_ledgers() -> Iterator[None]:
+    """Steps run inside this share each ledger they open, and it is closed at the end.
+
+    A day runs four to six steps that each open the ledger; one after another in one process (`run`,
+    a replay's sessions) each would make its own engine: a new connection, SQLite's WAL checkpoint
+    when it closes, and SQLAlchemy's statement cache cold again, about a tenth of a replayed
+    session. A DAG's tasks are processes of their own and open theirs as before. Nested uses join
+    the outermost (a replay's year holds each session's `run_day`)."""
+    if _SHARED_LEDGERS.get() is not None:
+        yield
+        return
+    opened: dict[str, Ledger] = {}
+    token = _SHARED_LEDGERS.set(opened)
+    try:
+        yield
+    finally:
+        _SHARED_LEDGERS.reset(token)
+        for ledger in opened.values():
+            ledger.close()
+
+
+def open_ledger(ctx: StepContext, db_url: str | None = None) -> contextlib.AbstractContextManager[Ledger]:
     """The ledger of the project: `db_url` (the DAG's Connection), else $PAPER_TRADING_DB_URL, else
-    `ledger.url` of the config, else `data/ledger.sqlite` under the root."""
+    `ledger.url` of the config, else `data/ledger.sqlite` under the root. Use it as a context
+    manager: it closes the ledger after the step, unless the step runs in `sharing_ledgers`."""
     from paper_trading.ledger import Ledger, ledger_url
 
-    return Ledger(ledger_url(ctx.root, ctx.cfg.ledger.url, db_url))
+    url = ledger_url(ctx.root, ctx.cfg.ledger.url, db_url)
+    opened = _SHARED_LEDGERS.get()
+    if opened is None:
+        return Ledger(url)
+    key = url.render_as_string(hide_password=False)
+    if key not in opened:
+        opened[key] = Ledger(url)
+    return contextlib.nullcontext(opened[key])
 
 
 def broker_for(root: str | Path | None = None, config_path: str | Path | None = None, *,

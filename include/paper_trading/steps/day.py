@@ -54,6 +54,7 @@ from paper_trading.steps.common import (
     project_dir,
     resolve_broker,
     run_step,
+    sharing_ledgers,
 )
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ def new_run_id(moment: dt.datetime) -> str:
     return f"cli-{moment.astimezone(dt.UTC):%Y%m%dT%H%M%S}"
 
 
+@sharing_ledgers()
 def run_day(
     trade_date: dt.date | str | None,
     *,

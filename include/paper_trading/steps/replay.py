@@ -60,7 +60,7 @@ from paper_trading.errors import (
 )
 from paper_trading.logging_setup import ALERT_URLS_ENV
 from paper_trading.reporting.files import REPLAY_MARKER
-from paper_trading.steps.common import check_round, load_settings, project_dir
+from paper_trading.steps.common import check_round, load_settings, project_dir, sharing_ledgers
 
 #: A workspace holds this file: only such a folder is ever emptied by a replay.
 MARKER = REPLAY_MARKER  # the file that says a replay made the folder (the Portfolio page looks for it)
@@ -214,6 +214,7 @@ def replay(
                                   trade_updates=config_or_defaults(load_settings(where, None)).broker.trade_updates)
             broker.watch_orders()  # one stream for the year: what every step would otherwise read back
             stack.callback(broker.unwatch_orders)
+            stack.enter_context(sharing_ledgers())  # one ledger engine for the year
             clock = SimClock(sim)
             for done, day in enumerate(days, 1):
                 run_at = dt.datetime.combine(day, RUN_AT, EXCHANGE_TZ)
