@@ -164,10 +164,9 @@ class AccountsMixin:
         """Buying power held by open orders that open or increase a position."""
         collar = Decimal(str(self.settings().market_buy_collar))
         total = Decimal(0)
-        # only buys and `*_to_open` sells can reserve anything: the exit legs that every protected
-        # position keeps open are left out in SQL, not parsed here one by one
-        for row in self.store.order_rows("open = 1 AND (json_extract(doc, '$.side') = 'buy' OR "
-                                         "json_extract(doc, '$.position_intent') LIKE '%to_open')"):
+        # only buys and `*_to_open` sells can reserve anything (`opens`, an indexed column): the exit
+        # legs that every protected position keeps open are not read at all
+        for row in self.store.order_rows("open = 1 AND opens = 1"):
             doc = loads(row["doc"])
             intent = doc.get("position_intent") or ("buy_to_open" if doc["side"] == "buy" else "sell_to_close")
             if not intent.endswith("_to_open"):

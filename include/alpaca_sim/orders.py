@@ -31,6 +31,7 @@ refused while a plain sell stop rests, a bracket buy is accepted beside working 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
@@ -407,12 +408,27 @@ class OrdersMixin:
 
     # -------------------------------------------------------------------------- order queries
 
-    def api_order(self, doc: dict, nested: bool) -> dict:
+    def api_order(self, doc: dict, nested: bool, legs: dict[str, list[dict]] | None = None) -> dict:
+        """The order as the API shows it; `nested`: a group's root with its legs inside (`legs`:
+        the legs by parent id, read already for a whole listing)."""
         out = {k: v for k, v in doc.items() if k != "_sim"}
-        if nested and doc["order_class"] in GROUP_CLASSES and not doc["_sim"]["parent"]:
-            out["legs"] = [self.api_order(loads(r["doc"]), False)
-                           for r in self.store.order_rows("parent_id = ?", (doc["id"],))]
+        if nested and self._is_root_of_group(doc):
+            out["legs"] = [self.api_order(leg, False) for leg in
+                           (self._legs_of([doc["id"]]) if legs is None else legs).get(doc["id"], [])]
         return out
+
+    @staticmethod
+    def _is_root_of_group(doc: dict) -> bool:
+        return doc["order_class"] in GROUP_CLASSES and not doc["_sim"]["parent"]
+
+    def _legs_of(self, parent_ids: list[str]) -> dict[str, list[dict]]:
+        """The legs of these orders, by parent id, in the order they were made: one query."""
+        legs: dict[str, list[dict]] = {}
+        for start in range(0, len(parent_ids), 500):  # (SQLite's limit on the parameters of a query)
+            chunk = parent_ids[start:start + 500]
+            for row in self.store.order_rows(f"parent_id IN ({','.join('?' * len(chunk))})", tuple(chunk)):
+                legs.setdefault(row["parent_id"], []).append(loads(row["doc"]))
+        return legs
 
     def _doc(self, order_id: str) -> dict:
         rows = self.store.order_rows("id = ?", (order_id,))
@@ -452,15 +468,10 @@ class OrdersMixin:
         rows = self.store.order_rows(" AND ".join(where), tuple(params),
                                      order=f"submitted_at {direction.upper()}, seq {direction.upper()}",
                                      limit=None if side else limit)  # `side` is filtered below, on the docs
-        out = []
-        for row in rows:
-            doc = loads(row["doc"])
-            if side and doc["side"] != side:
-                continue
-            out.append(self.api_order(doc, nested))
-            if len(out) >= limit:
-                break
-        return out
+        docs = list(itertools.islice((doc for doc in (loads(row["doc"]) for row in rows)
+                                      if not side or doc["side"] == side), limit))
+        legs = self._legs_of([d["id"] for d in docs if self._is_root_of_group(d)]) if nested else {}
+        return [self.api_order(doc, nested, legs) for doc in docs]
 
     def cancel(self, order_id: str) -> None:
         with self.store.tx():

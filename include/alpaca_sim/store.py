@@ -61,6 +61,14 @@ class Store:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(SCHEMA)
+        if "opens" not in {row["name"] for row in self.conn.execute("PRAGMA table_xinfo(orders)")}:
+            # whether an order can hold buying power (a buy, or a sell to open a short), kept by
+            # SQLite in an index: the check of every submit then reads those few orders, not the
+            # exit legs that every protected position keeps open (added to older files as well)
+            self.conn.execute("ALTER TABLE orders ADD COLUMN opens INTEGER GENERATED ALWAYS AS "
+                              "(json_extract(doc, '$.side') = 'buy' OR "
+                              "coalesce(json_extract(doc, '$.position_intent'), '') LIKE '%to_open') VIRTUAL")
+        self.conn.execute("CREATE INDEX IF NOT EXISTS orders_opening ON orders (open, opens)")
         self._depth = 0
         #: Order changes of the open transaction, handed to `on_commit` once it commits (a change
         #: rolled back was never true, so it is never streamed): [(order doc, fill activity or None)].

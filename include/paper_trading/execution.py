@@ -15,8 +15,10 @@ lose one. What makes that true:
   else, and only sent again (with the same id) when the broker does not have it; a 422
   "client_order_id must be unique" means it is there. A 429 created nothing: wait what the broker
   says, look up, send again.
-- **Journal.** The intent is written to the ledger before the POST and the answer after it, each in
-  its own transaction, so a run killed between the two leaves a row that the next run resolves.
+- **Journal.** The intent is written to the ledger (`submitting`) before the POST and the answer
+  after it, so a run killed between the two leaves a row that the next run resolves. The orders of
+  one phase (sells, buys, protective OCOs) are journaled together before the first POST, and each
+  answer rides with the next write: a few transactions per phase, not two per order.
 
 The order of a real run (dry runs the same code, with writes replaced by ledger rows `dry_run`):
 
@@ -160,6 +162,7 @@ class Intent:
     filled_qty: float | None = None
     filled_avg_price: float | None = None
     submitted_at: dt.datetime | None = None
+    journaled: bool = False  # written `submitting` ahead of its first POST (`Executor._send_all`)
 
     @property
     def settled(self) -> bool:
@@ -296,17 +299,15 @@ class Executor:
         sells = [i for i in todo if i.side == "sell"]
         if sells:
             self._cap_sells(sells)
-        for intent in sells:
-            if intent.status == "pending":
-                intent.form = "market"
-                self._place(intent, self._request(intent, "market"))
+        to_sell = [i for i in sells if i.status == "pending"]
+        for intent in to_sell:
+            intent.form = "market"
+        self._send_all([(i, self._request(i, "market")) for i in to_sell])
         self._wait([i for i in intents if i.side == "sell"], self.s.sell_timeout_s, "sells")
         buys = [i for i in todo if i.side == "buy"]
         if buys:
             self._size_and_price_buys(buys)
-            for intent in buys:
-                if intent.status == "pending":
-                    self._place(intent, self._request(intent, intent.form))
+            self._send_all([(i, self._request(i, i.form)) for i in buys if i.status == "pending"])
         if self.s.reprotect and self.real:
             self._protect(intents, result)
         if self.real:
@@ -482,6 +483,26 @@ class Executor:
                 intent.reason = f"capped to the {now:g} held now (planned {intent.planned_qty:g})"
                 intent.qty = now
 
+    def _send_all(self, orders: list[tuple[Intent, OrderRequest | None]]) -> None:
+        """Send the orders of one phase (the sells, the buys, the protective OCOs), each once.
+
+        A real run journals them all `submitting` in one transaction before the first POST, not one
+        transaction per order: the row says "may be at the broker, look it up", which is true of each
+        from then on. A run that dies on the way leaves the rest `submitting`; the next run looks them
+        up (absent: sent then, with the same id), as it does for an order whose POST it lost; so does
+        the next run for one this run never tried (the breaker stopped sending: it stays `pending`
+        here and unresolved in the run's result)."""
+        if self.real and orders and self._unknown_in_a_row < UNKNOWN_BREAKER:
+            self._writing()
+            for intent, _ in orders:
+                intent.status, intent.journaled = "submitting", True
+            self.ledger.upsert_orders([self._row(intent) for intent, _ in orders])
+        for intent, request in orders:
+            self._place(intent, request)
+        for intent, _ in orders:
+            if intent.journaled:  # never tried
+                intent.status, intent.journaled = "pending", False
+
     def _place(self, intent: Intent, request: OrderRequest | None) -> None:
         """Send `request` once, whatever happens on the way (see the module docstring)."""
         if request is None:
@@ -502,7 +523,10 @@ class Executor:
                 if found is not None:
                     self._record(intent, found)
                     return
-            self._journal(intent, "submitting")
+            if intent.journaled:  # by `_send_all`, with the rest of its phase
+                intent.journaled = False
+            else:
+                self._journal(intent, "submitting")
             self._absent.discard(intent.cid)  # from now on, whatever happens to this POST, look first
             try:
                 info = self.broker.submit_order(request)
@@ -921,6 +945,8 @@ class Executor:
         if not need:
             return
         quotes, _ = self.broker.latest_prices(sorted(need))
+        placed: list[Intent] = []
+        sendable: list[tuple[Intent, OrderRequest | None]] = []
         for symbol, (qty, reason) in sorted(need.items()):
             base = float(quotes[symbol].price) if symbol in quotes else None
             tp = sl = None
@@ -928,6 +954,7 @@ class Executor:
                 tp, sl = exit_prices(base, self.s.take_profit_pct, self.s.stop_loss_pct)
             intent = Intent.oco(cids[symbol], symbol, qty, self.s.bracket_time_in_force, base or 0.0, tp, sl, reason)
             result.protective.append(intent)
+            placed.append(intent)
             if symbol in self._listed_symbols and intent.cid not in self._listed and intent.cid not in journaled:
                 self._absent.add(intent.cid)  # the run's opening listing covered the symbol: no look-up first
             if base is None or sl is None or sl <= 0:
@@ -938,20 +965,20 @@ class Executor:
                     else f"no valid stop-loss under the price now {base:g}",
                 )
             else:
-                self._place(
-                    intent,
-                    OrderRequest(
-                        symbol=symbol,
-                        side="sell",
-                        qty=Decimal(str(qty)),
-                        order_type="limit",
-                        time_in_force=self.s.bracket_time_in_force,
-                        client_order_id=intent.cid,
-                        take_profit=Decimal(str(tp)),
-                        stop_loss=Decimal(str(sl)),
-                        order_class="oco",
-                    ),
-                )
+                sendable.append((intent, OrderRequest(
+                    symbol=symbol,
+                    side="sell",
+                    qty=Decimal(str(qty)),
+                    order_type="limit",
+                    time_in_force=self.s.bracket_time_in_force,
+                    client_order_id=intent.cid,
+                    take_profit=Decimal(str(tp)),
+                    stop_loss=Decimal(str(sl)),
+                    order_class="oco",
+                )))
+        self._send_all(sendable)
+        for intent in placed:
+            symbol, qty = intent.symbol, intent.qty
             if intent.broker_id:
                 result.reprotected.append(symbol)
             elif intent.status in NOT_SENT_AGAIN:

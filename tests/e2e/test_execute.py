@@ -219,6 +219,29 @@ def test_a_runner_killed_mid_batch_and_run_again_sends_each_order_once(fast, sim
     assert_exactly_the_approved_orders(fast, sim)
 
 
+def test_the_orders_of_a_phase_are_journaled_before_its_first_post(fast, sim, broker, monkeypatch):
+    """One transaction journals a phase's orders `submitting` before the first of them is sent (not
+    one per order): from then on each row says "look it up first", which a killed runner's next run
+    does (the test above)."""
+    gate(fast, broker)
+    orders = approved(fast)
+    first_side = "sell" if (orders["side"] == "sell").any() else "buy"
+    phase = {f"pt-20251231-{r.symbol}-{r.side}-r1" for r in orders.itertuples() if r.side == first_side}
+    at_first_post: list[dict] = []
+    submit = broker.submit_order
+
+    def looking(order):
+        if not at_first_post:
+            with ledger(fast) as book:
+                at_first_post.append({r["client_order_id"]: r["status"] for r in book.orders(DAY, mode="real")})
+        return submit(order)
+
+    monkeypatch.setattr(broker, "submit_order", looking)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
+    assert phase and {cid for cid, status in at_first_post[0].items() if status == "submitting"} == phase
+    assert_exactly_the_approved_orders(fast, sim)
+
+
 def test_two_runs_of_one_date_at_once_send_each_order_once(fast, sim, broker):
     gate(fast, broker)
     sim.admin("POST", "/sim/faults", {"kind": "latency", "seconds": 0.05, "method": "POST", "path": "/v2/orders"})

@@ -79,3 +79,28 @@ def test_a_document_the_store_hands_out_can_be_changed_without_changing_the_stor
     assert store.get("account") == {"trading_blocked": False}
     assert store.asset("KO") == {"symbol": "KO", "status": "active", "attributes": ["has_options"]}
     assert store.position("KO") == ("3", "180")
+
+
+def test_a_file_from_before_the_opens_column_gains_it_with_its_orders_classified(tmp_path):
+    """The buying-power check reads only the open orders that can hold buying power (`opens`, an
+    indexed column SQLite computes from the document); a file written before that column existed
+    gets it when the simulator opens it, computed for the orders it already holds."""
+    import sqlite3
+
+    from alpaca_sim.common import dumps
+    from alpaca_sim.store import SCHEMA
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.executescript(SCHEMA)
+        for n, (side, intent) in enumerate([("buy", None), ("sell", None), ("sell", "sell_to_open"),
+                                            ("sell", "sell_to_close")]):
+            doc = {"id": f"o{n}", "side": side, "position_intent": intent}
+            old.execute("INSERT INTO orders (id, client_order_id, parent_id, symbol, status, open, submitted_at, doc) "
+                        "VALUES (?, ?, NULL, 'AAPL', 'new', 1, '2025-01-02T15:00:00Z', ?)", (f"o{n}", f"c{n}", dumps(doc)))
+    assert "opens" not in {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_xinfo(orders)")}
+
+    store = Store(path)
+    assert [row["id"] for row in store.order_rows("open = 1 AND opens = 1")] == ["o0", "o2"]
+    store.conn.close()
+    assert [row["id"] for row in Store(path).order_rows("open = 1 AND opens = 1")] == ["o0", "o2"]  # opened again

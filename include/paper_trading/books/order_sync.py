@@ -17,6 +17,7 @@ its unfinished members ended: then nothing is read. A replay listens for the who
 
 from __future__ import annotations
 
+from paper_trading.broker.trade_updates import CATCH_UP_S
 from paper_trading.broker.types import Broker, OrderInfo, group_states
 from paper_trading.execution import changed_rows
 from paper_trading.ledger import Ledger
@@ -51,8 +52,10 @@ def sync_orders(broker: Broker, ledger: Ledger) -> int:
             finished[root_cid] = members
     root_ids = {root_cid: (roots.get(root_cid) or {}).get("broker_order_id") or members[0]["broker_order_id"]
                 for root_cid, members in finished.items()}
+    # the listing just said these finished: a stream that listens announces it, if it has not yet
+    # (the frames of a clock move or a fill may still be on their way), within CATCH_UP_S
     states, gone = group_states(broker, {root_ids[cid]: {m["broker_order_id"] for m in members}
-                                         for cid, members in finished.items()})
+                                         for cid, members in finished.items()}, CATCH_UP_S)
     seen.update(states)
     for root_cid, root_id in root_ids.items():
         if root_id in gone:
