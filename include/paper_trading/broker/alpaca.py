@@ -111,7 +111,7 @@ def _pin_environment(session: requests.Session, url: str) -> None:
     headers."""
     session.proxies.update(requests.utils.get_environ_proxies(url))
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle and session.verify is True:
+    if bundle and session.verify is True and url.lower().startswith("https:"):  # (plain HTTP has no CA)
         session.verify = bundle
     session.trust_env = False
 

@@ -132,21 +132,30 @@ def _link(source: str | Path, copy: str | Path) -> None:
 
 class SimClock:
     """The simulator's clock as `run_day`'s clock: `now` reads it, `sleep` moves it forward (the
-    simulator fills, triggers and expires orders on the way)."""
+    simulator fills, triggers and expires orders on the way). The replay's simulator is its own and
+    its clock moves only when this moves it, so after a move `now` is the time the simulator
+    answered, not another request."""
 
     def __init__(self, sim) -> None:
         self.sim = sim
+        self._now: dt.datetime | None = None
 
     def now(self) -> dt.datetime:
-        return dt.datetime.fromisoformat(self.sim.admin("GET", "/sim/health").json()["clock"].replace("Z", "+00:00"))
+        if self._now is None:
+            self._now = dt.datetime.fromisoformat(
+                self.sim.admin("GET", "/sim/health").json()["clock"].replace("Z", "+00:00"))
+        return self._now
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
-            self.sim.admin("POST", "/sim/clock", {"advance_seconds": seconds})
+            self._moved(self.sim.admin("POST", "/sim/clock", {"advance_seconds": seconds}))
 
     def set(self, moment: dt.datetime) -> None:
         if moment > self.now():
-            self.sim.admin("POST", "/sim/clock", {"to": moment.astimezone(dt.UTC).isoformat()})
+            self._moved(self.sim.admin("POST", "/sim/clock", {"to": moment.astimezone(dt.UTC).isoformat()}))
+
+    def _moved(self, answer) -> None:
+        self._now = dt.datetime.fromisoformat(answer.json()["timestamp"])
 
 
 def replay(
