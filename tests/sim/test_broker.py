@@ -152,6 +152,21 @@ def test_prices_fall_back_to_the_latest_daily_bar(broker, monkeypatch):
     assert prices["AAPL"].source == "bar" and missing == []
 
 
+def test_a_price_of_zero_or_none_in_a_snapshot_is_no_price_and_the_bar_is_used(broker, monkeypatch):
+    monkeypatch.setattr(broker._data, "get_stock_snapshot", lambda request: {
+        "AAPL": {"latestTrade": {"p": 0, "t": "2025-12-31T15:00:00Z"}}, "SPY": {"latestTrade": None}})
+    prices, missing = broker.latest_prices(["AAPL", "SPY"])
+    assert {s: p.source for s, p in prices.items()} == {"AAPL": "bar", "SPY": "bar"} and missing == []
+
+
+def test_a_snapshot_price_keeps_its_trade_time_with_its_zone(broker, monkeypatch):
+    monkeypatch.setattr(broker._data, "get_stock_snapshot", lambda request: {
+        "AAPL": {"latestTrade": {"p": 123.45, "t": "2025-12-31T15:00:00.123456789Z"}}})
+    price = broker.latest_prices(["AAPL"])[0]["AAPL"]
+    assert (price.price, price.source) == (Decimal("123.45"), "trade")
+    assert price.at == dt.datetime(2025, 12, 31, 15, 0, 0, 123456, tzinfo=dt.UTC)
+
+
 def test_daily_closes(broker):
     closes = broker.daily_closes(["AAPL"], dt.date(2025, 12, 1), dt.date(2025, 12, 29))
     assert len(closes["AAPL"]) == 20 and closes["AAPL"][-1][0] == dt.date(2025, 12, 29)

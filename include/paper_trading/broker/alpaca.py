@@ -172,9 +172,20 @@ def _amount(value: str | None, field: str) -> Decimal:
 
 
 def _model(answer: M | dict[str, Any]) -> M:
-    """An alpaca-py answer as its model: the clients type every answer `Model | RawData` (the JSON
-    dict they return when made with `raw_data=True`, which ours never are)."""
+    """An alpaca-py answer of the trading client as its model: the clients type every answer
+    `Model | RawData` (the JSON dict they return when made with `raw_data=True`, which the trading
+    client never is)."""
     return cast(M, answer)
+
+
+def _raw(answer: object) -> dict[str, Any]:
+    """An answer of the market-data client, made with `raw_data=True`: Alpaca's JSON by symbol."""
+    return cast(dict[str, Any], answer or {})
+
+
+def _at(text: str | None) -> dt.datetime | None:
+    """A market-data timestamp (RFC 3339, `Z`, up to nanoseconds) as an aware datetime."""
+    return dt.datetime.fromisoformat(text) if text else None
 
 
 # ------------------------------------------------------------------------------------ adapter
@@ -218,7 +229,9 @@ class AlpacaBroker:
         self._stream_args = (api_key, secret_key) if trade_updates else None
         self._updates: TradeUpdates | None = None
         self._trading = TradingClient(api_key, secret_key, paper=not self.live, url_override=self.trading_url)
-        self._data = StockHistoricalDataClient(api_key, secret_key, url_override=self.data_url)
+        # market data as Alpaca's JSON: a price and a time are all we read of a snapshot, whose
+        # five models per symbol (trade, quote, three bars) were most of a plan step's broker time
+        self._data = StockHistoricalDataClient(api_key, secret_key, url_override=self.data_url, raw_data=True)
         for client, url in ((self._trading, self.trading_url), (self._data, self.data_url)):
             client._retry = 0  # alpaca-py would re-send POST /v2/orders on 429/504: never blindly
             client._session.mount("http://", _TimeoutAdapter(timeout))
@@ -335,26 +348,25 @@ class AlpacaBroker:
         if not wanted:
             return {}, []
         feed = {"feed": self.data_feed} if self.data_feed else {}
-        snaps = self._read(
+        snaps = _raw(self._read(
             "GET /v2/stocks/snapshots",
             lambda: self._data.get_stock_snapshot(StockSnapshotRequest(symbol_or_symbols=wanted, **feed)),
-        )
+        ))
         prices: dict[str, Price] = {}
         for sym in wanted:
-            snap = snaps.get(sym)
-            trade = getattr(snap, "latest_trade", None)
-            if trade is not None and trade.price and trade.price > 0:
-                prices[sym] = Price(sym, Decimal(str(trade.price)), "trade", trade.timestamp)
+            trade = (snaps.get(sym) or {}).get("latestTrade") or {}
+            if _positive(trade.get("p")):
+                prices[sym] = Price(sym, Decimal(str(trade["p"])), "trade", _at(trade.get("t")))
         rest = [s for s in wanted if s not in prices]
         if rest:
-            bars = self._read(
+            bars = _raw(self._read(
                 "GET /v2/stocks/bars/latest",
                 lambda: self._data.get_stock_latest_bar(StockLatestBarRequest(symbol_or_symbols=rest, **feed)),
-            )
+            ))
             for sym in rest:
-                bar = bars.get(sym)
-                if bar is not None and bar.close and bar.close > 0:
-                    prices[sym] = Price(sym, Decimal(str(bar.close)), "bar", bar.timestamp)
+                bar = bars.get(sym) or {}
+                if _positive(bar.get("c")):
+                    prices[sym] = Price(sym, Decimal(str(bar["c"])), "bar", _at(bar.get("t")))
         missing = [s for s in wanted if s not in prices]
         if missing:
             log.warning("no price for %d symbol(s): %s", len(missing), ", ".join(missing))
@@ -375,9 +387,10 @@ class AlpacaBroker:
             end=dt.datetime.combine(end, dt.time(23, 59)),
             **({"feed": self.data_feed} if self.data_feed else {}),
         )
-        bars = _model(self._read("GET /v2/stocks/bars", lambda: self._data.get_stock_bars(request)))
+        bars = _raw(self._read("GET /v2/stocks/bars", lambda: self._data.get_stock_bars(request)))
         return {
-            sym: [(b.timestamp.astimezone(_NY).date(), Decimal(str(b.close))) for b in bars.data.get(sym, [])]
+            sym: [(cast(dt.datetime, _at(b["t"])).astimezone(_NY).date(), Decimal(str(b["c"])))
+                  for b in bars.get(sym) or [] if b.get("t") and _positive(b.get("c"))]
             for sym in wanted
         }
 
@@ -583,6 +596,16 @@ def _price(value: Decimal | None, field: str, o: OrderRequest) -> float:
     if value is None:
         raise ValueError(f"order {o.client_order_id}: {o.order_class or o.order_type} order without {field}")
     return float(value)
+
+
+def _positive(value: object) -> bool:
+    """A price that can be used: a number above zero (a missing, zero or unreadable one is no price)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return False
+    try:
+        return float(value) > 0
+    except ValueError:
+        return False
 
 
 def _update_order(data: dict) -> OrderInfo | None:
