@@ -19,6 +19,9 @@ why:
 - **Prices that are reported, not guessed**: latest trade from snapshots, else the latest daily
   bar; symbols with neither are returned as missing.
 - **Live trading needs two switches**: the live endpoint and `allow_live=True`.
+- **Answers read as Alpaca's JSON** (alpaca-py's own `raw_data` switch): alpaca-py's request models
+  still build and check what is sent; what comes back is read into the few fields we keep, without
+  a pydantic model of every order, leg, position and snapshot (a tenth of a replay's client time).
 """
 
 from __future__ import annotations
@@ -75,7 +78,6 @@ if TYPE_CHECKING:
 log = get_logger("broker")
 
 T = TypeVar("T")
-M = TypeVar("M")
 _NY = ZoneInfo("America/New_York")
 
 
@@ -171,16 +173,12 @@ def _amount(value: str | None, field: str) -> Decimal:
     return Decimal(value)
 
 
-def _model(answer: M | dict[str, Any]) -> M:
-    """An alpaca-py answer of the trading client as its model: the clients type every answer
-    `Model | RawData` (the JSON dict they return when made with `raw_data=True`, which the trading
-    client never is)."""
-    return cast(M, answer)
-
-
-def _raw(answer: object) -> dict[str, Any]:
-    """An answer of the market-data client, made with `raw_data=True`: Alpaca's JSON by symbol."""
-    return cast(dict[str, Any], answer or {})
+def _raw(answer: object) -> Any:
+    """An alpaca-py answer as Alpaca's JSON: both clients are made with `raw_data=True` (alpaca-py's
+    own switch). Its request models still build and check what is sent; what comes back is read
+    here, into the few fields we keep: its pydantic models of every order, position, leg and
+    snapshot were a tenth of a replay's client time, for values we then converted anyway."""
+    return answer if answer is not None else {}
 
 
 def _at(text: str | None) -> dt.datetime | None:
@@ -228,7 +226,8 @@ class AlpacaBroker:
         self.data_feed = data_feed
         self._stream_args = (api_key, secret_key) if trade_updates else None
         self._updates: TradeUpdates | None = None
-        self._trading = TradingClient(api_key, secret_key, paper=not self.live, url_override=self.trading_url)
+        self._trading = TradingClient(api_key, secret_key, paper=not self.live, url_override=self.trading_url,
+                                      raw_data=True)
         # market data as Alpaca's JSON: a price and a time are all we read of a snapshot, whose
         # five models per symbol (trade, quote, three bars) were most of a plan step's broker time
         self._data = StockHistoricalDataClient(api_key, secret_key, url_override=self.data_url, raw_data=True)
@@ -319,26 +318,21 @@ class AlpacaBroker:
         return BrokerError(text, status, code)
 
     def account(self) -> Account:
-        a = _model(self._read("GET /v2/account", self._trading.get_account))
-        return Account(_amount(a.equity, "equity"), _amount(a.cash, "cash"), _amount(a.buying_power, "buying_power"),
-                       str(a.status.value),
-                       bool(a.trading_blocked), bool(a.account_blocked), bool(a.trade_suspended_by_user))
+        return self._read("GET /v2/account", lambda: _account(_raw(self._trading.get_account())))
 
     def positions(self) -> list[Position]:
-        rows = _model(self._read("GET /v2/positions", self._trading.get_all_positions))
-        return [Position(p.symbol, Decimal(p.qty), Decimal(p.avg_entry_price), _dec(p.market_value),
-                         _dec(p.current_price), _dec(p.qty_available)) for p in rows]
+        return self._read("GET /v2/positions",
+                          lambda: [_position(p) for p in _raw(self._trading.get_all_positions()) or []])
 
     def clock(self) -> Clock:
-        c = _model(self._read("GET /v2/clock", self._trading.get_clock))
-        return Clock(c.timestamp, bool(c.is_open), c.next_open, c.next_close)
+        return self._read("GET /v2/clock", lambda: _clock(_raw(self._trading.get_clock())))
 
     def calendar(self, start: dt.date, end: dt.date) -> list[CalendarDay]:
         from alpaca.trading.requests import GetCalendarRequest
 
         request = GetCalendarRequest(start=start, end=end)
-        days = _model(self._read("GET /v2/calendar", lambda: self._trading.get_calendar(request)))
-        return [CalendarDay(d.date, d.open, d.close) for d in days]
+        return self._read("GET /v2/calendar",
+                          lambda: [_calendar_day(d) for d in _raw(self._trading.get_calendar(request)) or []])
 
     def latest_prices(self, symbols: Iterable[str]) -> tuple[dict[str, Price], list[str]]:
         """Latest trade per symbol from snapshots, else the latest daily bar's close; the rest missing."""
@@ -397,27 +391,24 @@ class AlpacaBroker:
     def get_order(self, order_id: str) -> OrderInfo:
         from alpaca.trading.requests import GetOrderByIdRequest
 
-        return _order(
-            self._read(
-                f"GET /v2/orders/{order_id}",
-                lambda: self._trading.get_order_by_id(order_id, GetOrderByIdRequest(nested=True)),
-            )
+        return self._read(
+            f"GET /v2/orders/{order_id}",
+            lambda: _order(_raw(self._trading.get_order_by_id(order_id, GetOrderByIdRequest(nested=True)))),
         )
 
     def get_order_by_client_id(self, client_order_id: str) -> OrderInfo | None:
         """The order with this client_order_id, or None if the broker has none (404)."""
         from alpaca.common.exceptions import APIError
 
-        def call():
+        def call() -> OrderInfo | None:
             try:
-                return self._trading.get_order_by_client_id(client_order_id)
+                return _order(_raw(self._trading.get_order_by_client_id(client_order_id)))
             except APIError as exc:
                 if exc.status_code == 404:
                     return None
                 raise
 
-        found = self._read(f"GET /v2/orders:by_client_order_id {client_order_id}", call)
-        return None if found is None else _order(found)
+        return self._read(f"GET /v2/orders:by_client_order_id {client_order_id}", call)
 
     def list_orders(
         self,
@@ -445,14 +436,14 @@ class AlpacaBroker:
                 symbols=symbols,
                 direction="desc",
             )
-            page = _model(self._read(
+            page = self._read(
                 "GET /v2/orders",
-                lambda: self._trading.get_orders(request),  # noqa: B023 - _read calls it (and retries) before returning
-            ))
-            fresh = [o for o in page if str(o.id) not in seen]
-            seen.update(str(o.id) for o in fresh)
-            out += [_order(o) for o in fresh]
-            if len(page) < 500 or not fresh:
+                lambda: [_order(o) for o in _raw(self._trading.get_orders(request)) or []],  # noqa: B023 - _read calls it (and retries) before returning
+            )
+            fresh = [o for o in page if o.id not in seen]
+            seen.update(o.id for o in fresh)
+            out += fresh
+            if len(page) < 500 or not fresh or page[-1].submitted_at is None:
                 return out
             # `until` is exclusive: step just past the oldest timestamp seen, so orders that share
             # it are fetched again (and skipped as seen) rather than lost.
@@ -486,7 +477,7 @@ class AlpacaBroker:
         request = _order_request(order)
         self._pacer.wait()
         try:
-            placed = self._trading.submit_order(request)
+            placed = _raw(self._trading.submit_order(request))
         except Exception as exc:
             status = _status_of(exc)
             if status == 429:
@@ -609,34 +600,69 @@ def _positive(value: object) -> bool:
 
 
 def _update_order(data: dict) -> OrderInfo | None:
-    """The order of one `trade_updates` message, or None when it is not one alpaca-py can read."""
-    from alpaca.trading.models import TradeUpdate
-    from pydantic import ValidationError
-
+    """The order of one `trade_updates` message (`{"event", "order", ...}`), or None when it is not
+    a trade update that names an order."""
     try:
-        return _order(TradeUpdate(**data).order)
-    except (ValidationError, TypeError, ValueError):
+        if not isinstance(data.get("event"), str):
+            raise ValueError("no event")
+        return _order(data["order"])
+    except (KeyError, TypeError, ValueError, ArithmeticError):
         log.warning("trade_updates: a message that is not a trade update was ignored")
         return None
 
 
-def _order(o) -> OrderInfo:
+def _order(o: dict[str, Any]) -> OrderInfo:
+    """An order in Alpaca's JSON (an answer, an item of a listing, a stream message's) as ours."""
+    if not isinstance(o, dict):
+        raise TypeError(f"an order is a JSON object, got {type(o).__name__}")
+    kind = o.get("type") or o.get("order_type")
     return OrderInfo(
-        id=str(o.id),
-        client_order_id=o.client_order_id,
-        symbol=o.symbol,
-        side=o.side.value if o.side else "",
-        order_type=(o.type or o.order_type).value if (o.type or o.order_type) else "",
-        order_class=o.order_class.value if o.order_class else "simple",
-        status=o.status.value,
-        qty=_dec(o.qty),
-        notional=_dec(o.notional),
-        filled_qty=_dec(o.filled_qty) or Decimal(0),
-        filled_avg_price=_dec(o.filled_avg_price),
-        limit_price=_dec(o.limit_price),
-        stop_price=_dec(o.stop_price),
-        submitted_at=o.submitted_at,
-        filled_at=o.filled_at,
-        legs=tuple(_order(leg) for leg in (o.legs or ())),
-        expires_at=o.expires_at,
+        id=str(o["id"]),
+        client_order_id=o["client_order_id"],
+        symbol=o.get("symbol") or "",
+        side=o.get("side") or "",
+        order_type=kind or "",
+        order_class=o.get("order_class") or "simple",
+        status=o["status"],
+        qty=_dec(o.get("qty")),
+        notional=_dec(o.get("notional")),
+        filled_qty=_dec(o.get("filled_qty")) or Decimal(0),
+        filled_avg_price=_dec(o.get("filled_avg_price")),
+        limit_price=_dec(o.get("limit_price")),
+        stop_price=_dec(o.get("stop_price")),
+        submitted_at=_at(o.get("submitted_at")),
+        filled_at=_at(o.get("filled_at")),
+        legs=tuple(_order(leg) for leg in (o.get("legs") or ())),
+        expires_at=_at(o.get("expires_at")),
     )
+
+
+def _account(a: dict[str, Any]) -> Account:
+    return Account(_amount(a.get("equity"), "equity"), _amount(a.get("cash"), "cash"),
+                   _amount(a.get("buying_power"), "buying_power"), str(a.get("status") or ""),
+                   bool(a.get("trading_blocked")), bool(a.get("account_blocked")),
+                   bool(a.get("trade_suspended_by_user")))
+
+
+def _position(p: dict[str, Any]) -> Position:
+    return Position(p["symbol"], Decimal(str(p["qty"])), Decimal(str(p["avg_entry_price"])),
+                    _dec(p.get("market_value")), _dec(p.get("current_price")), _dec(p.get("qty_available")))
+
+
+def _clock(c: dict[str, Any]) -> Clock:
+    return Clock(_when(c, "timestamp"), bool(c.get("is_open")), _when(c, "next_open"), _when(c, "next_close"))
+
+
+def _calendar_day(d: dict[str, Any]) -> CalendarDay:
+    """A day of `/v2/calendar`: its open and close as New York wall times (naive, as alpaca-py made them)."""
+    day = dt.date.fromisoformat(d["date"])
+    return CalendarDay(day, dt.datetime.strptime(f"{d['date']} {d['open']}", "%Y-%m-%d %H:%M"),
+                       dt.datetime.strptime(f"{d['date']} {d['close']}", "%Y-%m-%d %H:%M"))
+
+
+def _when(doc: dict[str, Any], field: str) -> dt.datetime:
+    """A time the answer must hold."""
+    value = _at(doc.get(field))
+    if value is None:
+        raise BrokerError(f"the broker's answer has no {field}")
+    return value

@@ -18,8 +18,8 @@ What the stream is trusted with, and what not:
 
 Why not alpaca-py's `TradingStream`: it never says when Alpaca has acknowledged the `listen`, so a
 caller cannot know from when on it would have heard of an order; it runs an asyncio loop that must be
-given a thread anyway, and hides its reconnects. The protocol is four messages; alpaca-py's
-`TradeUpdate` model still parses what arrives.
+given a thread anyway, and hides its reconnects. The protocol is four messages; each update's order
+is read from its JSON as the adapter reads every order answer (`broker/alpaca.py`).
 """
 
 from __future__ import annotations
