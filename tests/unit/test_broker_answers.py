@@ -81,3 +81,29 @@ def test_an_account_answer_without_its_amounts_or_a_clock_without_its_time_is_a_
         _account({"equity": "1", "buying_power": "1", "status": "ACTIVE"})
     with pytest.raises(BrokerError, match="no next_close"):
         _clock({"timestamp": "2025-12-31T09:45:00-05:00", "is_open": True, "next_open": "2026-01-02T09:30:00-05:00"})
+
+
+@pytest.mark.parametrize("body", [
+    b'{"id": "x", "qty": "10", "filled_avg_price": 190.12, "legs": [{"a": null, "b": true}], "n": -3}',
+    b'[{"latestTrade": {"p": 1e-07, "t": "2025-12-31T15:00:00Z"}}, "\\u00e9\\n", 12345678901234567]',
+    b'{"big": 123456789012345678901234567890, "nan": NaN, "inf": Infinity}',  # msgspec refuses: stdlib reads
+])
+def test_an_answers_json_is_read_as_the_standard_library_reads_it(body):
+    import json
+
+    from paper_trading.broker.alpaca import _Answer
+
+    answer = _Answer()
+    answer._content, answer.encoding = body, "utf-8"
+    assert repr(answer.json()) == repr(json.loads(body))
+
+
+def test_an_answer_that_is_not_json_raises_requests_own_error():
+    import requests
+
+    from paper_trading.broker.alpaca import _Answer
+
+    answer = _Answer()
+    answer._content, answer.encoding = b"<html>502 Bad Gateway</html>", "utf-8"
+    with pytest.raises(requests.JSONDecodeError):
+        answer.json()

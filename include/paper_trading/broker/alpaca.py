@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
@@ -84,8 +85,28 @@ _NY = ZoneInfo("America/New_York")
 # ------------------------------------------------------------------------------ HTTP plumbing
 
 
+class _Answer(requests.Response):
+    """A response whose JSON body is decoded by msgspec (several times faster than the standard
+    library, the same values for any JSON Alpaca sends); a body msgspec refuses is left to
+    `requests` (so its errors, and the standard library's leniencies, are as before)."""
+
+    def json(self, **kwargs: Any) -> Any:
+        if not kwargs:
+            try:
+                return msgspec.json.decode(self.content)
+            except (msgspec.DecodeError, TypeError):
+                pass
+        return super().json(**kwargs)
+
+
 class _TimeoutAdapter(HTTPAdapter):
-    """Gives every request of a session a timeout unless the caller set one."""
+    """Gives every request of a session a timeout unless the caller set one, and its answers
+    `_Answer`'s JSON decoding."""
+
+    def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
+        response = super().build_response(req, resp)
+        response.__class__ = _Answer
+        return response
 
     def __init__(self, timeout: float) -> None:
         super().__init__(max_retries=0)
