@@ -16,8 +16,8 @@ lose one. What makes that true:
   "client_order_id must be unique" means it is there. A 429 created nothing: wait what the broker
   says, look up, send again.
 - **Journal.** The intent is written to the ledger (`submitting`) before the POST and the answer
-  after it, so a run killed between the two leaves a row that the next run resolves. The orders of
-  one phase (sells, buys, protective OCOs) are journaled together before the first POST, and each
+  after it, so a run killed between the two leaves a row that the next run resolves. The new orders
+  of one phase (sells, buys, protective OCOs) are journaled together before the first POST, and each
   answer rides with the next write: a few transactions per phase, not two per order.
 
 The order of a real run (dry runs the same code, with writes replaced by ledger rows `dry_run`):
@@ -486,20 +486,24 @@ class Executor:
     def _send_all(self, orders: list[tuple[Intent, OrderRequest | None]]) -> None:
         """Send the orders of one phase (the sells, the buys, the protective OCOs), each once.
 
-        A real run journals them all `submitting` in one transaction before the first POST, not one
-        transaction per order: the row says "may be at the broker, look it up", which is true of each
-        from then on. A run that dies on the way leaves the rest `submitting`; the next run looks them
-        up (absent: sent then, with the same id), as it does for an order whose POST it lost; so does
-        the next run for one this run never tried (the breaker stopped sending: it stays `pending`
-        here and unresolved in the run's result)."""
-        if self.real and orders and self._unknown_in_a_row < UNKNOWN_BREAKER:
+        A real run journals those that go straight to their POST (the ids the opening listing
+        showed absent and the ledger never had: `_absent`) `submitting` in one transaction before
+        the first POST, not one transaction per order: the row says "may be at the broker, look it
+        up", which is true of each from then on. A run that dies on the way leaves the rest
+        `submitting`; the next run looks them up (absent: sent then, with the same id), as it does
+        for an order whose POST it lost; so does the next run for one this run never tried (the
+        breaker stopped sending: it stays `pending` here and unresolved in the run's result). An id
+        that must be looked up first keeps its own journal line after the look-up (`_place`), so a
+        row the ledger already has is never marked `submitting` before the broker is asked."""
+        batch = [intent for intent, request in orders if request is not None and intent.cid in self._absent]
+        if self.real and batch and self._unknown_in_a_row < UNKNOWN_BREAKER:
             self._writing()
-            for intent, _ in orders:
+            for intent in batch:
                 intent.status, intent.journaled = "submitting", True
-            self.ledger.upsert_orders([self._row(intent) for intent, _ in orders])
+            self.ledger.upsert_orders([self._row(intent) for intent in batch])
         for intent, request in orders:
             self._place(intent, request)
-        for intent, _ in orders:
+        for intent in batch:
             if intent.journaled:  # never tried
                 intent.status, intent.journaled = "pending", False
 
@@ -516,6 +520,7 @@ class Executor:
                 "dry run: would send %s %s %g %s (%s)", intent.side, intent.symbol, intent.qty, intent.form, intent.cid
             )
             return
+        journaled, intent.journaled = intent.journaled, False  # by `_send_all`, with the rest of its phase
         for attempt in range(1, self.s.submit_attempts + 1):
             self._writing()
             if intent.cid not in self._absent:
@@ -523,8 +528,8 @@ class Executor:
                 if found is not None:
                     self._record(intent, found)
                     return
-            if intent.journaled:  # by `_send_all`, with the rest of its phase
-                intent.journaled = False
+            if journaled:
+                journaled = False
             else:
                 self._journal(intent, "submitting")
             self._absent.discard(intent.cid)  # from now on, whatever happens to this POST, look first

@@ -242,6 +242,26 @@ def test_the_orders_of_a_phase_are_journaled_before_its_first_post(fast, sim, br
     assert_exactly_the_approved_orders(fast, sim)
 
 
+def test_an_order_whose_answer_was_lost_is_looked_up_first_and_recorded_as_the_broker_has_it(
+        fast, sim, broker, monkeypatch):
+    """An id the ledger journaled without an answer (`unknown`), missed by the opening listing, is
+    looked up before anything is written or sent: recorded as the broker has it, not journaled
+    `submitting` and not sent again; the run ends with every outcome known."""
+    gate(fast, broker)
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)
+    first = broker_orders(sim)
+    with ledger(fast) as book:
+        row = next(r for r in book.orders(DAY, mode="real") if r["side"] == "buy" and not r["parent_client_order_id"])
+        book.upsert_orders([{**row, "status": "unknown", "broker_order_id": None, "filled_qty": None}])
+    monkeypatch.setattr(broker, "list_orders", lambda *args, **kwargs: [])  # the listing misses it
+    steps.execute_orders(DAY, mode="real", root=fast, broker=broker)  # no OutcomeUnknown: all known
+    assert [o["id"] for o in broker_orders(sim)] == [o["id"] for o in first]
+    with ledger(fast) as book:
+        again = {r["client_order_id"]: r for r in book.orders(DAY, mode="real")}[row["client_order_id"]]
+    at_broker = next(o for o in first if o["client_order_id"] == row["client_order_id"])
+    assert (again["status"], again["broker_order_id"]) == (at_broker["status"], at_broker["id"])
+
+
 def test_two_runs_of_one_date_at_once_send_each_order_once(fast, sim, broker):
     gate(fast, broker)
     sim.admin("POST", "/sim/faults", {"kind": "latency", "seconds": 0.05, "method": "POST", "path": "/v2/orders"})
