@@ -140,6 +140,21 @@ def test_a_hanging_read_times_out_and_is_retried(sim):
     assert broker.clock().is_open
 
 
+def test_a_submit_whose_answer_cannot_be_read_is_an_unknown_outcome_and_the_order_is_found(broker, monkeypatch):
+    """The broker accepted the order but its answer lacks what we read: not an error to stop on, an
+    unknown outcome, resolved by looking the id up (it is there)."""
+    post = broker._trading.submit_order
+
+    def unreadable(request):
+        answer = post(request)
+        return {k: v for k, v in answer.items() if k != "status"}
+
+    monkeypatch.setattr(broker._trading, "submit_order", unreadable)
+    with pytest.raises(AmbiguousSubmitError, match="unknown outcome"):
+        broker.submit_order(buy("pt-unreadable"))
+    assert broker.get_order_by_client_id("pt-unreadable").status == "filled"
+
+
 def test_prices_from_snapshots_and_missing_symbols_reported(broker):
     prices, missing = broker.latest_prices(["AAPL", "SPY", "NOPE"])
     assert set(prices) == {"AAPL", "SPY"} and missing == ["NOPE"]

@@ -497,8 +497,8 @@ class AlpacaBroker:
         """POST /v2/orders exactly once. 4xx -> OrderRejected; unknown outcome -> AmbiguousSubmitError."""
         request = _order_request(order)
         self._pacer.wait()
-        try:
-            placed = _raw(self._trading.submit_order(request))
+        try:  # an answer that cannot be read is an unknown outcome too: the order may exist
+            placed = _order(_raw(self._trading.submit_order(request)))
         except Exception as exc:
             status = _status_of(exc)
             if status == 429:
@@ -522,7 +522,7 @@ class AlpacaBroker:
                 order.client_order_id,
                 status,
             ) from None
-        return _order(placed)
+        return placed
 
     def cancel_order(self, order_id: str) -> None:
         """DELETE /v2/orders/{id}; idempotent in effect, so it is retried like a read."""
