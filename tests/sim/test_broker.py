@@ -182,6 +182,13 @@ def test_a_snapshot_price_keeps_its_trade_time_with_its_zone(broker, monkeypatch
     assert price.at == dt.datetime(2025, 12, 31, 15, 0, 0, 123456, tzinfo=dt.UTC)
 
 
+def test_a_market_data_answer_that_cannot_be_read_is_the_requests_broker_error(broker, monkeypatch):
+    monkeypatch.setattr(broker._data, "get_stock_snapshot", lambda request: {
+        "AAPL": {"latestTrade": {"p": 123.45, "t": "yesterday"}}})
+    with pytest.raises(BrokerError, match="GET /v2/stocks/snapshots failed"):
+        broker.latest_prices(["AAPL"])
+
+
 def test_daily_closes(broker):
     closes = broker.daily_closes(["AAPL"], dt.date(2025, 12, 1), dt.date(2025, 12, 29))
     assert len(closes["AAPL"]) == 20 and closes["AAPL"][-1][0] == dt.date(2025, 12, 29)

@@ -363,25 +363,15 @@ class AlpacaBroker:
         if not wanted:
             return {}, []
         feed = {"feed": self.data_feed} if self.data_feed else {}
-        snaps = _raw(self._read(
-            "GET /v2/stocks/snapshots",
-            lambda: self._data.get_stock_snapshot(StockSnapshotRequest(symbol_or_symbols=wanted, **feed)),
-        ))
-        prices: dict[str, Price] = {}
-        for sym in wanted:
-            trade = (snaps.get(sym) or {}).get("latestTrade") or {}
-            if _positive(trade.get("p")):
-                prices[sym] = Price(sym, Decimal(str(trade["p"])), "trade", _at(trade.get("t")))
+        # (read inside `_read`, so an answer that cannot be read is the request's BrokerError)
+        prices: dict[str, Price] = self._read("GET /v2/stocks/snapshots", lambda: _prices(
+            _raw(self._data.get_stock_snapshot(StockSnapshotRequest(symbol_or_symbols=wanted, **feed))),
+            wanted, "trade"))
         rest = [s for s in wanted if s not in prices]
         if rest:
-            bars = _raw(self._read(
-                "GET /v2/stocks/bars/latest",
-                lambda: self._data.get_stock_latest_bar(StockLatestBarRequest(symbol_or_symbols=rest, **feed)),
-            ))
-            for sym in rest:
-                bar = bars.get(sym) or {}
-                if _positive(bar.get("c")):
-                    prices[sym] = Price(sym, Decimal(str(bar["c"])), "bar", _at(bar.get("t")))
+            prices |= self._read("GET /v2/stocks/bars/latest", lambda: _prices(
+                _raw(self._data.get_stock_latest_bar(StockLatestBarRequest(symbol_or_symbols=rest, **feed))),
+                rest, "bar"))
         missing = [s for s in wanted if s not in prices]
         if missing:
             log.warning("no price for %d symbol(s): %s", len(missing), ", ".join(missing))
@@ -402,12 +392,14 @@ class AlpacaBroker:
             end=dt.datetime.combine(end, dt.time(23, 59)),
             **({"feed": self.data_feed} if self.data_feed else {}),
         )
-        bars = _raw(self._read("GET /v2/stocks/bars", lambda: self._data.get_stock_bars(request)))
-        return {
-            sym: [(cast(dt.datetime, _at(b["t"])).astimezone(_NY).date(), Decimal(str(b["c"])))
-                  for b in bars.get(sym) or [] if b.get("t") and _positive(b.get("c"))]
-            for sym in wanted
-        }
+        def closes(bars: dict[str, Any]) -> dict[str, list[tuple[dt.date, Decimal]]]:
+            return {
+                sym: [(cast(dt.datetime, _at(b["t"])).astimezone(_NY).date(), Decimal(str(b["c"])))
+                      for b in bars.get(sym) or [] if b.get("t") and _positive(b.get("c"))]
+                for sym in wanted
+            }
+
+        return self._read("GET /v2/stocks/bars", lambda: closes(_raw(self._data.get_stock_bars(request))))
 
     def get_order(self, order_id: str) -> OrderInfo:
         from alpaca.trading.requests import GetOrderByIdRequest
@@ -608,6 +600,19 @@ def _price(value: Decimal | None, field: str, o: OrderRequest) -> float:
     if value is None:
         raise ValueError(f"order {o.client_order_id}: {o.order_class or o.order_type} order without {field}")
     return float(value)
+
+
+def _prices(answer: dict[str, Any], symbols: list[str], source: str) -> dict[str, Price]:
+    """The usable prices of `symbols` in a snapshots answer (the latest trade's) or a latest-bars
+    answer (the bar's close), with their times."""
+    out: dict[str, Price] = {}
+    for sym in symbols:
+        item = answer.get(sym) or {}
+        quote = (item.get("latestTrade") or {}) if source == "trade" else item
+        value = quote.get("p" if source == "trade" else "c")
+        if _positive(value):
+            out[sym] = Price(sym, Decimal(str(value)), source, _at(quote.get("t")))
+    return out
 
 
 def _positive(value: object) -> bool:
