@@ -19,7 +19,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from .common import parse_time
+from .common import loads, parse_time
 from .sessions import NY
 
 COLUMNS = ("submitted (New York)", "client_order_id", "symbol", "side", "qty", "type", "class", "status", "filled",
@@ -49,7 +49,7 @@ def read_orders(db: Path, *, day: dt.date | None = None, status: str = "all", sy
         raise ValueError(f"{db}: not a simulator database ({exc})") from None
     finally:
         conn.close()
-    docs = [dict(json.loads(doc), _parent=parents.get(parent, "") if parent else "") for doc, parent in rows]
+    docs = [dict(loads(doc), _parent=parents.get(parent, "") if parent else "") for doc, parent in rows]
     if day is not None:
         docs = [d for d in docs if parse_time(d["submitted_at"]).astimezone(NY).date() == day]
     return docs[-limit:] if limit else docs

@@ -162,7 +162,6 @@ class Intent:
     filled_qty: float | None = None
     filled_avg_price: float | None = None
     submitted_at: dt.datetime | None = None
-    journaled: bool = False  # written `submitting` ahead of its first POST (`Executor._send_all`)
 
     @property
     def settled(self) -> bool:
@@ -496,38 +495,40 @@ class Executor:
         that must be looked up first keeps its own journal line after the look-up (`_place`), so a
         row the ledger already has is never marked `submitting` before the broker is asked."""
         batch = [intent for intent, request in orders if request is not None and intent.cid in self._absent]
-        if self.real and batch and self._unknown_in_a_row < UNKNOWN_BREAKER:
+        if not (self.real and batch and self._unknown_in_a_row < UNKNOWN_BREAKER):
+            batch = []
+        if batch:
             self._writing()
             for intent in batch:
-                intent.status, intent.journaled = "submitting", True
+                intent.status = "submitting"
             self.ledger.upsert_orders([self._row(intent) for intent in batch])
+        journaled = {intent.cid for intent in batch}
         for intent, request in orders:
-            self._place(intent, request)
-        for intent in batch:
-            if intent.journaled:  # never tried
-                intent.status, intent.journaled = "pending", False
+            if not self._place(intent, request, journaled=intent.cid in journaled) and intent.cid in journaled:
+                intent.status = "pending"  # never tried
 
-    def _place(self, intent: Intent, request: OrderRequest | None) -> None:
-        """Send `request` once, whatever happens on the way (see the module docstring)."""
+    def _place(self, intent: Intent, request: OrderRequest | None, journaled: bool = False) -> bool:
+        """Send `request` once, whatever happens on the way (see the module docstring). `journaled`:
+        its `submitting` line is written already (`_send_all`). Returns whether it was tried (not:
+        no request, or the breaker stopped sending)."""
         if request is None:
-            return
+            return False
         if self._unknown_in_a_row >= UNKNOWN_BREAKER:
-            return  # the broker is failing every submit: stop sending; the next run resumes from here
+            return False  # the broker is failing every submit: stop sending; the next run resumes from here
         if not self.real:
             intent.status = "dry_run"
             self._record(intent)
             log.info(
                 "dry run: would send %s %s %g %s (%s)", intent.side, intent.symbol, intent.qty, intent.form, intent.cid
             )
-            return
-        journaled, intent.journaled = intent.journaled, False  # by `_send_all`, with the rest of its phase
+            return True
         for attempt in range(1, self.s.submit_attempts + 1):
             self._writing()
             if intent.cid not in self._absent:
                 found = self.broker.get_order_by_client_id(intent.cid)
                 if found is not None:
                     self._record(intent, found)
-                    return
+                    return True
             if journaled:
                 journaled = False
             else:
@@ -551,7 +552,7 @@ class Executor:
                 intent.status, intent.error = "rejected", str(exc)
                 self._record(intent)
                 log.warning("rejected by the broker: %s", exc)
-                return
+                return True
             else:
                 intent.error = ""
                 self._unknown_in_a_row = 0
@@ -565,7 +566,7 @@ class Executor:
                     info.status,
                     intent.cid,
                 )
-                return
+                return True
         intent.status = "unknown"
         self._unknown_in_a_row += 1
         log.error(
@@ -580,6 +581,7 @@ class Executor:
                 "%d submits in a row with an unknown outcome: no more orders are sent in this run",
                 self._unknown_in_a_row,
             )
+        return True
 
     def _journal(self, intent: Intent, status: str, error: str = "") -> None:
         intent.status = status

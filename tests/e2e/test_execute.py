@@ -475,11 +475,11 @@ def test_a_refusal_is_in_the_ledger_before_anything_else_so_a_runner_killed_next
     place = Executor._place
     placed: list[str] = []
 
-    def dies_on_the_second_order(self, intent, request):
+    def dies_on_the_second_order(self, intent, request, **kwargs):
         if placed:
             raise Died("killed before the second order")
         placed.append(intent.cid)
-        return place(self, intent, request)
+        return place(self, intent, request, **kwargs)
 
     monkeypatch.setattr(Executor, "_place", dies_on_the_second_order)
     monkeypatch.setattr(Executor, "_finish", lambda self, quietly=False, flush=True: None)  # a kill cleans nothing up

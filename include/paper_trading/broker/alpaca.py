@@ -103,14 +103,14 @@ class _TimeoutAdapter(HTTPAdapter):
     """Gives every request of a session a timeout unless the caller set one, and its answers
     `_Answer`'s JSON decoding."""
 
+    def __init__(self, timeout: float) -> None:
+        super().__init__(max_retries=0)
+        self.timeout = timeout
+
     def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
         response = super().build_response(req, resp)
         response.__class__ = _Answer
         return response
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__(max_retries=0)
-        self.timeout = timeout
 
     def send(
         self,
@@ -203,7 +203,7 @@ def _raw(answer: object) -> Any:
 
 
 def _at(text: str | None) -> dt.datetime | None:
-    """A market-data timestamp (RFC 3339, `Z`, up to nanoseconds) as an aware datetime."""
+    """A time of an answer (RFC 3339, `Z` or an offset, up to nanoseconds) as an aware datetime."""
     return dt.datetime.fromisoformat(text) if text else None
 
 
