@@ -164,9 +164,9 @@ class AccountsMixin:
         """Buying power held by open orders that open or increase a position."""
         collar = Decimal(str(self.settings().market_buy_collar))
         total = Decimal(0)
-        # only buys and `*_to_open` sells can reserve anything (`opens`, an indexed column): the exit
-        # legs that every protected position keeps open are not read at all
-        for row in self.store.order_rows("open = 1 AND opens = 1"):
+        # only buys and `*_to_open` sells can reserve anything: the exit legs that every protected
+        # position keeps open are not read at all
+        for row in self.store.open_orders(opening=True):
             doc = loads(row["doc"])
             intent = doc.get("position_intent") or ("buy_to_open" if doc["side"] == "buy" else "sell_to_close")
             if not intent.endswith("_to_open"):
@@ -255,8 +255,7 @@ class AccountsMixin:
         orders of one bracket or OCO group (which close the same shares) reserve their quantity once."""
         held: dict[tuple[str, str], Decimal] = {}
         by_group: dict[tuple[str, str, str], Decimal] = {}
-        where, params = ("open = 1 AND symbol = ?", (symbol,)) if symbol else ("open = 1", ())
-        for row in self.store.order_rows(where, params):
+        for row in self.store.open_orders(symbol):
             doc = loads(row["doc"])
             key = (doc["symbol"], doc["side"])
             remaining = dec(doc["qty"] or 0) - dec(doc["filled_qty"])
@@ -273,7 +272,7 @@ class AccountsMixin:
         """The ids of the open `side` orders on `symbol` that hold shares (Alpaca's `related_orders`
         of an "insufficient qty available" refusal), oldest first."""
         return [doc["id"] for doc in (loads(row["doc"]) for row in
-                                      self.store.order_rows("open = 1 AND symbol = ?", (symbol,)))
+                                      self.store.open_orders(symbol))
                 if doc["side"] == side and dec(doc["qty"] or 0) > dec(doc["filled_qty"])]
 
     def _held_for_sells(self, symbol: str) -> Decimal:

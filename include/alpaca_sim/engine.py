@@ -307,11 +307,7 @@ class Engine(AccountsMixin, OrdersMixin):
         if s is None:
             return  # no session that day: nothing trades
         same_session = prev is not None and s.open <= prev
-        rows = (
-            self.store.order_rows("open = 1 AND (id = ? OR parent_id = ?)", (only, only))
-            if only
-            else self.store.order_rows("open = 1")
-        )
+        rows = self.store.open_orders(group=only)
         # stop-losses first: when both legs trigger in one step, assume the worse outcome
         docs = sorted(
             ((loads(r["doc"]), r["seq"]) for r in rows),
@@ -320,7 +316,9 @@ class Engine(AccountsMixin, OrdersMixin):
         filled = False
         for doc, _ in docs:
             if filled:  # re-read: a fill earlier in this loop may have cancelled (or activated) this order
-                doc = loads(self.store.order_rows("id = ?", (doc["id"],))[0]["doc"])
+                if (row := self.store.open_order(doc["id"])) is None:
+                    continue
+                doc = loads(row["doc"])
             sim = doc["_sim"]
             if doc["status"] not in OPEN_STATUSES or not sim["active"]:
                 continue
@@ -449,7 +447,9 @@ class Engine(AccountsMixin, OrdersMixin):
                 self.store.update_order(leg, True)
 
     def _activate_legs(self, parent: dict, qty: Decimal) -> None:
-        for row in self.store.order_rows("parent_id = ? AND open = 1", (parent["id"],)):
+        for row in self.store.open_orders(group=parent["id"]):
+            if row["id"] == parent["id"]:
+                continue
             leg = loads(row["doc"])
             leg["_sim"]["active"] = True
             leg["qty"] = fmt(qty)
@@ -479,7 +479,7 @@ class Engine(AccountsMixin, OrdersMixin):
     def _close_session(self, s: Session) -> None:
         """At the close: orders whose time is up expire (DAY today; GTC after 90 days); an expiring
         entry keeps its legs for what filled; the day's equity is recorded for the portfolio history."""
-        for row in self.store.order_rows("open = 1"):
+        for row in self.store.open_orders():
             doc = loads(row["doc"])
             if parse_time(doc["expires_at"]) > s.close:
                 continue
@@ -491,8 +491,9 @@ class Engine(AccountsMixin, OrdersMixin):
                 if filled > 0:
                     self._activate_legs(doc, filled)
                 else:
-                    for leg in self.store.order_rows("parent_id = ? AND open = 1", (doc["id"],)):
-                        self._finish(loads(leg["doc"]), "canceled", s.close)
+                    for leg in self.store.open_orders(group=doc["id"]):
+                        if leg["id"] != doc["id"]:
+                            self._finish(loads(leg["doc"]), "canceled", s.close)
         margin = self._margin(s.close)
         equity = margin["equity"]
         self._record_close_margin(s.date, margin["maintenance"])

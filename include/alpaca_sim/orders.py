@@ -377,7 +377,7 @@ class OrdersMixin:
         docstring)."""
         if order_class in COMPLEX_CLASSES or otype == "trailing_stop":
             return
-        for row in self.store.order_rows("open = 1 AND symbol = ?", (symbol,)):
+        for row in self.store.open_orders(symbol):
             doc = loads(row["doc"])
             if doc["side"] == side or doc["order_class"] in COMPLEX_CLASSES or doc["type"] == "trailing_stop":
                 continue
@@ -431,10 +431,10 @@ class OrdersMixin:
         return legs
 
     def _doc(self, order_id: str) -> dict:
-        rows = self.store.order_rows("id = ?", (order_id,))
-        if not rows:
+        row = self.store.open_order(order_id) or next(iter(self.store.order_rows("id = ?", (order_id,))), None)
+        if row is None:
             raise SimError(404, 40410000, "order not found")
-        return loads(rows[0]["doc"])
+        return loads(row["doc"])
 
     def get_order(self, order_id: str, nested: bool = False) -> dict:
         return self.api_order(self._doc(order_id), nested)
@@ -496,7 +496,7 @@ class OrdersMixin:
     def _group_rows(self, doc: dict) -> list:
         """The other open orders of `doc`'s bracket or OCO group (the root and its legs)."""
         root = doc["_sim"]["parent"] or doc["id"]
-        return self.store.order_rows("(id = ? OR parent_id = ?) AND open = 1 AND id != ?", (root, root, doc["id"]))
+        return [row for row in self.store.open_orders(group=root) if row["id"] != doc["id"]]
 
     def _cancel_doc(self, doc: dict, now: dt.datetime) -> None:
         """Cancelling any order of a group cancels the rest of it [AD orders.md, bracket orders]."""

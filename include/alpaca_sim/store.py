@@ -5,9 +5,10 @@ restart never leaves half an order: a restarted server continues with the same a
 positions, activities and clock. Orders and activities are stored as JSON documents (the API
 shape) beside the few columns that queries filter on.
 
-The meta values, the asset documents and the positions, read on nearly every request, are also
-kept in memory as last written: the server is this file's only writer (one process, one event
-loop), so the copy is what the file holds; a rolled-back transaction drops it.
+The meta values, the asset documents, the positions and the open orders, read on nearly every
+request (the open orders at every instant the clock passes), are also kept in memory as last
+written: the server is this file's only writer (one process, one event loop), so the copy is what
+the file holds; a rolled-back transaction drops it.
 """
 
 from __future__ import annotations
@@ -61,14 +62,9 @@ class Store:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(SCHEMA)
-        if "opens" not in {row["name"] for row in self.conn.execute("PRAGMA table_xinfo(orders)")}:
-            # whether an order can hold buying power (a buy, or a sell to open a short), kept by
-            # SQLite in an index: the check of every submit then reads those few orders, not the
-            # exit legs that every protected position keeps open (added to older files as well)
-            self.conn.execute("ALTER TABLE orders ADD COLUMN opens INTEGER GENERATED ALWAYS AS "
-                              "(json_extract(doc, '$.side') = 'buy' OR "
-                              "coalesce(json_extract(doc, '$.position_intent'), '') LIKE '%to_open') VIRTUAL")
-        self.conn.execute("CREATE INDEX IF NOT EXISTS orders_opening ON orders (open, opens)")
+        # an index of an earlier version, on whether an order can hold buying power: the open orders
+        # are now kept in memory (`open_orders`), and the index only cost every write
+        self.conn.execute("DROP INDEX IF EXISTS orders_opening")
         self._depth = 0
         #: Order changes of the open transaction, handed to `on_commit` once it commits (a change
         #: rolled back was never true, so it is never streamed): [(order doc, fill activity or None)].
@@ -77,6 +73,8 @@ class Store:
         self._meta: dict[str, str | None] = {}
         self._assets: dict[str, dict | None] = {}
         self._positions: dict[str, tuple[str, str]] | None = None
+        #: The open orders by id, in the order they were made (`seq`), as rows of the table.
+        self._open: dict[str, dict[str, Any]] | None = None
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
@@ -98,6 +96,7 @@ class Store:
             self._meta.clear()
             self._assets.clear()
             self._positions = None
+            self._open = None
             raise
         else:
             self.conn.execute("COMMIT")
@@ -158,20 +157,56 @@ class Store:
     # ---------------------------------------------------------------------------------- orders
 
     def insert_order(self, doc: dict, parent_id: str | None, is_open: bool) -> None:
-        self.conn.execute(
+        text = dumps(doc)
+        seq = self.conn.execute(
             "INSERT INTO orders (id, client_order_id, parent_id, symbol, status, open, submitted_at, doc) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (doc["id"], doc["client_order_id"], parent_id, doc["symbol"], doc["status"], int(is_open),
-             doc["submitted_at"], dumps(doc)),
-        )
+             doc["submitted_at"], text),
+        ).lastrowid
+        if is_open and self._open is not None:
+            self._open[doc["id"]] = {"seq": seq, "id": doc["id"], "parent_id": parent_id, "symbol": doc["symbol"],
+                                     "opens": _opens(doc), "doc": text}
         self.changes.append([dict(doc), None])
 
     def update_order(self, doc: dict, is_open: bool) -> None:
+        text = dumps(doc)
         self.conn.execute(
             "UPDATE orders SET status = ?, open = ?, doc = ? WHERE id = ?",
-            (doc["status"], int(is_open), dumps(doc), doc["id"]),
+            (doc["status"], int(is_open), text, doc["id"]),
         )
+        if self._open is not None:
+            if not is_open:
+                self._open.pop(doc["id"], None)
+            elif (row := self._open.get(doc["id"])) is not None:
+                row["doc"] = text
+            else:  # (an order is never opened again; read the book afresh rather than guess its place)
+                self._open = None
         self.changes.append([dict(doc), None])
+
+    def open_orders(self, symbol: str | None = None, group: str | None = None,
+                    opening: bool = False) -> list[dict[str, Any]]:
+        """The open orders (rows with `seq`, `id`, `parent_id`, `symbol`, `opens` and the JSON `doc`;
+        not to be changed), oldest first: of `symbol`; of the `group` whose root has that id (the
+        root and its legs); only those that can hold buying power (`opening`: a buy, or a sell to
+        open a short). From memory: matching reads them at every instant the clock passes."""
+        if self._open is None:
+            self._open = {row["id"]: {**row, "opens": _opens(loads(row["doc"]))} for row in self.conn.execute(
+                "SELECT seq, id, parent_id, symbol, doc FROM orders WHERE open = 1 ORDER BY seq")}
+        rows = self._open.values()
+        if symbol is None and group is None and not opening:
+            return list(rows)
+        return [row for row in rows
+                if (symbol is None or row["symbol"] == symbol)
+                and (group is None or row["id"] == group or row["parent_id"] == group)
+                and (not opening or row["opens"])]
+
+    def open_order(self, order_id: str) -> dict[str, Any] | None:
+        """The open order `order_id` as `open_orders` gives it, or None once it is closed."""
+        if self._open is None:
+            self.open_orders()
+        assert self._open is not None
+        return self._open.get(order_id)
 
     def order_rows(self, where: str = "1=1", params: tuple = (), order: str = "seq",
                    limit: int | None = None) -> list[sqlite3.Row]:
@@ -185,7 +220,7 @@ class Store:
 
     def positions(self) -> dict[str, tuple[str, str]]:
         """{symbol: (qty, cost basis)}, by symbol (a copy: callers may change it)."""
-        return dict(self._position_map())
+        return dict(sorted(self._position_map().items()))
 
     def position(self, symbol: str) -> tuple[str, str] | None:
         return self._position_map().get(symbol)
@@ -197,10 +232,13 @@ class Store:
         return self._positions
 
     def set_position(self, symbol: str, qty: str, cost_basis: str) -> None:
-        self._positions = None
         if qty in ("0", "0.0") or float(qty) == 0:
             self.conn.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
+            if self._positions is not None:
+                self._positions.pop(symbol, None)
         else:
+            if self._positions is not None:
+                self._positions[symbol] = (qty, cost_basis)
             self.conn.execute(
                 "INSERT INTO positions (symbol, qty, cost_basis) VALUES (?, ?, ?) "
                 "ON CONFLICT(symbol) DO UPDATE SET qty = excluded.qty, cost_basis = excluded.cost_basis",
@@ -223,6 +261,12 @@ class Store:
         for table in ("orders", "positions", "activities", "equity_history"):
             self.conn.execute(f"DELETE FROM {table}")
         self._positions = None
+        self._open = None
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _opens(doc: dict) -> bool:
+    """Whether an order can hold buying power: a buy, or a sell whose intent opens a short."""
+    return doc["side"] == "buy" or (doc.get("position_intent") or "").lower().endswith("to_open")

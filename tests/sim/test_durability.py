@@ -8,6 +8,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 
+from alpaca_sim.common import loads
 from alpaca_sim.server import SimServer
 from alpaca_sim.store import Store
 
@@ -81,10 +82,10 @@ def test_a_document_the_store_hands_out_can_be_changed_without_changing_the_stor
     assert store.position("KO") == ("3", "180")
 
 
-def test_a_file_from_before_the_opens_column_gains_it_with_its_orders_classified(tmp_path):
-    """The buying-power check reads only the open orders that can hold buying power (`opens`, an
-    indexed column SQLite computes from the document); a file written before that column existed
-    gets it when the simulator opens it, computed for the orders it already holds."""
+def test_the_open_orders_of_a_reopened_file_are_read_back_with_what_can_hold_buying_power(tmp_path):
+    """The open orders are kept in memory; a file opened again (a restarted simulator, or one an
+    earlier version wrote) reads them back, each classified: a buy or a sell to open can hold
+    buying power, a sell to close cannot."""
     import sqlite3
 
     from alpaca_sim.common import dumps
@@ -93,14 +94,90 @@ def test_a_file_from_before_the_opens_column_gains_it_with_its_orders_classified
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as old:
         old.executescript(SCHEMA)
-        for n, (side, intent) in enumerate([("buy", None), ("sell", None), ("sell", "sell_to_open"),
-                                            ("sell", "sell_to_close")]):
+        for n, (side, intent, is_open) in enumerate([("buy", None, 1), ("sell", None, 1), ("sell", "sell_to_open", 1),
+                                                     ("sell", "sell_to_close", 1), ("buy", None, 0)]):
             doc = {"id": f"o{n}", "side": side, "position_intent": intent}
             old.execute("INSERT INTO orders (id, client_order_id, parent_id, symbol, status, open, submitted_at, doc) "
-                        "VALUES (?, ?, NULL, 'AAPL', 'new', 1, '2025-01-02T15:00:00Z', ?)", (f"o{n}", f"c{n}", dumps(doc)))
-    assert "opens" not in {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_xinfo(orders)")}
+                        "VALUES (?, ?, NULL, 'AAPL', 'new', ?, '2025-01-02T15:00:00Z', ?)",
+                        (f"o{n}", f"c{n}", is_open, dumps(doc)))
 
     store = Store(path)
-    assert [row["id"] for row in store.order_rows("open = 1 AND opens = 1")] == ["o0", "o2"]
+    assert [row["id"] for row in store.open_orders()] == ["o0", "o1", "o2", "o3"]
+    assert [row["id"] for row in store.open_orders(opening=True)] == ["o0", "o2"]
     store.conn.close()
-    assert [row["id"] for row in Store(path).order_rows("open = 1 AND opens = 1")] == ["o0", "o2"]  # opened again
+    assert [row["id"] for row in Store(path).open_orders(opening=True)] == ["o0", "o2"]  # opened again
+
+
+def test_a_rolled_back_transaction_leaves_the_open_orders_as_the_file_has_them(tmp_path):
+    store = Store(tmp_path / "sim.db")
+    order = {"id": "o1", "client_order_id": "c1", "symbol": "KO", "status": "new", "side": "buy",
+             "submitted_at": "2025-01-02T15:00:00Z"}
+    with store.tx():
+        store.insert_order(order, None, True)
+    assert [row["id"] for row in store.open_orders()] == ["o1"]
+    with pytest.raises(RuntimeError), store.tx():
+        store.update_order({**order, "status": "filled"}, False)
+        store.insert_order({**order, "id": "o2", "client_order_id": "c2"}, None, True)
+        assert [row["id"] for row in store.open_orders()] == ["o2"]
+        raise RuntimeError("the request failed")
+    assert [(row["id"], loads(row["doc"])["status"]) for row in store.open_orders()] == [("o1", "new")]
+    assert store.open_order("o2") is None
+
+
+def test_the_open_orders_and_positions_in_memory_stay_what_the_file_says_through_a_month_of_trading(tmp_path):
+    """Matching, buying power and the wash-trade check read the open orders and the positions from
+    memory: after every request of a month of brackets, OCOs, limits that rest, partial fills,
+    cancels, sells and session closes, what memory holds is what a fresh read of the file gives."""
+    import datetime as dt
+    import random
+
+    from alpaca_sim.common import SimError
+    from alpaca_sim.engine import Engine, parse_time
+    from alpaca_sim.market import load_bars_file
+
+    path = tmp_path / "sim.db"
+    engine = Engine(Store(path), bars=load_bars_file(BARS), clock=parse_time("2024-01-02T14:00:00Z"))
+    engine.configure(partial_fill_probability=0.3, exit_partial_fill_probability=0.3)
+    rng = random.Random(7)
+    symbols = ["AAPL", "MSFT", "KO", "JPM"]
+
+    def the_book(store: Store) -> list[tuple]:
+        return [(row["seq"], row["id"], row["parent_id"], row["symbol"], bool(row["opens"]), loads(row["doc"]))
+                for row in store.open_orders()], list(store.positions().items())
+
+    checked = 0
+    for _ in range(22):
+        for _request in range(6):
+            symbol, kind = rng.choice(symbols), rng.choice(["bracket", "oco", "limit", "sell", "cancel"])
+            price = engine.market.mid(symbol, engine.now())
+            if price is None:
+                continue
+            try:
+                if kind == "bracket":
+                    engine.submit({"symbol": symbol, "qty": str(rng.randint(1, 20)), "side": "buy", "type": "market",
+                                   "time_in_force": "gtc", "order_class": "bracket",
+                                   "take_profit": {"limit_price": str(round(price * 11 / 10, 2))},
+                                   "stop_loss": {"stop_price": str(round(price * 9 / 10, 2))}})
+                elif kind == "oco":
+                    engine.submit({"symbol": symbol, "qty": "1", "side": "sell", "type": "limit",
+                                   "time_in_force": "gtc", "order_class": "oco",
+                                   "take_profit": {"limit_price": str(round(price * 21 / 20, 2))},
+                                   "stop_loss": {"stop_price": str(round(price * 19 / 20, 2))}})
+                elif kind == "limit":
+                    engine.submit({"symbol": symbol, "qty": "2", "side": "buy", "type": "limit",
+                                   "limit_price": str(round(price * 99 / 100, 2)), "time_in_force": "day"})
+                elif kind == "sell":
+                    engine.submit({"symbol": symbol, "qty": "1", "side": "sell", "type": "market",
+                                   "time_in_force": "day"})
+                else:
+                    open_ids = [row["id"] for row in engine.store.open_orders(symbol)]
+                    if open_ids:
+                        engine.cancel(rng.choice(open_ids))
+            except SimError:
+                pass  # refused (no shares, wash trade, buying power...): a rolled-back request
+            assert the_book(engine.store) == the_book(Store(path))
+            checked += 1
+        engine.set_clock(engine.now() + dt.timedelta(days=1))
+        assert the_book(engine.store) == the_book(Store(path))
+    assert checked > 100
+    assert engine.store.order_rows("open = 0")  # orders did finish on the way
