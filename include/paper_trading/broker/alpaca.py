@@ -22,6 +22,8 @@ why:
 - **Answers read as Alpaca's JSON** (alpaca-py's own `raw_data` switch): alpaca-py's request models
   still build and check what is sent; what comes back is read into the few fields we keep, without
   a pydantic model of every order, leg, position and snapshot (a tenth of a replay's client time).
+- **Calls prepared directly** (`_ApiSession`): the bytes sent are requests' own, without its
+  merging of session settings into each call (a sixth of the client's time per request).
 """
 
 from __future__ import annotations
