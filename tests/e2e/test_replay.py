@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,18 @@ from paper_trading.steps.replay import MARKER, replay
 from tests.conftest import BARS
 
 START, END = dt.date(2025, 12, 1), dt.date(2025, 12, 3)  # three sessions
+#: A replay's books: equity and cash, positions, fills, cash other than fills (dividends), and every
+#: order's final state.
+BOOKS = (
+    "SELECT trade_date, equity, cash FROM equity_daily ORDER BY trade_date",
+    "SELECT trade_date, symbol, qty, market_value FROM positions_eod ORDER BY trade_date, symbol",
+    "SELECT trade_date, symbol, side, qty, price FROM fills ORDER BY trade_date, symbol, side, qty, price",
+    "SELECT date, activity_type, symbol, qty, price, net_amount FROM cash_ledger WHERE activity_type != 'FILL' "
+    "ORDER BY date, activity_type, symbol, net_amount",
+    # a leg's client_order_id is the broker's (a new uuid each replay): legs by their parent and type
+    "SELECT COALESCE(parent_client_order_id, client_order_id) AS o, order_type, side, status, filled_qty, "
+    "filled_avg_price, reason FROM orders ORDER BY o, order_type, side, status, filled_qty, filled_avg_price, reason",
+)
 
 
 def ledger_rows(workspace: Path, query: str) -> list[tuple]:
@@ -327,6 +340,26 @@ def story(tmp_path_factory):
         shutil.copytree(REPO / part, root / part)
     result = replay(*STORY, mode="real", root=root, bars=BARS)
     return root / "data" / "replay", {d["date"]: d for d in result["days"]}
+
+
+GOLDEN_BOOKS = Path(__file__).parent / "golden" / "story_books.json"
+
+
+def test_the_storys_books_are_the_committed_ones_to_the_cent(story):
+    """The story's books (equity, cash, positions, fills, every order's final state and reason)
+    are the ones committed in `golden/story_books.json`, written by the code before issue 26's speed
+    work (efdbeb1): a change made for speed that moves a cent, a fill or an order's end fails here.
+    A change that means to move them writes the file again (PAPER_TRADING_WRITE_GOLDEN=1 and this
+    test) and says why in its commit."""
+    workspace, _ = story
+    books = {query: [list(row) for row in ledger_rows(workspace, query)] for query in BOOKS}
+    if os.environ.get("PAPER_TRADING_WRITE_GOLDEN") == "1":
+        GOLDEN_BOOKS.parent.mkdir(exist_ok=True)
+        GOLDEN_BOOKS.write_text("{\n" + ",\n".join(  # a row a line, so a diff shows the rows that moved
+            f"{json.dumps(query)}: [\n" + ",\n".join(json.dumps(row) for row in rows) + "\n]"
+            for query, rows in books.items()) + "\n}\n")
+    assert all(books.values())
+    assert books == json.loads(GOLDEN_BOOKS.read_text())
 
 
 def test_the_delisted_names_position_is_sold_once_its_target_vanishes(story):
