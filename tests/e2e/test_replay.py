@@ -347,8 +347,9 @@ GOLDEN_BOOKS = Path(__file__).parent / "golden" / "story_books.json"
 
 def test_the_storys_books_are_the_committed_ones_to_the_cent(story):
     """The story's books (equity, cash, positions, fills, every order's final state and reason)
-    are the ones committed in `golden/story_books.json`, written by the code before issue 26's speed
-    work (efdbeb1): a change made for speed that moves a cent, a fill or an order's end fails here.
+    are the ones committed in `golden/story_books.json`, written by efdbeb1 and the same as eade6eb's
+    (the code before all of issue 26's replay work): a change made for speed that moves a cent, a
+    fill or an order's end fails here.
     A change that means to move them writes the file again (PAPER_TRADING_WRITE_GOLDEN=1 and this
     test) and says why in its commit."""
     workspace, _ = story
