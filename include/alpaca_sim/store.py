@@ -187,9 +187,10 @@ class Store:
     def open_orders(self, symbol: str | None = None, group: str | None = None,
                     opening: bool = False) -> list[dict[str, Any]]:
         """The open orders (rows with `seq`, `id`, `parent_id`, `symbol`, `opens` and the JSON `doc`;
-        not to be changed), oldest first: of `symbol`; of the `group` whose root has that id (the
-        root and its legs); only those that can hold buying power (`opening`: a buy, or a sell to
-        open a short). From memory: matching reads them at every instant the clock passes."""
+        the book's own, not to be changed: a row whose order changes later shows its new `doc`),
+        oldest first: of `symbol`; of the `group` whose root has that id (the root and its legs);
+        only those that can hold buying power (`opening`: a buy, or a sell to open a short). From
+        memory: matching reads them at every instant the clock passes."""
         if self._open is None:
             self._open = {row["id"]: {**row, "opens": _opens(loads(row["doc"]))} for row in self.conn.execute(
                 "SELECT seq, id, parent_id, symbol, doc FROM orders WHERE open = 1 ORDER BY seq")}
