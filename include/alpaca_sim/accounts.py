@@ -164,13 +164,10 @@ class AccountsMixin:
         """Buying power held by open orders that open or increase a position."""
         collar = Decimal(str(self.settings().market_buy_collar))
         total = Decimal(0)
-        # only buys and `*_to_open` sells can reserve anything: the exit legs that every protected
+        # only orders that open a position can reserve anything: the exit legs that every protected
         # position keeps open are not read at all
         for row in self.store.open_orders(opening=True):
             doc = loads(row["doc"])
-            intent = doc.get("position_intent") or ("buy_to_open" if doc["side"] == "buy" else "sell_to_close")
-            if not intent.endswith("_to_open"):
-                continue
             if doc["notional"] is not None:
                 total += dec(doc["notional"]) - dec(doc["_sim"]["filled_value"])
                 continue

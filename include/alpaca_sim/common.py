@@ -72,6 +72,13 @@ class Settings:
         )
 
 
+def opens_position(doc: dict) -> bool:
+    """Whether an order opens or increases a position (and so can hold buying power): its
+    `position_intent`, or for an order without one, a buy."""
+    intent = doc.get("position_intent") or ("buy_to_open" if doc["side"] == "buy" else "sell_to_close")
+    return intent.endswith("_to_open")
+
+
 def dec(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 

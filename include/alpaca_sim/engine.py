@@ -447,9 +447,7 @@ class Engine(AccountsMixin, OrdersMixin):
                 self.store.update_order(leg, True)
 
     def _activate_legs(self, parent: dict, qty: Decimal) -> None:
-        for row in self.store.open_orders(group=parent["id"]):
-            if row["id"] == parent["id"]:
-                continue
+        for row in self.store.open_orders(parent=parent["id"]):
             leg = loads(row["doc"])
             leg["_sim"]["active"] = True
             leg["qty"] = fmt(qty)
@@ -491,9 +489,8 @@ class Engine(AccountsMixin, OrdersMixin):
                 if filled > 0:
                     self._activate_legs(doc, filled)
                 else:
-                    for leg in self.store.open_orders(group=doc["id"]):
-                        if leg["id"] != doc["id"]:
-                            self._finish(loads(leg["doc"]), "canceled", s.close)
+                    for leg in self.store.open_orders(parent=doc["id"]):
+                        self._finish(loads(leg["doc"]), "canceled", s.close)
         margin = self._margin(s.close)
         equity = margin["equity"]
         self._record_close_margin(s.date, margin["maintenance"])

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .common import dumps, loads
+from .common import dumps, loads, opens_position
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -166,7 +166,7 @@ class Store:
         ).lastrowid
         if is_open and self._open is not None:
             self._open[doc["id"]] = {"seq": seq, "id": doc["id"], "parent_id": parent_id, "symbol": doc["symbol"],
-                                     "opens": _opens(doc), "doc": text}
+                                     "opens": opens_position(doc), "doc": text}
         self.changes.append([dict(doc), None])
 
     def update_order(self, doc: dict, is_open: bool) -> None:
@@ -184,30 +184,31 @@ class Store:
                 self._open = None
         self.changes.append([dict(doc), None])
 
-    def open_orders(self, symbol: str | None = None, group: str | None = None,
+    def open_orders(self, symbol: str | None = None, group: str | None = None, parent: str | None = None,
                     opening: bool = False) -> list[dict[str, Any]]:
         """The open orders (rows with `seq`, `id`, `parent_id`, `symbol`, `opens` and the JSON `doc`;
         the book's own, not to be changed: a row whose order changes later shows its new `doc`),
         oldest first: of `symbol`; of the `group` whose root has that id (the root and its legs);
-        only those that can hold buying power (`opening`: a buy, or a sell to open a short). From
+        the legs of `parent`; only those that open a position (`opening`: `opens_position`). From
         memory: matching reads them at every instant the clock passes."""
-        if self._open is None:
-            self._open = {row["id"]: {**row, "opens": _opens(loads(row["doc"]))} for row in self.conn.execute(
-                "SELECT seq, id, parent_id, symbol, doc FROM orders WHERE open = 1 ORDER BY seq")}
-        rows = self._open.values()
-        if symbol is None and group is None and not opening:
+        rows = self._book().values()
+        if symbol is None and group is None and parent is None and not opening:
             return list(rows)
         return [row for row in rows
                 if (symbol is None or row["symbol"] == symbol)
                 and (group is None or row["id"] == group or row["parent_id"] == group)
+                and (parent is None or row["parent_id"] == parent)
                 and (not opening or row["opens"])]
 
     def open_order(self, order_id: str) -> dict[str, Any] | None:
         """The open order `order_id` as `open_orders` gives it, or None once it is closed."""
+        return self._book().get(order_id)
+
+    def _book(self) -> dict[str, dict[str, Any]]:
         if self._open is None:
-            self.open_orders()
-        assert self._open is not None
-        return self._open.get(order_id)
+            self._open = {row["id"]: {**row, "opens": opens_position(loads(row["doc"]))} for row in self.conn.execute(
+                "SELECT seq, id, parent_id, symbol, doc FROM orders WHERE open = 1 ORDER BY seq")}
+        return self._open
 
     def order_rows(self, where: str = "1=1", params: tuple = (), order: str = "seq",
                    limit: int | None = None) -> list[sqlite3.Row]:
@@ -267,7 +268,3 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
-
-def _opens(doc: dict) -> bool:
-    """Whether an order can hold buying power: a buy, or a sell whose intent opens a short."""
-    return doc["side"] == "buy" or (doc.get("position_intent") or "").lower().endswith("to_open")
