@@ -32,6 +32,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
+
 from paper_trading.broker.types import OrderInfo
 from paper_trading.logging_setup import get_logger
 from paper_trading.orders import TERMINAL
@@ -148,7 +150,7 @@ class TradeUpdates:
             except TimeoutError:
                 continue
             try:
-                message = json.loads(frame)
+                message = msgspec.json.decode(frame)  # as every answer is read (broker/alpaca.py)
             except ValueError:
                 log.warning("trade_updates: a frame that is not JSON was ignored")
                 continue
@@ -177,7 +179,7 @@ class TradeUpdates:
 
 def _data(frame: bytes | str) -> dict:
     try:
-        message = json.loads(frame)
-    except ValueError:
+        message = msgspec.json.decode(frame)
+    except ValueError:  # msgspec.DecodeError is one
         return {}
     return (message.get("data") or {}) if isinstance(message, dict) else {}
