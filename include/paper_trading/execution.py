@@ -494,9 +494,8 @@ class Executor:
         breaker stopped sending: it stays `pending` here and unresolved in the run's result). An id
         that must be looked up first keeps its own journal line after the look-up (`_place`), so a
         row the ledger already has is never marked `submitting` before the broker is asked."""
-        batch = [intent for intent, request in orders if request is not None and intent.cid in self._absent]
-        if not (self.real and batch and self._unknown_in_a_row < UNKNOWN_BREAKER):
-            batch = []
+        sending = self.real and self._unknown_in_a_row < UNKNOWN_BREAKER
+        batch = [intent for intent, request in orders if sending and request is not None and intent.cid in self._absent]
         if batch:
             self._writing()
             for intent in batch:
@@ -529,10 +528,9 @@ class Executor:
                 if found is not None:
                     self._record(intent, found)
                     return True
-            if journaled:
-                journaled = False
-            else:
+            if not journaled:
                 self._journal(intent, "submitting")
+            journaled = False  # a later attempt journals its own line
             self._absent.discard(intent.cid)  # from now on, whatever happens to this POST, look first
             try:
                 info = self.broker.submit_order(request)
